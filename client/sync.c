@@ -1,0 +1,299 @@
+/*
+ * libcareteam, blocking layer (see careteam.h): one private loop per connection, run until the
+ * awaited event or a timer fires.
+ *
+ * Ownership: responses and pushes are copied out of the callbacks (re-packed and unpacked, as
+ * the callbacks' envelopes die with the callback) and belong to the caller once returned.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "careteam.h"
+
+typedef struct push_node {
+    struct push_node *next;
+    Careteam__V1__Envelope *env;
+} push_node_t;
+
+struct ct_sync {
+    uv_loop_t loop;
+    uv_timer_t timer;
+    ct_client_t *client;
+    bool connected;
+    bool closed;
+    bool timed_out;
+    int connect_status;
+    char last_error[300];
+    push_node_t *push_head, *push_tail;
+    /* The call in progress. */
+    bool waiting;
+    Careteam__V1__Envelope *resp;
+    int resp_status;
+};
+
+/* Copies an envelope that is only valid during a callback. */
+static Careteam__V1__Envelope *copy_envelope(const Careteam__V1__Envelope *env)
+{
+    size_t n = careteam__v1__envelope__get_packed_size(env);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (buf == NULL)
+        return NULL;
+    careteam__v1__envelope__pack(env, buf);
+    Careteam__V1__Envelope *copy = careteam__v1__envelope__unpack(NULL, n, buf);
+    free(buf);
+    return copy;
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    ct_sync_t *s = t->data;
+    s->timed_out = true;
+}
+
+static void arm(ct_sync_t *s, int timeout_ms)
+{
+    s->timed_out = false;
+    uv_timer_start(&s->timer, on_timer, timeout_ms > 0 ? (uint64_t)timeout_ms : 1, 0);
+}
+
+/* Runs the loop until *flag is true, the timer fires, or the connection closes. */
+static void run_until(ct_sync_t *s, const bool *flag)
+{
+    while (!*flag && !s->timed_out && !s->closed)
+        uv_run(&s->loop, UV_RUN_ONCE);
+    uv_timer_stop(&s->timer);
+}
+
+static void on_connect(ct_client_t *c, int status, const char *why, void *arg)
+{
+    (void)c;
+    ct_sync_t *s = arg;
+    s->connect_status = status;
+    if (status == 0)
+        s->connected = true;
+    else {
+        snprintf(s->last_error, sizeof s->last_error, "%s", why);
+        s->closed = true;
+    }
+}
+
+static void on_push(ct_client_t *c, const Careteam__V1__Envelope *env, void *arg)
+{
+    (void)c;
+    ct_sync_t *s = arg;
+    push_node_t *n = calloc(1, sizeof *n);
+    if (n == NULL)
+        return;
+    n->env = copy_envelope(env);
+    if (n->env == NULL) {
+        free(n);
+        return;
+    }
+    if (s->push_tail != NULL)
+        s->push_tail->next = n;
+    else
+        s->push_head = n;
+    s->push_tail = n;
+}
+
+static void on_closed(ct_client_t *c, int err, const char *why, void *arg)
+{
+    (void)c;
+    (void)err;
+    ct_sync_t *s = arg;
+    s->closed = true;
+    snprintf(s->last_error, sizeof s->last_error, "%s", why);
+}
+
+static void free_sync(ct_sync_t *s)
+{
+    while (s->push_head != NULL) {
+        push_node_t *n = s->push_head;
+        s->push_head = n->next;
+        ct_envelope_free(n->env);
+        free(n);
+    }
+    uv_close((uv_handle_t *)&s->timer, NULL);
+    uv_run(&s->loop, UV_RUN_DEFAULT); /* lets every handle finish closing */
+    uv_loop_close(&s->loop);
+    free(s);
+}
+
+int ct_sync_connect(const ct_client_opts_t *opts, int timeout_ms, ct_sync_t **out, char *errbuf,
+                    size_t errlen)
+{
+    *out = NULL;
+    ct_sync_t *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return CT_ENOMEM;
+    uv_loop_init(&s->loop);
+    uv_timer_init(&s->loop, &s->timer);
+    s->timer.data = s;
+    int r = ct_client_new(&s->loop, opts, &s->client, errbuf, errlen);
+    if (r == 0) {
+        ct_client_on_push(s->client, on_push, s);
+        ct_client_on_closed(s->client, on_closed, s);
+        r = ct_client_connect(s->client, on_connect, s);
+    }
+    if (r != 0) {
+        if (s->client != NULL)
+            ct_client_close(s->client);
+        free_sync(s);
+        return r;
+    }
+    arm(s, timeout_ms);
+    run_until(s, &s->connected);
+    if (!s->connected) {
+        if (errbuf != NULL)
+            snprintf(errbuf, errlen, "%s",
+                     s->timed_out ? "timed out connecting to the server" : s->last_error);
+        r = s->timed_out ? CT_ETIMEDOUT : (s->connect_status != 0 ? s->connect_status : CT_ECLOSED);
+        ct_client_close(s->client);
+        free_sync(s);
+        return r;
+    }
+    *out = s;
+    return 0;
+}
+
+static void on_response(ct_client_t *c, int status, const Careteam__V1__Envelope *resp, void *arg)
+{
+    (void)c;
+    ct_sync_t *s = arg;
+    s->resp_status = status;
+    s->resp = resp != NULL ? copy_envelope(resp) : NULL;
+    if (status == 0 && s->resp == NULL)
+        s->resp_status = CT_ENOMEM;
+    s->waiting = false;
+}
+
+int ct_sync_call(ct_sync_t *s, Careteam__V1__Envelope *req, int timeout_ms,
+                 Careteam__V1__Envelope **resp)
+{
+    *resp = NULL;
+    if (s->closed)
+        return CT_ECLOSED;
+    s->waiting = true;
+    s->resp = NULL;
+    s->resp_status = 0;
+    int r = ct_client_request(s->client, req, on_response, s);
+    if (r != 0) {
+        s->waiting = false;
+        return r;
+    }
+    arm(s, timeout_ms);
+    bool done = false;
+    while (s->waiting && !s->timed_out && !s->closed)
+        uv_run(&s->loop, UV_RUN_ONCE);
+    uv_timer_stop(&s->timer);
+    (void)done;
+    if (s->waiting) {
+        /* Timed out, or closed before the response: the callback may still come (closed), and
+         * must not write into a finished call. */
+        if (s->closed) {
+            while (s->waiting)
+                uv_run(&s->loop, UV_RUN_ONCE);
+            ct_envelope_free(s->resp);
+            s->resp = NULL;
+            return CT_ECLOSED;
+        }
+        return CT_ETIMEDOUT;
+    }
+    if (s->resp_status != 0)
+        return s->resp_status;
+    *resp = s->resp;
+    s->resp = NULL;
+    return 0;
+}
+
+int ct_sync_next_push(ct_sync_t *s, int timeout_ms, Careteam__V1__Envelope **push)
+{
+    *push = NULL;
+    if (s->push_head == NULL && !s->closed) {
+        bool have = false;
+        arm(s, timeout_ms);
+        while (s->push_head == NULL && !s->timed_out && !s->closed)
+            uv_run(&s->loop, UV_RUN_ONCE);
+        uv_timer_stop(&s->timer);
+        (void)have;
+    }
+    if (s->push_head == NULL)
+        return s->closed ? CT_ECLOSED : CT_ETIMEDOUT;
+    push_node_t *n = s->push_head;
+    s->push_head = n->next;
+    if (s->push_head == NULL)
+        s->push_tail = NULL;
+    *push = n->env;
+    free(n);
+    return 0;
+}
+
+int ct_sync_wait_closed(ct_sync_t *s, int timeout_ms)
+{
+    bool never = false;
+    arm(s, timeout_ms);
+    run_until(s, &never);
+    return s->closed ? 0 : CT_ETIMEDOUT;
+}
+
+bool ct_sync_is_closed(const ct_sync_t *s)
+{
+    return s->closed;
+}
+
+const char *ct_sync_last_error(const ct_sync_t *s)
+{
+    return s->last_error;
+}
+
+int ct_sync_send_raw(ct_sync_t *s, const uint8_t *bytes, size_t len)
+{
+    return ct_client_send_raw(s->client, bytes, len);
+}
+
+const Careteam__V1__Welcome *ct_sync_welcome(const ct_sync_t *s)
+{
+    return ct_client_welcome(s->client);
+}
+
+void ct_sync_close(ct_sync_t *s)
+{
+    if (s == NULL)
+        return;
+    /* A pending call's callback (CT_ECLOSED) may still run while closing; it writes into s,
+     * which lives until free_sync. */
+    ct_client_close(s->client);
+    s->waiting = true;
+    free_sync(s);
+    ct_envelope_free(NULL);
+}
+
+int ct_sync_send_message(ct_sync_t *s, const ct_send_args_t *a, int timeout_ms,
+                         Careteam__V1__Envelope **resp)
+{
+    Careteam__V1__SendMessage m = CARETEAM__V1__SEND_MESSAGE__INIT;
+    m.client_msg_id = (char *)a->client_msg_id;
+    m.n_to = a->n_to;
+    m.to = (char **)a->to;
+    m.participant_id = (char *)(a->participant_id != NULL ? a->participant_id : "");
+    m.subject = (char *)(a->subject != NULL ? a->subject : "");
+    m.body = (char *)(a->body != NULL ? a->body : "");
+    m.priority = (Careteam__V1__Priority)a->priority;
+    Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
+    env.body_case = CARETEAM__V1__ENVELOPE__BODY_SEND_MESSAGE;
+    env.send_message = &m;
+    return ct_sync_call(s, &env, timeout_ms, resp);
+}
+
+int ct_sync_delivery_ack(ct_sync_t *s, const char *const *ids, size_t n, int timeout_ms,
+                         Careteam__V1__Envelope **resp)
+{
+    Careteam__V1__DeliveryAck d = CARETEAM__V1__DELIVERY_ACK__INIT;
+    d.n_message_ids = n;
+    d.message_ids = (char **)ids;
+    Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
+    env.body_case = CARETEAM__V1__ENVELOPE__BODY_DELIVERY_ACK;
+    env.delivery_ack = &d;
+    return ct_sync_call(s, &env, timeout_ms, resp);
+}

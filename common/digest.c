@@ -1,0 +1,58 @@
+/* SHA-256 through OpenSSL's EVP interface (see digest.h). */
+#include "digest.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "err.h"
+
+struct ct_digest {
+    EVP_MD_CTX *md;
+    int failed;
+};
+
+ct_digest_t *ct_digest_new(void)
+{
+    ct_digest_t *d = calloc(1, sizeof *d);
+    if (d == NULL)
+        return NULL;
+    d->md = EVP_MD_CTX_new();
+    if (d->md == NULL || EVP_DigestInit_ex(d->md, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(d->md);
+        free(d);
+        return NULL;
+    }
+    return d;
+}
+
+void ct_digest_u64(ct_digest_t *d, uint64_t v)
+{
+    uint8_t b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)(v >> (56 - 8 * i));
+    if (EVP_DigestUpdate(d->md, b, sizeof b) != 1)
+        d->failed = 1;
+}
+
+void ct_digest_field(ct_digest_t *d, const void *data, size_t len)
+{
+    ct_digest_u64(d, len);
+    if (len > 0 && EVP_DigestUpdate(d->md, data, len) != 1)
+        d->failed = 1;
+}
+
+void ct_digest_str(ct_digest_t *d, const char *s)
+{
+    ct_digest_field(d, s != NULL ? s : "", s != NULL ? strlen(s) : 0);
+}
+
+int ct_digest_final(ct_digest_t *d, uint8_t out[CT_SHA256_LEN])
+{
+    unsigned int n = 0;
+    int ok = !d->failed && EVP_DigestFinal_ex(d->md, out, &n) == 1 && n == CT_SHA256_LEN;
+    EVP_MD_CTX_free(d->md);
+    free(d);
+    return ok ? 0 : CT_EINTERNAL;
+}

@@ -1,0 +1,550 @@
+/*
+ * TLS over libuv with OpenSSL memory BIOs. See tls.h for the contract and the state diagram.
+ *
+ * Invariants:
+ *  - state only moves forward: HANDSHAKE -> OPEN -> DRAINING -> CLOSING (any may jump to CLOSING).
+ *  - `writing` is true exactly while wreq is in flight; inflight.data stays untouched until then.
+ *  - Everything OpenSSL puts into wbio is moved to `out` before control returns to libuv, so no
+ *    ciphertext is ever stranded in the BIO.
+ *  - on_error and on_close run only from the uv_close callback, so neither can run inside a
+ *    ct_tls_* call of the owner (no synchronous upcalls); on_error, if any, comes first.
+ *  - ERR_clear_error() precedes every SSL_* call whose error queue we read, so a reason we report
+ *    belongs to this connection and this call.
+ */
+#include "tls.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <netinet/in.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "err.h"
+
+struct ct_tls_ctx {
+    SSL_CTX *ssl_ctx;
+    bool server;
+};
+
+/* Plaintext bytes handed to on_read per SSL_read call. */
+#define CT_TLS_CHUNK 16384
+/* Socket bytes per uv_read callback; libuv reads at most this much at once, which bounds the work
+ * one connection can do per callback before the loop serves others. */
+#define CT_TLS_READ_BUF 65536
+
+static void openssl_reason(char *buf, size_t len, const char *what)
+{
+    unsigned long e = ERR_get_error();
+    if (e == 0) {
+        snprintf(buf, len, "%s", what);
+        return;
+    }
+    char reason[200];
+    ERR_error_string_n(e, reason, sizeof reason);
+    snprintf(buf, len, "%s: %s", what, reason);
+    ERR_clear_error();
+}
+
+int ct_tls_ctx_new(bool server, const char *cert_path, const char *key_path, const char *ca_path,
+                   ct_tls_ctx_t **out, char *errbuf, size_t errlen)
+{
+    char scratch[8];
+    if (errbuf == NULL) {
+        errbuf = scratch;
+        errlen = sizeof scratch;
+    }
+    *out = NULL;
+    ERR_clear_error();
+    ct_tls_ctx_t *ctx = calloc(1, sizeof *ctx);
+    if (ctx == NULL)
+        return CT_ENOMEM;
+    ctx->server = server;
+    SSL_CTX *c = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+    if (c == NULL) {
+        openssl_reason(errbuf, errlen, "cannot create TLS context");
+        goto fail;
+    }
+    ctx->ssl_ctx = c;
+    /* TLS 1.3 only: no downgrade, only AEAD suites, encrypted certificates. */
+    SSL_CTX_set_min_proto_version(c, TLS1_3_VERSION);
+    SSL_CTX_set_max_proto_version(c, TLS1_3_VERSION);
+    /* Idle connections give their 34 KB of record buffers back (see issue on per-connection RSS).
+     */
+    SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
+    if (SSL_CTX_use_certificate_chain_file(c, cert_path) != 1) {
+        char what[512];
+        snprintf(what, sizeof what, "cannot load certificate %s", cert_path);
+        openssl_reason(errbuf, errlen, what);
+        goto fail;
+    }
+    if (SSL_CTX_use_PrivateKey_file(c, key_path, SSL_FILETYPE_PEM) != 1) {
+        char what[512];
+        snprintf(what, sizeof what, "cannot load private key %s", key_path);
+        openssl_reason(errbuf, errlen, what);
+        goto fail;
+    }
+    if (SSL_CTX_check_private_key(c) != 1) {
+        char what[512];
+        snprintf(what, sizeof what, "private key %s does not match certificate %s", key_path,
+                 cert_path);
+        openssl_reason(errbuf, errlen, what);
+        goto fail;
+    }
+    if (SSL_CTX_load_verify_locations(c, ca_path, NULL) != 1) {
+        char what[512];
+        snprintf(what, sizeof what, "cannot load CA certificate %s", ca_path);
+        openssl_reason(errbuf, errlen, what);
+        goto fail;
+    }
+    if (server) {
+        SSL_CTX_set_verify(c, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+        STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ca_path);
+        if (names != NULL)
+            SSL_CTX_set_client_CA_list(c, names);
+        /* Every connection authenticates with its certificate: no resumption, no tickets. */
+        SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
+        SSL_CTX_set_num_tickets(c, 0);
+    } else {
+        SSL_CTX_set_verify(c, SSL_VERIFY_PEER, NULL);
+    }
+    *out = ctx;
+    return 0;
+fail:
+    ct_tls_ctx_free(ctx);
+    return CT_ETLS;
+}
+
+void ct_tls_ctx_free(ct_tls_ctx_t *ctx)
+{
+    if (ctx == NULL)
+        return;
+    SSL_CTX_free(ctx->ssl_ctx);
+    free(ctx);
+}
+
+int ct_tls_ctx_load_crl(ct_tls_ctx_t *ctx, const char *crl_path, char *errbuf, size_t errlen)
+{
+    char scratch[8];
+    if (errbuf == NULL) {
+        errbuf = scratch;
+        errlen = sizeof scratch;
+    }
+    ERR_clear_error();
+    X509_STORE *store = SSL_CTX_get_cert_store(ctx->ssl_ctx);
+    if (X509_STORE_load_file(store, crl_path) != 1) {
+        char what[512];
+        snprintf(what, sizeof what, "cannot load revocation list %s", crl_path);
+        openssl_reason(errbuf, errlen, what);
+        return CT_ETLS;
+    }
+    X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
+    return 0;
+}
+
+/* ---- connection ------------------------------------------------------------------------- */
+
+static void on_uv_close(uv_handle_t *h);
+static void flush_output(ct_tls_t *t);
+
+/* Records the first failure and closes. The owner hears of it in on_error, from the uv_close
+ * callback. With `send_pending`, ciphertext already produced (a TLS alert) is written first. */
+static void tls_fail(ct_tls_t *t, int err, const char *why, bool send_pending)
+{
+    if (t->err == 0) {
+        t->err = err;
+        snprintf(t->why, sizeof t->why, "%s", why);
+    }
+    ct_tls_close(t, send_pending);
+}
+
+/* Moves whatever OpenSSL wrote into wbio to the output queue. Returns 0 or CT_ENOMEM. */
+static int drain_wbio(ct_tls_t *t)
+{
+    size_t pending;
+    while ((pending = BIO_ctrl_pending(t->wbio)) > 0) {
+        if (ct_buf_reserve(&t->out, pending) != 0)
+            return CT_ENOMEM;
+        int n = BIO_read(t->wbio, t->out.data + t->out.len, (int)pending);
+        if (n <= 0)
+            break;
+        t->out.len += (size_t)n;
+    }
+    return 0;
+}
+
+static void on_uv_write(uv_write_t *req, int status)
+{
+    ct_tls_t *t = req->data;
+    t->writing = false;
+    ct_buf_reset(&t->inflight);
+    if (t->state == CT_TLS_CLOSING)
+        return; /* cancelled by uv_close, or finished after it; close_cb does the rest */
+    if (status < 0) {
+        char why[96];
+        snprintf(why, sizeof why, "write failed: %s", uv_strerror(status));
+        tls_fail(t, CT_ECLOSED, why, false);
+        return;
+    }
+    flush_output(t);
+}
+
+/* Starts a uv_write of everything queued if none is in flight; finishes a graceful close once
+ * the queue is empty; tells the owner when its backlog is gone. */
+static void flush_output(ct_tls_t *t)
+{
+    if (t->writing || t->state == CT_TLS_CLOSING)
+        return;
+    if (t->out.len == 0) {
+        if (t->state == CT_TLS_DRAINING) {
+            t->state = CT_TLS_CLOSING;
+            uv_close((uv_handle_t *)&t->tcp, on_uv_close);
+        } else if (t->cb->on_drain != NULL && t->drain_wanted) {
+            t->drain_wanted = false;
+            t->cb->on_drain(t);
+        }
+        return;
+    }
+    /* Swap so the queue keeps accepting bytes while this write is in flight. */
+    ct_buf_t tmp = t->inflight;
+    t->inflight = t->out;
+    t->out = tmp;
+    uv_buf_t b = uv_buf_init((char *)t->inflight.data, (unsigned)t->inflight.len);
+    t->wreq.data = t;
+    int r = uv_write(&t->wreq, (uv_stream_t *)&t->tcp, &b, 1, on_uv_write);
+    if (r < 0) {
+        ct_buf_reset(&t->inflight);
+        char why[96];
+        snprintf(why, sizeof why, "write failed: %s", uv_strerror(r));
+        tls_fail(t, CT_ECLOSED, why, false);
+        return;
+    }
+    t->writing = true;
+}
+
+/* Fills peer_cn and peer_fp from the verified peer certificate. A CN that is missing, too long,
+ * or holds a NUL leaves peer_cn empty: the owner refuses such a peer. */
+static void capture_peer_identity(ct_tls_t *t)
+{
+    X509 *cert = SSL_get0_peer_certificate(t->ssl);
+    t->peer_cn[0] = '\0';
+    t->peer_fp[0] = '\0';
+    if (cert == NULL)
+        return;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (X509_digest(cert, EVP_sha256(), md, &mdlen) == 1 && mdlen == 32) {
+        for (unsigned i = 0; i < mdlen; i++)
+            snprintf(t->peer_fp + 2 * i, 3, "%02x", md[i]);
+    }
+    X509_NAME *subject = X509_get_subject_name(cert);
+    int idx = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+    if (idx < 0 || X509_NAME_get_index_by_NID(subject, NID_commonName, idx) >= 0)
+        return; /* no CN, or more than one: ambiguous identity */
+    ASN1_STRING *data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, idx));
+    unsigned char *utf8 = NULL;
+    int n = ASN1_STRING_to_UTF8(&utf8, data);
+    if (n > 0 && (size_t)n < sizeof t->peer_cn && memchr(utf8, '\0', (size_t)n) == NULL) {
+        memcpy(t->peer_cn, utf8, (size_t)n);
+        t->peer_cn[n] = '\0';
+    }
+    OPENSSL_free(utf8);
+}
+
+static void handshake_failure_reason(ct_tls_t *t, char *why, size_t len)
+{
+    unsigned long e = ERR_peek_error();
+    long vr = SSL_get_verify_result(t->ssl);
+    char reason[120] = "handshake failed";
+    if (e != 0)
+        ERR_error_string_n(e, reason, sizeof reason);
+    if (vr != X509_V_OK && SSL_get0_peer_certificate(t->ssl) != NULL)
+        snprintf(why, len, "tls handshake: %s (certificate: %s)", reason,
+                 X509_verify_cert_error_string(vr));
+    else
+        snprintf(why, len, "tls handshake: %s", reason);
+    ERR_clear_error();
+}
+
+/* Advances the handshake. Returns true when the connection is open. */
+static bool continue_handshake(ct_tls_t *t)
+{
+    ERR_clear_error();
+    int r = SSL_do_handshake(t->ssl);
+    if (drain_wbio(t) != 0) {
+        tls_fail(t, CT_ENOMEM, "out of memory", false);
+        return false;
+    }
+    if (r == 1) {
+        t->state = CT_TLS_OPEN;
+        capture_peer_identity(t);
+        flush_output(t);
+        if (t->cb->on_handshake != NULL)
+            t->cb->on_handshake(t);
+        return t->state == CT_TLS_OPEN;
+    }
+    int e = SSL_get_error(t->ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        flush_output(t);
+        return false;
+    }
+    char why[sizeof t->why];
+    handshake_failure_reason(t, why, sizeof why);
+    /* Send the alert we produced, so the peer learns why, then close. */
+    tls_fail(t, CT_ETLS, why, true);
+    return false;
+}
+
+/* Decrypts what rbio holds and hands it to the owner, chunk by chunk. */
+static void read_plaintext(ct_tls_t *t)
+{
+    uint8_t chunk[CT_TLS_CHUNK];
+    while (t->state == CT_TLS_OPEN || t->state == CT_TLS_DRAINING) {
+        ERR_clear_error();
+        int n = SSL_read(t->ssl, chunk, sizeof chunk);
+        if (n > 0) {
+            if (t->state == CT_TLS_OPEN)
+                t->cb->on_read(t, chunk, (size_t)n);
+            continue;
+        }
+        int e = SSL_get_error(t->ssl, n);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+            break;
+        if (e == SSL_ERROR_ZERO_RETURN) {
+            tls_fail(t, CT_ECLOSED, "peer closed the connection", true);
+        } else {
+            char why[sizeof t->why];
+            char reason[120] = "unknown";
+            unsigned long ee = ERR_peek_error();
+            if (ee != 0)
+                ERR_error_string_n(ee, reason, sizeof reason);
+            snprintf(why, sizeof why, "tls read: %s", reason);
+            ERR_clear_error();
+            tls_fail(t, CT_ETLS, why, false);
+        }
+        break;
+    }
+    if (t->state != CT_TLS_CLOSING && drain_wbio(t) != 0) {
+        tls_fail(t, CT_ENOMEM, "out of memory", false);
+        return;
+    }
+    flush_output(t);
+}
+
+static void on_uv_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    /* Each read is copied into rbio before the next one, so one buffer per thread serves all
+     * connections of that thread's loop. */
+    static _Thread_local char rbuf[CT_TLS_READ_BUF];
+    (void)h;
+    (void)suggested;
+    *buf = uv_buf_init(rbuf, sizeof rbuf);
+}
+
+static void on_uv_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    ct_tls_t *t = (ct_tls_t *)((char *)s - offsetof(ct_tls_t, tcp));
+    if (nread == 0 || t->state == CT_TLS_CLOSING)
+        return;
+    if (nread < 0) {
+        if (nread == UV_EOF)
+            tls_fail(t, CT_ECLOSED, "peer closed the connection", false);
+        else {
+            char why[96];
+            snprintf(why, sizeof why, "read failed: %s", uv_strerror((int)nread));
+            tls_fail(t, CT_ECLOSED, why, false);
+        }
+        return;
+    }
+    if (BIO_write(t->rbio, buf->base, (int)nread) != (int)nread) {
+        tls_fail(t, CT_ENOMEM, "out of memory", false);
+        return;
+    }
+    if (t->state == CT_TLS_HANDSHAKE && !continue_handshake(t))
+        return;
+    read_plaintext(t);
+}
+
+static void on_uv_close(uv_handle_t *h)
+{
+    ct_tls_t *t = (ct_tls_t *)((char *)h - offsetof(ct_tls_t, tcp));
+    SSL_free(t->ssl); /* frees both BIOs */
+    t->ssl = NULL;
+    t->rbio = t->wbio = NULL;
+    ct_buf_free(&t->out);
+    ct_buf_free(&t->inflight);
+    if (t->err != 0 && t->cb->on_error != NULL)
+        t->cb->on_error(t, t->err, t->why);
+    t->cb->on_close(t);
+}
+
+int ct_tls_init(ct_tls_t *t, uv_loop_t *loop, ct_tls_ctx_t *ctx, bool server,
+                const ct_tls_callbacks_t *cb)
+{
+    memset(t, 0, sizeof *t);
+    t->cb = cb;
+    t->state = CT_TLS_HANDSHAKE;
+    ERR_clear_error();
+    t->ssl = SSL_new(ctx->ssl_ctx);
+    if (t->ssl == NULL)
+        return CT_ENOMEM;
+    t->rbio = BIO_new(BIO_s_mem());
+    t->wbio = BIO_new(BIO_s_mem());
+    if (t->rbio == NULL || t->wbio == NULL) {
+        BIO_free(t->rbio);
+        BIO_free(t->wbio);
+        SSL_free(t->ssl);
+        t->ssl = NULL;
+        return CT_ENOMEM;
+    }
+    /* An empty read BIO means "wait for more", never EOF. */
+    BIO_set_mem_eof_return(t->rbio, -1);
+    SSL_set_bio(t->ssl, t->rbio, t->wbio);
+    if (server)
+        SSL_set_accept_state(t->ssl);
+    else
+        SSL_set_connect_state(t->ssl);
+    int r = uv_tcp_init(loop, &t->tcp);
+    if (r < 0) {
+        SSL_free(t->ssl);
+        t->ssl = NULL;
+        return CT_ESYS;
+    }
+    return 0;
+}
+
+int ct_tls_set_hostname(ct_tls_t *t, const char *host)
+{
+    ERR_clear_error();
+    /* SSL_set1_host matches DNS names; IP literals need the IP check instead. */
+    X509_VERIFY_PARAM *param = SSL_get0_param(t->ssl);
+    if (X509_VERIFY_PARAM_set1_ip_asc(param, host) == 1)
+        return 0;
+    ERR_clear_error();
+    if (SSL_set1_host(t->ssl, host) != 1)
+        return CT_EINVAL;
+    if (SSL_set_tlsext_host_name(t->ssl, host) != 1)
+        return CT_EINVAL;
+    return 0;
+}
+
+static void format_peer_addr(ct_tls_t *t)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    snprintf(t->peer_addr, sizeof t->peer_addr, "unknown");
+    if (uv_tcp_getpeername(&t->tcp, (struct sockaddr *)&ss, &len) != 0)
+        return;
+    char ip[INET6_ADDRSTRLEN];
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        uv_ip4_name(a, ip, sizeof ip);
+        snprintf(t->peer_addr, sizeof t->peer_addr, "%s:%d", ip, ntohs(a->sin_port));
+    } else if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        uv_ip6_name(a, ip, sizeof ip);
+        snprintf(t->peer_addr, sizeof t->peer_addr, "[%s]:%d", ip, ntohs(a->sin6_port));
+    }
+}
+
+int ct_tls_start(ct_tls_t *t)
+{
+    format_peer_addr(t);
+    uv_tcp_nodelay(&t->tcp, 1);
+    int r = uv_read_start((uv_stream_t *)&t->tcp, on_uv_alloc, on_uv_read);
+    if (r < 0)
+        return CT_ESYS;
+    t->reading = true;
+    if (!SSL_is_server(t->ssl)) {
+        /* The client speaks first: produce the ClientHello now. */
+        ERR_clear_error();
+        int hr = SSL_do_handshake(t->ssl);
+        int e = SSL_get_error(t->ssl, hr);
+        if (hr != 1 && e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+            return CT_ETLS;
+        if (drain_wbio(t) != 0)
+            return CT_ENOMEM;
+        flush_output(t);
+    }
+    return 0;
+}
+
+int ct_tls_write(ct_tls_t *t, const uint8_t *data, size_t len)
+{
+    if (t->state != CT_TLS_OPEN)
+        return CT_ECLOSED;
+    while (len > 0) {
+        /* A memory BIO never refuses, so SSL_write completes whole records; chunk to stay in int.
+         */
+        int n = len > (1u << 30) ? (1 << 30) : (int)len;
+        ERR_clear_error();
+        int w = SSL_write(t->ssl, data, n);
+        if (w <= 0) {
+            tls_fail(t, CT_ETLS, "tls write failed", false);
+            return CT_ECLOSED;
+        }
+        data += w;
+        len -= (size_t)w;
+    }
+    if (drain_wbio(t) != 0)
+        return CT_ENOMEM;
+    t->drain_wanted = true;
+    flush_output(t);
+    return 0;
+}
+
+size_t ct_tls_backlog(const ct_tls_t *t)
+{
+    return t->out.len + t->inflight.len;
+}
+
+void ct_tls_pause(ct_tls_t *t)
+{
+    if (t->reading && t->state != CT_TLS_CLOSING) {
+        uv_read_stop((uv_stream_t *)&t->tcp);
+        t->reading = false;
+    }
+}
+
+void ct_tls_resume(ct_tls_t *t)
+{
+    if (!t->reading && (t->state == CT_TLS_OPEN || t->state == CT_TLS_HANDSHAKE)) {
+        if (uv_read_start((uv_stream_t *)&t->tcp, on_uv_alloc, on_uv_read) == 0)
+            t->reading = true;
+    }
+}
+
+void ct_tls_close(ct_tls_t *t, bool graceful)
+{
+    if (t->state == CT_TLS_CLOSING)
+        return;
+    if (graceful && t->state != CT_TLS_DRAINING) {
+        if (t->state == CT_TLS_OPEN) {
+            ERR_clear_error();
+            SSL_shutdown(t->ssl); /* queues close_notify; we do not wait for the peer's */
+            ERR_clear_error();
+            (void)drain_wbio(t);
+        }
+        t->state = CT_TLS_DRAINING;
+        if (t->reading) {
+            uv_read_stop((uv_stream_t *)&t->tcp);
+            t->reading = false;
+        }
+        flush_output(t); /* closes now if nothing is queued */
+        return;
+    }
+    /* Abortive close, or a second close while draining: drop what is queued. */
+    t->state = CT_TLS_CLOSING;
+    if (t->reading) {
+        uv_read_stop((uv_stream_t *)&t->tcp);
+        t->reading = false;
+    }
+    uv_close((uv_handle_t *)&t->tcp, on_uv_close);
+}

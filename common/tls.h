@@ -1,0 +1,143 @@
+/*
+ * TLS over libuv, written once for the server and the client library.
+ *
+ * OpenSSL never touches the socket: bytes from uv_read go into a memory BIO (rbio), SSL_read
+ * yields plaintext, and whatever OpenSSL writes into the other memory BIO (wbio) is moved to an
+ * output queue and written with uv_write. This file is the only one that calls SSL_* on a
+ * connection; callers deal in plaintext and callbacks.
+ *
+ * Writes: one uv_write in flight at a time. Ciphertext produced while a write is in flight
+ * accumulates in `out` and goes in the next write, so a burst of small messages becomes few
+ * syscalls. The `inflight` buffer is owned by the pending uv_write until its callback.
+ *
+ * Lifecycle (one enum, driven only here):
+ *
+ *     CT_TLS_HANDSHAKE --handshake ok--> CT_TLS_OPEN --ct_tls_close(graceful)--> CT_TLS_DRAINING
+ *            |                               |                                        |
+ *            +------ error / ct_tls_close ---+--------------------+---- output sent --+
+ *                                                                 v
+ *                                                           CT_TLS_CLOSING --uv_close cb-->
+ * on_close
+ *
+ * Callbacks never run inside the ct_tls_* call that caused them (no synchronous upcalls): they
+ * run from libuv callbacks. After on_error, the connection is closing; on_close is the last
+ * callback and the owner may free the memory holding the ct_tls_t then, not before.
+ */
+#ifndef CT_TLS_H
+#define CT_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "buf.h"
+
+typedef struct ct_tls_ctx ct_tls_ctx_t;
+typedef struct ct_tls ct_tls_t;
+
+/*
+ * A TLS 1.3-only context with mutual authentication: our certificate and key, and the CA that
+ * peers' certificates must chain to. A server context requires a client certificate. A client
+ * context verifies the server's certificate and its name (see ct_tls_set_hostname).
+ * Returns 0, or CT_ETLS with errbuf naming the file or the OpenSSL reason.
+ */
+int ct_tls_ctx_new(bool server, const char *cert_path, const char *key_path, const char *ca_path,
+                   ct_tls_ctx_t **out, char *errbuf, size_t errlen);
+void ct_tls_ctx_free(ct_tls_ctx_t *ctx);
+
+/*
+ * Loads a CRL file into the context's trust store and turns on CRL checking for peer leaf
+ * certificates. Returns 0 or CT_ETLS.
+ */
+int ct_tls_ctx_load_crl(ct_tls_ctx_t *ctx, const char *crl_path, char *errbuf, size_t errlen);
+
+typedef enum ct_tls_state {
+    CT_TLS_HANDSHAKE = 0,
+    CT_TLS_OPEN,
+    CT_TLS_DRAINING,
+    CT_TLS_CLOSING,
+} ct_tls_state_t;
+
+typedef struct ct_tls_callbacks {
+    /* The handshake completed; peer identity is available (ct_tls_peer_cn). */
+    void (*on_handshake)(ct_tls_t *t);
+    /* Plaintext arrived. data is valid only until the callback returns. */
+    void (*on_read)(ct_tls_t *t, const uint8_t *data, size_t len);
+    /* The output queue became empty (optional; may be NULL). */
+    void (*on_drain)(ct_tls_t *t);
+    /*
+     * The connection failed (err is a CT_E* code; why is a short reason for logs and audit,
+     * valid only during the call). EOF from the peer is reported as CT_ECLOSED. The connection is
+     * already closing when this runs; no more reads follow.
+     */
+    void (*on_error)(ct_tls_t *t, int err, const char *why);
+    /* The socket handle is closed: the last callback. The owner may free t now. */
+    void (*on_close)(ct_tls_t *t);
+} ct_tls_callbacks_t;
+
+struct ssl_st;
+struct bio_st;
+
+/*
+ * One TLS connection. Embed it in the owner's connection struct and recover the owner with
+ * container_of in the callbacks. Fields are private to tls.c except where noted.
+ */
+struct ct_tls {
+    uv_tcp_t tcp; /* the socket; tcp.data is free for the owner's use */
+    struct ssl_st *ssl;
+    struct bio_st *rbio; /* network -> OpenSSL */
+    struct bio_st *wbio; /* OpenSSL -> network */
+    ct_tls_state_t state;
+    const ct_tls_callbacks_t *cb;
+    ct_buf_t out;      /* ciphertext waiting for the next uv_write */
+    ct_buf_t inflight; /* ciphertext owned by the uv_write in flight */
+    uv_write_t wreq;
+    bool writing;       /* a uv_write is in flight */
+    bool reading;       /* uv_read_start is active */
+    bool paused;        /* the owner asked for no more on_read calls for now */
+    bool drain_wanted;  /* on_drain is owed once the backlog empties */
+    int err;            /* first failure (CT_E*), reported in on_error; 0 if none */
+    char why[160];      /* its reason */
+    char peer_addr[64]; /* "ip:port" of the peer; readable by the owner */
+    char peer_cn[65];   /* the peer certificate's subject CN after the handshake; readable */
+    char peer_fp[65];   /* SHA-256 of the peer certificate, hex; readable */
+};
+
+/*
+ * Prepares t on loop with the context and callbacks. On a server, call this, then
+ * uv_accept(listener, (uv_stream_t *)&t->tcp), then ct_tls_start. On a client, call this, then
+ * uv_tcp_connect on &t->tcp and ct_tls_start in the connect callback.
+ * Returns 0 or a CT_E* code (then nothing needs freeing).
+ */
+int ct_tls_init(ct_tls_t *t, uv_loop_t *loop, ct_tls_ctx_t *ctx, bool server,
+                const ct_tls_callbacks_t *cb);
+
+/* Client only, before ct_tls_start: the name the server certificate must carry (DNS or IP). */
+int ct_tls_set_hostname(ct_tls_t *t, const char *host);
+
+/* Starts reading and the handshake (a client sends its ClientHello). Returns 0 or CT_E*. */
+int ct_tls_start(ct_tls_t *t);
+
+/*
+ * Encrypts len bytes of plaintext and queues them for writing. Returns 0, CT_ECLOSED if the
+ * connection is no longer open, or CT_ENOMEM. Errors never call on_error synchronously.
+ */
+int ct_tls_write(ct_tls_t *t, const uint8_t *data, size_t len);
+
+/* Ciphertext bytes queued or in flight: the connection's output backlog. */
+size_t ct_tls_backlog(const ct_tls_t *t);
+
+/* Stops / resumes on_read calls (and reading from the socket) without closing. */
+void ct_tls_pause(ct_tls_t *t);
+void ct_tls_resume(ct_tls_t *t);
+
+/*
+ * Closes the connection. graceful: send close_notify and what is queued, then close the socket;
+ * otherwise close the socket at once (queued output is dropped). Safe to call more than once and
+ * from any callback; on_close follows exactly once.
+ */
+void ct_tls_close(ct_tls_t *t, bool graceful);
+
+#endif

@@ -1,0 +1,351 @@
+/*
+ * Local administration (see admin.h). These run as separate processes beside a serving daemon;
+ * SQLite's locking (WAL, busy timeout) lets both write the same database safely.
+ */
+#include "admin.h"
+
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "err.h"
+#include "ids.h"
+#include "pki.h"
+#include "store.h"
+
+int ct_dir_path(char *out, size_t len, const char *dir, const char *name)
+{
+    int n = snprintf(out, len, "%s/%s", dir, name);
+    return n < 0 || (size_t)n >= len ? CT_EINVAL : 0;
+}
+
+/* The OS account running the command, as the audit actor of local administration. */
+static void local_actor(char *out, size_t len)
+{
+    const char *sudo = getenv("SUDO_USER");
+    struct passwd *pw = getpwuid(getuid());
+    snprintf(out, len, "local:%s",
+             sudo != NULL && sudo[0] ? sudo : (pw != NULL ? pw->pw_name : "unknown"));
+}
+
+static int admin_audit(ct_store_t *st, const char *action, const char *object_type,
+                       const char *object_id, const char *detail)
+{
+    char actor[CT_ID_MAX + 1];
+    local_actor(actor, sizeof actor);
+    ct_audit_t a = {
+        .time_ms = ct_now_ms(),
+        .actor_id = actor,
+        .actor_role = CT_ROLE_ADMIN,
+        .peer_addr = "local",
+        .action = action,
+        .object_type = object_type,
+        .object_id = object_id,
+        .participant_id = "",
+        .outcome = CT_AUDIT_SUCCESS,
+        .detail = detail != NULL ? detail : "",
+    };
+    int64_t seq = ct_store_audit_append(st, &a);
+    return seq < 0 ? (int)seq : 0;
+}
+
+static int open_store(const char *dir, ct_store_t **st)
+{
+    char path[4096], err[512];
+    struct stat sb;
+    ct_dir_path(path, sizeof path, dir, CT_DIR_DB);
+    if (stat(path, &sb) != 0) {
+        fprintf(stderr,
+                "careteamd: %s not found: is %s a data directory? Create one with `careteamd "
+                "init %s`\n",
+                path, dir, dir);
+        return CT_ENOTFOUND;
+    }
+    int r = ct_store_open(path, CT_STORE_READWRITE, st, err, sizeof err);
+    if (r != 0)
+        fprintf(stderr, "careteamd: %s\n", err);
+    return r;
+}
+
+/* Removes the files init may have created in a directory it made, then the directory. */
+static void remove_partial_dir(const char *dir)
+{
+    static const char *const names[] = {CT_DIR_CA_KEY,     CT_DIR_CA_CRT,   CT_DIR_SERVER_KEY,
+                                        CT_DIR_SERVER_CRT, CT_DIR_CONF,     CT_DIR_DB,
+                                        CT_DIR_DB "-wal",  CT_DIR_DB "-shm"};
+    char path[4096];
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (ct_dir_path(path, sizeof path, dir, names[i]) == 0)
+            unlink(path);
+    }
+    rmdir(dir);
+}
+
+int ct_admin_init(const char *dir, const char *const *hosts, size_t n_hosts)
+{
+    struct stat sb;
+    if (stat(dir, &sb) == 0) {
+        fprintf(stderr,
+                "careteamd: %s already exists; init never touches an existing directory. "
+                "Choose a new path, or remove it if it is an old demo.\n",
+                dir);
+        return CT_EEXISTS;
+    }
+    /* Build everything in a private temporary directory beside DIR and rename it into place,
+     * so DIR either does not exist or is complete. */
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.init-XXXXXX", dir) >= (int)sizeof tmp ||
+        mkdtemp(tmp) == NULL) {
+        fprintf(stderr, "careteamd: cannot create a directory beside %s: %s\n", dir,
+                strerror(errno));
+        return CT_ESYS;
+    }
+    chmod(tmp, 0700);
+    char ca_key[4096], ca_crt[4096], key[4096], crt[4096], conf[4096], db[4096], err[512];
+    ct_dir_path(ca_key, sizeof ca_key, tmp, CT_DIR_CA_KEY);
+    ct_dir_path(ca_crt, sizeof ca_crt, tmp, CT_DIR_CA_CRT);
+    ct_dir_path(key, sizeof key, tmp, CT_DIR_SERVER_KEY);
+    ct_dir_path(crt, sizeof crt, tmp, CT_DIR_SERVER_CRT);
+    ct_dir_path(conf, sizeof conf, tmp, CT_DIR_CONF);
+    ct_dir_path(db, sizeof db, tmp, CT_DIR_DB);
+
+    char host[256] = "localhost";
+    gethostname(host, sizeof host - 1);
+    char ca_name[300];
+    snprintf(ca_name, sizeof ca_name, "careteam CA (%s)", host);
+    ct_config_t cfg;
+    ct_config_defaults(&cfg);
+    ct_store_t *st = NULL;
+    int r = ct_pki_make_ca(ca_key, ca_crt, ca_name, err, sizeof err);
+    if (r == 0)
+        r = ct_pki_issue_server(ca_key, ca_crt, key, crt, "careteamd", hosts, n_hosts, err,
+                                sizeof err);
+    if (r == 0)
+        r = ct_config_write(conf, &cfg, err, sizeof err);
+    if (r == 0)
+        r = ct_store_open(db, CT_STORE_READWRITE, &st, err, sizeof err);
+    if (r == 0) {
+        char detail[128];
+        snprintf(detail, sizeof detail, "extra_hosts=%zu", n_hosts);
+        r = admin_audit(st, "admin.init", "daemon", "", detail);
+        if (r != 0)
+            snprintf(err, sizeof err, "cannot write the first audit record: %s", ct_strerror(r));
+    }
+    ct_store_close(st);
+    if (r == 0 && rename(tmp, dir) != 0) {
+        snprintf(err, sizeof err, "cannot rename %s to %s: %s", tmp, dir, strerror(errno));
+        r = CT_ESYS;
+    }
+    if (r != 0) {
+        fprintf(stderr, "careteamd: init failed: %s\n", err);
+        remove_partial_dir(tmp);
+        return r;
+    }
+    printf("Created data directory %s\n"
+           "  CA certificate      %s/%s  (give this to clients)\n"
+           "  CA key              %s/%s  (keep private: it issues member certificates)\n"
+           "  server certificate  %s/%s\n"
+           "  settings            %s/%s\n"
+           "  database            %s/%s\n"
+           "Next: enroll members with `careteamd enroll %s --id ID --name NAME --role ROLE --out "
+           "PREFIX`,\n"
+           "then run `careteamd serve %s`.\n",
+           dir, dir, CT_DIR_CA_CRT, dir, CT_DIR_CA_KEY, dir, CT_DIR_SERVER_CRT, dir, CT_DIR_CONF,
+           dir, CT_DIR_DB, dir, dir);
+    return 0;
+}
+
+static bool display_name_ok(const char *name)
+{
+    size_t len = strlen(name);
+    if (len == 0 || len > CT_NAME_MAX || !ct_utf8_valid(name, len))
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+int ct_admin_enroll(const char *dir, const char *id, const char *name, ct_role_t role,
+                    const char *out_prefix)
+{
+    if (!ct_id_valid(id)) {
+        fprintf(stderr,
+                "careteamd: --id '%s' is not a valid member id: use 1-64 characters of "
+                "A-Z a-z 0-9 . _ -\n",
+                id);
+        return CT_EINVAL;
+    }
+    if (!display_name_ok(name)) {
+        fprintf(stderr,
+                "careteamd: --name must be 1-%d bytes of UTF-8 text without control "
+                "characters\n",
+                CT_NAME_MAX);
+        return CT_EINVAL;
+    }
+    char conf[4096], ca_key[4096], ca_crt[4096], key[4096], crt[4096], err[512] = "";
+    ct_config_t cfg;
+    ct_config_defaults(&cfg);
+    ct_dir_path(conf, sizeof conf, dir, CT_DIR_CONF);
+    int r = ct_config_load(conf, &cfg, err, sizeof err);
+    if (r != 0 && r != CT_ENOTFOUND) {
+        fprintf(stderr, "careteamd: %s\n", err);
+        return r;
+    }
+    if (snprintf(key, sizeof key, "%s.key", out_prefix) >= (int)sizeof key ||
+        snprintf(crt, sizeof crt, "%s.crt", out_prefix) >= (int)sizeof crt) {
+        fprintf(stderr, "careteamd: --out path is too long\n");
+        return CT_EINVAL;
+    }
+    ct_dir_path(ca_key, sizeof ca_key, dir, CT_DIR_CA_KEY);
+    ct_dir_path(ca_crt, sizeof ca_crt, dir, CT_DIR_CA_CRT);
+
+    ct_store_t *st;
+    r = open_store(dir, &st);
+    if (r != 0)
+        return r;
+    ct_member_t m = {.role = role, .active = true, .created_at_ms = ct_now_ms()};
+    snprintf(m.id, sizeof m.id, "%s", id);
+    snprintf(m.display_name, sizeof m.display_name, "%s", name);
+    bool files_written = false;
+    r = ct_store_begin(st);
+    if (r == 0) {
+        r = ct_store_member_add(st, &m);
+        if (r == CT_EEXISTS)
+            snprintf(err, sizeof err,
+                     "member '%s' already exists; pick another id (members are never reused, "
+                     "so that the audit trail stays unambiguous)",
+                     id);
+    }
+    if (r == 0) {
+        r = ct_pki_issue_member(ca_key, ca_crt, key, crt, id, (int)cfg.member_cert_days, err,
+                                sizeof err);
+        files_written = r == 0;
+    }
+    if (r == 0) {
+        char detail[64];
+        snprintf(detail, sizeof detail, "role=%s cert_days=%u", ct_role_name(role),
+                 cfg.member_cert_days);
+        r = admin_audit(st, "member.enroll", "member", id, detail);
+    }
+    if (r == 0)
+        r = ct_store_commit(st);
+    else
+        (void)ct_store_rollback(st);
+    ct_store_close(st);
+    if (r != 0) {
+        if (files_written) {
+            unlink(key);
+            unlink(crt);
+        }
+        if (err[0] == '\0' || r == CT_EIO)
+            snprintf(err, sizeof err, "%s", ct_strerror(r));
+        fprintf(stderr, "careteamd: enroll failed: %s\n", err);
+        return r;
+    }
+    printf("Enrolled %s (%s) as %s\n  key          %s\n  certificate  %s\n"
+           "Give both files and %s/%s to the member; the key is theirs alone.\n",
+           id, name, ct_role_name(role), key, crt, dir, CT_DIR_CA_CRT);
+    return 0;
+}
+
+typedef struct list_state {
+    bool json;
+    size_t n;
+} list_state_t;
+
+static void json_string(const char *s)
+{
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            printf("\\%c", *p);
+        else if (*p < 0x20)
+            printf("\\u%04x", *p);
+        else
+            putchar(*p);
+    }
+    putchar('"');
+}
+
+static int print_member(const ct_member_t *m, void *arg)
+{
+    list_state_t *ls = arg;
+    if (ls->json) {
+        printf("%s{\"id\":", ls->n ? "," : "");
+        json_string(m->id);
+        printf(",\"display_name\":");
+        json_string(m->display_name);
+        printf(",\"role\":\"%s\",\"active\":%s,\"created_at_ms\":%lld}", ct_role_name(m->role),
+               m->active ? "true" : "false", (long long)m->created_at_ms);
+    } else {
+        printf("%-24s %-16s %-9s %s\n", m->id, ct_role_name(m->role) ? ct_role_name(m->role) : "?",
+               m->active ? "active" : "inactive", m->display_name);
+    }
+    ls->n++;
+    return 0;
+}
+
+int ct_admin_members(const char *dir, bool json)
+{
+    ct_store_t *st;
+    int r = open_store(dir, &st);
+    if (r != 0)
+        return r;
+    list_state_t ls = {.json = json};
+    if (json)
+        printf("[");
+    else
+        printf("%-24s %-16s %-9s %s\n", "ID", "ROLE", "STATUS", "NAME");
+    r = ct_store_member_list(st, print_member, &ls);
+    if (json)
+        printf("]\n");
+    ct_store_close(st);
+    if (r != 0)
+        fprintf(stderr, "careteamd: cannot list members: %s\n", ct_strerror(r));
+    return r;
+}
+
+int ct_admin_set_active(const char *dir, const char *id, bool active)
+{
+    if (!ct_id_valid(id)) {
+        fprintf(stderr, "careteamd: --id '%s' is not a valid member id\n", id);
+        return CT_EINVAL;
+    }
+    ct_store_t *st;
+    int r = open_store(dir, &st);
+    if (r != 0)
+        return r;
+    ct_member_t m;
+    r = ct_store_begin(st);
+    if (r == 0)
+        r = ct_store_member_get(st, id, &m);
+    if (r == 0)
+        r = ct_store_member_set_active(st, id, active);
+    if (r == 0)
+        r = admin_audit(st, active ? "member.activate" : "member.deactivate", "member", id, NULL);
+    if (r == 0)
+        r = ct_store_commit(st);
+    else
+        (void)ct_store_rollback(st);
+    ct_store_close(st);
+    if (r == CT_ENOTFOUND) {
+        fprintf(stderr,
+                "careteamd: no member '%s'; `careteamd members %s` lists the enrolled ones\n", id,
+                dir);
+        return r;
+    }
+    if (r != 0) {
+        fprintf(stderr, "careteamd: cannot change member '%s': %s\n", id, ct_strerror(r));
+        return r;
+    }
+    printf("%s %s.%s\n", id, active ? "is active again" : "is deactivated",
+           active ? "" : " New connections are refused; the member's messages are kept.");
+    return 0;
+}

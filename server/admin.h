@@ -1,0 +1,34 @@
+/*
+ * The local administration subcommands of careteamd: init, enroll, members, deactivate,
+ * activate. They run on the server host with direct access to the data directory; every change
+ * is audited with actor "admin" and peer "local".
+ *
+ * Each returns 0 or a CT_E* code after printing a message that names what was wrong and how to
+ * fix it on stderr.
+ */
+#ifndef CT_ADMIN_H
+#define CT_ADMIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "role.h"
+
+/* Paths inside a data directory. */
+#define CT_DIR_CONF "careteamd.conf"
+#define CT_DIR_DB "careteam.db"
+#define CT_DIR_CA_KEY "ca.key"
+#define CT_DIR_CA_CRT "ca.crt"
+#define CT_DIR_SERVER_KEY "server.key"
+#define CT_DIR_SERVER_CRT "server.crt"
+
+/* Joins dir and name into out; returns 0 or CT_EINVAL if it does not fit. */
+int ct_dir_path(char *out, size_t len, const char *dir, const char *name);
+
+int ct_admin_init(const char *dir, const char *const *hosts, size_t n_hosts);
+int ct_admin_enroll(const char *dir, const char *id, const char *name, ct_role_t role,
+                    const char *out_prefix);
+int ct_admin_members(const char *dir, bool json);
+int ct_admin_set_active(const char *dir, const char *id, bool active);
+
+#endif

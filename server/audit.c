@@ -1,0 +1,56 @@
+/* Building audit records (see audit.h). */
+#include "audit.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "err.h"
+
+static void copy(char *dst, size_t cap, const char *src)
+{
+    snprintf(dst, cap, "%s", src != NULL ? src : "");
+}
+
+void ct_audit_rec_init(ct_audit_rec_t *r, const ct_session_t *s, const char *action)
+{
+    memset(r, 0, sizeof *r);
+    r->time_ms = ct_now_ms();
+    if (s != NULL) {
+        copy(r->actor_id, sizeof r->actor_id, s->member_id);
+        r->actor_role = s->role;
+        copy(r->peer_addr, sizeof r->peer_addr, s->peer_addr);
+    }
+    copy(r->action, sizeof r->action, action);
+    r->outcome = CT_AUDIT_SUCCESS;
+}
+
+void ct_audit_rec_object(ct_audit_rec_t *r, const char *type, const char *id)
+{
+    if (type != NULL)
+        copy(r->object_type, sizeof r->object_type, type);
+    if (id != NULL)
+        copy(r->object_id, sizeof r->object_id, id);
+}
+
+void ct_audit_rec_fail(ct_audit_rec_t *r, int err, const char *extra)
+{
+    r->outcome = (err == CT_EINTERNAL || err == CT_EIO || err == CT_ENOMEM)
+                     ? CT_AUDIT_SERIOUS_FAILURE
+                     : CT_AUDIT_MINOR_FAILURE;
+    snprintf(r->detail, sizeof r->detail, "code=%s%s%s", ct_wire_code_name(ct_err_to_wire(err)),
+             extra != NULL ? " " : "", extra != NULL ? extra : "");
+}
+
+void ct_audit_rec_view(const ct_audit_rec_t *r, ct_audit_t *out)
+{
+    out->time_ms = r->time_ms;
+    out->actor_id = r->actor_id;
+    out->actor_role = r->actor_role;
+    out->peer_addr = r->peer_addr;
+    out->action = r->action;
+    out->object_type = r->object_type;
+    out->object_id = r->object_id;
+    out->participant_id = r->participant_id;
+    out->outcome = r->outcome;
+    out->detail = r->detail;
+}

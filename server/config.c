@@ -1,0 +1,681 @@
+/*
+ * careteamd.conf: defaults, parser and writer (see config.h for the contract).
+ *
+ * Every key is described once, in the `keys` table below: its type, its allowed range, where it
+ * lives in ct_config_t, and the comment ct_config_write puts above it. The parser, the range
+ * checks, the error messages and the self-documenting file are all driven by that table, so a
+ * new setting is one row (plus its default in ct_config_defaults).
+ *
+ * File syntax, line by line: blank lines and lines whose first non-blank character is '#' are
+ * ignored; any other line is `key = value` with blanks around key and value trimmed. A '#' after
+ * a value is part of the value (server_name may contain one), not a comment. A key given twice
+ * takes its last value, so a setting can be overridden by appending a line.
+ *
+ * Invariants:
+ *  1. ct_config_load changes *cfg only when the whole file is valid, including the checks that
+ *     relate two keys (see check_cross_keys), which run after the last line.
+ *  2. Every error message starts with "PATH:LINE: " and names the key and what it accepts.
+ */
+#include "config.h"
+
+#include "err.h"
+#include "log.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define KIB ((uint64_t)1024)
+#define MIB (1024 * KIB)
+#define GIB (1024 * MIB)
+
+/*
+ * Room that an Envelope needs around a message body (ids, subject, recipients, framing). The
+ * smallest max_frame is 8K, not less, so that max_body >= 1 byte stays possible.
+ */
+#define ENVELOPE_OVERHEAD (4 * KIB)
+/* Longest line accepted; anything longer is surely not a careteamd.conf. */
+#define LINE_MAX_LEN 4096
+
+enum key_type {
+    KEY_STRING,   /* copied verbatim; `check` validates it */
+    KEY_SIZE,     /* bytes; K/M/G suffixes (powers of 1024) */
+    KEY_DURATION, /* milliseconds; ms/s/m/h suffixes */
+    KEY_COUNT,    /* a plain non-negative integer */
+};
+
+struct key {
+    const char *name;
+    enum key_type type;
+    size_t offset; /* of the field in ct_config_t */
+    size_t size;   /* of the field: the buffer size for strings, 4 or 8 for numbers */
+    uint64_t min, max;
+    /* For KEY_STRING: returns NULL if value is acceptable, or what is allowed. */
+    const char *(*check)(const char *value);
+    const char *help; /* written above the key by ct_config_write: one line, no final period */
+};
+
+static const char *check_listen(const char *value);
+static const char *check_server_name(const char *value);
+static const char *check_log_level(const char *value);
+
+#define FIELD(f) offsetof(ct_config_t, f), sizeof(((ct_config_t *)0)->f)
+
+static const struct key keys[] = {
+    {"listen", KEY_STRING, FIELD(listen), 0, 0, check_listen,
+     "Address for TLS clients, HOST:PORT or [IPv6]:PORT; port 0 picks any free port"},
+    {"server_name", KEY_STRING, FIELD(server_name), 0, 0, check_server_name,
+     "Name shown to clients in Welcome"},
+    {"log_level", KEY_STRING, FIELD(log_level), 0, 0, check_log_level,
+     "Lowest level logged to stderr: debug, info, warn or error"},
+    {"max_frame", KEY_SIZE, FIELD(max_frame), 8 * KIB, 64 * MIB, NULL,
+     "Largest frame in bytes; a bigger one closes the connection"},
+    {"max_body", KEY_SIZE, FIELD(max_body), 1, 64 * MIB - ENVELOPE_OVERHEAD, NULL,
+     "Largest message or summary body in bytes, at most max_frame - 4K"},
+    {"max_subject", KEY_SIZE, FIELD(max_subject), 1, 4 * KIB, NULL,
+     "Largest message subject in bytes"},
+    {"max_recipients", KEY_COUNT, FIELD(max_recipients), 1, 10000, NULL,
+     "Most recipients of one message"},
+    {"max_output", KEY_SIZE, FIELD(max_output), 64 * KIB, 4 * GIB, NULL,
+     "Bytes queued to one slow client before it is dropped, at least max_frame"},
+    {"max_connections", KEY_COUNT, FIELD(max_connections), 1, 1000000, NULL,
+     "Most simultaneous connections; more are refused UNAVAILABLE"},
+    {"rate_limit", KEY_COUNT, FIELD(rate_limit), 1, 1000000, NULL,
+     "Most requests per connection per second; more get RATE_LIMITED"},
+    {"handshake_timeout_ms", KEY_DURATION, FIELD(handshake_timeout_ms), 10, 10 * 60 * 1000, NULL,
+     "Deadline for the TLS handshake and Hello"},
+    {"idle_timeout_ms", KEY_DURATION, FIELD(idle_timeout_ms), 10, 24 * 60 * 60 * 1000, NULL,
+     "A connection that sends no frame for this long is closed"},
+    {"member_cert_days", KEY_COUNT, FIELD(member_cert_days), 1, 3650, NULL,
+     "Validity in days of member certificates issued by careteamd enroll"},
+};
+
+#define N_KEYS (sizeof(keys) / sizeof(keys[0]))
+
+void ct_config_defaults(ct_config_t *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    snprintf(cfg->listen, sizeof(cfg->listen), "127.0.0.1:%d", CT_DEFAULT_PORT);
+    snprintf(cfg->server_name, sizeof(cfg->server_name), "careteamd");
+    snprintf(cfg->log_level, sizeof(cfg->log_level), "info");
+    cfg->max_frame = 1 * MIB;
+    cfg->max_body = 64 * KIB;
+    cfg->max_subject = 256;
+    cfg->max_recipients = 64;
+    cfg->max_output = 8 * MIB;
+    cfg->max_connections = 10000;
+    cfg->rate_limit = 1000;
+    cfg->handshake_timeout_ms = 10000;
+    cfg->idle_timeout_ms = 300000;
+    cfg->member_cert_days = 365;
+}
+
+/* Formats a message into errbuf (which may be NULL). Returns err so callers can `return fail()`. */
+static int fail(char *errbuf, size_t errlen, int err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail(char *errbuf, size_t errlen, int err, const char *fmt, ...)
+{
+    if (errbuf != NULL && errlen > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(errbuf, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return err;
+}
+
+/* ---- host:port ------------------------------------------------------------------------------ */
+
+/* A host name or IPv4 literal: 1..253 characters of [A-Za-z0-9.-]. */
+static bool hostname_chars_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > 253)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/*
+ * The host is a name or IPv4 literal ([A-Za-z0-9.-]) or a bracketed IPv6 literal (returned without
+ * its brackets); the port is 1-5 digits, 0-65535. host and port may be NULL to only validate.
+ */
+int ct_config_split_hostport(const char *s, char *host, size_t hostlen, int *port)
+{
+    if (s == NULL)
+        return CT_EINVAL;
+    const char *h;
+    size_t hn;
+    const char *rest;
+    if (s[0] == '[') {
+        /* "[V6]:PORT": the brackets are what let a v6 address, itself full of ':', carry a port. */
+        const char *close = strchr(s, ']');
+        if (close == NULL)
+            return CT_EINVAL;
+        h = s + 1;
+        hn = (size_t)(close - h);
+        rest = close + 1;
+        char v6[INET6_ADDRSTRLEN + 1];
+        unsigned char addr[sizeof(struct in6_addr)];
+        if (hn == 0 || hn >= sizeof(v6))
+            return CT_EINVAL;
+        memcpy(v6, h, hn);
+        v6[hn] = '\0';
+        if (inet_pton(AF_INET6, v6, addr) != 1)
+            return CT_EINVAL;
+    } else {
+        /* An unbracketed host cannot contain ':', so exactly one ':' separates host and port. */
+        const char *colon = strchr(s, ':');
+        if (colon == NULL || strchr(colon + 1, ':') != NULL)
+            return CT_EINVAL;
+        h = s;
+        hn = (size_t)(colon - s);
+        rest = colon;
+        if (!hostname_chars_ok(h, hn))
+            return CT_EINVAL;
+    }
+    if (rest[0] != ':' || rest[1] == '\0')
+        return CT_EINVAL;
+    long p = 0;
+    const char *d = rest + 1;
+    size_t nd = 0;
+    for (; d[nd] != '\0'; nd++) {
+        if (d[nd] < '0' || d[nd] > '9' || nd >= 5)
+            return CT_EINVAL;
+        p = p * 10 + (d[nd] - '0');
+    }
+    if (p > 65535)
+        return CT_EINVAL;
+    if (host != NULL) {
+        if (hn >= hostlen)
+            return CT_EINVAL;
+        memcpy(host, h, hn);
+        host[hn] = '\0';
+    }
+    if (port != NULL)
+        *port = (int)p;
+    return 0;
+}
+
+/* ---- string checks -------------------------------------------------------------------------- */
+
+static const char *check_listen(const char *value)
+{
+    if (ct_config_split_hostport(value, NULL, 0, NULL) != 0)
+        return "HOST:PORT or [IPv6]:PORT with a port of 0-65535";
+    return NULL;
+}
+
+static const char *check_server_name(const char *value)
+{
+    for (const unsigned char *p = (const unsigned char *)value; *p != '\0'; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return "text without control characters";
+    return NULL;
+}
+
+static const char *check_log_level(const char *value)
+{
+    ct_log_level_t level;
+    if (ct_log_parse_level(value, &level) != 0)
+        return "one of debug, info, warn, error";
+    return NULL;
+}
+
+/* ---- numbers -------------------------------------------------------------------------------- */
+
+/*
+ * Parses an unsigned decimal number with an optional unit suffix into *out, scaled to the key's
+ * unit. Returns NULL or a description of what is wrong.
+ */
+static const char *parse_number(const struct key *k, const char *v, uint64_t *out)
+{
+    if (!isdigit((unsigned char)v[0]))
+        return "not a number";
+    uint64_t n = 0;
+    const char *p = v;
+    for (; isdigit((unsigned char)*p); p++) {
+        unsigned d = (unsigned)(*p - '0');
+        if (n > (UINT64_MAX - d) / 10)
+            return "number too large";
+        n = n * 10 + d;
+    }
+    while (*p == ' ' || *p == '\t')
+        p++;
+
+    uint64_t mult = 1;
+    if (*p == '\0') {
+        mult = 1; /* a bare number is in the key's own unit */
+    } else if (k->type == KEY_SIZE) {
+        switch (toupper((unsigned char)*p)) {
+        case 'K':
+            mult = KIB;
+            break;
+        case 'M':
+            mult = MIB;
+            break;
+        case 'G':
+            mult = GIB;
+            break;
+        default:
+            return "unknown size suffix (use K, M or G)";
+        }
+        if (p[1] != '\0')
+            return "unknown size suffix (use K, M or G)";
+    } else if (k->type == KEY_DURATION) {
+        if (strcmp(p, "ms") == 0)
+            mult = 1;
+        else if (strcmp(p, "s") == 0)
+            mult = 1000;
+        else if (strcmp(p, "m") == 0)
+            mult = 60 * 1000;
+        else if (strcmp(p, "h") == 0)
+            mult = 60 * 60 * 1000;
+        else
+            return "unknown duration suffix (use ms, s, m or h)";
+    } else {
+        return "not a whole number";
+    }
+    if (n > UINT64_MAX / mult)
+        return "number too large";
+    *out = n * mult;
+    return NULL;
+}
+
+/* Writes n in the most readable exact form of its key's type ("1M", "10s", "256"). */
+static void format_number(const struct key *k, uint64_t n, char *buf, size_t len)
+{
+    static const struct {
+        uint64_t mult;
+        const char *suffix;
+    } sizes[] = {{GIB, "G"}, {MIB, "M"}, {KIB, "K"}},
+      durations[] = {{3600000, "h"}, {60000, "m"}, {1000, "s"}};
+    const void *table = k->type == KEY_SIZE       ? (const void *)sizes
+                        : k->type == KEY_DURATION ? (const void *)durations
+                                                  : NULL;
+    if (table != NULL && n != 0) {
+        for (size_t i = 0; i < 3; i++) {
+            uint64_t m = k->type == KEY_SIZE ? sizes[i].mult : durations[i].mult;
+            const char *s = k->type == KEY_SIZE ? sizes[i].suffix : durations[i].suffix;
+            if (n % m == 0) {
+                snprintf(buf, len, "%" PRIu64 "%s", n / m, s);
+                return;
+            }
+        }
+    }
+    snprintf(buf, len, "%" PRIu64 "%s", n, k->type == KEY_DURATION ? "ms" : "");
+}
+
+/* Describes the allowed range of a numeric key, e.g. "1K to 64M". */
+static void describe_range(const struct key *k, char *buf, size_t len)
+{
+    char lo[32], hi[32];
+    format_number(k, k->min, lo, sizeof(lo));
+    format_number(k, k->max, hi, sizeof(hi));
+    snprintf(buf, len, "%s to %s", lo, hi);
+}
+
+static uint64_t get_number(const ct_config_t *cfg, const struct key *k)
+{
+    const char *f = (const char *)cfg + k->offset;
+    if (k->size == sizeof(uint64_t)) {
+        uint64_t v;
+        memcpy(&v, f, sizeof(v));
+        return v;
+    }
+    uint32_t v;
+    memcpy(&v, f, sizeof(v));
+    return v;
+}
+
+static void set_number(ct_config_t *cfg, const struct key *k, uint64_t n)
+{
+    char *f = (char *)cfg + k->offset;
+    if (k->size == sizeof(uint64_t)) {
+        memcpy(f, &n, sizeof(n));
+    } else {
+        uint32_t v = (uint32_t)n; /* in range: every 4-byte key's max fits */
+        memcpy(f, &v, sizeof(v));
+    }
+}
+
+/* ---- parser --------------------------------------------------------------------------------- */
+
+static const struct key *find_key(const char *name)
+{
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (strcmp(keys[i].name, name) == 0)
+            return &keys[i];
+    return NULL;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && isspace((unsigned char)s[n - 1]))
+        s[--n] = '\0';
+    return s;
+}
+
+/* Applies `name = value` from line `lineno` to cfg. Returns 0 or CT_EINVAL with errbuf set. */
+static int apply(ct_config_t *cfg, const struct key *k, const char *value, const char *path,
+                 unsigned lineno, char *errbuf, size_t errlen)
+{
+    if (k->type == KEY_STRING) {
+        const char *why = k->check(value);
+        if (why != NULL)
+            return fail(errbuf, errlen, CT_EINVAL, "%s:%u: invalid %s \"%s\": expected %s", path,
+                        lineno, k->name, value, why);
+        if (strlen(value) >= k->size)
+            return fail(errbuf, errlen, CT_EINVAL, "%s:%u: %s is too long: at most %zu characters",
+                        path, lineno, k->name, k->size - 1);
+        memcpy((char *)cfg + k->offset, value, strlen(value) + 1);
+        return 0;
+    }
+
+    char range[80];
+    describe_range(k, range, sizeof(range));
+    uint64_t n;
+    const char *why = parse_number(k, value, &n);
+    if (why != NULL) {
+        const char *form = k->type == KEY_SIZE ? "bytes, optionally with K, M or G"
+                           : k->type == KEY_DURATION
+                               ? "milliseconds, or a number with ms, s, m or h"
+                               : "a whole number";
+        return fail(errbuf, errlen, CT_EINVAL, "%s:%u: invalid %s \"%s\": %s; expected %s, %s",
+                    path, lineno, k->name, value, why, form, range);
+    }
+    if (n < k->min || n > k->max)
+        return fail(errbuf, errlen, CT_EINVAL, "%s:%u: %s = %s is out of range: allowed %s", path,
+                    lineno, k->name, value, range);
+    set_number(cfg, k, n);
+    return 0;
+}
+
+/*
+ * Checks that relate two keys, after the whole file is read (invariant 1). The error names the
+ * line of whichever of the two keys the file set last (`lines` is indexed like `keys`; 0 means
+ * the key kept its default).
+ */
+static int check_cross_keys(const ct_config_t *cfg, const unsigned *lines, const char *path,
+                            char *errbuf, size_t errlen)
+{
+    const struct key *frame = find_key("max_frame");
+    const struct key *body = find_key("max_body");
+    const struct key *output = find_key("max_output");
+    unsigned frame_line = lines[frame - keys];
+
+    if ((uint64_t)cfg->max_body + ENVELOPE_OVERHEAD > cfg->max_frame) {
+        unsigned l = lines[body - keys] > frame_line ? lines[body - keys] : frame_line;
+        return fail(errbuf, errlen, CT_EINVAL,
+                    "%s:%u: max_body (%" PRIu32 ") must be at most max_frame - 4K (%" PRIu64
+                    "), to leave room for the rest of the message",
+                    path, l, cfg->max_body, (uint64_t)cfg->max_frame - ENVELOPE_OVERHEAD);
+    }
+    if (cfg->max_output < cfg->max_frame) {
+        unsigned l = lines[output - keys] > frame_line ? lines[output - keys] : frame_line;
+        return fail(errbuf, errlen, CT_EINVAL,
+                    "%s:%u: max_output (%" PRIu64 ") must be at least max_frame (%" PRIu32
+                    "), or one response could never be queued",
+                    path, l, cfg->max_output, cfg->max_frame);
+    }
+    return 0;
+}
+
+/*
+ * Parses every line of f into cfg. Returns 0, CT_EINVAL (errbuf "PATH:LINE: ...") or CT_ESYS.
+ */
+static int parse_stream(FILE *f, const char *path, ct_config_t *cfg, char *errbuf, size_t errlen)
+{
+    unsigned lines[N_KEYS] = {0}; /* line that last set each key */
+    char *line = NULL;            /* owned here; getline grows it */
+    size_t cap = 0;
+    unsigned lineno = 0;
+    int rc = 0;
+    ssize_t n;
+
+    errno = 0;
+    while ((n = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        if ((size_t)n != strlen(line)) {
+            rc = fail(errbuf, errlen, CT_EINVAL, "%s:%u: line contains a NUL byte", path, lineno);
+            goto out;
+        }
+        if (n > LINE_MAX_LEN) {
+            rc = fail(errbuf, errlen, CT_EINVAL, "%s:%u: line is longer than %d characters", path,
+                      lineno, LINE_MAX_LEN);
+            goto out;
+        }
+        char *s = trim(line);
+        if (s[0] == '\0' || s[0] == '#')
+            continue;
+        char *eq = strchr(s, '=');
+        if (eq == NULL) {
+            rc = fail(errbuf, errlen, CT_EINVAL, "%s:%u: expected `key = value`, found no '='",
+                      path, lineno);
+            goto out;
+        }
+        *eq = '\0';
+        char *name = trim(s);
+        char *value = trim(eq + 1);
+        if (name[0] == '\0') {
+            rc = fail(errbuf, errlen, CT_EINVAL, "%s:%u: missing key before '='", path, lineno);
+            goto out;
+        }
+        const struct key *k = find_key(name);
+        if (k == NULL) {
+            rc = fail(errbuf, errlen, CT_EINVAL,
+                      "%s:%u: unknown key \"%s\" (careteamd init writes every known key)", path,
+                      lineno, name);
+            goto out;
+        }
+        if (value[0] == '\0') {
+            rc =
+                fail(errbuf, errlen, CT_EINVAL, "%s:%u: empty value for %s", path, lineno, k->name);
+            goto out;
+        }
+        rc = apply(cfg, k, value, path, lineno, errbuf, errlen);
+        if (rc != 0)
+            goto out;
+        lines[k - keys] = lineno;
+    }
+    if (ferror(f)) {
+        rc = fail(errbuf, errlen, CT_ESYS, "cannot read %s: %s", path,
+                  strerror(errno != 0 ? errno : EIO));
+        goto out;
+    }
+    rc = check_cross_keys(cfg, lines, path, errbuf, errlen);
+
+out:
+    free(line);
+    return rc;
+}
+
+int ct_config_load(const char *path, ct_config_t *cfg, char *errbuf, size_t errlen)
+{
+    FILE *f = fopen(path, "re");
+    if (f == NULL) {
+        int e = errno;
+        return fail(errbuf, errlen, e == ENOENT ? CT_ENOTFOUND : CT_ESYS, "cannot read %s: %s",
+                    path, strerror(e));
+    }
+    ct_config_t tmp;
+    ct_config_defaults(&tmp);
+    int rc = parse_stream(f, path, &tmp, errbuf, errlen);
+    fclose(f);
+    if (rc == 0)
+        *cfg = tmp;
+    return rc;
+}
+
+/* ---- writer --------------------------------------------------------------------------------- */
+
+/* Renders cfg as a self-documenting file into a malloc'd string (caller frees), or NULL. */
+static char *render(const ct_config_t *cfg)
+{
+    ct_config_t def;
+    ct_config_defaults(&def);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    if (m == NULL)
+        return NULL;
+    fprintf(m, "# careteamd.conf: settings of the careteam daemon.\n"
+               "# One `key = value` per line; lines starting with '#' are comments.\n"
+               "# Sizes accept K, M or G (powers of 1024); durations accept ms, s, m or h, and a\n"
+               "# bare number is in the unit the key names (ms for *_ms).\n"
+               "# A key given twice takes its last value.\n");
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const struct key *k = &keys[i];
+        char value[160], dflt[160], range[80] = "";
+        if (k->type == KEY_STRING) {
+            /* Bounded by the field size in case the caller left a buffer unterminated. */
+            snprintf(value, sizeof(value), "%.*s", (int)k->size - 1, (const char *)cfg + k->offset);
+            snprintf(dflt, sizeof(dflt), "%.*s", (int)k->size - 1, (const char *)&def + k->offset);
+        } else {
+            format_number(k, get_number(cfg, k), value, sizeof(value));
+            format_number(k, get_number(&def, k), dflt, sizeof(dflt));
+            describe_range(k, range, sizeof(range));
+        }
+        fprintf(m, "\n# %s (default %s%s%s).\n%s = %s\n", k->help, dflt, range[0] ? "; " : "",
+                range, k->name, value);
+    }
+    if (fclose(m) != 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
+/* Makes the rename into place durable. Failure is ignored: the file itself is already synced. */
+static void sync_parent_dir(const char *path)
+{
+    char *copy = strdup(path);
+    if (copy == NULL)
+        return;
+    char *slash = strrchr(copy, '/');
+    const char *dir = ".";
+    if (slash == copy)
+        dir = "/";
+    else if (slash != NULL) {
+        *slash = '\0';
+        dir = copy;
+    }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+    free(copy);
+}
+
+/*
+ * Moves tmp to path unless path exists. renameat2(RENAME_NOREPLACE) does it in one step; on a
+ * filesystem without it, link()+unlink() gives the same no-replace guarantee.
+ */
+static int move_noreplace(const char *tmp, const char *path)
+{
+    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+        return 0;
+    if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
+        return -1;
+    if (link(tmp, path) != 0)
+        return -1;
+    (void)unlink(tmp);
+    return 0;
+}
+
+/*
+ * Writes the file through a temporary name in the same directory, fsync and a no-replace rename,
+ * so a crash never leaves half a config and an existing file is never replaced.
+ */
+int ct_config_write(const char *path, const ct_config_t *cfg, char *errbuf, size_t errlen)
+{
+    struct stat st;
+    if (lstat(path, &st) == 0)
+        return fail(errbuf, errlen, CT_EEXISTS,
+                    "config %s already exists; refusing to overwrite it", path);
+
+    int rc = CT_ESYS;
+    int fd = -1;
+    char *text = NULL; /* owned here */
+    char *tmp = NULL;  /* owned here */
+
+    text = render(cfg);
+    size_t tlen = strlen(path) + sizeof(".tmp-XXXXXX");
+    tmp = malloc(tlen);
+    if (text == NULL || tmp == NULL) {
+        rc = fail(errbuf, errlen, CT_ENOMEM, "cannot write config %s: out of memory", path);
+        goto out;
+    }
+    snprintf(tmp, tlen, "%s.tmp-XXXXXX", path);
+    fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) {
+        fail(errbuf, errlen, CT_ESYS, "cannot create config %s: %s", path, strerror(errno));
+        free(tmp);
+        tmp = NULL; /* nothing to unlink */
+        goto out;
+    }
+    if (fchmod(fd, 0644) != 0) {
+        fail(errbuf, errlen, CT_ESYS, "cannot set mode of config %s: %s", path, strerror(errno));
+        goto out;
+    }
+    const char *p = text;
+    size_t left = strlen(text);
+    while (left > 0) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            fail(errbuf, errlen, CT_ESYS, "cannot write config %s: %s", path, strerror(errno));
+            goto out;
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    if (fsync(fd) != 0) {
+        fail(errbuf, errlen, CT_ESYS, "cannot sync config %s: %s", path, strerror(errno));
+        goto out;
+    }
+    int cr = close(fd);
+    fd = -1;
+    if (cr != 0) {
+        fail(errbuf, errlen, CT_ESYS, "cannot write config %s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (move_noreplace(tmp, path) != 0) {
+        if (errno == EEXIST)
+            rc = fail(errbuf, errlen, CT_EEXISTS,
+                      "config %s already exists; refusing to overwrite it", path);
+        else
+            fail(errbuf, errlen, CT_ESYS, "cannot create config %s: %s", path, strerror(errno));
+        goto out;
+    }
+    sync_parent_dir(path);
+    rc = 0;
+
+out:
+    if (fd >= 0)
+        close(fd);
+    if (rc != 0 && tmp != NULL)
+        (void)unlink(tmp);
+    free(tmp);
+    free(text);
+    return rc;
+}

@@ -1,0 +1,48 @@
+/*
+ * careteamd.conf: the daemon's settings, one `key = value` per line, `#` comments.
+ *
+ * `careteamd init` writes every key with its default, so the file documents itself. Unknown keys,
+ * malformed values and out-of-range numbers are errors that name the line. Sizes accept a K/M/G
+ * suffix (powers of 1024); durations accept ms/s/m/h suffixes (default unit: the key's own unit,
+ * named in the key, e.g. handshake_timeout_ms).
+ */
+#ifndef CT_CONFIG_H
+#define CT_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CT_DEFAULT_PORT 7443
+
+typedef struct ct_config {
+    char listen[128];              /* "HOST:PORT"; default "127.0.0.1:7443" */
+    char server_name[128];         /* shown to clients in Welcome; default "careteamd" */
+    char log_level[16];            /* debug|info|warn|error; default "info" */
+    uint32_t max_frame;            /* bytes; default 1 MiB */
+    uint32_t max_body;             /* bytes of a message body; default 64 KiB */
+    uint32_t max_subject;          /* bytes; default 256 */
+    uint32_t max_recipients;       /* per message; default 64 */
+    uint64_t max_output;           /* queued output bytes per connection; default 8 MiB */
+    uint32_t max_connections;      /* default 10000 */
+    uint32_t rate_limit;           /* requests per connection per second; default 1000 */
+    uint32_t handshake_timeout_ms; /* TLS handshake + Hello; default 10000 */
+    uint32_t idle_timeout_ms;      /* no frame received; default 300000 */
+    uint32_t member_cert_days;     /* validity of certificates issued by enroll; default 365 */
+} ct_config_t;
+
+/* Fills cfg with the defaults. */
+void ct_config_defaults(ct_config_t *cfg);
+
+/*
+ * Reads path over the defaults. Returns 0, CT_ENOTFOUND if the file is missing, or CT_EINVAL with
+ * errbuf holding "PATH:LINE: what is wrong" for the first problem.
+ */
+int ct_config_load(const char *path, ct_config_t *cfg, char *errbuf, size_t errlen);
+
+/* Writes cfg as a commented careteamd.conf (mode 0644). Fails with CT_EEXISTS if path exists. */
+int ct_config_write(const char *path, const ct_config_t *cfg, char *errbuf, size_t errlen);
+
+/* Splits "HOST:PORT" or "[V6]:PORT" into host and port. Returns 0 or CT_EINVAL. */
+int ct_config_split_hostport(const char *s, char *host, size_t hostlen, int *port);
+
+#endif

@@ -1,0 +1,452 @@
+/*
+ * One client connection of careteamd: TLS handshake, the certificate's member looked up off the
+ * loop, framing, dispatch of requests, timers, and the session interface for handlers.
+ *
+ * Lifecycle:
+ *
+ *   accept --> HANDSHAKE --tls ok, CN is an id--> LOOKUP --active member--> ACTIVE
+ *                  |                                 |                        |
+ *                  |  tls error, deadline            |  unknown / inactive    |  protocol
+ * violation, |                                 |  member, deadline      |  idle, peer gone
+ *                  +---------------------------------+------------------------+--> CLOSING -->
+ * freed
+ *
+ *   state      | reads requests | timer                              | leaves by
+ *   HANDSHAKE  | no             | handshake deadline (TLS + Hello)   | on_handshake / on_error
+ *   LOOKUP     | no (paused)    | handshake deadline                 | lookup_done
+ *   ACTIVE     | yes            | deadline until Welcome, then idle  | conn_close
+ *   CLOSING    | no             | stopped                            | last reference dropped
+ *
+ * Memory: a connection holds one reference for its TCP handle, one for its timer handle, and one
+ * per asynchronous operation (writer job, read, replay) through ct_session_retain. It is freed
+ * when the count reaches zero, never inside its own callback chain (only from a close callback
+ * or a job's completion).
+ *
+ * Until Hello is answered the frame reader accepts at most PRE_HELLO_MAX_FRAME bytes, so an
+ * unauthenticated or not yet welcomed peer cannot make us buffer a full-size frame.
+ */
+#include "conn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit.h"
+#include "err.h"
+#include "frame.h"
+#include "log.h"
+
+#define PRE_HELLO_MAX_FRAME (16u * 1024u)
+
+typedef enum conn_state {
+    CONN_HANDSHAKE = 0,
+    CONN_LOOKUP,
+    CONN_ACTIVE,
+    CONN_CLOSING,
+} conn_state_t;
+
+struct ct_conn {
+    ct_tls_t tls;
+    ct_session_t session;
+    uv_timer_t timer;
+    ct_conn_env_t *env;
+    conn_state_t state;
+    ct_frame_reader_t reader;
+    int refs;
+    bool in_list;
+    ct_conn_t *prev, *next; /* env->conns */
+    ct_buf_t held;          /* live deliveries held during replay: [seq u64][len u32][frame] */
+    /* Member lookup result, written by the pool thread, read by lookup_done on the loop. */
+    int lookup_rc;
+    ct_member_t member;
+};
+
+static const ct_session_ops_t SESSION_OPS;
+
+#define CONN_OF_TLS(t) ((ct_conn_t *)((char *)(t)-offsetof(ct_conn_t, tls)))
+#define CONN_OF_SESSION(s) ((ct_conn_t *)((char *)(s)-offsetof(ct_conn_t, session)))
+
+static void conn_unref(ct_conn_t *c)
+{
+    if (--c->refs > 0)
+        return;
+    ct_frame_reader_free(&c->reader);
+    ct_buf_free(&c->held);
+    free(c);
+}
+
+static void audit_conn_failure(ct_conn_t *c, const char *action, int err, const char *detail)
+{
+    ct_audit_rec_t rec;
+    ct_audit_rec_init(&rec, &c->session, action);
+    ct_audit_rec_object(&rec, "connection", NULL);
+    ct_audit_rec_fail(&rec, err, detail);
+    if (ct_writer_audit(c->env->handlers.writer, &rec) != 0)
+        ct_log_error("audit.dropped", "action=%s reason=out_of_memory", action);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    conn_unref(h->data);
+}
+
+/* Starts closing: no more requests, sends become no-ops, the router forgets the session. */
+static void conn_close(ct_conn_t *c, bool graceful)
+{
+    if (c->state == CONN_CLOSING) {
+        if (!graceful)
+            ct_tls_close(&c->tls, false); /* escalate a graceful close still draining */
+        return;
+    }
+    c->state = CONN_CLOSING;
+    c->session.open = false;
+    if (c->session.welcomed)
+        ct_router_remove(c->env->handlers.router, &c->session);
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+    ct_tls_close(&c->tls, graceful);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    ct_conn_t *c = t->data;
+    if (!c->session.welcomed) {
+        ct_log_info("session.deadline", "conn=%llu peer=%s state=%d",
+                    (unsigned long long)c->session.id, c->tls.peer_addr, (int)c->state);
+        audit_conn_failure(c, "session.deadline", CT_ETIMEDOUT, "reason=no_hello_in_time");
+        conn_close(c, false);
+        return;
+    }
+    ct_log_info("session.idle", "conn=%llu member=%s", (unsigned long long)c->session.id,
+                c->session.member_id);
+    ct_session_send_error(&c->session, 0, CT_ETIMEDOUT,
+                          "closing an idle connection; send Ping to keep a connection open");
+    conn_close(c, true);
+}
+
+/* Dispatches every complete frame buffered. Stops at the first violation (and closes). */
+static void process_frames(ct_conn_t *c)
+{
+    const ct_handler_ctx_t *ctx = &c->env->handlers;
+    while (c->state == CONN_ACTIVE) {
+        const uint8_t *payload;
+        size_t len;
+        int r = ct_frame_reader_next(&c->reader, &payload, &len);
+        if (r == 0)
+            return;
+        if (r < 0) {
+            char why[128];
+            if (r == CT_ETOOBIG)
+                snprintf(why, sizeof why, "frame larger than the limit of %zu bytes",
+                         c->reader.max_frame);
+            else
+                snprintf(why, sizeof why, "a frame length of 0 is not allowed");
+            ct_dispatch_bad_frame(ctx, &c->session, r, why);
+            conn_close(c, true);
+            return;
+        }
+        Careteam__V1__Envelope *env = careteam__v1__envelope__unpack(NULL, len, payload);
+        if (env == NULL) {
+            ct_dispatch_bad_frame(ctx, &c->session, CT_EPROTO,
+                                  "the frame is not a valid careteam.v1.Envelope");
+            conn_close(c, true);
+            return;
+        }
+        if (c->session.welcomed)
+            uv_timer_start(&c->timer, on_timer, ctx->cfg->idle_timeout_ms, 0);
+        bool was_welcomed = c->session.welcomed;
+        ct_dispatch_result_t res = ct_dispatch(ctx, &c->session, env);
+        careteam__v1__envelope__free_unpacked(env, NULL);
+        if (res == CT_DISPATCH_CLOSE) {
+            conn_close(c, true);
+            return;
+        }
+        if (!was_welcomed && c->session.welcomed) {
+            /* Hello answered: full-size frames allowed, the idle clock replaces the deadline. */
+            c->reader.max_frame = ctx->cfg->max_frame;
+            uv_timer_start(&c->timer, on_timer, ctx->cfg->idle_timeout_ms, 0);
+        }
+    }
+}
+
+static void lookup_work(ct_store_t *st, void *arg)
+{
+    ct_conn_t *c = arg;
+    c->lookup_rc = ct_store_member_get(st, c->session.member_id, &c->member);
+}
+
+static void lookup_done(void *arg)
+{
+    ct_conn_t *c = arg;
+    if (c->state == CONN_LOOKUP) {
+        if (c->lookup_rc == 0 && c->member.active) {
+            snprintf(c->session.display_name, sizeof c->session.display_name, "%s",
+                     c->member.display_name);
+            c->session.role = c->member.role;
+            c->state = CONN_ACTIVE;
+            ct_tls_resume(&c->tls);
+            process_frames(c);
+        } else {
+            const char *reason = c->lookup_rc == CT_ENOTFOUND ? "unknown_member"
+                                 : c->lookup_rc == 0          ? "inactive_member"
+                                                              : "lookup_failed";
+            int err = c->lookup_rc == 0 || c->lookup_rc == CT_ENOTFOUND ? CT_EUNAUTHENTICATED
+                                                                        : CT_EUNAVAIL;
+            char detail[64];
+            snprintf(detail, sizeof detail, "reason=%s", reason);
+            ct_log_info("session.refused", "conn=%llu member=%s peer=%s reason=%s",
+                        (unsigned long long)c->session.id, c->session.member_id, c->tls.peer_addr,
+                        reason);
+            audit_conn_failure(c, "session.authenticate", err, detail);
+            char msg[200];
+            if (err == CT_EUNAUTHENTICATED)
+                snprintf(msg, sizeof msg,
+                         "member '%s' is not an active member of this server; ask your "
+                         "administrator",
+                         c->session.member_id);
+            else
+                snprintf(msg, sizeof msg, "the member registry could not be read; retry later");
+            ct_session_send_error(&c->session, 0, err, msg);
+            conn_close(c, true);
+        }
+    }
+    conn_unref(c);
+}
+
+/* ---- TLS callbacks ------------------------------------------------------------------------ */
+
+static void on_tls_handshake(ct_tls_t *t)
+{
+    ct_conn_t *c = CONN_OF_TLS(t);
+    ct_session_t *s = &c->session;
+    snprintf(s->cert_fp, sizeof s->cert_fp, "%s", t->peer_fp);
+    if (!ct_id_valid(t->peer_cn)) {
+        ct_log_info("session.refused", "conn=%llu peer=%s reason=certificate_cn_not_an_id",
+                    (unsigned long long)s->id, t->peer_addr);
+        audit_conn_failure(c, "session.authenticate", CT_EUNAUTHENTICATED,
+                           "reason=certificate_cn_not_an_id");
+        s->open = true;
+        ct_session_send_error(s, 0, CT_EUNAUTHENTICATED,
+                              "the certificate's subject CN is not a member id");
+        conn_close(c, true);
+        return;
+    }
+    snprintf(s->member_id, sizeof s->member_id, "%s", t->peer_cn);
+    s->open = true;
+    c->state = CONN_LOOKUP;
+    ct_tls_pause(t);
+    c->refs++;
+    if (ct_readers_submit(c->env->handlers.readers, lookup_work, lookup_done, c) != 0) {
+        c->refs--;
+        conn_close(c, false);
+    }
+}
+
+static void on_tls_read(ct_tls_t *t, const uint8_t *data, size_t len)
+{
+    ct_conn_t *c = CONN_OF_TLS(t);
+    if (c->state == CONN_CLOSING)
+        return;
+    int r = ct_frame_reader_feed(&c->reader, data, len);
+    if (r != 0 && r != CT_ETOOBIG && r != CT_EPROTO) {
+        conn_close(c, false);
+        return;
+    }
+    if (c->state == CONN_ACTIVE)
+        process_frames(c);
+}
+
+static void on_tls_error(ct_tls_t *t, int err, const char *why)
+{
+    ct_conn_t *c = CONN_OF_TLS(t);
+    if (c->state == CONN_HANDSHAKE && err != CT_ECLOSED) {
+        ct_log_info("tls.handshake_failed", "conn=%llu peer=%s reason=\"%s\"",
+                    (unsigned long long)c->session.id, t->peer_addr, why);
+        char detail[200];
+        snprintf(detail, sizeof detail, "reason=\"%s\"", why);
+        audit_conn_failure(c, "tls.handshake", err, detail);
+    } else {
+        ct_log_debug("session.closed", "conn=%llu member=%s reason=\"%s\"",
+                     (unsigned long long)c->session.id,
+                     c->session.member_id[0] ? c->session.member_id : "-", why);
+    }
+}
+
+static void on_tls_close(ct_tls_t *t)
+{
+    ct_conn_t *c = CONN_OF_TLS(t);
+    if (c->state != CONN_CLOSING)
+        conn_close(c, false); /* the peer went away: close the timer, leave the router */
+    ct_conn_env_t *env = c->env;
+    if (c->in_list) {
+        if (c->prev != NULL)
+            c->prev->next = c->next;
+        else
+            env->conns = c->next;
+        if (c->next != NULL)
+            c->next->prev = c->prev;
+        c->in_list = false;
+        env->n_conns--;
+    }
+    conn_unref(c);
+    if (env->n_conns == 0 && env->on_last_close != NULL)
+        env->on_last_close(env);
+}
+
+static const ct_tls_callbacks_t TLS_CALLBACKS = {
+    .on_handshake = on_tls_handshake,
+    .on_read = on_tls_read,
+    .on_drain = NULL,
+    .on_error = on_tls_error,
+    .on_close = on_tls_close,
+};
+
+/* ---- session operations -------------------------------------------------------------------- */
+
+static int session_send(ct_session_t *s, const uint8_t *frame, size_t len)
+{
+    ct_conn_t *c = CONN_OF_SESSION(s);
+    if (!s->open || c->state == CONN_CLOSING)
+        return CT_ECLOSED;
+    if (ct_tls_backlog(&c->tls) + len > c->env->handlers.cfg->max_output) {
+        /* A consumer this far behind is cut off; what it has not acknowledged stays pending in
+         * its inbox and is replayed when it reconnects. */
+        ct_log_warn("session.slow_consumer", "conn=%llu member=%s backlog=%zu",
+                    (unsigned long long)s->id, s->member_id, ct_tls_backlog(&c->tls));
+        audit_conn_failure(c, "session.slow_consumer", CT_EUNAVAIL, "reason=output_queue_full");
+        conn_close(c, false);
+        return CT_ECLOSED;
+    }
+    int r = ct_tls_write(&c->tls, frame, len);
+    if (r != 0)
+        conn_close(c, false);
+    return r;
+}
+
+static void session_deliver(ct_session_t *s, int64_t seq, const uint8_t *frame, size_t len)
+{
+    ct_conn_t *c = CONN_OF_SESSION(s);
+    if (!s->open)
+        return;
+    if (s->replaying) {
+        uint64_t useq = (uint64_t)seq;
+        uint32_t ulen = (uint32_t)len;
+        if (ct_buf_append(&c->held, &useq, sizeof useq) != 0 ||
+            ct_buf_append(&c->held, &ulen, sizeof ulen) != 0 ||
+            ct_buf_append(&c->held, frame, len) != 0) {
+            conn_close(c, false); /* the message stays pending; the client reconnects */
+        }
+        return;
+    }
+    if (seq <= s->replay_last_seq)
+        return; /* the replay already sent it */
+    session_send(s, frame, len);
+}
+
+static void session_replay_done(ct_session_t *s)
+{
+    ct_conn_t *c = CONN_OF_SESSION(s);
+    s->replaying = false;
+    size_t off = 0;
+    while (s->open && off + 12 <= c->held.len) {
+        uint64_t seq;
+        uint32_t len;
+        memcpy(&seq, c->held.data + off, sizeof seq);
+        memcpy(&len, c->held.data + off + 8, sizeof len);
+        if ((int64_t)seq > s->replay_last_seq)
+            session_send(s, c->held.data + off + 12, len);
+        off += 12 + len;
+    }
+    ct_buf_free(&c->held);
+}
+
+static size_t session_backlog(ct_session_t *s)
+{
+    return ct_tls_backlog(&CONN_OF_SESSION(s)->tls);
+}
+
+static void session_retain(ct_session_t *s)
+{
+    CONN_OF_SESSION(s)->refs++;
+}
+
+static void session_release(ct_session_t *s)
+{
+    conn_unref(CONN_OF_SESSION(s));
+}
+
+static void session_close(ct_session_t *s)
+{
+    conn_close(CONN_OF_SESSION(s), true);
+}
+
+static const ct_session_ops_t SESSION_OPS = {
+    .send = session_send,
+    .deliver = session_deliver,
+    .replay_done = session_replay_done,
+    .backlog = session_backlog,
+    .retain = session_retain,
+    .release = session_release,
+    .close = session_close,
+};
+
+/* ---- accepting ------------------------------------------------------------------------------ */
+
+int ct_conn_accept(ct_conn_env_t *env, uv_stream_t *listener)
+{
+    const ct_config_t *cfg = env->handlers.cfg;
+    ct_conn_t *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return CT_ENOMEM;
+    int r = ct_tls_init(&c->tls, listener->loop, env->tls, true, &TLS_CALLBACKS);
+    if (r != 0) {
+        free(c);
+        return r;
+    }
+    c->env = env;
+    c->refs = 1; /* the TCP handle */
+    c->session.ops = &SESSION_OPS;
+    c->session.id = ++env->next_id;
+    ct_frame_reader_init(&c->reader, PRE_HELLO_MAX_FRAME < cfg->max_frame ? PRE_HELLO_MAX_FRAME
+                                                                          : cfg->max_frame);
+    uv_timer_init(listener->loop, &c->timer);
+    c->timer.data = c;
+    c->refs++; /* the timer handle */
+    c->next = env->conns;
+    if (env->conns != NULL)
+        env->conns->prev = c;
+    env->conns = c;
+    c->in_list = true;
+    env->n_conns++;
+
+    r = uv_accept(listener, (uv_stream_t *)&c->tls.tcp);
+    if (r == 0 && env->n_conns > cfg->max_connections) {
+        ct_log_warn("conn.refused", "reason=max_connections limit=%u", cfg->max_connections);
+        r = UV_EBUSY;
+    }
+    if (r == 0)
+        r = ct_tls_start(&c->tls);
+    snprintf(c->session.peer_addr, sizeof c->session.peer_addr, "%s", c->tls.peer_addr);
+    if (r != 0) {
+        conn_close(c, false);
+        return r < 0 && r > -100 ? r : CT_ESYS;
+    }
+    uv_timer_start(&c->timer, on_timer, cfg->handshake_timeout_ms, 0);
+    return 0;
+}
+
+void ct_conn_pause_all(ct_conn_env_t *env)
+{
+    for (ct_conn_t *c = env->conns; c != NULL; c = c->next)
+        ct_tls_pause(&c->tls);
+}
+
+void ct_conn_close_all(ct_conn_env_t *env, bool now)
+{
+    ct_conn_t *c = env->conns;
+    while (c != NULL) {
+        ct_conn_t *next = c->next;
+        conn_close(c, !now);
+        c = next;
+    }
+}

@@ -1,0 +1,34 @@
+/*
+ * One client connection: TLS, authentication of the certificate's member, framing, dispatch,
+ * timers, and the session that handlers and the router see. See conn.c for the state machine.
+ */
+#ifndef CT_CONN_H
+#define CT_CONN_H
+
+#include <uv.h>
+
+#include "dispatch.h"
+#include "tls.h"
+
+typedef struct ct_conn ct_conn_t;
+
+/* The part of the server a connection needs. Owned by the server. */
+typedef struct ct_conn_env {
+    ct_handler_ctx_t handlers;
+    ct_tls_ctx_t *tls;
+    uint64_t next_id;
+    size_t n_conns;   /* open connections */
+    ct_conn_t *conns; /* all connections, for shutdown; list owned by conn.c */
+    void (*on_last_close)(struct ct_conn_env *env); /* optional: n_conns dropped to 0 */
+} ct_conn_env_t;
+
+/* Accepts one pending connection from listener and starts its handshake. Returns 0 or CT_E*. */
+int ct_conn_accept(ct_conn_env_t *env, uv_stream_t *listener);
+
+/* Stops reading requests on every connection (shutdown, first step). */
+void ct_conn_pause_all(ct_conn_env_t *env);
+
+/* Closes every connection: gracefully, or at once when `now`. */
+void ct_conn_close_all(ct_conn_env_t *env, bool now);
+
+#endif

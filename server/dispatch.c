@@ -1,0 +1,118 @@
+/*
+ * Dispatch (see dispatch.h). The route table names, for every request a client may send, its
+ * handler, its audit action code and whether it may come before Hello. Body cases missing from the
+ * table are server-to-client messages or unknown: a client sending one violates the protocol.
+ */
+#include "dispatch.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "audit.h"
+#include "authz.h"
+#include "err.h"
+#include "log.h"
+
+typedef struct route {
+    Careteam__V1__Envelope__BodyCase body;
+    const char *action;
+    ct_handler_fn handler;
+    bool before_hello; /* may be sent before Hello is answered */
+} route_t;
+
+static const route_t ROUTES[] = {
+    {CARETEAM__V1__ENVELOPE__BODY_HELLO, "session.hello", ct_handle_hello, true},
+    {CARETEAM__V1__ENVELOPE__BODY_SEND_MESSAGE, "message.send", ct_handle_send_message, false},
+    {CARETEAM__V1__ENVELOPE__BODY_DELIVERY_ACK, "message.delivery_ack", ct_handle_delivery_ack,
+     false},
+    {CARETEAM__V1__ENVELOPE__BODY_PING, "session.ping", ct_handle_ping, false},
+};
+
+static const route_t *find_route(Careteam__V1__Envelope__BodyCase c)
+{
+    for (size_t i = 0; i < sizeof ROUTES / sizeof ROUTES[0]; i++) {
+        if (ROUTES[i].body == c)
+            return &ROUTES[i];
+    }
+    return NULL;
+}
+
+const char *ct_dispatch_action(Careteam__V1__Envelope__BodyCase c)
+{
+    const route_t *r = find_route(c);
+    return r != NULL ? r->action : "protocol.violation";
+}
+
+/* The field name of a body case, for messages to people ("deliver", "welcome"). */
+static const char *body_name(Careteam__V1__Envelope__BodyCase c)
+{
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field(&careteam__v1__envelope__descriptor, (unsigned)c);
+    return f != NULL ? f->name : "unknown";
+}
+
+/* Answers a refused request: Error to the client, an audit row of the refusal, a log line. */
+static void refuse(const ct_handler_ctx_t *ctx, ct_session_t *s, uint64_t request_id,
+                   const char *action, int err, const char *why)
+{
+    ct_session_send_error(s, request_id, err, why);
+    ct_audit_rec_t rec;
+    ct_audit_rec_init(&rec, s, action);
+    ct_audit_rec_fail(&rec, err, NULL);
+    if (ct_writer_audit(ctx->writer, &rec) != 0)
+        ct_log_error("audit.dropped", "action=%s reason=out_of_memory", action);
+    ct_log_info("request.refused", "conn=%llu member=%s action=%s code=%s",
+                (unsigned long long)s->id, s->member_id[0] ? s->member_id : "-", action,
+                ct_wire_code_name(ct_err_to_wire(err)));
+}
+
+ct_dispatch_result_t ct_dispatch(const ct_handler_ctx_t *ctx, ct_session_t *s,
+                                 const Careteam__V1__Envelope *env)
+{
+    char why[256];
+    const route_t *route = find_route(env->body_case);
+    if (route == NULL) {
+        if (env->body_case == CARETEAM__V1__ENVELOPE__BODY__NOT_SET)
+            snprintf(why, sizeof why, "the envelope carries no request");
+        else
+            snprintf(why, sizeof why, "'%s' is sent by the server, never by a client",
+                     body_name(env->body_case));
+        refuse(ctx, s, env->request_id, "protocol.violation", CT_EPROTO, why);
+        return CT_DISPATCH_CLOSE;
+    }
+    if (!s->welcomed && !route->before_hello) {
+        refuse(ctx, s, env->request_id, route->action, CT_EPRECONDITION,
+               "the first request on a connection must be Hello");
+        return CT_DISPATCH_CLOSE;
+    }
+    if (s->welcomed && route->before_hello) {
+        refuse(ctx, s, env->request_id, route->action, CT_EPRECONDITION,
+               "Hello was already answered on this connection");
+        return CT_DISPATCH_CLOSE;
+    }
+    if (!ct_authz_request(env->body_case, s->role)) {
+        snprintf(why, sizeof why, "a member with role %s may not send %s requests",
+                 ct_role_name(s->role) ? ct_role_name(s->role) : "unknown",
+                 body_name(env->body_case));
+        refuse(ctx, s, env->request_id, route->action, CT_EFORBIDDEN, why);
+        return CT_DISPATCH_CONTINUE;
+    }
+    ct_request_t req = {.ctx = ctx,
+                        .session = s,
+                        .request_id = env->request_id,
+                        .env = env,
+                        .action = route->action};
+    int r = route->handler(&req);
+    if (r < 0) {
+        refuse(ctx, s, env->request_id, route->action, r, req.why[0] ? req.why : NULL);
+        /* A Hello that was refused leaves the connection useless. */
+        return route->before_hello ? CT_DISPATCH_CLOSE : CT_DISPATCH_CONTINUE;
+    }
+    return CT_DISPATCH_CONTINUE;
+}
+
+void ct_dispatch_bad_frame(const ct_handler_ctx_t *ctx, ct_session_t *s, int err, const char *why)
+{
+    refuse(ctx, s, 0, err == CT_ETOOBIG ? "protocol.frame_too_large" : "protocol.bad_frame", err,
+           why);
+}

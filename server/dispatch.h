@@ -1,0 +1,67 @@
+/*
+ * Dispatch: one table from request type (the Envelope's body case) to its handler, the one place
+ * where handler errors become Error frames and refusals become audit rows.
+ *
+ * A handler either answers (now, or later from a writer job or a read) and returns 0, or returns a
+ * CT_E* code and may write a specific message into req->why; dispatch then sends Error{code,
+ * message}, audits the refusal, and tells the connection whether to close.
+ */
+#ifndef CT_DISPATCH_H
+#define CT_DISPATCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "careteam.pb-c.h"
+#include "config.h"
+#include "readers.h"
+#include "router.h"
+#include "session.h"
+#include "writer.h"
+
+/* What handlers may use: everything but connections. Owned by the server, lives as long. */
+typedef struct ct_handler_ctx {
+    uv_loop_t *loop;
+    const ct_config_t *cfg;
+    ct_writer_t *writer;
+    ct_readers_t *readers;
+    ct_router_t *router;
+} ct_handler_ctx_t;
+
+/* One request being handled. Valid only during the handler call. */
+typedef struct ct_request {
+    const ct_handler_ctx_t *ctx;
+    ct_session_t *session;
+    uint64_t request_id;
+    const Careteam__V1__Envelope *env;
+    const char *action; /* the route's audit action code */
+    char why[256];      /* a handler's specific error message; "" for the table's default */
+} ct_request_t;
+
+typedef int (*ct_handler_fn)(ct_request_t *req);
+
+/* Handlers, one file each (handle_<request>.c). */
+int ct_handle_hello(ct_request_t *req);
+int ct_handle_send_message(ct_request_t *req);
+int ct_handle_delivery_ack(ct_request_t *req);
+int ct_handle_ping(ct_request_t *req);
+
+typedef enum ct_dispatch_result {
+    CT_DISPATCH_CONTINUE = 0, /* keep reading requests */
+    CT_DISPATCH_CLOSE = 1,    /* a protocol violation: close after the Error is sent */
+} ct_dispatch_result_t;
+
+/* Handles one decoded envelope from a client. Never frees env (the caller does). */
+ct_dispatch_result_t ct_dispatch(const ct_handler_ctx_t *ctx, ct_session_t *s,
+                                 const Careteam__V1__Envelope *env);
+
+/* Sends Error for a frame that could not be decoded or framed (err: CT_EPROTO, CT_ETOOBIG),
+ * audits it; the caller closes the connection. */
+void ct_dispatch_bad_frame(const ct_handler_ctx_t *ctx, ct_session_t *s, int err, const char *why);
+
+/* The action code for a body case ("message.send", ...), "protocol.unknown" if none. */
+const char *ct_dispatch_action(Careteam__V1__Envelope__BodyCase c);
+
+#endif

@@ -1,0 +1,293 @@
+/*
+ * SendMessage -> Ack, then Deliver to every live session of each recipient.
+ *
+ * Life of one request:
+ *  1. loop thread (ct_handle_send_message): validate everything that needs no storage (ids,
+ *     UTF-8, sizes, recipient count and duplicates), copy the request into a send_job, submit it.
+ *  2. writer thread (apply_send): inside the batch transaction, answer a resend of the same
+ *     client_msg_id with the original receipt, check that recipients are active members who may
+ *     receive messages, then store the message, one pending delivery per recipient and the audit
+ *     row together.
+ *  3. loop thread (done_send), after COMMIT: Ack to the sender, Deliver to live recipients.
+ *     Nothing is acknowledged before it is durable; a failed commit answers UNAVAILABLE.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit.h"
+#include "authz.h"
+#include "digest.h"
+#include "dispatch.h"
+#include "err.h"
+#include "frame.h"
+#include "replay.h"
+
+typedef struct send_job {
+    ct_job_t job; /* first member: container_of is a cast */
+    const ct_handler_ctx_t *ctx;
+    ct_session_t *session; /* referenced until done */
+    uint64_t request_id;
+    ct_message_t msg; /* owned copies of the request's strings */
+    uint8_t hash[CT_SHA256_LEN];
+    bool duplicate; /* set by apply: this resend matched an earlier message */
+    ct_message_receipt_t receipt;
+    char why[256]; /* apply's message for a refusal */
+} send_job_t;
+
+static void send_job_free(send_job_t *j)
+{
+    ct_message_clear(&j->msg);
+    free(j);
+}
+
+/* Content fingerprint: a resend with the same client_msg_id must carry the same content. */
+static int hash_request(const Careteam__V1__SendMessage *m, uint8_t out[CT_SHA256_LEN])
+{
+    ct_digest_t *d = ct_digest_new();
+    if (d == NULL)
+        return CT_ENOMEM;
+    ct_digest_u64(d, m->n_to);
+    for (size_t i = 0; i < m->n_to; i++)
+        ct_digest_str(d, m->to[i]);
+    ct_digest_str(d, m->participant_id);
+    ct_digest_str(d, m->subject);
+    ct_digest_str(d, m->body);
+    ct_digest_u64(d, (uint64_t)m->priority);
+    return ct_digest_final(d, out);
+}
+
+static bool text_ok(const char *s, size_t max, size_t *len_out)
+{
+    size_t len = s != NULL ? strlen(s) : 0;
+    *len_out = len;
+    return len <= max && (len == 0 || ct_utf8_valid(s, len));
+}
+
+/* Checks what can be checked without storage. Returns 0 or CT_E* with req->why set. */
+static int validate(ct_request_t *req, const Careteam__V1__SendMessage *m)
+{
+    const ct_config_t *cfg = req->ctx->cfg;
+    size_t len;
+    if (m->client_msg_id == NULL || !ct_client_msg_id_valid(m->client_msg_id)) {
+        snprintf(req->why, sizeof req->why,
+                 "client_msg_id must be 1-64 printable ASCII characters without spaces");
+        return CT_EINVAL;
+    }
+    if (m->n_to == 0) {
+        snprintf(req->why, sizeof req->why, "'to' must name at least one recipient");
+        return CT_EINVAL;
+    }
+    if (m->n_to > cfg->max_recipients) {
+        snprintf(req->why, sizeof req->why, "%zu recipients; a message may have at most %u",
+                 m->n_to, cfg->max_recipients);
+        return CT_EINVAL;
+    }
+    for (size_t i = 0; i < m->n_to; i++) {
+        if (!ct_id_valid(m->to[i])) {
+            snprintf(req->why, sizeof req->why,
+                     "recipient %zu is not a member id (1-64 characters of A-Z a-z 0-9 . _ -)",
+                     i + 1);
+            return CT_EINVAL;
+        }
+        for (size_t k = 0; k < i; k++) {
+            if (strcmp(m->to[k], m->to[i]) == 0) {
+                snprintf(req->why, sizeof req->why, "recipient '%s' is listed twice", m->to[i]);
+                return CT_EINVAL;
+            }
+        }
+    }
+    if (m->participant_id != NULL && m->participant_id[0] != '\0' &&
+        !ct_id_valid(m->participant_id)) {
+        snprintf(req->why, sizeof req->why,
+                 "participant_id must be 1-64 characters of A-Z a-z 0-9 . _ -");
+        return CT_EINVAL;
+    }
+    if (!text_ok(m->subject, SIZE_MAX, &len) || len > cfg->max_subject) {
+        snprintf(req->why, sizeof req->why,
+                 len > cfg->max_subject ? "subject is %zu bytes; the limit is %u"
+                                        : "subject is not valid UTF-8 (%zu bytes, limit %u)",
+                 len, cfg->max_subject);
+        return len > cfg->max_subject ? CT_ETOOBIG : CT_EINVAL;
+    }
+    if (!text_ok(m->body, SIZE_MAX, &len) || len > cfg->max_body) {
+        snprintf(req->why, sizeof req->why,
+                 len > cfg->max_body ? "body is %zu bytes; the limit is %u"
+                                     : "body is not valid UTF-8 (%zu bytes, limit %u)",
+                 len, cfg->max_body);
+        return len > cfg->max_body ? CT_ETOOBIG : CT_EINVAL;
+    }
+    if (len == 0) {
+        snprintf(req->why, sizeof req->why, "body is empty; a message needs some text");
+        return CT_EINVAL;
+    }
+    if ((int)m->priority < 0 || m->priority > CARETEAM__V1__PRIORITY__PRIORITY_STAT) {
+        snprintf(req->why, sizeof req->why, "priority %d is not a known Priority value",
+                 (int)m->priority);
+        return CT_EINVAL;
+    }
+    return 0;
+}
+
+static char *dup_or_empty(const char *s)
+{
+    return strdup(s != NULL ? s : "");
+}
+
+/* Copies the request into j->msg (the job outlives the decoded envelope). */
+static int copy_request(send_job_t *j, const ct_session_t *s, const Careteam__V1__SendMessage *m)
+{
+    ct_message_t *msg = &j->msg;
+    snprintf(msg->sender_id, sizeof msg->sender_id, "%s", s->member_id);
+    msg->sender_role = s->role;
+    snprintf(msg->client_msg_id, sizeof msg->client_msg_id, "%s", m->client_msg_id);
+    snprintf(msg->participant_id, sizeof msg->participant_id, "%s",
+             m->participant_id != NULL ? m->participant_id : "");
+    msg->priority = m->priority == CARETEAM__V1__PRIORITY__PRIORITY_UNSPECIFIED
+                        ? CARETEAM__V1__PRIORITY__PRIORITY_ROUTINE
+                        : (int)m->priority;
+    msg->subject = dup_or_empty(m->subject);
+    msg->body = dup_or_empty(m->body);
+    msg->to = calloc(m->n_to, sizeof *msg->to);
+    if (msg->subject == NULL || msg->body == NULL || msg->to == NULL)
+        return CT_ENOMEM;
+    msg->body_len = strlen(msg->body);
+    msg->n_to = m->n_to;
+    for (size_t i = 0; i < m->n_to; i++)
+        snprintf(msg->to[i], sizeof msg->to[i], "%s", m->to[i]);
+    return 0;
+}
+
+/* Writer thread. See the file comment, step 2. */
+static int apply_send(ct_job_t *job, ct_store_t *st, const ct_writer_env_t *env)
+{
+    send_job_t *j = (send_job_t *)job;
+    ct_message_t *msg = &j->msg;
+    bool same = false;
+    int r =
+        ct_store_message_find(st, msg->sender_id, msg->client_msg_id, j->hash, &j->receipt, &same);
+    if (r == 0) {
+        if (!same) {
+            snprintf(j->why, sizeof j->why,
+                     "client_msg_id '%s' was already used for a different message; send new "
+                     "content with a new client_msg_id",
+                     msg->client_msg_id);
+            ct_audit_rec_fail(&job->audit, CT_ECONFLICT, "reason=client_msg_id_reused");
+            return CT_ECONFLICT;
+        }
+        j->duplicate = true;
+        ct_audit_rec_object(&job->audit, "message", j->receipt.message_id);
+        snprintf(job->audit.detail, sizeof job->audit.detail, "duplicate=1");
+        return 0;
+    }
+    if (r != CT_ENOTFOUND)
+        return r;
+    for (size_t i = 0; i < msg->n_to; i++) {
+        ct_member_t m;
+        r = ct_store_member_get(st, msg->to[i], &m);
+        if (r == CT_ENOTFOUND || (r == 0 && !m.active)) {
+            snprintf(j->why, sizeof j->why,
+                     "recipient '%s' is not an active member; check the id with your "
+                     "administrator",
+                     msg->to[i]);
+            ct_audit_rec_fail(&job->audit, CT_ENOTFOUND, "reason=recipient_not_active");
+            return CT_ENOTFOUND;
+        }
+        if (r != 0)
+            return r;
+        if (!ct_authz_may_receive_messages(m.role)) {
+            snprintf(j->why, sizeof j->why,
+                     "recipient '%s' has role %s, which does not receive clinical messages",
+                     msg->to[i], ct_role_name(m.role));
+            ct_audit_rec_fail(&job->audit, CT_EFORBIDDEN, "reason=recipient_role");
+            return CT_EFORBIDDEN;
+        }
+    }
+    r = ct_uuid7_next(env->ids, (uint64_t)env->now_ms, msg->message_id);
+    if (r != 0)
+        return r;
+    msg->stored_at_ms = env->now_ms;
+    r = ct_store_message_insert(st, msg, j->hash, &j->receipt);
+    if (r != 0)
+        return r;
+    msg->seq = j->receipt.seq;
+    ct_audit_rec_object(&job->audit, "message", msg->message_id);
+    snprintf(job->audit.detail, sizeof job->audit.detail, "recipients=%zu priority=%d", msg->n_to,
+             msg->priority);
+    return 0;
+}
+
+typedef struct fanout {
+    int64_t seq;
+    const ct_buf_t *frame;
+} fanout_t;
+
+static void deliver_to(ct_session_t *s, void *arg)
+{
+    const fanout_t *f = arg;
+    s->ops->deliver(s, f->seq, f->frame->data, f->frame->len);
+}
+
+/* Loop thread. See the file comment, step 3. */
+static void done_send(ct_job_t *job)
+{
+    send_job_t *j = (send_job_t *)job;
+    ct_session_t *s = j->session;
+    if (job->result != 0) {
+        ct_session_send_error(s, j->request_id, job->result, j->why[0] ? j->why : NULL);
+    } else {
+        Careteam__V1__Ack ack = CARETEAM__V1__ACK__INIT;
+        ack.client_msg_id = j->msg.client_msg_id;
+        ack.message_id = j->receipt.message_id;
+        ack.stored_at_ms = j->receipt.stored_at_ms;
+        ack.duplicate = j->duplicate;
+        Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
+        env.request_id = j->request_id;
+        env.body_case = CARETEAM__V1__ENVELOPE__BODY_ACK;
+        env.ack = &ack;
+        ct_session_send_envelope(s, &env);
+        if (!j->duplicate) {
+            /* Encode once, send the same bytes to every live session of every recipient. A
+             * recipient that is offline, or whose send fails, still has its pending row. */
+            ct_buf_t frame = CT_BUF_INIT;
+            if (ct_replay_encode_deliver(&j->msg, &frame, UINT32_MAX) == 0) {
+                fanout_t f = {.seq = j->msg.seq, .frame = &frame};
+                for (size_t i = 0; i < j->msg.n_to; i++)
+                    ct_router_each(j->ctx->router, j->msg.to[i], deliver_to, &f);
+            }
+            ct_buf_free(&frame);
+        }
+    }
+    ct_session_release(s);
+    send_job_free(j);
+}
+
+int ct_handle_send_message(ct_request_t *req)
+{
+    const Careteam__V1__SendMessage *m = req->env->send_message;
+    int r = validate(req, m);
+    if (r != 0)
+        return r;
+    send_job_t *j = calloc(1, sizeof *j);
+    if (j == NULL)
+        return CT_ENOMEM;
+    r = copy_request(j, req->session, m);
+    if (r == 0)
+        r = hash_request(m, j->hash);
+    if (r != 0) {
+        send_job_free(j);
+        return r;
+    }
+    j->ctx = req->ctx;
+    j->session = req->session;
+    j->request_id = req->request_id;
+    j->job.apply = apply_send;
+    j->job.done = done_send;
+    j->job.has_audit = true;
+    ct_audit_rec_init(&j->job.audit, req->session, req->action);
+    snprintf(j->job.audit.participant_id, sizeof j->job.audit.participant_id, "%s",
+             j->msg.participant_id);
+    ct_session_retain(req->session);
+    ct_writer_submit(req->ctx->writer, &j->job);
+    return 0;
+}

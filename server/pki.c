@@ -1,0 +1,651 @@
+/*
+ * The daemon's small certificate authority (see pki.h for the contract).
+ *
+ * Invariants:
+ *  1. Every key is ECDSA P-256 and every certificate is X.509 v3 signed with SHA-256 by the CA key
+ *     (the CA by itself), with a random positive 159-bit serial.
+ *  2. An existing file is never overwritten or removed: each output is written to a temporary
+ *     file in its own directory, fsync'ed, then moved into place with a no-replace rename, so a
+ *     crash leaves either no file or a complete one, and two racing runs cannot both win.
+ *  3. Each call writes its key and its certificate, or neither: if the certificate cannot be
+ *     written, the key this call just wrote is removed again, so the command can simply be re-run.
+ *  4. Private key bytes only pass through secure-memory BIOs, which are wiped when freed.
+ *
+ * Only deprecation-free OpenSSL 3 APIs are used (the build sets OPENSSL_NO_DEPRECATED).
+ */
+#include "pki.h"
+
+#include "err.h"
+#include "ids.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#define CA_DAYS 3650
+#define SERVER_DAYS 825
+/* Longest validity accepted for a member certificate; matches the config's member_cert_days. */
+#define MEMBER_MAX_DAYS 3650
+/* Certificates start five minutes in the past so that a peer whose clock runs slightly behind
+ * does not reject a certificate that was issued a moment ago. */
+#define NOT_BEFORE_SKEW_SECONDS (-300L)
+/* X.520 upper bound for a commonName. */
+#define CN_MAX 64
+/* RFC 1035 upper bound for a DNS name in text form. */
+#define DNS_NAME_MAX 253
+/* Serial numbers are 20 bytes with the top bit clear: positive, at most 159 bits (RFC 5280). */
+#define SERIAL_BYTES 20
+
+enum cert_kind { CERT_CA, CERT_SERVER, CERT_MEMBER };
+
+/* Formats a message into errbuf (which may be NULL). Returns err so callers can `return fail()`. */
+static int fail(char *errbuf, size_t errlen, int err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail(char *errbuf, size_t errlen, int err, const char *fmt, ...)
+{
+    if (errbuf != NULL && errlen > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(errbuf, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return err;
+}
+
+/*
+ * The reason for the most recent OpenSSL failure, for an error message. Drains the thread's error
+ * queue so that a stale entry cannot be blamed for a later, unrelated failure.
+ */
+static const char *ssl_reason(void)
+{
+    unsigned long e = ERR_peek_last_error();
+    const char *r = e != 0 ? ERR_reason_error_string(e) : NULL;
+    ERR_clear_error();
+    return r != NULL ? r : "OpenSSL error";
+}
+
+/* Password callback that refuses: keys are unencrypted, and OpenSSL must never prompt on a tty. */
+static int no_password(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)u;
+    return -1;
+}
+
+/* ---- files ---------------------------------------------------------------------------------- */
+
+/* Returns CT_EEXISTS (with a message) if path exists, even as a dangling symlink; 0 otherwise. */
+static int refuse_existing(const char *path, const char *what, char *errbuf, size_t errlen)
+{
+    struct stat st;
+    if (lstat(path, &st) == 0)
+        return fail(errbuf, errlen, CT_EEXISTS, "%s %s already exists; refusing to overwrite it",
+                    what, path);
+    return 0;
+}
+
+/* Makes the rename into place durable. Failure is ignored: the file itself is already synced. */
+static void sync_parent_dir(const char *path)
+{
+    char *copy = strdup(path);
+    if (copy == NULL)
+        return;
+    char *slash = strrchr(copy, '/');
+    const char *dir = ".";
+    if (slash == copy)
+        dir = "/";
+    else if (slash != NULL) {
+        *slash = '\0';
+        dir = copy;
+    }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+    free(copy);
+}
+
+/*
+ * Moves tmp to path unless path exists. renameat2(RENAME_NOREPLACE) does it in one step; on a
+ * filesystem without it, link()+unlink() gives the same no-replace guarantee.
+ */
+static int move_noreplace(const char *tmp, const char *path)
+{
+    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+        return 0;
+    if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
+        return -1;
+    if (link(tmp, path) != 0)
+        return -1;
+    (void)unlink(tmp);
+    return 0;
+}
+
+/*
+ * Writes data[0..len) to path with the given mode, atomically and without replacing an existing
+ * file (invariant 2). The temporary file is created 0600 by mkstemp, so key bytes are never
+ * readable by others even before the final fchmod. Returns 0, CT_EEXISTS or CT_ESYS.
+ */
+static int write_file_atomic(const char *path, const char *what, const void *data, size_t len,
+                             mode_t mode, char *errbuf, size_t errlen)
+{
+    int rc = CT_ESYS;
+    int fd = -1;
+    size_t tlen = strlen(path) + sizeof(".tmp-XXXXXX");
+    char *tmp = malloc(tlen);
+    if (tmp == NULL)
+        return fail(errbuf, errlen, CT_ENOMEM, "cannot write %s %s: out of memory", what, path);
+    snprintf(tmp, tlen, "%s.tmp-XXXXXX", path);
+
+    fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) {
+        fail(errbuf, errlen, CT_ESYS, "cannot create %s %s: %s", what, path, strerror(errno));
+        free(tmp);
+        return CT_ESYS;
+    }
+    if (fchmod(fd, mode) != 0) {
+        fail(errbuf, errlen, CT_ESYS, "cannot set mode of %s %s: %s", what, path, strerror(errno));
+        goto out;
+    }
+    const char *p = data;
+    size_t left = len;
+    while (left > 0) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            fail(errbuf, errlen, CT_ESYS, "cannot write %s %s: %s", what, path, strerror(errno));
+            goto out;
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    if (fsync(fd) != 0) {
+        fail(errbuf, errlen, CT_ESYS, "cannot sync %s %s: %s", what, path, strerror(errno));
+        goto out;
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        fail(errbuf, errlen, CT_ESYS, "cannot write %s %s: %s", what, path, strerror(errno));
+        goto out;
+    }
+    fd = -1;
+    if (move_noreplace(tmp, path) != 0) {
+        if (errno == EEXIST)
+            rc = fail(errbuf, errlen, CT_EEXISTS, "%s %s already exists; refusing to overwrite it",
+                      what, path);
+        else
+            fail(errbuf, errlen, CT_ESYS, "cannot create %s %s: %s", what, path, strerror(errno));
+        goto out;
+    }
+    sync_parent_dir(path);
+    rc = 0;
+
+out:
+    if (fd >= 0)
+        close(fd);
+    if (rc != 0)
+        (void)unlink(tmp);
+    free(tmp);
+    return rc;
+}
+
+/* Writes key as unencrypted PKCS#8 PEM, mode 0600, via a secure-memory buffer (invariant 4). */
+static int write_key(const char *path, const char *what, EVP_PKEY *key, char *errbuf, size_t errlen)
+{
+    BIO *mem = BIO_new(BIO_s_secmem());
+    if (mem == NULL)
+        return fail(errbuf, errlen, CT_ENOMEM, "cannot write %s %s: %s", what, path, ssl_reason());
+    int rc;
+    char *data = NULL;
+    if (PEM_write_bio_PrivateKey(mem, key, NULL, NULL, 0, NULL, NULL) != 1) {
+        rc =
+            fail(errbuf, errlen, CT_EINTERNAL, "cannot encode %s %s: %s", what, path, ssl_reason());
+    } else {
+        long n = BIO_get_mem_data(mem, &data);
+        rc = write_file_atomic(path, what, data, (size_t)n, 0600, errbuf, errlen);
+    }
+    BIO_free(mem);
+    return rc;
+}
+
+/* Writes crt as PEM, mode 0644. */
+static int write_cert(const char *path, const char *what, X509 *crt, char *errbuf, size_t errlen)
+{
+    BIO *mem = BIO_new(BIO_s_mem());
+    if (mem == NULL)
+        return fail(errbuf, errlen, CT_ENOMEM, "cannot write %s %s: %s", what, path, ssl_reason());
+    int rc;
+    char *data = NULL;
+    if (PEM_write_bio_X509(mem, crt) != 1) {
+        rc =
+            fail(errbuf, errlen, CT_EINTERNAL, "cannot encode %s %s: %s", what, path, ssl_reason());
+    } else {
+        long n = BIO_get_mem_data(mem, &data);
+        rc = write_file_atomic(path, what, data, (size_t)n, 0644, errbuf, errlen);
+    }
+    BIO_free(mem);
+    return rc;
+}
+
+/* Writes the key, then the certificate; removes the key again if the certificate fails (inv. 3). */
+static int write_pair(const char *key_path, const char *key_what, EVP_PKEY *key,
+                      const char *crt_path, const char *crt_what, X509 *crt, char *errbuf,
+                      size_t errlen)
+{
+    int rc = write_key(key_path, key_what, key, errbuf, errlen);
+    if (rc != 0)
+        return rc;
+    rc = write_cert(crt_path, crt_what, crt, errbuf, errlen);
+    if (rc != 0)
+        (void)unlink(key_path);
+    return rc;
+}
+
+/*
+ * Opens an input file. Returns the stream, or NULL with CT_ENOTFOUND (missing) or CT_ESYS in *rc
+ * and errbuf set to "cannot read WHAT PATH: reason".
+ */
+static FILE *open_input(const char *path, const char *what, int *rc, char *errbuf, size_t errlen)
+{
+    FILE *f = fopen(path, "re");
+    if (f == NULL) {
+        int e = errno;
+        *rc = fail(errbuf, errlen, e == ENOENT ? CT_ENOTFOUND : CT_ESYS, "cannot read %s %s: %s",
+                   what, path, strerror(e));
+    }
+    return f;
+}
+
+/*
+ * Loads the CA key and certificate and checks that they belong together and that the
+ * certificate is a CA. On success the caller owns *key and *crt (EVP_PKEY_free / X509_free).
+ */
+static int load_ca(const char *key_path, const char *crt_path, EVP_PKEY **key, X509 **crt,
+                   char *errbuf, size_t errlen)
+{
+    int rc = 0;
+    FILE *f = NULL;
+    EVP_PKEY *k = NULL;
+    X509 *c = NULL;
+
+    f = open_input(key_path, "CA key", &rc, errbuf, errlen);
+    if (f == NULL)
+        goto out;
+    k = PEM_read_PrivateKey(f, NULL, no_password, NULL);
+    fclose(f);
+    if (k == NULL) {
+        rc = fail(errbuf, errlen, CT_EINVAL, "cannot parse CA key %s: %s", key_path, ssl_reason());
+        goto out;
+    }
+    f = open_input(crt_path, "CA certificate", &rc, errbuf, errlen);
+    if (f == NULL)
+        goto out;
+    c = PEM_read_X509(f, NULL, no_password, NULL);
+    fclose(f);
+    if (c == NULL) {
+        rc = fail(errbuf, errlen, CT_EINVAL, "cannot parse CA certificate %s: %s", crt_path,
+                  ssl_reason());
+        goto out;
+    }
+    if (X509_check_ca(c) == 0) {
+        rc = fail(errbuf, errlen, CT_EINVAL, "CA certificate %s is not a CA certificate", crt_path);
+        goto out;
+    }
+    if (X509_check_private_key(c, k) != 1) {
+        ERR_clear_error();
+        rc = fail(errbuf, errlen, CT_EINVAL, "CA key %s does not match CA certificate %s", key_path,
+                  crt_path);
+        goto out;
+    }
+    *key = k;
+    *crt = c;
+    k = NULL;
+    c = NULL;
+
+out:
+    X509_free(c);
+    EVP_PKEY_free(k);
+    return rc;
+}
+
+/* ---- certificates --------------------------------------------------------------------------- */
+
+/* Sets a random positive serial of at most 159 bits (invariant 1). Returns 1 or 0. */
+static int set_random_serial(X509 *x)
+{
+    unsigned char raw[SERIAL_BYTES];
+    BIGNUM *bn = NULL;
+    int ok = 0;
+    do {
+        if (RAND_bytes(raw, sizeof(raw)) != 1)
+            return 0;
+        raw[0] &= 0x7f;
+        BN_free(bn);
+        bn = BN_bin2bn(raw, sizeof(raw), NULL);
+        if (bn == NULL)
+            return 0;
+    } while (BN_is_zero(bn));
+    ASN1_INTEGER *serial = BN_to_ASN1_INTEGER(bn, NULL);
+    if (serial != NULL)
+        ok = X509_set_serialNumber(x, serial);
+    ASN1_INTEGER_free(serial);
+    BN_free(bn);
+    return ok;
+}
+
+/* Adds one extension given in openssl.cnf syntax ("critical,CA:TRUE"). Returns 1 or 0. */
+static int add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
+{
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
+    if (ext == NULL)
+        return 0;
+    int ok = X509_add_ext(x, ext, -1);
+    X509_EXTENSION_free(ext);
+    return ok;
+}
+
+/* A subject "O=careteam, CN=cn". Returns a new name (caller frees) or NULL. */
+static X509_NAME *make_name(const char *cn)
+{
+    X509_NAME *name = X509_NAME_new();
+    if (name == NULL)
+        return NULL;
+    if (X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, (const unsigned char *)"careteam", -1,
+                                   -1, 0) != 1 ||
+        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1,
+                                   0) != 1) {
+        X509_NAME_free(name);
+        return NULL;
+    }
+    return name;
+}
+
+/*
+ * Builds and signs a certificate for pub named cn. For CERT_CA the certificate is self-signed
+ * (ca_crt is NULL and ca_key is the new key itself); otherwise it is issued by ca_crt/ca_key.
+ * san is the subjectAltName value for CERT_SERVER (NULL otherwise). Returns a new certificate that
+ * the caller frees, or NULL (the OpenSSL error queue says why).
+ */
+static X509 *make_cert(enum cert_kind kind, EVP_PKEY *pub, const char *cn, long days, X509 *ca_crt,
+                       EVP_PKEY *ca_key, const char *san)
+{
+    X509 *x = X509_new();
+    X509_NAME *subject = make_name(cn);
+    if (x == NULL || subject == NULL)
+        goto fail;
+
+    if (X509_set_version(x, 2) != 1 || set_random_serial(x) != 1 ||
+        X509_set_subject_name(x, subject) != 1 ||
+        X509_set_issuer_name(x, ca_crt != NULL ? X509_get_subject_name(ca_crt) : subject) != 1 ||
+        X509_gmtime_adj(X509_getm_notBefore(x), NOT_BEFORE_SKEW_SECONDS) == NULL ||
+        X509_time_adj_ex(X509_getm_notAfter(x), (int)days, 0, NULL) == NULL ||
+        X509_set_pubkey(x, pub) != 1)
+        goto fail;
+
+    /* For the self-signed CA the issuer is the certificate itself; its subjectKeyIdentifier is
+     * added first so that authorityKeyIdentifier can copy it. */
+    X509V3_CTX ctx;
+    X509V3_set_ctx(&ctx, ca_crt != NULL ? ca_crt : x, x, NULL, NULL, 0);
+
+    bool ok;
+    if (kind == CERT_CA) {
+        /* pathlen:0 because this CA only ever signs end-entity certificates. */
+        ok = add_ext(x, &ctx, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") &&
+             add_ext(x, &ctx, NID_key_usage, "critical,keyCertSign,cRLSign");
+    } else {
+        ok = add_ext(x, &ctx, NID_basic_constraints, "critical,CA:FALSE") &&
+             add_ext(x, &ctx, NID_key_usage, "critical,digitalSignature") &&
+             add_ext(x, &ctx, NID_ext_key_usage, kind == CERT_SERVER ? "serverAuth" : "clientAuth");
+    }
+    ok = ok && add_ext(x, &ctx, NID_subject_key_identifier, "hash") &&
+         add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always");
+    if (ok && san != NULL)
+        ok = add_ext(x, &ctx, NID_subject_alt_name, san);
+    if (!ok || X509_sign(x, ca_key, EVP_sha256()) == 0)
+        goto fail;
+
+    X509_NAME_free(subject);
+    return x;
+
+fail:
+    X509_NAME_free(subject);
+    X509_free(x);
+    return NULL;
+}
+
+/* A commonName must be 1..64 bytes of valid UTF-8 with no control characters. */
+static int check_cn(const char *cn, char *errbuf, size_t errlen)
+{
+    size_t n = cn != NULL ? strlen(cn) : 0;
+    if (n == 0 || n > CN_MAX || !ct_utf8_valid(cn, n))
+        return fail(errbuf, errlen, CT_EINVAL,
+                    "invalid common name: must be 1-%d bytes of UTF-8 text", CN_MAX);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)cn[i] < 0x20 || cn[i] == 0x7f)
+            return fail(errbuf, errlen, CT_EINVAL,
+                        "invalid common name: control characters are not allowed");
+    return 0;
+}
+
+/*
+ * A DNS name for a SAN: dot-separated labels of [A-Za-z0-9-], each 1..63 long and not starting or
+ * ending with '-'. Also keeps the openssl.cnf SAN syntax safe: no ',' or ':' can slip through.
+ */
+static bool dns_name_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > DNS_NAME_MAX)
+        return false;
+    size_t label = 0;
+    for (size_t i = 0; i <= n; i++) {
+        char c = s[i];
+        if (c == '.' || c == '\0') {
+            if (label == 0 || label > 63 || s[i - 1] == '-')
+                return false;
+            label = 0;
+        } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                   c == '-') {
+            if (label == 0 && c == '-')
+                return false;
+            label++;
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * Builds the server's subjectAltName value: "IP:127.0.0.1,IP:::1,DNS:localhost" plus each extra
+ * host (an IP literal as IP:, in canonical form; anything else as DNS:), skipping duplicates.
+ * Returns 0 with *out malloc'd (caller frees), or CT_EINVAL / CT_ENOMEM.
+ */
+static int build_san(const char *const *hosts, size_t n_hosts, char **out, char *errbuf,
+                     size_t errlen)
+{
+    static const char base[] = "IP:127.0.0.1,IP:::1,DNS:localhost";
+    /* Each entry needs at most ",DNS:" + the name, or ",IP:" + INET6_ADDRSTRLEN. */
+    size_t cap = sizeof(base);
+    for (size_t i = 0; i < n_hosts; i++) {
+        if (hosts[i] == NULL)
+            return fail(errbuf, errlen, CT_EINVAL, "server host %zu is NULL", i);
+        cap += strlen(hosts[i]) + INET6_ADDRSTRLEN + sizeof(",DNS:");
+    }
+    char *san = malloc(cap);
+    if (san == NULL)
+        return fail(errbuf, errlen, CT_ENOMEM, "out of memory");
+    memcpy(san, base, sizeof(base));
+
+    for (size_t i = 0; i < n_hosts; i++) {
+        const char *h = hosts[i];
+        unsigned char addr[sizeof(struct in6_addr)];
+        char entry[DNS_NAME_MAX + INET6_ADDRSTRLEN + sizeof("DNS:")];
+        char text[INET6_ADDRSTRLEN];
+        if (inet_pton(AF_INET, h, addr) == 1) {
+            inet_ntop(AF_INET, addr, text, sizeof(text));
+            snprintf(entry, sizeof(entry), "IP:%s", text);
+        } else if (inet_pton(AF_INET6, h, addr) == 1) {
+            inet_ntop(AF_INET6, addr, text, sizeof(text));
+            snprintf(entry, sizeof(entry), "IP:%s", text);
+        } else if (dns_name_valid(h)) {
+            snprintf(entry, sizeof(entry), "DNS:%s", h);
+        } else {
+            free(san);
+            return fail(errbuf, errlen, CT_EINVAL,
+                        "invalid server host \"%s\": expected an IPv4 or IPv6 address or a DNS "
+                        "name",
+                        h);
+        }
+        /* Entries are delimited by ',' and contain none, so a match bounded by ',' or the end
+         * of the string is an exact duplicate. */
+        size_t elen = strlen(entry);
+        bool dup = false;
+        for (const char *p = san; (p = strstr(p, entry)) != NULL; p += elen) {
+            if ((p == san || p[-1] == ',') && (p[elen] == ',' || p[elen] == '\0')) {
+                dup = true;
+                break;
+            }
+        }
+        if (!dup) {
+            strcat(san, ",");
+            strcat(san, entry);
+        }
+    }
+    *out = san;
+    return 0;
+}
+
+/* ---- public --------------------------------------------------------------------------------- */
+
+int ct_pki_make_ca(const char *ca_key_path, const char *ca_crt_path, const char *common_name,
+                   char *errbuf, size_t errlen)
+{
+    int rc = check_cn(common_name, errbuf, errlen);
+    if (rc != 0)
+        return rc;
+    /* Checked up front so that nothing is generated for a run that must fail; the no-replace
+     * rename still decides a race. */
+    if ((rc = refuse_existing(ca_key_path, "CA key", errbuf, errlen)) != 0 ||
+        (rc = refuse_existing(ca_crt_path, "CA certificate", errbuf, errlen)) != 0)
+        return rc;
+
+    ERR_clear_error();
+    EVP_PKEY *key = NULL;
+    X509 *crt = NULL;
+
+    key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    if (key == NULL) {
+        rc = fail(errbuf, errlen, CT_EINTERNAL, "cannot generate CA key: %s", ssl_reason());
+        goto out;
+    }
+    crt = make_cert(CERT_CA, key, common_name, CA_DAYS, NULL, key, NULL);
+    if (crt == NULL) {
+        rc = fail(errbuf, errlen, CT_EINTERNAL, "cannot make CA certificate: %s", ssl_reason());
+        goto out;
+    }
+    rc = write_pair(ca_key_path, "CA key", key, ca_crt_path, "CA certificate", crt, errbuf, errlen);
+
+out:
+    X509_free(crt);
+    EVP_PKEY_free(key);
+    return rc;
+}
+
+/*
+ * The common part of issuing a server or member certificate: checks the outputs are free, loads
+ * the CA, generates a key, signs the certificate and writes both.
+ */
+static int issue(enum cert_kind kind, const char *ca_key_path, const char *ca_crt_path,
+                 const char *key_path, const char *crt_path, const char *cn, long days,
+                 const char *san, char *errbuf, size_t errlen)
+{
+    const char *key_what = kind == CERT_SERVER ? "server key" : "member key";
+    const char *crt_what = kind == CERT_SERVER ? "server certificate" : "member certificate";
+    int rc;
+    if ((rc = refuse_existing(key_path, key_what, errbuf, errlen)) != 0 ||
+        (rc = refuse_existing(crt_path, crt_what, errbuf, errlen)) != 0)
+        return rc;
+
+    ERR_clear_error();
+    EVP_PKEY *ca_key = NULL;
+    X509 *ca_crt = NULL;
+    EVP_PKEY *key = NULL;
+    X509 *crt = NULL;
+
+    rc = load_ca(ca_key_path, ca_crt_path, &ca_key, &ca_crt, errbuf, errlen);
+    if (rc != 0)
+        goto out;
+    key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    if (key == NULL) {
+        rc = fail(errbuf, errlen, CT_EINTERNAL, "cannot generate %s: %s", key_what, ssl_reason());
+        goto out;
+    }
+    crt = make_cert(kind, key, cn, days, ca_crt, ca_key, san);
+    if (crt == NULL) {
+        rc = fail(errbuf, errlen, CT_EINTERNAL, "cannot make %s: %s", crt_what, ssl_reason());
+        goto out;
+    }
+    rc = write_pair(key_path, key_what, key, crt_path, crt_what, crt, errbuf, errlen);
+
+out:
+    X509_free(crt);
+    EVP_PKEY_free(key);
+    X509_free(ca_crt);
+    EVP_PKEY_free(ca_key);
+    return rc;
+}
+
+int ct_pki_issue_server(const char *ca_key_path, const char *ca_crt_path, const char *key_path,
+                        const char *crt_path, const char *common_name, const char *const *hosts,
+                        size_t n_hosts, char *errbuf, size_t errlen)
+{
+    int rc = check_cn(common_name, errbuf, errlen);
+    if (rc != 0)
+        return rc;
+    char *san = NULL; /* owned here */
+    rc = build_san(hosts, n_hosts, &san, errbuf, errlen);
+    if (rc != 0)
+        return rc;
+    rc = issue(CERT_SERVER, ca_key_path, ca_crt_path, key_path, crt_path, common_name, SERVER_DAYS,
+               san, errbuf, errlen);
+    free(san);
+    return rc;
+}
+
+int ct_pki_issue_member(const char *ca_key_path, const char *ca_crt_path, const char *key_path,
+                        const char *crt_path, const char *member_id, int days, char *errbuf,
+                        size_t errlen)
+{
+    /* The CN is the member id the server authenticates, so it must be a valid id. */
+    if (member_id == NULL || !ct_id_valid(member_id))
+        return fail(errbuf, errlen, CT_EINVAL,
+                    "invalid member id \"%s\": use 1-%d characters of A-Z a-z 0-9 . _ -",
+                    member_id != NULL ? member_id : "", CT_ID_MAX);
+    if (days < 1 || days > MEMBER_MAX_DAYS)
+        return fail(errbuf, errlen, CT_EINVAL, "invalid certificate validity %d days: must be 1-%d",
+                    days, MEMBER_MAX_DAYS);
+    return issue(CERT_MEMBER, ca_key_path, ca_crt_path, key_path, crt_path, member_id, days, NULL,
+                 errbuf, errlen);
+}

@@ -1,0 +1,132 @@
+/*
+ * Inbox replay (see replay.h). Pages of pending messages are read on the thread pool and sent
+ * from the loop, one page per loop callback, so a member with a large backlog neither blocks the
+ * loop nor holds more than one page in memory.
+ */
+#include "replay.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "frame.h"
+#include "log.h"
+
+/* Messages per page: enough to amortise a read, small enough to bound one callback's work. */
+#define REPLAY_PAGE 256
+
+typedef struct replay {
+    const ct_handler_ctx_t *ctx;
+    ct_session_t *session; /* referenced until the replay ends */
+    int64_t after_seq;     /* last seq sent */
+    uint64_t sent;
+    int n; /* messages in page, or a negative CT_E* from the read */
+    ct_message_t page[REPLAY_PAGE];
+} replay_t;
+
+int ct_replay_encode_deliver(const ct_message_t *m, ct_buf_t *out, size_t max_frame)
+{
+    Careteam__V1__Message msg = CARETEAM__V1__MESSAGE__INIT;
+    char *to[256];
+    char **tov = m->n_to <= 256 ? to : calloc(m->n_to, sizeof *tov);
+    if (tov == NULL)
+        return CT_ENOMEM;
+    for (size_t i = 0; i < m->n_to; i++)
+        tov[i] = (char *)m->to[i];
+    msg.message_id = (char *)m->message_id;
+    msg.sender_id = (char *)m->sender_id;
+    msg.sender_role = (Careteam__V1__Role)m->sender_role;
+    msg.n_to = m->n_to;
+    msg.to = tov;
+    msg.participant_id = (char *)m->participant_id;
+    msg.subject = m->subject != NULL ? m->subject : "";
+    msg.body = m->body != NULL ? m->body : "";
+    msg.priority = (Careteam__V1__Priority)m->priority;
+    msg.stored_at_ms = m->stored_at_ms;
+    Careteam__V1__Deliver d = CARETEAM__V1__DELIVER__INIT;
+    d.message = &msg;
+    Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
+    env.body_case = CARETEAM__V1__ENVELOPE__BODY_DELIVER;
+    env.deliver = &d;
+    int r = ct_frame_append_envelope(out, &env, max_frame);
+    if (tov != to)
+        free(tov);
+    return r;
+}
+
+static void read_page(ct_store_t *st, void *arg)
+{
+    replay_t *rp = arg;
+    rp->n = ct_store_inbox_page(st, rp->session->member_id, rp->after_seq, rp->page, REPLAY_PAGE);
+}
+
+static void replay_end(replay_t *rp)
+{
+    ct_session_t *s = rp->session;
+    if (s->open) {
+        Careteam__V1__ReplayComplete rc = CARETEAM__V1__REPLAY_COMPLETE__INIT;
+        rc.replayed = rp->sent;
+        Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
+        env.body_case = CARETEAM__V1__ENVELOPE__BODY_REPLAY_COMPLETE;
+        env.replay_complete = &rc;
+        ct_session_send_envelope(s, &env);
+        s->ops->replay_done(s);
+    }
+    ct_session_release(s);
+    free(rp);
+}
+
+static void page_done(void *arg)
+{
+    replay_t *rp = arg;
+    ct_session_t *s = rp->session;
+    if (rp->n < 0) {
+        ct_log_error("replay.read_failed", "conn=%llu code=%s", (unsigned long long)s->id,
+                     ct_errname(rp->n));
+        ct_session_send_error(s, 0, CT_EUNAVAIL, "your inbox could not be read; reconnect later");
+        s->ops->close(s);
+        ct_session_release(s);
+        free(rp);
+        return;
+    }
+    ct_buf_t frame = CT_BUF_INIT;
+    for (int i = 0; i < rp->n; i++) {
+        ct_message_t *m = &rp->page[i];
+        if (s->open) {
+            ct_buf_reset(&frame);
+            if (ct_replay_encode_deliver(m, &frame, UINT32_MAX) == 0 &&
+                s->ops->send(s, frame.data, frame.len) == 0) {
+                rp->sent++;
+                rp->after_seq = m->seq;
+                s->replay_last_seq = m->seq;
+            }
+        }
+        ct_message_clear(m);
+    }
+    ct_buf_free(&frame);
+    if (rp->n == REPLAY_PAGE && s->open) {
+        if (ct_readers_submit(rp->ctx->readers, read_page, page_done, rp) == 0)
+            return;
+        s->ops->close(s);
+    }
+    replay_end(rp);
+}
+
+int ct_replay_start(const ct_handler_ctx_t *ctx, ct_session_t *s)
+{
+    replay_t *rp = calloc(1, sizeof *rp);
+    if (rp == NULL)
+        return CT_ENOMEM;
+    rp->ctx = ctx;
+    rp->session = s;
+    s->replaying = true;
+    s->replay_last_seq = 0;
+    ct_session_retain(s);
+    int r = ct_readers_submit(ctx->readers, read_page, page_done, rp);
+    if (r != 0) {
+        s->replaying = false;
+        ct_session_release(s);
+        free(rp);
+    }
+    return r;
+}

@@ -1,0 +1,302 @@
+/*
+ * `careteamd serve` (see server.h).
+ *
+ * Threads: this file's loop thread owns sockets, TLS and connection state; the store writer
+ * thread owns the read-write database handle; libuv's pool threads run reads. The loop never
+ * waits on the disk.
+ *
+ * Shutdown (SIGTERM or SIGINT):
+ *   1. stop listening and stop reading requests on every connection;
+ *   2. queue the "daemon.stop" audit row behind every write already queued; when it completes,
+ *      every earlier write has committed and its Ack has been queued (jobs finish in order);
+ *   3. close connections gracefully (queued Acks and Delivers are written, then close_notify),
+ *      aborting any still open after SHUTDOWN_GRACE_MS;
+ *   4. stop the writer; the loop ends when the last handle is closed.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "audit.h"
+#include "config.h"
+#include "conn.h"
+#include "err.h"
+#include "log.h"
+#include "readers.h"
+#include "router.h"
+#include "writer.h"
+
+#define SHUTDOWN_GRACE_MS 3000
+#define READERS 4 /* libuv's default thread pool size */
+
+typedef struct server {
+    uv_loop_t loop;
+    ct_config_t cfg;
+    ct_conn_env_t conns;
+    uv_tcp_t listener;
+    uv_signal_t sigterm, sigint, sighup;
+    uv_timer_t grace;
+    bool stopping;
+    bool writer_stopped;
+} server_t;
+
+static void audit_daemon(server_t *srv, const char *action, ct_job_t *job)
+{
+    ct_audit_rec_t rec;
+    ct_audit_rec_init(&rec, NULL, action);
+    snprintf(rec.actor_id, sizeof rec.actor_id, "careteamd");
+    snprintf(rec.peer_addr, sizeof rec.peer_addr, "local");
+    ct_audit_rec_object(&rec, "daemon", srv->cfg.server_name);
+    if (job != NULL) {
+        job->has_audit = true;
+        job->audit = rec;
+        ct_writer_submit(srv->conns.handlers.writer, job);
+    } else {
+        (void)ct_writer_audit(srv->conns.handlers.writer, &rec);
+    }
+}
+
+static void stop_writer(server_t *srv)
+{
+    if (!srv->writer_stopped) {
+        srv->writer_stopped = true;
+        ct_writer_stop(srv->conns.handlers.writer);
+    }
+}
+
+static void on_all_closed(ct_conn_env_t *env)
+{
+    server_t *srv = (server_t *)((char *)env - offsetof(server_t, conns));
+    if (srv->stopping) {
+        uv_timer_stop(&srv->grace);
+        stop_writer(srv);
+    }
+}
+
+static void on_grace_timeout(uv_timer_t *t)
+{
+    server_t *srv = t->data;
+    ct_log_warn("daemon.shutdown_forced", "connections=%zu", srv->conns.n_conns);
+    ct_conn_close_all(&srv->conns, true);
+    stop_writer(srv);
+}
+
+/* Step 3: every write queued before the stop row is committed and answered. */
+static void on_stop_committed(ct_job_t *job)
+{
+    server_t *srv = *(server_t **)(job + 1);
+    free(job);
+    ct_log_info("daemon.draining", "connections=%zu", srv->conns.n_conns);
+    if (srv->conns.n_conns == 0) {
+        stop_writer(srv);
+        return;
+    }
+    ct_conn_close_all(&srv->conns, false);
+    uv_timer_start(&srv->grace, on_grace_timeout, SHUTDOWN_GRACE_MS, 0);
+}
+
+static void begin_shutdown(server_t *srv, const char *signame)
+{
+    if (srv->stopping)
+        return;
+    srv->stopping = true;
+    ct_log_info("daemon.stopping", "signal=%s", signame);
+    uv_close((uv_handle_t *)&srv->listener, NULL);
+    uv_close((uv_handle_t *)&srv->sigterm, NULL);
+    uv_close((uv_handle_t *)&srv->sigint, NULL);
+    uv_close((uv_handle_t *)&srv->sighup, NULL);
+    ct_conn_pause_all(&srv->conns);
+    /* A job with room after it for the server pointer, so done can find us. */
+    ct_job_t *job = calloc(1, sizeof *job + sizeof(server_t *));
+    if (job == NULL) {
+        ct_conn_close_all(&srv->conns, true);
+        stop_writer(srv);
+        return;
+    }
+    *(server_t **)(job + 1) = srv;
+    job->done = on_stop_committed;
+    audit_daemon(srv, "daemon.stop", job);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    server_t *srv = h->data;
+    if (signum == SIGHUP) {
+        ct_log_info("daemon.sighup", "action=none reason=\"reload is not implemented yet\"");
+        return;
+    }
+    begin_shutdown(srv, signum == SIGTERM ? "TERM" : "INT");
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    server_t *srv = listener->data;
+    if (status < 0) {
+        ct_log_warn("listen.accept_failed", "reason=\"%s\"", uv_strerror(status));
+        return;
+    }
+    int r = ct_conn_accept(&srv->conns, listener);
+    if (r != 0)
+        ct_log_warn("listen.accept_failed", "code=%s", ct_errname(r));
+}
+
+/* Writes "HOST:PORT\n" to path atomically (temp file + rename), for scripts and tests. */
+static int write_ready_file(const char *path, const char *host, int port)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (f == NULL)
+        return CT_ESYS;
+    if (strchr(host, ':') != NULL)
+        fprintf(f, "[%s]:%d\n", host, port);
+    else
+        fprintf(f, "%s:%d\n", host, port);
+    if (fclose(f) != 0 || rename(tmp, path) != 0)
+        return CT_ESYS;
+    return 0;
+}
+
+static int start_listener(server_t *srv, const char *listen, const char *ready_file)
+{
+    char host[128];
+    int port;
+    uv_tcp_init(&srv->loop, &srv->listener);
+    srv->listener.data = srv;
+    if (ct_config_split_hostport(listen, host, sizeof host, &port) != 0) {
+        fprintf(stderr, "careteamd: listen address '%s' is not HOST:PORT or [V6]:PORT\n", listen);
+        return CT_EINVAL;
+    }
+    struct sockaddr_storage ss;
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
+        uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0) {
+        fprintf(stderr, "careteamd: listen host '%s' must be an IPv4 or IPv6 address\n", host);
+        return CT_EINVAL;
+    }
+    int r = uv_tcp_bind(&srv->listener, (struct sockaddr *)&ss, 0);
+    if (r == 0)
+        r = uv_listen((uv_stream_t *)&srv->listener, 511, on_connection);
+    if (r != 0) {
+        fprintf(stderr, "careteamd: cannot listen on %s: %s\n", listen, uv_strerror(r));
+        return CT_ESYS;
+    }
+    int len = sizeof ss;
+    uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&ss, &len);
+    port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                         : ((struct sockaddr_in6 *)&ss)->sin6_port);
+    ct_log_info("daemon.listening", "addr=%s port=%d", host, port);
+    if (ready_file != NULL && write_ready_file(ready_file, host, port) != 0) {
+        fprintf(stderr, "careteamd: cannot write ready file %s: %s\n", ready_file, strerror(errno));
+        return CT_ESYS;
+    }
+    return 0;
+}
+
+static void close_any(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+int ct_server_run(const ct_serve_opts_t *opts)
+{
+    char path[4096], crt[4096], key[4096], ca[4096], err[512];
+    server_t *srv = calloc(1, sizeof *srv);
+    if (srv == NULL)
+        return 1;
+    int rc = 1;
+    ct_config_defaults(&srv->cfg);
+    ct_dir_path(path, sizeof path, opts->dir, CT_DIR_CONF);
+    int r = ct_config_load(path, &srv->cfg, err, sizeof err);
+    if (r != 0) {
+        if (r == CT_ENOTFOUND)
+            fprintf(stderr,
+                    "careteamd: %s not found: is %s a data directory? Create one with "
+                    "`careteamd init %s`\n",
+                    path, opts->dir, opts->dir);
+        else
+            fprintf(stderr, "careteamd: %s\n", err);
+        free(srv);
+        return 1;
+    }
+    ct_log_level_t level;
+    if (ct_log_parse_level(srv->cfg.log_level, &level) == 0)
+        ct_log_set_level(level);
+    /* A peer that vanishes mid-write must not kill the daemon. */
+    signal(SIGPIPE, SIG_IGN);
+
+    uv_loop_init(&srv->loop);
+    ct_handler_ctx_t *h = &srv->conns.handlers;
+    h->loop = &srv->loop;
+    h->cfg = &srv->cfg;
+    srv->conns.on_last_close = on_all_closed;
+
+    ct_dir_path(crt, sizeof crt, opts->dir, CT_DIR_SERVER_CRT);
+    ct_dir_path(key, sizeof key, opts->dir, CT_DIR_SERVER_KEY);
+    ct_dir_path(ca, sizeof ca, opts->dir, CT_DIR_CA_CRT);
+    if (ct_tls_ctx_new(true, crt, key, ca, &srv->conns.tls, err, sizeof err) != 0) {
+        fprintf(stderr, "careteamd: %s\n", err);
+        goto out_loop;
+    }
+    ct_dir_path(path, sizeof path, opts->dir, CT_DIR_DB);
+    if (ct_writer_start(&srv->loop, path, &h->writer, err, sizeof err) != 0) {
+        fprintf(stderr, "careteamd: %s\n", err);
+        goto out_tls;
+    }
+    if (ct_readers_open(&srv->loop, path, READERS, &h->readers, err, sizeof err) != 0) {
+        fprintf(stderr, "careteamd: %s\n", err);
+        goto out_writer;
+    }
+    if (ct_router_new(&h->router) != 0)
+        goto out_readers;
+    uv_timer_init(&srv->loop, &srv->grace);
+    srv->grace.data = srv;
+    uv_unref((uv_handle_t *)&srv->grace); /* never keeps the loop alive by itself */
+    uv_signal_init(&srv->loop, &srv->sigterm);
+    uv_signal_init(&srv->loop, &srv->sigint);
+    uv_signal_init(&srv->loop, &srv->sighup);
+    srv->sigterm.data = srv->sigint.data = srv->sighup.data = srv;
+    uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&srv->sigint, on_signal, SIGINT);
+    uv_signal_start(&srv->sighup, on_signal, SIGHUP);
+
+    if (start_listener(srv, opts->listen != NULL ? opts->listen : srv->cfg.listen,
+                       opts->ready_file) != 0) {
+        begin_shutdown(srv, "startup_failed");
+        uv_run(&srv->loop, UV_RUN_DEFAULT);
+        goto out_router;
+    }
+    audit_daemon(srv, "daemon.start", NULL);
+    ct_log_info("daemon.started", "dir=%s server_name=%s", opts->dir, srv->cfg.server_name);
+    uv_run(&srv->loop, UV_RUN_DEFAULT);
+    ct_log_info("daemon.stopped", "status=ok");
+    rc = 0;
+
+out_router:
+    ct_router_free(h->router);
+out_readers:
+    ct_readers_close(h->readers);
+    h->readers = NULL;
+out_writer:
+    if (h->writer != NULL && !srv->writer_stopped) {
+        ct_writer_stop(h->writer);
+        uv_run(&srv->loop, UV_RUN_DEFAULT);
+    }
+out_tls:
+    ct_tls_ctx_free(srv->conns.tls);
+out_loop:
+    uv_walk(&srv->loop, close_any, NULL);
+    uv_run(&srv->loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&srv->loop) != 0)
+        ct_log_warn("daemon.loop_busy", "reason=\"handles left open at exit\"");
+    free(srv);
+    return rc;
+}

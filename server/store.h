@@ -1,0 +1,173 @@
+/*
+ * The storage interface of careteamd.
+ *
+ * Everything the daemon persists goes through these functions, in domain types only: no SQLite
+ * type or header leaks out, so that another backend (PostgreSQL, for several daemons behind a
+ * load balancer) can implement the same interface. store_sqlite.c is the only file that includes
+ * sqlite3.h.
+ *
+ * Threads and handles. A ct_store_t is one connection and is used by one thread at a time:
+ *  - the store writer thread owns the only read-write handle of a serving daemon;
+ *  - read-only handles (CT_STORE_READONLY) serve queries off the event loop (WAL lets them read
+ *    while the writer commits);
+ *  - the admin subcommands (init, enroll, ...) open their own read-write handle.
+ *
+ * Durability: the database runs in WAL mode with synchronous=FULL; ct_store_commit returns only
+ * after the transaction is on disk. Every write that the daemon acknowledges is made inside a
+ * transaction together with its audit row.
+ *
+ * Errors: CT_ENOTFOUND, CT_EEXISTS / CT_ECONFLICT for constraint violations, CT_EIO when the disk
+ * is full or failing (the caller refuses writes with UNAVAILABLE and stays up), CT_EBUSY-like
+ * lock timeouts as CT_EUNAVAIL, anything else CT_EINTERNAL.
+ */
+#ifndef CT_STORE_H
+#define CT_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ids.h"
+#include "role.h"
+
+typedef struct ct_store ct_store_t;
+
+#define CT_NAME_MAX 128 /* display name, bytes of UTF-8 */
+
+typedef struct ct_member {
+    char id[CT_ID_MAX + 1];
+    char display_name[CT_NAME_MAX + 1];
+    ct_role_t role;
+    bool active;
+    int64_t created_at_ms;
+} ct_member_t;
+
+/* A message as stored. All strings are owned by whoever filled the struct (see each function). */
+typedef struct ct_message {
+    int64_t seq; /* store order; strictly increasing in commit order */
+    char message_id[CT_UUID_STRLEN + 1];
+    char sender_id[CT_ID_MAX + 1];
+    ct_role_t sender_role;
+    char client_msg_id[CT_ID_MAX + 1];
+    char participant_id[CT_ID_MAX + 1]; /* "" when the message is about no participant */
+    char *subject;                      /* NUL-terminated UTF-8, may be "" */
+    char *body;                         /* NUL-terminated UTF-8 */
+    size_t body_len;
+    int priority; /* wire Priority value */
+    int64_t stored_at_ms;
+    char (*to)[CT_ID_MAX + 1]; /* recipients */
+    size_t n_to;
+} ct_message_t;
+
+/* Frees the strings and recipient array a read function allocated into m (not m itself). */
+void ct_message_clear(ct_message_t *m);
+
+/* The result of storing (or finding) a message: what the sender's Ack carries. */
+typedef struct ct_message_receipt {
+    int64_t seq;
+    char message_id[CT_UUID_STRLEN + 1];
+    int64_t stored_at_ms;
+} ct_message_receipt_t;
+
+/* Audit outcomes, as IHE ATNA / FHIR AuditEvent.outcome. */
+typedef enum ct_audit_outcome {
+    CT_AUDIT_SUCCESS = 0,
+    CT_AUDIT_MINOR_FAILURE = 4,
+    CT_AUDIT_SERIOUS_FAILURE = 8,
+    CT_AUDIT_MAJOR_FAILURE = 12,
+} ct_audit_outcome_t;
+
+/*
+ * One audit record. Metadata only: never a message body, subject or participant label.
+ * Empty strings mean "not applicable". The store assigns the sequence number.
+ */
+typedef struct ct_audit {
+    int64_t time_ms;
+    const char *actor_id;    /* member id, or "" before authentication */
+    ct_role_t actor_role;    /* CT_ROLE_UNSPECIFIED when unknown */
+    const char *peer_addr;   /* "ip:port", or "local" for admin commands */
+    const char *action;      /* stable action code, e.g. "message.send", "tls.handshake" */
+    const char *object_type; /* "message", "member", "connection", ... */
+    const char *object_id;
+    const char *participant_id;
+    ct_audit_outcome_t outcome;
+    const char *detail; /* short machine-readable metadata, e.g. "code=FORBIDDEN recipients=2" */
+} ct_audit_t;
+
+typedef enum ct_store_mode {
+    CT_STORE_READWRITE = 0, /* creates the file and applies migrations if needed */
+    CT_STORE_READONLY = 1,  /* the file must exist and be migrated */
+} ct_store_mode_t;
+
+/*
+ * Opens the database at path. READWRITE creates it if missing and brings the schema to the
+ * current version (numbered migrations, PRAGMA user_version). On success *out is a new handle
+ * that the caller frees with ct_store_close. On failure *out is NULL and, if errbuf is not NULL,
+ * it holds a message naming the file and the problem.
+ */
+int ct_store_open(const char *path, ct_store_mode_t mode, ct_store_t **out, char *errbuf,
+                  size_t errlen);
+void ct_store_close(ct_store_t *st);
+
+/* The schema version this build writes, and the version of an open database. */
+int ct_store_schema_version(void);
+int ct_store_db_version(ct_store_t *st);
+
+/*
+ * Transactions. begin takes the write lock immediately (BEGIN IMMEDIATE). Savepoints nest inside
+ * a transaction so that one failed job of a group commit can be undone alone.
+ * commit returns CT_EIO if the data could not be made durable; the transaction is then rolled
+ * back and nothing of it is stored.
+ */
+int ct_store_begin(ct_store_t *st);
+int ct_store_commit(ct_store_t *st);
+int ct_store_rollback(ct_store_t *st);
+int ct_store_savepoint(ct_store_t *st);
+int ct_store_release(ct_store_t *st);     /* keeps the work since the savepoint */
+int ct_store_rollback_to(ct_store_t *st); /* undoes the work since the savepoint, and releases it */
+
+/* Members. add: CT_EEXISTS if the id is taken. get: CT_ENOTFOUND if absent. */
+int ct_store_member_add(ct_store_t *st, const ct_member_t *m);
+int ct_store_member_get(ct_store_t *st, const char *id, ct_member_t *out);
+int ct_store_member_set_active(ct_store_t *st, const char *id, bool active);
+/* Calls cb for every member in id order; stops early and returns cb's value if it is not 0. */
+int ct_store_member_list(ct_store_t *st, int (*cb)(const ct_member_t *m, void *arg), void *arg);
+
+/*
+ * Looks up an earlier message of sender with this client_msg_id. Returns 0 and fills *out and
+ * *hash_match (whether its request hash equals request_hash), or CT_ENOTFOUND.
+ */
+int ct_store_message_find(ct_store_t *st, const char *sender_id, const char *client_msg_id,
+                          const uint8_t request_hash[32], ct_message_receipt_t *out,
+                          bool *hash_match);
+
+/*
+ * Stores a message and one pending delivery row per recipient. m->message_id, stored_at_ms and
+ * the other fields are the caller's; request_hash identifies the request's content for
+ * idempotent resends. Fills out->seq. CT_EEXISTS if (sender, client_msg_id) is taken.
+ */
+int ct_store_message_insert(ct_store_t *st, const ct_message_t *m, const uint8_t request_hash[32],
+                            ct_message_receipt_t *out);
+
+/*
+ * Marks the delivery of message_id to member_id done. Returns 0 if it was pending, 1 if it was
+ * already done, CT_ENOTFOUND if that member is not a recipient of that message.
+ */
+int ct_store_delivery_ack(ct_store_t *st, const char *member_id, const char *message_id,
+                          int64_t now_ms);
+
+/*
+ * Reads up to `limit` messages pending for member_id with seq > after_seq, oldest first, into
+ * out[] (filled from index 0). Returns the number read (0..limit). The caller frees each with
+ * ct_message_clear.
+ */
+int ct_store_inbox_page(ct_store_t *st, const char *member_id, int64_t after_seq, ct_message_t *out,
+                        int limit);
+
+/* Appends an audit record. Returns its sequence number (>= 1) or a negative error. */
+int64_t ct_store_audit_append(ct_store_t *st, const ct_audit_t *a);
+
+/* Counts audit rows with the given action ("" for all): for tests and `careteamd audit`. */
+int64_t ct_store_audit_count(ct_store_t *st, const char *action);
+
+#endif

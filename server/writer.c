@@ -1,0 +1,237 @@
+/*
+ * The store writer thread and its group commit. See writer.h for the protocol between the loop
+ * and this thread.
+ *
+ * Invariants:
+ *  - Only the writer thread touches `st` and `ids` (after start, until the thread is joined).
+ *  - `queue_*` and `done_*` are touched only under `mu`.
+ *  - A job is in exactly one place: the submitter's hands, the queue, the running batch, the done
+ *    list, or its done callback.
+ *  - done callbacks run in the order jobs were submitted.
+ */
+#include "writer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "log.h"
+
+struct ct_writer {
+    uv_thread_t thread;
+    uv_mutex_t mu;
+    uv_cond_t cv;
+    ct_job_t *queue_head, *queue_tail; /* submitted, not yet taken */
+    ct_job_t *done_head, *done_tail;   /* finished, waiting for the loop */
+    bool stop;                         /* set by ct_writer_stop */
+    bool stopped;                      /* the thread has exited */
+    uv_async_t async;                  /* wakes the loop for done jobs */
+    ct_store_t *st;
+    ct_uuid7_gen_t ids;
+    ct_writer_stats_t stats;
+};
+
+static void run_one(ct_writer_t *w, ct_job_t *job, const ct_writer_env_t *env)
+{
+    ct_audit_t a;
+    int r = ct_store_savepoint(w->st);
+    if (r == 0 && job->apply != NULL)
+        r = job->apply(job, w->st, env);
+    if (r == 0 && job->has_audit) {
+        ct_audit_rec_view(&job->audit, &a);
+        int64_t seq = ct_store_audit_append(w->st, &a);
+        if (seq < 0)
+            r = (int)seq;
+    }
+    if (r == 0) {
+        r = ct_store_release(w->st);
+        if (r == 0) {
+            job->result = 0;
+            return;
+        }
+    }
+    /* The job failed: undo its part, and keep a record of the refusal. */
+    job->result = r;
+    (void)ct_store_rollback_to(w->st);
+    if (job->has_audit && r != CT_EIO) {
+        if (job->audit.outcome == CT_AUDIT_SUCCESS)
+            ct_audit_rec_fail(&job->audit, r, NULL);
+        ct_audit_rec_view(&job->audit, &a);
+        (void)ct_store_audit_append(w->st, &a);
+    }
+}
+
+/* Runs one batch in one transaction. On a failed BEGIN or COMMIT every job fails with CT_EIO
+ * (or the store's error): nothing of the batch is stored. */
+static void run_batch(ct_writer_t *w, ct_job_t *batch)
+{
+    ct_writer_env_t env = {.ids = &w->ids, .now_ms = ct_now_ms()};
+    int r = ct_store_begin(w->st);
+    if (r == 0) {
+        for (ct_job_t *j = batch; j != NULL; j = j->next)
+            run_one(w, j, &env);
+        r = ct_store_commit(w->st);
+    }
+    if (r != 0) {
+        w->stats.failed_commits++;
+        ct_log_error("store.commit_failed", "code=%s jobs_refused=1", ct_errname(r));
+        for (ct_job_t *j = batch; j != NULL; j = j->next)
+            j->result = r == CT_EIO || r == CT_EUNAVAIL ? r : CT_EIO;
+    }
+}
+
+static void writer_main(void *arg)
+{
+    ct_writer_t *w = arg;
+    uv_mutex_lock(&w->mu);
+    for (;;) {
+        while (w->queue_head == NULL && !w->stop)
+            uv_cond_wait(&w->cv, &w->mu);
+        if (w->queue_head == NULL && w->stop)
+            break;
+        /* Take up to CT_WRITER_BATCH jobs; the rest wait for the next transaction. */
+        ct_job_t *batch = w->queue_head, *last = batch;
+        size_t n = 1;
+        while (last->next != NULL && n < CT_WRITER_BATCH) {
+            last = last->next;
+            n++;
+        }
+        w->queue_head = last->next;
+        if (w->queue_head == NULL)
+            w->queue_tail = NULL;
+        last->next = NULL;
+        uv_mutex_unlock(&w->mu);
+
+        run_batch(w, batch);
+
+        uv_mutex_lock(&w->mu);
+        w->stats.batches++;
+        w->stats.jobs += n;
+        if (w->done_tail != NULL)
+            w->done_tail->next = batch;
+        else
+            w->done_head = batch;
+        w->done_tail = last;
+        uv_mutex_unlock(&w->mu);
+        uv_async_send(&w->async);
+        uv_mutex_lock(&w->mu);
+    }
+    w->stopped = true;
+    uv_mutex_unlock(&w->mu);
+    uv_async_send(&w->async);
+}
+
+static void on_async_closed(uv_handle_t *h)
+{
+    ct_writer_t *w = h->data;
+    ct_store_close(w->st);
+    uv_cond_destroy(&w->cv);
+    uv_mutex_destroy(&w->mu);
+    free(w);
+}
+
+/* Loop thread: finish every job the writer handed back, in order. */
+static void on_async(uv_async_t *a)
+{
+    ct_writer_t *w = a->data;
+    uv_mutex_lock(&w->mu);
+    ct_job_t *j = w->done_head;
+    w->done_head = w->done_tail = NULL;
+    bool stopped = w->stopped;
+    uv_mutex_unlock(&w->mu);
+    while (j != NULL) {
+        ct_job_t *next = j->next;
+        j->next = NULL;
+        if (j->done != NULL)
+            j->done(j);
+        else
+            free(j);
+        j = next;
+    }
+    if (stopped && !uv_is_closing((uv_handle_t *)&w->async)) {
+        uv_thread_join(&w->thread);
+        uv_close((uv_handle_t *)&w->async, on_async_closed);
+    }
+}
+
+int ct_writer_start(uv_loop_t *loop, const char *db_path, ct_writer_t **out, char *errbuf,
+                    size_t errlen)
+{
+    *out = NULL;
+    ct_writer_t *w = calloc(1, sizeof *w);
+    if (w == NULL)
+        return CT_ENOMEM;
+    int r = ct_store_open(db_path, CT_STORE_READWRITE, &w->st, errbuf, errlen);
+    if (r != 0) {
+        free(w);
+        return r;
+    }
+    ct_uuid7_gen_init(&w->ids);
+    if (uv_mutex_init(&w->mu) != 0)
+        goto fail_store;
+    if (uv_cond_init(&w->cv) != 0)
+        goto fail_mutex;
+    if (uv_async_init(loop, &w->async, on_async) != 0)
+        goto fail_cond;
+    w->async.data = w;
+    if (uv_thread_create(&w->thread, writer_main, w) != 0) {
+        /* The async handle is initialised: it must be closed, and frees w when it is. */
+        if (errbuf != NULL)
+            snprintf(errbuf, errlen, "cannot start the store writer thread");
+        uv_close((uv_handle_t *)&w->async, on_async_closed);
+        return CT_ESYS;
+    }
+    *out = w;
+    return 0;
+fail_cond:
+    uv_cond_destroy(&w->cv);
+fail_mutex:
+    uv_mutex_destroy(&w->mu);
+fail_store:
+    ct_store_close(w->st);
+    free(w);
+    if (errbuf != NULL)
+        snprintf(errbuf, errlen, "cannot start the store writer");
+    return CT_ESYS;
+}
+
+void ct_writer_submit(ct_writer_t *w, ct_job_t *job)
+{
+    job->next = NULL;
+    job->result = 0;
+    uv_mutex_lock(&w->mu);
+    if (w->queue_tail != NULL)
+        w->queue_tail->next = job;
+    else
+        w->queue_head = job;
+    w->queue_tail = job;
+    uv_cond_signal(&w->cv);
+    uv_mutex_unlock(&w->mu);
+}
+
+int ct_writer_audit(ct_writer_t *w, const ct_audit_rec_t *r)
+{
+    ct_job_t *job = calloc(1, sizeof *job);
+    if (job == NULL)
+        return CT_ENOMEM;
+    job->has_audit = true;
+    job->audit = *r;
+    ct_writer_submit(w, job);
+    return 0;
+}
+
+void ct_writer_stop(ct_writer_t *w)
+{
+    uv_mutex_lock(&w->mu);
+    w->stop = true;
+    uv_cond_signal(&w->cv);
+    uv_mutex_unlock(&w->mu);
+}
+
+void ct_writer_stats(ct_writer_t *w, ct_writer_stats_t *out)
+{
+    uv_mutex_lock(&w->mu);
+    *out = w->stats;
+    uv_mutex_unlock(&w->mu);
+}

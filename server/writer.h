@@ -1,0 +1,87 @@
+/*
+ * The store writer: one thread that owns the read-write store handle and commits whatever is
+ * queued in one transaction (group commit), then wakes the event loop to finish each job.
+ *
+ *   loop thread                      writer thread
+ *   ct_writer_submit(job) --queue--> take all queued (at most CT_WRITER_BATCH)
+ *                                    BEGIN
+ *                                      per job: SAVEPOINT; apply(); audit row; RELEASE
+ *                                               (apply failed: ROLLBACK TO; audit row of refusal)
+ *                                    COMMIT (synchronous=FULL: durable when it returns)
+ *   job->done(job) <--uv_async------ move the batch to the done queue
+ *
+ * A batch is sized by what is queued, never by a timer: a lone request commits at once, and
+ * under load many requests share one fsync. If COMMIT fails (disk full, I/O error), every job of
+ * the batch gets result CT_EIO and nothing of it is stored or acknowledged; the writer goes on
+ * with the next batch, so the daemon recovers when the disk does.
+ *
+ * Jobs complete in submission order.
+ */
+#ifndef CT_WRITER_H
+#define CT_WRITER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "audit.h"
+#include "ids.h"
+#include "store.h"
+
+/* Most jobs in one transaction: bounds the latency of the first job in a batch and the work of
+ * one loop wake-up that sends the batch's replies. */
+#define CT_WRITER_BATCH 1024
+
+typedef struct ct_writer ct_writer_t;
+typedef struct ct_job ct_job_t;
+
+/* What the writer lends to apply(): valid only during the call. */
+typedef struct ct_writer_env {
+    ct_uuid7_gen_t *ids; /* the writer's id generator (time-ordered message ids) */
+    int64_t now_ms;      /* the batch's time */
+} ct_writer_env_t;
+
+/*
+ * A unit of write work. Embed it in the request's own struct and recover that with container_of.
+ * The writer owns the job from submit until it calls done; done owns it after (and frees it).
+ */
+struct ct_job {
+    ct_job_t *next; /* queue link; writer-owned */
+    /* Writer thread, inside a savepoint. Returns 0 or CT_E*; on error the writer rolls back the
+     * savepoint and records the audit row as a refusal. May be NULL for an audit-only job. */
+    int (*apply)(ct_job_t *job, ct_store_t *st, const ct_writer_env_t *env);
+    /* Loop thread, after the batch committed or failed; job->result says which. Must free the
+     * job. May be NULL, then the writer frees the job with free(). */
+    void (*done)(ct_job_t *job);
+    int result;
+    bool has_audit;       /* append `audit` in the job's transaction */
+    ct_audit_rec_t audit; /* apply may fill in the object and detail */
+};
+
+/* Opens the read-write store at db_path and starts the thread. Returns 0 or CT_E* (errbuf). */
+int ct_writer_start(uv_loop_t *loop, const char *db_path, ct_writer_t **out, char *errbuf,
+                    size_t errlen);
+
+/* Queues a job. Never blocks on the disk. */
+void ct_writer_submit(ct_writer_t *w, ct_job_t *job);
+
+/* Queues an audit-only job (copies r). Returns 0 or CT_ENOMEM. */
+int ct_writer_audit(ct_writer_t *w, const ct_audit_rec_t *r);
+
+/*
+ * Stops the thread after it has committed everything queued and the loop has run the done
+ * callbacks, then closes the store and frees the writer from the loop (the async handle is
+ * closed with uv_close). Call on the loop thread; the loop must keep running until then.
+ */
+void ct_writer_stop(ct_writer_t *w);
+
+/* Counters for logs and metrics (read on the loop thread; approximate). */
+typedef struct ct_writer_stats {
+    uint64_t batches;
+    uint64_t jobs;
+    uint64_t failed_commits;
+} ct_writer_stats_t;
+void ct_writer_stats(ct_writer_t *w, ct_writer_stats_t *out);
+
+#endif

@@ -1,0 +1,116 @@
+/*
+ * Test helpers (see testsupport.h): leak checks, temporary directories, file reading.
+ *
+ * About the leak check: Criterion 2.4.1 ignores what happens in a suite's or test's .fini. An
+ * assertion that fails there is printed but the test is still counted as passing, and so is a
+ * .fini that calls abort() or _exit(1) (checked with a throwaway test under ASan). The same
+ * assertion made in the test body does fail the test. So ct_test_leak_check() works as a .fini
+ * only as a report; to fail the test, call it as the last statement of the test body too.
+ */
+#include "testsupport.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#ifdef CT_SANITIZE
+/* From LeakSanitizer (part of ASan): returns nonzero, after printing a report, when memory is
+ * unreachable. Unlike the check at exit it does not end the process. */
+int __lsan_do_recoverable_leak_check(void);
+#endif
+
+void ct_test_leak_check(void)
+{
+#ifdef CT_SANITIZE
+    cr_assert_eq(__lsan_do_recoverable_leak_check(), 0,
+                 "memory leaked (LeakSanitizer report above)");
+#endif
+}
+
+char *ct_test_tmpdir(const char *tag)
+{
+    const char *base = getenv("TMPDIR");
+    if (base == NULL || base[0] == '\0')
+        base = "/tmp";
+    if (tag == NULL || tag[0] == '\0')
+        tag = "test";
+    /* Keep the tag to path-safe characters so a test name cannot escape the base directory. */
+    char safe[64];
+    size_t n = 0;
+    for (; tag[n] != '\0' && n < sizeof safe - 1; n++) {
+        char c = tag[n];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '-' || c == '_';
+        safe[n] = ok ? c : '_';
+    }
+    safe[n] = '\0';
+
+    size_t len = strlen(base) + strlen(safe) + sizeof "/careteam--XXXXXX";
+    char *path = malloc(len);
+    cr_assert_not_null(path, "out of memory");
+    snprintf(path, len, "%s/careteam-%s-XXXXXX", base, safe);
+    if (mkdtemp(path) == NULL) {
+        int e = errno;
+        free(path);
+        cr_assert_fail("mkdtemp under %s: %s", base, strerror(e));
+    }
+    return path;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st;
+    (void)type;
+    (void)ftw;
+    return remove(path);
+}
+
+int ct_test_rmtree(const char *path)
+{
+    /* Depth first so directories are empty when removed; FTW_PHYS so a symlink is removed, not
+     * followed out of the tree. */
+    return nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -1;
+}
+
+char *ct_test_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    /* Read in chunks rather than trust the size from stat: /proc files report 0. */
+    size_t cap = 4096, used = 0;
+    char *buf = malloc(cap);
+    while (buf != NULL) {
+        if (cap - used < 2) {
+            char *p = realloc(buf, cap * 2);
+            if (p == NULL) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = p;
+            cap *= 2;
+        }
+        size_t got = fread(buf + used, 1, cap - used - 1, f);
+        used += got;
+        if (got == 0) {
+            if (ferror(f)) {
+                free(buf);
+                buf = NULL;
+            }
+            break;
+        }
+    }
+    fclose(f);
+    if (buf == NULL)
+        return NULL;
+    buf[used] = '\0';
+    if (len != NULL)
+        *len = used;
+    return buf;
+}

@@ -1,0 +1,864 @@
+/*
+ * Unit tests of the SQLite store (server/store_sqlite.c) through its interface, server/store.h.
+ *
+ * Each test gets a fresh temporary directory with a database file at g_path. Tests that need a
+ * look under the interface (the audit triggers, the journal mode, the query plan, old-version
+ * fixtures) open the same file with sqlite3 directly.
+ */
+#include <criterion/criterion.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include <sqlite3.h>
+
+#include "err.h"
+#include "store.h"
+#include "testsupport.h"
+
+TestSuite(store, .fini = ct_test_leak_check);
+
+static char *g_dir;       /* owned: the test's temporary directory */
+static char g_path[4096]; /* the database file inside it */
+static ct_store_t *g_st;  /* the read-write handle of tests that use open_rw */
+
+static void make_dir(void)
+{
+    g_dir = ct_test_tmpdir("store");
+    cr_assert_not_null(g_dir);
+    snprintf(g_path, sizeof g_path, "%s/careteam.db", g_dir);
+}
+
+static void open_rw(void)
+{
+    make_dir();
+    char err[256];
+    int rc = ct_store_open(g_path, CT_STORE_READWRITE, &g_st, err, sizeof err);
+    cr_assert_eq(rc, 0, "open: %d %s", rc, err);
+}
+
+static void cleanup(void)
+{
+    ct_store_close(g_st);
+    g_st = NULL;
+    if (g_dir != NULL) {
+        ct_test_rmtree(g_dir);
+        free(g_dir);
+        g_dir = NULL;
+    }
+}
+
+/*
+ * Ends a test: releases the fixture, then checks for leaks from the test body. Criterion 2.4.1
+ * ignores failures (even crashes) in .fini, so the suite's .fini = ct_test_leak_check alone
+ * cannot fail a test; this call can. The test's .fini = cleanup still runs on failed asserts.
+ */
+static void finish(void)
+{
+    cleanup();
+    ct_test_leak_check();
+}
+
+/* ---- helpers ----------------------------------------------------------------------------- */
+
+static ct_member_t member(const char *id, ct_role_t role)
+{
+    ct_member_t m;
+    memset(&m, 0, sizeof m);
+    snprintf(m.id, sizeof m.id, "%s", id);
+    snprintf(m.display_name, sizeof m.display_name, "Name of %s", id);
+    m.role = role;
+    m.active = true;
+    m.created_at_ms = 1700000000000;
+    return m;
+}
+
+/* A message from alice with the given client_msg_id; n recipients from `to`. Message ids are
+ * distinct per client_msg_id. The strings are the test's; nothing here is heap-allocated. */
+static ct_message_t message(const char *client_msg_id, char (*to)[CT_ID_MAX + 1], size_t n)
+{
+    static unsigned counter;
+    ct_message_t m;
+    memset(&m, 0, sizeof m);
+    snprintf(m.message_id, sizeof m.message_id, "01900000-0000-7000-8000-%012u", ++counter);
+    snprintf(m.sender_id, sizeof m.sender_id, "alice");
+    m.sender_role = CT_ROLE_THERAPIST;
+    snprintf(m.client_msg_id, sizeof m.client_msg_id, "%s", client_msg_id);
+    snprintf(m.participant_id, sizeof m.participant_id, "p-1");
+    m.subject = (char *)"check-in";
+    m.body = (char *)"see you thursday";
+    m.body_len = strlen(m.body);
+    m.priority = 2;
+    m.stored_at_ms = 1700000000123;
+    m.to = to;
+    m.n_to = n;
+    return m;
+}
+
+static void hash_of(uint8_t h[32], uint8_t v)
+{
+    memset(h, v, 32);
+}
+
+/* Inserts message(client_msg_id, to, n) and returns its receipt; fails the test on error. */
+static ct_message_receipt_t insert(const char *client_msg_id, char (*to)[CT_ID_MAX + 1], size_t n)
+{
+    ct_message_t m = message(client_msg_id, to, n);
+    uint8_t h[32];
+    hash_of(h, 0xab);
+    ct_message_receipt_t r;
+    int rc = ct_store_message_insert(g_st, &m, h, &r);
+    cr_assert_eq(rc, 0, "insert %s: %d", client_msg_id, rc);
+    return r;
+}
+
+static bool stored(const char *client_msg_id)
+{
+    uint8_t h[32];
+    hash_of(h, 0xab);
+    ct_message_receipt_t r;
+    bool match;
+    int rc = ct_store_message_find(g_st, "alice", client_msg_id, h, &r, &match);
+    cr_assert(rc == 0 || rc == CT_ENOTFOUND, "find: %d", rc);
+    return rc == 0;
+}
+
+static ct_audit_t audit(const char *action)
+{
+    ct_audit_t a = {
+        .time_ms = 1700000000000,
+        .actor_id = "alice",
+        .actor_role = CT_ROLE_THERAPIST,
+        .peer_addr = "127.0.0.1:5555",
+        .action = action,
+        .object_type = "message",
+        .object_id = "01900000-0000-7000-8000-000000000001",
+        .participant_id = "p-1",
+        .outcome = CT_AUDIT_SUCCESS,
+        .detail = "recipients=1",
+    };
+    return a;
+}
+
+/* Opens g_path with sqlite3 directly, to look under the interface. */
+static sqlite3 *raw_open(void)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(g_path, &db, SQLITE_OPEN_READWRITE, NULL);
+    cr_assert_eq(rc, SQLITE_OK, "sqlite3_open_v2: %s", sqlite3_errstr(rc));
+    sqlite3_busy_timeout(db, 5000);
+    return db;
+}
+
+/* Runs one statement returning one text or integer cell, copied into out. */
+static void raw_query(sqlite3 *db, const char *sql, char *out, size_t len)
+{
+    sqlite3_stmt *s;
+    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    cr_assert_eq(sqlite3_step(s), SQLITE_ROW, "%s", sqlite3_errmsg(db));
+    snprintf(out, len, "%s", (const char *)sqlite3_column_text(s, 0));
+    sqlite3_finalize(s);
+}
+
+/* ---- open and migrations ----------------------------------------------------------------- */
+
+Test(store, open_creates_and_migrates, .fini = cleanup)
+{
+    open_rw();
+    struct stat sb;
+    cr_assert_eq(stat(g_path, &sb), 0, "the database file exists");
+    cr_assert_geq(ct_store_schema_version(), 1);
+    cr_assert_eq(ct_store_db_version(g_st), ct_store_schema_version());
+    finish();
+}
+
+Test(store, open_sets_wal_mode, .fini = cleanup)
+{
+    open_rw();
+    sqlite3 *db = raw_open();
+    char mode[32];
+    raw_query(db, "PRAGMA journal_mode", mode, sizeof mode);
+    sqlite3_close(db);
+    cr_assert_str_eq(mode, "wal");
+    finish();
+}
+
+Test(store, reopen_is_idempotent, .fini = cleanup)
+{
+    open_rw();
+    ct_member_t m = member("alice", CT_ROLE_THERAPIST);
+    cr_assert_eq(ct_store_member_add(g_st, &m), 0);
+    sqlite3 *db = raw_open();
+    char before[32], after[32];
+    raw_query(db, "SELECT count(*) FROM sqlite_schema", before, sizeof before);
+    sqlite3_close(db);
+    ct_store_close(g_st);
+    g_st = NULL;
+
+    char err[256];
+    cr_assert_eq(ct_store_open(g_path, CT_STORE_READWRITE, &g_st, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(ct_store_db_version(g_st), ct_store_schema_version());
+    ct_member_t got;
+    cr_assert_eq(ct_store_member_get(g_st, "alice", &got), 0, "data survives a reopen");
+    db = raw_open();
+    raw_query(db, "SELECT count(*) FROM sqlite_schema", after, sizeof after);
+    sqlite3_close(db);
+    cr_assert_str_eq(before, after, "no schema object created twice");
+    finish();
+}
+
+Test(store, readonly_open_missing_file_fails, .fini = cleanup)
+{
+    make_dir();
+    char err[256];
+    ct_store_t *st = (ct_store_t *)1;
+    int rc = ct_store_open(g_path, CT_STORE_READONLY, &st, err, sizeof err);
+    cr_assert_eq(rc, CT_ENOTFOUND);
+    cr_assert_null(st);
+    cr_assert_not_null(strstr(err, g_path), "message names the file: %s", err);
+    cr_assert_not_null(strstr(err, "no such file"), "message says why: %s", err);
+    struct stat sb;
+    cr_assert_neq(stat(g_path, &sb), 0, "a read-only open creates nothing");
+    finish();
+}
+
+Test(store, readwrite_open_in_missing_directory_fails, .fini = cleanup)
+{
+    make_dir();
+    char path[4200], err[512];
+    snprintf(path, sizeof path, "%s/no/such/dir/careteam.db", g_dir);
+    ct_store_t *st = NULL;
+    int rc = ct_store_open(path, CT_STORE_READWRITE, &st, err, sizeof err);
+    cr_assert_lt(rc, 0);
+    cr_assert_null(st);
+    cr_assert_not_null(strstr(err, path), "message names the file: %s", err);
+    finish();
+}
+
+/* Version 0 fixture: an empty file, as `touch` or an interrupted init leaves it. */
+Test(store, fixture_version0_empty_file_is_migrated, .fini = cleanup)
+{
+    make_dir();
+    FILE *f = fopen(g_path, "w");
+    cr_assert_not_null(f);
+    fclose(f);
+
+    char err[256];
+    ct_store_t *ro = NULL;
+    int rc = ct_store_open(g_path, CT_STORE_READONLY, &ro, err, sizeof err);
+    cr_assert_eq(rc, CT_EPRECONDITION, "read-only refuses an unmigrated file: %d", rc);
+    cr_assert_null(ro);
+    cr_assert_not_null(strstr(err, "not initialised"), "%s", err);
+
+    cr_assert_eq(ct_store_open(g_path, CT_STORE_READWRITE, &g_st, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(ct_store_db_version(g_st), ct_store_schema_version());
+    ct_member_t m = member("alice", CT_ROLE_THERAPIST);
+    cr_assert_eq(ct_store_member_add(g_st, &m), 0, "the migrated schema works");
+    finish();
+}
+
+Test(store, newer_schema_version_is_refused, .fini = cleanup)
+{
+    open_rw();
+    ct_store_close(g_st);
+    g_st = NULL;
+    sqlite3 *db = raw_open();
+    cr_assert_eq(sqlite3_exec(db, "PRAGMA user_version = 999", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    char err[256];
+    for (int mode = CT_STORE_READWRITE; mode <= CT_STORE_READONLY; mode++) {
+        ct_store_t *st = NULL;
+        int rc = ct_store_open(g_path, (ct_store_mode_t)mode, &st, err, sizeof err);
+        cr_assert_eq(rc, CT_EPRECONDITION, "mode %d: %d", mode, rc);
+        cr_assert_null(st);
+        cr_assert_not_null(strstr(err, "newer"), "%s", err);
+    }
+    finish();
+}
+
+/* ---- members ----------------------------------------------------------------------------- */
+
+Test(store, member_add_then_get, .fini = cleanup)
+{
+    open_rw();
+    ct_member_t m = member("bob", CT_ROLE_PEER_WORKER);
+    cr_assert_eq(ct_store_member_add(g_st, &m), 0);
+    ct_member_t got;
+    cr_assert_eq(ct_store_member_get(g_st, "bob", &got), 0);
+    cr_assert_str_eq(got.id, "bob");
+    cr_assert_str_eq(got.display_name, "Name of bob");
+    cr_assert_eq(got.role, CT_ROLE_PEER_WORKER);
+    cr_assert(got.active);
+    cr_assert_eq(got.created_at_ms, m.created_at_ms);
+    finish();
+}
+
+Test(store, member_get_missing_is_notfound, .fini = cleanup)
+{
+    open_rw();
+    ct_member_t got;
+    cr_assert_eq(ct_store_member_get(g_st, "nobody", &got), CT_ENOTFOUND);
+    finish();
+}
+
+Test(store, member_add_duplicate_is_exists, .fini = cleanup)
+{
+    open_rw();
+    ct_member_t m = member("bob", CT_ROLE_PEER_WORKER);
+    cr_assert_eq(ct_store_member_add(g_st, &m), 0);
+    m.role = CT_ROLE_ADMIN;
+    cr_assert_eq(ct_store_member_add(g_st, &m), CT_EEXISTS);
+    ct_member_t got;
+    cr_assert_eq(ct_store_member_get(g_st, "bob", &got), 0);
+    cr_assert_eq(got.role, CT_ROLE_PEER_WORKER, "the first registration stands");
+    finish();
+}
+
+struct list_acc {
+    char ids[8][CT_ID_MAX + 1];
+    int n;
+    int stop_after; /* 0: never stop */
+};
+
+static int collect(const ct_member_t *m, void *arg)
+{
+    struct list_acc *acc = arg;
+    snprintf(acc->ids[acc->n], sizeof acc->ids[0], "%s", m->id);
+    acc->n++;
+    return acc->n == acc->stop_after ? 7 : 0;
+}
+
+Test(store, member_list_in_id_order, .fini = cleanup)
+{
+    open_rw();
+    const char *ids[] = {"carol", "alice", "bob"};
+    for (int i = 0; i < 3; i++) {
+        ct_member_t m = member(ids[i], CT_ROLE_THERAPIST);
+        cr_assert_eq(ct_store_member_add(g_st, &m), 0);
+    }
+    struct list_acc acc = {.n = 0};
+    cr_assert_eq(ct_store_member_list(g_st, collect, &acc), 0);
+    cr_assert_eq(acc.n, 3);
+    cr_assert_str_eq(acc.ids[0], "alice");
+    cr_assert_str_eq(acc.ids[1], "bob");
+    cr_assert_str_eq(acc.ids[2], "carol");
+    finish();
+}
+
+Test(store, member_list_stops_on_callback_value, .fini = cleanup)
+{
+    open_rw();
+    const char *ids[] = {"carol", "alice", "bob"};
+    for (int i = 0; i < 3; i++) {
+        ct_member_t m = member(ids[i], CT_ROLE_THERAPIST);
+        cr_assert_eq(ct_store_member_add(g_st, &m), 0);
+    }
+    struct list_acc acc = {.n = 0, .stop_after = 2};
+    cr_assert_eq(ct_store_member_list(g_st, collect, &acc), 7);
+    cr_assert_eq(acc.n, 2);
+    acc = (struct list_acc){.n = 0};
+    cr_assert_eq(ct_store_member_list(g_st, collect, &acc), 0, "the statement was reset");
+    cr_assert_eq(acc.n, 3);
+    finish();
+}
+
+Test(store, member_set_active, .fini = cleanup)
+{
+    open_rw();
+    ct_member_t m = member("bob", CT_ROLE_PEER_WORKER);
+    cr_assert_eq(ct_store_member_add(g_st, &m), 0);
+    ct_member_t got;
+    cr_assert_eq(ct_store_member_set_active(g_st, "bob", false), 0);
+    cr_assert_eq(ct_store_member_get(g_st, "bob", &got), 0);
+    cr_assert_not(got.active);
+    cr_assert_eq(ct_store_member_set_active(g_st, "bob", true), 0);
+    cr_assert_eq(ct_store_member_get(g_st, "bob", &got), 0);
+    cr_assert(got.active);
+    cr_assert_eq(ct_store_member_set_active(g_st, "nobody", false), CT_ENOTFOUND);
+    finish();
+}
+
+/* ---- messages ---------------------------------------------------------------------------- */
+
+Test(store, message_insert_then_find_with_matching_hash, .fini = cleanup)
+{
+    open_rw();
+    char to[1][CT_ID_MAX + 1] = {"bob"};
+    ct_message_t m = message("c-1", to, 1);
+    uint8_t h[32];
+    hash_of(h, 0x11);
+    ct_message_receipt_t r;
+    cr_assert_eq(ct_store_message_insert(g_st, &m, h, &r), 0);
+    cr_assert_geq(r.seq, 1);
+    cr_assert_str_eq(r.message_id, m.message_id);
+    cr_assert_eq(r.stored_at_ms, m.stored_at_ms);
+
+    ct_message_receipt_t f;
+    bool match = false;
+    cr_assert_eq(ct_store_message_find(g_st, "alice", "c-1", h, &f, &match), 0);
+    cr_assert(match);
+    cr_assert_eq(f.seq, r.seq);
+    cr_assert_str_eq(f.message_id, r.message_id);
+    cr_assert_eq(f.stored_at_ms, r.stored_at_ms);
+    finish();
+}
+
+Test(store, message_find_with_other_hash_reports_mismatch, .fini = cleanup)
+{
+    open_rw();
+    char to[1][CT_ID_MAX + 1] = {"bob"};
+    ct_message_receipt_t r = insert("c-1", to, 1);
+    uint8_t other[32];
+    hash_of(other, 0x22);
+    ct_message_receipt_t f;
+    bool match = true;
+    cr_assert_eq(ct_store_message_find(g_st, "alice", "c-1", other, &f, &match), 0);
+    cr_assert_not(match);
+    cr_assert_eq(f.seq, r.seq, "the original is still reported");
+    finish();
+}
+
+Test(store, message_find_missing_is_notfound, .fini = cleanup)
+{
+    open_rw();
+    char to[1][CT_ID_MAX + 1] = {"bob"};
+    insert("c-1", to, 1);
+    uint8_t h[32];
+    hash_of(h, 0xab);
+    ct_message_receipt_t f;
+    bool match;
+    cr_assert_eq(ct_store_message_find(g_st, "alice", "c-2", h, &f, &match), CT_ENOTFOUND);
+    cr_assert_eq(ct_store_message_find(g_st, "bob", "c-1", h, &f, &match), CT_ENOTFOUND,
+                 "client_msg_id is per sender");
+    finish();
+}
+
+Test(store, message_duplicate_client_msg_id_is_exists, .fini = cleanup)
+{
+    open_rw();
+    char to[1][CT_ID_MAX + 1] = {"bob"};
+    insert("c-1", to, 1);
+    ct_message_t again = message("c-1", to, 1);
+    uint8_t h[32];
+    hash_of(h, 0xab);
+    ct_message_receipt_t r;
+    cr_assert_eq(ct_store_message_insert(g_st, &again, h, &r), CT_EEXISTS);
+    ct_message_t page[4];
+    cr_assert_eq(ct_store_inbox_page(g_st, "bob", 0, page, 4), 1, "no second delivery row");
+    ct_message_clear(&page[0]);
+    finish();
+}
+
+Test(store, message_duplicate_recipient_is_invalid_and_stores_nothing, .fini = cleanup)
+{
+    open_rw();
+    char to[2][CT_ID_MAX + 1] = {"bob", "bob"};
+    ct_message_t m = message("c-1", to, 2);
+    uint8_t h[32];
+    hash_of(h, 0xab);
+    ct_message_receipt_t r;
+    cr_assert_eq(ct_store_message_insert(g_st, &m, h, &r), CT_EINVAL);
+    cr_assert_not(stored("c-1"), "the message row was undone with its recipients");
+    finish();
+}
+
+Test(store, inbox_page_returns_full_messages_oldest_first, .fini = cleanup)
+{
+    open_rw();
+    char to1[3][CT_ID_MAX + 1] = {"zoe", "bob", "amy"};
+    char to2[1][CT_ID_MAX + 1] = {"amy"};
+    char to3[1][CT_ID_MAX + 1] = {"bob"};
+    ct_message_receipt_t r1 = insert("c-1", to1, 3);
+    insert("c-2", to2, 1);
+    ct_message_receipt_t r3 = insert("c-3", to3, 1);
+
+    ct_message_t page[8];
+    cr_assert_eq(ct_store_inbox_page(g_st, "bob", 0, page, 8), 2);
+    cr_assert_eq(page[0].seq, r1.seq);
+    cr_assert_eq(page[1].seq, r3.seq);
+    cr_assert_lt(page[0].seq, page[1].seq);
+
+    const ct_message_t *m = &page[0];
+    ct_message_t want = message("c-1", to1, 3);
+    cr_assert_str_eq(m->message_id, r1.message_id);
+    cr_assert_str_eq(m->sender_id, "alice");
+    cr_assert_eq(m->sender_role, CT_ROLE_THERAPIST);
+    cr_assert_str_eq(m->client_msg_id, "c-1");
+    cr_assert_str_eq(m->participant_id, "p-1");
+    cr_assert_str_eq(m->subject, want.subject);
+    cr_assert_eq(m->body_len, want.body_len);
+    cr_assert_str_eq(m->body, want.body);
+    cr_assert_eq(m->priority, want.priority);
+    cr_assert_eq(m->stored_at_ms, want.stored_at_ms);
+    cr_assert_eq(m->n_to, 3);
+    cr_assert_str_eq(m->to[0], "zoe", "recipients in position order");
+    cr_assert_str_eq(m->to[1], "bob");
+    cr_assert_str_eq(m->to[2], "amy");
+    cr_assert_eq(page[1].n_to, 1);
+
+    for (int i = 0; i < 2; i++) {
+        ct_message_clear(&page[i]);
+        cr_assert_null(page[i].subject);
+        cr_assert_null(page[i].body);
+        cr_assert_null(page[i].to);
+        cr_assert_eq(page[i].n_to, 0);
+    }
+    finish();
+}
+
+Test(store, inbox_page_pages_with_after_seq_and_limit, .fini = cleanup)
+{
+    open_rw();
+    char to[1][CT_ID_MAX + 1] = {"bob"};
+    int64_t seqs[5];
+    for (int i = 0; i < 5; i++) {
+        char cmid[16];
+        snprintf(cmid, sizeof cmid, "c-%d", i);
+        seqs[i] = insert(cmid, to, 1).seq;
+    }
+    ct_message_t page[2];
+    int64_t after = 0;
+    int seen = 0;
+    for (;;) {
+        int n = ct_store_inbox_page(g_st, "bob", after, page, 2);
+        cr_assert_geq(n, 0);
+        if (n == 0)
+            break;
+        cr_assert_leq(n, 2, "never more than limit");
+        for (int i = 0; i < n; i++) {
+            cr_assert_eq(page[i].seq, seqs[seen], "message %d in order", seen);
+            seen++;
+            after = page[i].seq;
+            ct_message_clear(&page[i]);
+        }
+    }
+    cr_assert_eq(seen, 5);
+    cr_assert_eq(ct_store_inbox_page(g_st, "bob", 0, page, 0), 0, "limit 0 reads nothing");
+    cr_assert_eq(ct_store_inbox_page(g_st, "nobody", 0, page, 2), 0);
+    finish();
+}
+
+Test(store, delivery_ack_pending_then_done_then_notfound, .fini = cleanup)
+{
+    open_rw();
+    char to[2][CT_ID_MAX + 1] = {"bob", "carol"};
+    ct_message_receipt_t r = insert("c-1", to, 2);
+    cr_assert_eq(ct_store_delivery_ack(g_st, "bob", r.message_id, 1700000001000), 0);
+    cr_assert_eq(ct_store_delivery_ack(g_st, "bob", r.message_id, 1700000002000), 1);
+    cr_assert_eq(ct_store_delivery_ack(g_st, "dave", r.message_id, 1700000002000), CT_ENOTFOUND);
+    cr_assert_eq(
+        ct_store_delivery_ack(g_st, "bob", "01900000-0000-7000-8000-ffffffffffff", 1700000002000),
+        CT_ENOTFOUND);
+    finish();
+}
+
+Test(store, delivery_ack_removes_message_from_that_inbox_only, .fini = cleanup)
+{
+    open_rw();
+    char to[2][CT_ID_MAX + 1] = {"bob", "carol"};
+    ct_message_receipt_t r1 = insert("c-1", to, 2);
+    ct_message_receipt_t r2 = insert("c-2", to, 2);
+    cr_assert_eq(ct_store_delivery_ack(g_st, "bob", r1.message_id, 1700000001000), 0);
+
+    ct_message_t page[4];
+    cr_assert_eq(ct_store_inbox_page(g_st, "bob", 0, page, 4), 1);
+    cr_assert_eq(page[0].seq, r2.seq);
+    ct_message_clear(&page[0]);
+    cr_assert_eq(ct_store_inbox_page(g_st, "carol", 0, page, 4), 2);
+    ct_message_clear(&page[0]);
+    ct_message_clear(&page[1]);
+    finish();
+}
+
+/* The inbox query must be a range scan of the partial index, not a scan of every delivery. */
+Test(store, pending_index_serves_inbox_query, .fini = cleanup)
+{
+    open_rw();
+    ct_store_close(g_st);
+    g_st = NULL;
+    sqlite3 *db = raw_open();
+    sqlite3_stmt *s;
+    const char *sql =
+        "EXPLAIN QUERY PLAN SELECT m.seq FROM message_recipients AS r JOIN messages AS m"
+        " ON m.seq = r.message_seq WHERE r.member_id = 'bob' AND r.delivered_at_ms IS NULL"
+        " AND r.message_seq > 0 ORDER BY r.message_seq LIMIT 10";
+    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    bool uses_index = false, sorts = false;
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        const char *detail = (const char *)sqlite3_column_text(s, 3);
+        if (strstr(detail, "message_recipients_pending") != NULL)
+            uses_index = true;
+        if (strstr(detail, "TEMP B-TREE") != NULL)
+            sorts = true;
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    cr_assert(uses_index, "the query uses message_recipients_pending");
+    cr_assert_not(sorts, "the index gives seq order without a sort");
+    finish();
+}
+
+/* ---- transactions ------------------------------------------------------------------------ */
+
+Test(store, rollback_to_savepoint_undoes_only_that_job, .fini = cleanup)
+{
+    open_rw();
+    char to[1][CT_ID_MAX + 1] = {"bob"};
+    cr_assert_eq(ct_store_begin(g_st), 0);
+    insert("before", to, 1);
+
+    cr_assert_eq(ct_store_savepoint(g_st), 0);
+    insert("undone", to, 1);
+    ct_audit_t a = audit("message.send");
+    cr_assert_geq(ct_store_audit_append(g_st, &a), 1);
+    cr_assert_eq(ct_store_rollback_to(g_st), 0);
+
+    cr_assert_eq(ct_store_savepoint(g_st), 0);
+    insert("kept", to, 1);
+    cr_assert_eq(ct_store_release(g_st), 0);
+    cr_assert_eq(ct_store_commit(g_st), 0);
+
+    cr_assert(stored("before"));
+    cr_assert_not(stored("undone"));
+    cr_assert(stored("kept"));
+    cr_assert_eq(ct_store_audit_count(g_st, ""), 0, "the job's audit row went with it");
+    finish();
+}
+
+Test(store, rollback_undoes_whole_transaction, .fini = cleanup)
+{
+    open_rw();
+    char to[1][CT_ID_MAX + 1] = {"bob"};
+    cr_assert_eq(ct_store_begin(g_st), 0);
+    ct_member_t m = member("bob", CT_ROLE_PEER_WORKER);
+    cr_assert_eq(ct_store_member_add(g_st, &m), 0);
+    insert("c-1", to, 1);
+    cr_assert_eq(ct_store_savepoint(g_st), 0);
+    insert("c-2", to, 1);
+    cr_assert_eq(ct_store_rollback(g_st), 0);
+
+    ct_member_t got;
+    cr_assert_eq(ct_store_member_get(g_st, "bob", &got), CT_ENOTFOUND);
+    cr_assert_not(stored("c-1"));
+    cr_assert_not(stored("c-2"));
+    cr_assert_eq(ct_store_begin(g_st), 0, "a new transaction can start");
+    cr_assert_eq(ct_store_commit(g_st), 0);
+    finish();
+}
+
+Test(store, transaction_calls_out_of_order_are_refused, .fini = cleanup)
+{
+    open_rw();
+    cr_assert_eq(ct_store_commit(g_st), CT_EINTERNAL, "commit without begin");
+    cr_assert_eq(ct_store_savepoint(g_st), CT_EINTERNAL, "savepoint outside a transaction");
+    cr_assert_eq(ct_store_begin(g_st), 0);
+    cr_assert_eq(ct_store_begin(g_st), CT_EINTERNAL, "nested begin");
+    cr_assert_eq(ct_store_release(g_st), CT_EINTERNAL, "release without savepoint");
+    cr_assert_eq(ct_store_rollback_to(g_st), CT_EINTERNAL, "rollback_to without savepoint");
+    cr_assert_eq(ct_store_commit(g_st), 0, "the transaction is still usable");
+    finish();
+}
+
+/*
+ * Simulates a full disk: from now on this process cannot grow any file by more than `room`
+ * bytes past the WAL's current size, and writes beyond fail with EFBIG as on a full disk.
+ * Criterion forks each test, so the limit stays in this test. Returns the old limit.
+ */
+static struct rlimit fill_disk(off_t room)
+{
+    char wal[4200];
+    snprintf(wal, sizeof wal, "%s-wal", g_path);
+    struct stat sb;
+    cr_assert_eq(stat(wal, &sb), 0);
+    struct rlimit old, tight;
+    cr_assert_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+    tight = old;
+    tight.rlim_cur = (rlim_t)(sb.st_size + room);
+    signal(SIGXFSZ, SIG_IGN);
+    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &tight), 0);
+    return old;
+}
+
+/* A message with a body of len bytes; *big is the malloc'd body for the caller to free. */
+static ct_message_t big_message(const char *client_msg_id, char (*to)[CT_ID_MAX + 1], size_t len,
+                                char **big)
+{
+    *big = malloc(len + 1);
+    cr_assert_not_null(*big);
+    memset(*big, 'x', len);
+    (*big)[len] = '\0';
+    ct_message_t m = message(client_msg_id, to, 1);
+    m.body = *big;
+    m.body_len = len;
+    return m;
+}
+
+/* A transaction that fits in SQLite's page cache reaches the disk only at COMMIT: the commit
+ * must fail with CT_EIO, store nothing, and the handle must work again once space returns
+ * (DESIGN.md section 6). */
+Test(store, commit_on_full_disk_is_eio_and_handle_recovers, .fini = cleanup)
+{
+    open_rw();
+    char to[1][CT_ID_MAX + 1] = {"bob"};
+    insert("small", to, 1);
+    struct rlimit old = fill_disk(4096);
+
+    char *big;
+    ct_message_t m = big_message("big", to, 256 * 1024, &big);
+    uint8_t h[32];
+    hash_of(h, 0xab);
+    ct_message_receipt_t r;
+    cr_assert_eq(ct_store_begin(g_st), 0);
+    int rc = ct_store_message_insert(g_st, &m, h, &r);
+    free(big);
+    cr_assert_eq(rc, 0, "the insert stays in the page cache: %d", rc);
+    cr_assert_eq(ct_store_commit(g_st), CT_EIO);
+
+    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+    cr_assert_not(stored("big"), "nothing of the failed transaction is stored");
+    cr_assert(stored("small"));
+    cr_assert_eq(ct_store_begin(g_st), 0, "the handle recovers when space returns");
+    insert("after", to, 1);
+    cr_assert_eq(ct_store_commit(g_st), 0);
+    cr_assert(stored("after"));
+    finish();
+}
+
+/* A transaction larger than the page cache spills to the WAL before COMMIT; when that write
+ * fails SQLite rolls the whole transaction back. The store must then refuse further work in
+ * it rather than let later writes autocommit on their own, and rollback must end it. */
+Test(store, write_failure_mid_transaction_poisons_it_until_rollback, .fini = cleanup)
+{
+    open_rw();
+    char to[1][CT_ID_MAX + 1] = {"bob"};
+    struct rlimit old = fill_disk(4096);
+
+    cr_assert_eq(ct_store_begin(g_st), 0);
+    insert("first", to, 1);
+    cr_assert_eq(ct_store_savepoint(g_st), 0);
+    char *big;
+    ct_message_t m = big_message("big", to, 8 * 1024 * 1024, &big);
+    uint8_t h[32];
+    hash_of(h, 0xab);
+    ct_message_receipt_t r;
+    int rc = ct_store_message_insert(g_st, &m, h, &r);
+    free(big);
+    cr_assert_eq(rc, CT_EIO, "the spill fails: %d", rc);
+    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+
+    ct_audit_t a = audit("message.send");
+    cr_assert_eq(ct_store_rollback_to(g_st), CT_EIO, "the savepoint went with the transaction");
+    cr_assert_eq(ct_store_audit_append(g_st, &a), CT_EIO, "no write outside the transaction");
+    cr_assert_eq(ct_store_rollback(g_st), 0);
+    cr_assert_not(stored("first"));
+    cr_assert_not(stored("big"));
+    cr_assert_eq(ct_store_audit_count(g_st, ""), 0);
+
+    cr_assert_eq(ct_store_begin(g_st), 0, "the handle recovers");
+    insert("after", to, 1);
+    cr_assert_eq(ct_store_commit(g_st), 0);
+    cr_assert(stored("after"));
+    finish();
+}
+
+/* ---- audit ------------------------------------------------------------------------------- */
+
+Test(store, audit_append_returns_increasing_seq, .fini = cleanup)
+{
+    open_rw();
+    const char *actions[] = {"message.send", "tls.handshake", "message.send"};
+    int64_t last = 0;
+    for (int i = 0; i < 3; i++) {
+        ct_audit_t a = audit(actions[i]);
+        int64_t seq = ct_store_audit_append(g_st, &a);
+        cr_assert_gt(seq, last, "seq %lld after %lld", (long long)seq, (long long)last);
+        last = seq;
+    }
+    cr_assert_eq(ct_store_audit_count(g_st, ""), 3);
+    cr_assert_eq(ct_store_audit_count(g_st, "message.send"), 2);
+    cr_assert_eq(ct_store_audit_count(g_st, "member.enroll"), 0);
+    finish();
+}
+
+Test(store, audit_update_and_delete_are_refused, .fini = cleanup)
+{
+    open_rw();
+    ct_audit_t a = audit("message.send");
+    cr_assert_geq(ct_store_audit_append(g_st, &a), 1);
+
+    sqlite3 *db = raw_open();
+    int rc = sqlite3_exec(db, "UPDATE audit SET detail = 'edited'", NULL, NULL, NULL);
+    cr_assert_eq(rc, SQLITE_CONSTRAINT, "update: %s", sqlite3_errmsg(db));
+    cr_assert_eq(sqlite3_extended_errcode(db), SQLITE_CONSTRAINT_TRIGGER);
+    cr_assert_not_null(strstr(sqlite3_errmsg(db), "append-only"));
+    rc = sqlite3_exec(db, "DELETE FROM audit", NULL, NULL, NULL);
+    cr_assert_eq(rc, SQLITE_CONSTRAINT, "delete: %s", sqlite3_errmsg(db));
+    cr_assert_eq(sqlite3_extended_errcode(db), SQLITE_CONSTRAINT_TRIGGER);
+    char detail[64];
+    raw_query(db, "SELECT detail FROM audit", detail, sizeof detail);
+    sqlite3_close(db);
+    cr_assert_str_eq(detail, "recipients=1");
+    cr_assert_eq(ct_store_audit_count(g_st, ""), 1);
+    finish();
+}
+
+/* ---- read-only handles ------------------------------------------------------------------- */
+
+Test(store, readonly_sees_committed_data_of_writer, .fini = cleanup)
+{
+    open_rw();
+    char err[256];
+    ct_store_t *ro = NULL;
+    cr_assert_eq(ct_store_open(g_path, CT_STORE_READONLY, &ro, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(ct_store_db_version(ro), ct_store_schema_version());
+
+    cr_assert_eq(ct_store_begin(g_st), 0);
+    ct_member_t m = member("bob", CT_ROLE_PEER_WORKER);
+    cr_assert_eq(ct_store_member_add(g_st, &m), 0);
+    ct_member_t got;
+    cr_assert_eq(ct_store_member_get(ro, "bob", &got), CT_ENOTFOUND, "uncommitted is invisible");
+    cr_assert_eq(ct_store_commit(g_st), 0);
+    cr_assert_eq(ct_store_member_get(ro, "bob", &got), 0, "committed is visible");
+    cr_assert_eq(got.role, CT_ROLE_PEER_WORKER);
+    ct_store_close(ro);
+    finish();
+}
+
+Test(store, readonly_handle_refuses_writes, .fini = cleanup)
+{
+    open_rw();
+    char err[256];
+    ct_store_t *ro = NULL;
+    cr_assert_eq(ct_store_open(g_path, CT_STORE_READONLY, &ro, err, sizeof err), 0, "%s", err);
+    ct_member_t m = member("bob", CT_ROLE_PEER_WORKER);
+    int rc = ct_store_member_add(ro, &m);
+    ct_store_close(ro);
+    cr_assert_lt(rc, 0);
+    cr_assert_neq(rc, CT_EEXISTS);
+    ct_member_t got;
+    cr_assert_eq(ct_store_member_get(g_st, "bob", &got), CT_ENOTFOUND);
+    finish();
+}
+
+Test(store, readonly_opens_after_writer_closed, .fini = cleanup)
+{
+    open_rw();
+    ct_member_t m = member("bob", CT_ROLE_PEER_WORKER);
+    cr_assert_eq(ct_store_member_add(g_st, &m), 0);
+    ct_store_close(g_st);
+    g_st = NULL;
+
+    char err[256];
+    ct_store_t *ro = NULL;
+    cr_assert_eq(ct_store_open(g_path, CT_STORE_READONLY, &ro, err, sizeof err), 0, "%s", err);
+    ct_member_t got;
+    int rc = ct_store_member_get(ro, "bob", &got);
+    ct_store_close(ro);
+    cr_assert_eq(rc, 0);
+    finish();
+}
