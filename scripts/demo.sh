@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Quick start: installs what is missing, builds, makes a demo data directory (dev CA, server
+# certificate, five enrolled demo members, SQLite database) and runs careteamd in the foreground
+# on 127.0.0.1:7443. Ctrl-C stops it cleanly. Running it again reuses the demo directory.
+#   CT_DEMO_DIR     where the demo lives (default: ./demo)
+#   CT_DEMO_LISTEN  listen address (default: 127.0.0.1:7443)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+scripts/deps.sh
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCT_BUILD_TESTS=OFF >/dev/null
+cmake --build build -j "$(nproc)" --target careteamd careteam-cli
+
+demo=${CT_DEMO_DIR:-$root/demo}
+listen=${CT_DEMO_LISTEN:-127.0.0.1:7443}
+mkdir -p "$demo"
+demo=$(cd "$demo" && pwd)
+data=$demo/data
+careteamd=$root/build/careteamd
+careteam=$root/build/careteam
+
+# id | role | display name
+members="dr.ahmed|psychiatrist|Dr Amira Ahmed
+th.lee|therapist|Jordan Lee
+pw.sam|peer_worker|Sam Rivera
+pw.kim|peer_worker|Kim Osei
+co.jones|compliance|Pat Jones"
+
+if [ ! -d "$data" ]; then
+  "$careteamd" init "$data" >/dev/null
+  mkdir -p "$demo/members" "$demo/profiles"
+  while IFS='|' read -r id role name; do
+    "$careteamd" enroll "$data" --id "$id" --name "$name" --role "$role" \
+      --out "$demo/members/$id" >/dev/null
+    cat > "$demo/profiles/$id.conf" <<PROFILE
+# careteam profile for the demo member $id ($role)
+server = $listen
+cert = ../members/$id.crt
+key = ../members/$id.key
+ca = ../data/ca.crt
+PROFILE
+  done <<< "$members"
+  echo "Created the demo in $demo"
+else
+  echo "Reusing the demo in $demo (delete it for a fresh one)"
+fi
+
+cat <<MSG
+
+careteamd is starting on $listen with the demo team:
+$(while IFS='|' read -r id role name; do printf '  %-10s %-14s %s\n' "$id" "$role" "$name"; done <<< "$members")
+
+In another terminal, act as any of them with a profile, for example:
+  $careteam --profile $demo/profiles/dr.ahmed.conf whoami
+  $careteam --profile $demo/profiles/dr.ahmed.conf send --to pw.sam --subject "Intro" --body "Welcome to the team"
+  $careteam --profile $demo/profiles/pw.sam.conf inbox
+  $careteam --profile $demo/profiles/pw.sam.conf watch
+Stop the daemon with Ctrl-C.
+
+MSG
+exec "$careteamd" serve "$data" --listen "$listen"

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages careteam needs that are missing, and nothing else.
+#   scripts/deps.sh          build + run (cmake, compiler, libuv, protobuf-c, OpenSSL, SQLite)
+#   scripts/deps.sh --test   also what the test suite uses (Criterion, clang-format)
+# Needs root (or sudo) only when something is missing.
+set -euo pipefail
+
+pkgs=(cmake make gcc pkg-config libuv1-dev libprotobuf-c-dev protobuf-c-compiler libssl-dev
+      libsqlite3-dev openssl)
+if [ "${1:-}" = "--test" ]; then
+  pkgs+=(libcriterion-dev clang-format)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps: installing ${missing[*]}"
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then
+    sudo="sudo"
+  else
+    echo "deps: these packages are missing and you are not root: ${missing[*]}" >&2
+    echo "deps: run as root: apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+# Wait for another apt/dpkg run rather than failing on its lock.
+$sudo apt-get -o DPkg::Lock::Timeout=300 update -qq
+$sudo apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}"
