@@ -246,21 +246,13 @@ static void on_tls_read(ct_tls_t *t, const uint8_t *data, size_t len)
         return;
     }
     for (;;) {
-        const uint8_t *payload;
-        size_t plen;
-        int r = ct_frame_reader_next(&c->reader, &payload, &plen);
+        Careteam__V1__Envelope *env;
+        int r = ct_frame_next_envelope(&c->reader, &env);
         if (r == 0)
             return;
         if (r < 0) {
             snprintf(c->server_error, sizeof c->server_error,
                      "the server sent a frame this client cannot read (%s)", ct_errname(r));
-            fail(c, c->server_error);
-            return;
-        }
-        Careteam__V1__Envelope *env = careteam__v1__envelope__unpack(NULL, plen, payload);
-        if (env == NULL) {
-            snprintf(c->server_error, sizeof c->server_error,
-                     "the server sent a frame that is not an Envelope");
             fail(c, c->server_error);
             return;
         }

@@ -140,9 +140,8 @@ int ct_frame_reader_next(ct_frame_reader_t *r, const uint8_t **payload, size_t *
     return 1;
 }
 
-int ct_frame_append_envelope(ct_buf_t *out, const void *env, size_t max_frame)
+int ct_frame_append_envelope(ct_buf_t *out, const Careteam__V1__Envelope *e, size_t max_frame)
 {
-    const Careteam__V1__Envelope *e = env;
     size_t n = careteam__v1__envelope__get_packed_size(e);
     if (n > max_frame || n > UINT32_MAX)
         return CT_ETOOBIG;
@@ -160,4 +159,16 @@ int ct_frame_append_envelope(ct_buf_t *out, const void *env, size_t max_frame)
         return CT_EINTERNAL; /* out->len unchanged: the partial bytes are not part of the buffer */
     out->len += CT_FRAME_HEADER + n;
     return 0;
+}
+
+int ct_frame_next_envelope(ct_frame_reader_t *r, Careteam__V1__Envelope **env)
+{
+    const uint8_t *payload;
+    size_t len;
+    *env = NULL;
+    int n = ct_frame_reader_next(r, &payload, &len);
+    if (n <= 0)
+        return n;
+    *env = careteam__v1__envelope__unpack(NULL, len, payload);
+    return *env != NULL ? 1 : CT_EINVAL;
 }

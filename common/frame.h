@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "careteam.pb-c.h"
 
 #define CT_FRAME_HEADER 4u
 #define CT_FRAME_DEFAULT_MAX (1024u * 1024u)
@@ -49,10 +50,17 @@ void ct_frame_put_header(uint8_t hdr[CT_FRAME_HEADER], uint32_t len);
 
 /*
  * Appends one frame holding a serialized Envelope (header + packed bytes) to out.
- * `env` is a const Careteam__V1__Envelope *; void here so that callers that only move bytes
- * need not include the generated header. Returns 0, CT_ENOMEM, or CT_ETOOBIG if the packed
- * envelope exceeds max_frame.
+ * Returns 0, CT_ENOMEM, CT_ETOOBIG if the packed envelope exceeds max_frame, or CT_EINVAL for an
+ * envelope that packs to zero bytes (request_id 0 and no body), which no peer would accept.
  */
-int ct_frame_append_envelope(ct_buf_t *out, const void *env, size_t max_frame);
+int ct_frame_append_envelope(ct_buf_t *out, const Careteam__V1__Envelope *env, size_t max_frame);
+
+/*
+ * Takes the next complete frame and unpacks it. Returns 1 with *env (the caller frees it with
+ * careteam__v1__envelope__free_unpacked), 0 when no complete frame is buffered, the reader's
+ * framing errors (CT_ETOOBIG, CT_EPROTO; sticky), or CT_EINVAL when the frame is not a valid
+ * Envelope (the frame is consumed; the stream stays in sync).
+ */
+int ct_frame_next_envelope(ct_frame_reader_t *r, Careteam__V1__Envelope **env);
 
 #endif

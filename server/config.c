@@ -19,6 +19,7 @@
 #include "config.h"
 
 #include "err.h"
+#include "file.h"
 #include "log.h"
 
 #include <arpa/inet.h>
@@ -563,119 +564,13 @@ static char *render(const ct_config_t *cfg)
     return text;
 }
 
-/* Makes the rename into place durable. Failure is ignored: the file itself is already synced. */
-static void sync_parent_dir(const char *path)
-{
-    char *copy = strdup(path);
-    if (copy == NULL)
-        return;
-    char *slash = strrchr(copy, '/');
-    const char *dir = ".";
-    if (slash == copy)
-        dir = "/";
-    else if (slash != NULL) {
-        *slash = '\0';
-        dir = copy;
-    }
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-    free(copy);
-}
-
-/*
- * Moves tmp to path unless path exists. renameat2(RENAME_NOREPLACE) does it in one step; on a
- * filesystem without it, link()+unlink() gives the same no-replace guarantee.
- */
-static int move_noreplace(const char *tmp, const char *path)
-{
-    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
-        return 0;
-    if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
-        return -1;
-    if (link(tmp, path) != 0)
-        return -1;
-    (void)unlink(tmp);
-    return 0;
-}
-
-/*
- * Writes the file through a temporary name in the same directory, fsync and a no-replace rename,
- * so a crash never leaves half a config and an existing file is never replaced.
- */
+/* Writes the rendered settings as a new file; never replaces an existing one. */
 int ct_config_write(const char *path, const ct_config_t *cfg, char *errbuf, size_t errlen)
 {
-    struct stat st;
-    if (lstat(path, &st) == 0)
-        return fail(errbuf, errlen, CT_EEXISTS,
-                    "config %s already exists; refusing to overwrite it", path);
-
-    int rc = CT_ESYS;
-    int fd = -1;
-    char *text = NULL; /* owned here */
-    char *tmp = NULL;  /* owned here */
-
-    text = render(cfg);
-    size_t tlen = strlen(path) + sizeof(".tmp-XXXXXX");
-    tmp = malloc(tlen);
-    if (text == NULL || tmp == NULL) {
-        rc = fail(errbuf, errlen, CT_ENOMEM, "cannot write config %s: out of memory", path);
-        goto out;
-    }
-    snprintf(tmp, tlen, "%s.tmp-XXXXXX", path);
-    fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        fail(errbuf, errlen, CT_ESYS, "cannot create config %s: %s", path, strerror(errno));
-        free(tmp);
-        tmp = NULL; /* nothing to unlink */
-        goto out;
-    }
-    if (fchmod(fd, 0644) != 0) {
-        fail(errbuf, errlen, CT_ESYS, "cannot set mode of config %s: %s", path, strerror(errno));
-        goto out;
-    }
-    const char *p = text;
-    size_t left = strlen(text);
-    while (left > 0) {
-        ssize_t n = write(fd, p, left);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            fail(errbuf, errlen, CT_ESYS, "cannot write config %s: %s", path, strerror(errno));
-            goto out;
-        }
-        p += n;
-        left -= (size_t)n;
-    }
-    if (fsync(fd) != 0) {
-        fail(errbuf, errlen, CT_ESYS, "cannot sync config %s: %s", path, strerror(errno));
-        goto out;
-    }
-    int cr = close(fd);
-    fd = -1;
-    if (cr != 0) {
-        fail(errbuf, errlen, CT_ESYS, "cannot write config %s: %s", path, strerror(errno));
-        goto out;
-    }
-    if (move_noreplace(tmp, path) != 0) {
-        if (errno == EEXIST)
-            rc = fail(errbuf, errlen, CT_EEXISTS,
-                      "config %s already exists; refusing to overwrite it", path);
-        else
-            fail(errbuf, errlen, CT_ESYS, "cannot create config %s: %s", path, strerror(errno));
-        goto out;
-    }
-    sync_parent_dir(path);
-    rc = 0;
-
-out:
-    if (fd >= 0)
-        close(fd);
-    if (rc != 0 && tmp != NULL)
-        (void)unlink(tmp);
-    free(tmp);
+    char *text = render(cfg); /* owned here */
+    if (text == NULL)
+        return fail(errbuf, errlen, CT_ENOMEM, "cannot write config %s: out of memory", path);
+    int rc = ct_file_write_new(path, "config", text, strlen(text), 0644, errbuf, errlen);
     free(text);
     return rc;
 }

@@ -129,9 +129,8 @@ static void process_frames(ct_conn_t *c)
 {
     const ct_handler_ctx_t *ctx = &c->env->handlers;
     while (c->state == CONN_ACTIVE) {
-        const uint8_t *payload;
-        size_t len;
-        int r = ct_frame_reader_next(&c->reader, &payload, &len);
+        Careteam__V1__Envelope *env;
+        int r = ct_frame_next_envelope(&c->reader, &env);
         if (r == 0)
             return;
         if (r < 0) {
@@ -139,16 +138,11 @@ static void process_frames(ct_conn_t *c)
             if (r == CT_ETOOBIG)
                 snprintf(why, sizeof why, "frame larger than the limit of %zu bytes",
                          c->reader.max_frame);
-            else
+            else if (r == CT_EPROTO)
                 snprintf(why, sizeof why, "a frame length of 0 is not allowed");
-            ct_dispatch_bad_frame(ctx, &c->session, r, why);
-            conn_close(c, true);
-            return;
-        }
-        Careteam__V1__Envelope *env = careteam__v1__envelope__unpack(NULL, len, payload);
-        if (env == NULL) {
-            ct_dispatch_bad_frame(ctx, &c->session, CT_EPROTO,
-                                  "the frame is not a valid careteam.v1.Envelope");
+            else
+                snprintf(why, sizeof why, "the frame is not a valid careteam.v1.Envelope");
+            ct_dispatch_bad_frame(ctx, &c->session, r == CT_EINVAL ? CT_EPROTO : r, why);
             conn_close(c, true);
             return;
         }

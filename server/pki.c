@@ -16,6 +16,7 @@
 #include "pki.h"
 
 #include "err.h"
+#include "file.h"
 #include "ids.h"
 
 #include <arpa/inet.h>
@@ -104,113 +105,6 @@ static int refuse_existing(const char *path, const char *what, char *errbuf, siz
     return 0;
 }
 
-/* Makes the rename into place durable. Failure is ignored: the file itself is already synced. */
-static void sync_parent_dir(const char *path)
-{
-    char *copy = strdup(path);
-    if (copy == NULL)
-        return;
-    char *slash = strrchr(copy, '/');
-    const char *dir = ".";
-    if (slash == copy)
-        dir = "/";
-    else if (slash != NULL) {
-        *slash = '\0';
-        dir = copy;
-    }
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-    free(copy);
-}
-
-/*
- * Moves tmp to path unless path exists. renameat2(RENAME_NOREPLACE) does it in one step; on a
- * filesystem without it, link()+unlink() gives the same no-replace guarantee.
- */
-static int move_noreplace(const char *tmp, const char *path)
-{
-    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
-        return 0;
-    if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
-        return -1;
-    if (link(tmp, path) != 0)
-        return -1;
-    (void)unlink(tmp);
-    return 0;
-}
-
-/*
- * Writes data[0..len) to path with the given mode, atomically and without replacing an existing
- * file (invariant 2). The temporary file is created 0600 by mkstemp, so key bytes are never
- * readable by others even before the final fchmod. Returns 0, CT_EEXISTS or CT_ESYS.
- */
-static int write_file_atomic(const char *path, const char *what, const void *data, size_t len,
-                             mode_t mode, char *errbuf, size_t errlen)
-{
-    int rc = CT_ESYS;
-    int fd = -1;
-    size_t tlen = strlen(path) + sizeof(".tmp-XXXXXX");
-    char *tmp = malloc(tlen);
-    if (tmp == NULL)
-        return fail(errbuf, errlen, CT_ENOMEM, "cannot write %s %s: out of memory", what, path);
-    snprintf(tmp, tlen, "%s.tmp-XXXXXX", path);
-
-    fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        fail(errbuf, errlen, CT_ESYS, "cannot create %s %s: %s", what, path, strerror(errno));
-        free(tmp);
-        return CT_ESYS;
-    }
-    if (fchmod(fd, mode) != 0) {
-        fail(errbuf, errlen, CT_ESYS, "cannot set mode of %s %s: %s", what, path, strerror(errno));
-        goto out;
-    }
-    const char *p = data;
-    size_t left = len;
-    while (left > 0) {
-        ssize_t n = write(fd, p, left);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            fail(errbuf, errlen, CT_ESYS, "cannot write %s %s: %s", what, path, strerror(errno));
-            goto out;
-        }
-        p += n;
-        left -= (size_t)n;
-    }
-    if (fsync(fd) != 0) {
-        fail(errbuf, errlen, CT_ESYS, "cannot sync %s %s: %s", what, path, strerror(errno));
-        goto out;
-    }
-    if (close(fd) != 0) {
-        fd = -1;
-        fail(errbuf, errlen, CT_ESYS, "cannot write %s %s: %s", what, path, strerror(errno));
-        goto out;
-    }
-    fd = -1;
-    if (move_noreplace(tmp, path) != 0) {
-        if (errno == EEXIST)
-            rc = fail(errbuf, errlen, CT_EEXISTS, "%s %s already exists; refusing to overwrite it",
-                      what, path);
-        else
-            fail(errbuf, errlen, CT_ESYS, "cannot create %s %s: %s", what, path, strerror(errno));
-        goto out;
-    }
-    sync_parent_dir(path);
-    rc = 0;
-
-out:
-    if (fd >= 0)
-        close(fd);
-    if (rc != 0)
-        (void)unlink(tmp);
-    free(tmp);
-    return rc;
-}
-
 /* Writes key as unencrypted PKCS#8 PEM, mode 0600, via a secure-memory buffer (invariant 4). */
 static int write_key(const char *path, const char *what, EVP_PKEY *key, char *errbuf, size_t errlen)
 {
@@ -224,7 +118,7 @@ static int write_key(const char *path, const char *what, EVP_PKEY *key, char *er
             fail(errbuf, errlen, CT_EINTERNAL, "cannot encode %s %s: %s", what, path, ssl_reason());
     } else {
         long n = BIO_get_mem_data(mem, &data);
-        rc = write_file_atomic(path, what, data, (size_t)n, 0600, errbuf, errlen);
+        rc = ct_file_write_new(path, what, data, (size_t)n, 0600, errbuf, errlen);
     }
     BIO_free(mem);
     return rc;
@@ -243,7 +137,7 @@ static int write_cert(const char *path, const char *what, X509 *crt, char *errbu
             fail(errbuf, errlen, CT_EINTERNAL, "cannot encode %s %s: %s", what, path, ssl_reason());
     } else {
         long n = BIO_get_mem_data(mem, &data);
-        rc = write_file_atomic(path, what, data, (size_t)n, 0644, errbuf, errlen);
+        rc = ct_file_write_new(path, what, data, (size_t)n, 0644, errbuf, errlen);
     }
     BIO_free(mem);
     return rc;

@@ -290,6 +290,7 @@ out_writer:
         ct_writer_stop(h->writer);
         uv_run(&srv->loop, UV_RUN_DEFAULT);
     }
+    ct_writer_free(h->writer);
 out_tls:
     ct_tls_ctx_free(srv->conns.tls);
 out_loop:

@@ -26,6 +26,7 @@ struct ct_writer {
     ct_job_t *done_head, *done_tail;   /* finished, waiting for the loop */
     bool stop;                         /* set by ct_writer_stop */
     bool stopped;                      /* the thread has exited */
+    bool async_closed;                 /* the loop has closed `async`: safe to free */
     uv_async_t async;                  /* wakes the loop for done jobs */
     ct_store_t *st;
     ct_uuid7_gen_t ids;
@@ -125,10 +126,26 @@ static void writer_main(void *arg)
 static void on_async_closed(uv_handle_t *h)
 {
     ct_writer_t *w = h->data;
+    w->async_closed = true;
+}
+
+static void writer_destroy(ct_writer_t *w)
+{
     ct_store_close(w->st);
     uv_cond_destroy(&w->cv);
     uv_mutex_destroy(&w->mu);
     free(w);
+}
+
+void ct_writer_free(ct_writer_t *w)
+{
+    if (w == NULL)
+        return;
+    if (!w->async_closed) {
+        /* Misuse: the loop still holds the handle. Leak rather than free memory in use. */
+        return;
+    }
+    writer_destroy(w);
 }
 
 /* Loop thread: finish every job the writer handed back, in order. */
@@ -176,9 +193,12 @@ int ct_writer_start(uv_loop_t *loop, const char *db_path, ct_writer_t **out, cha
         goto fail_cond;
     w->async.data = w;
     if (uv_thread_create(&w->thread, writer_main, w) != 0) {
-        /* The async handle is initialised: it must be closed, and frees w when it is. */
+        /* The async handle is initialised and must be closed; the caller's loop run finishes that,
+         * and the writer stays allocated until then (it is not returned, so it is leaked only if
+         * the process goes on; careteamd exits). */
         if (errbuf != NULL)
             snprintf(errbuf, errlen, "cannot start the store writer thread");
+        w->stopped = true;
         uv_close((uv_handle_t *)&w->async, on_async_closed);
         return CT_ESYS;
     }
@@ -201,6 +221,17 @@ void ct_writer_submit(ct_writer_t *w, ct_job_t *job)
     job->next = NULL;
     job->result = 0;
     uv_mutex_lock(&w->mu);
+    if (w->stopped) {
+        uv_mutex_unlock(&w->mu);
+        ct_log_warn("writer.job_refused", "reason=shutting_down action=%s",
+                    job->has_audit ? job->audit.action : "-");
+        job->result = CT_EUNAVAIL;
+        if (job->done != NULL)
+            job->done(job);
+        else
+            free(job);
+        return;
+    }
     if (w->queue_tail != NULL)
         w->queue_tail->next = job;
     else

@@ -71,10 +71,16 @@ int ct_writer_audit(ct_writer_t *w, const ct_audit_rec_t *r);
 
 /*
  * Stops the thread after it has committed everything queued and the loop has run the done
- * callbacks, then closes the store and frees the writer from the loop (the async handle is
- * closed with uv_close). Call on the loop thread; the loop must keep running until then.
+ * callbacks; then the writer closes its async handle, so the loop can end. Call on the loop
+ * thread; the loop must keep running until then. Jobs submitted after the thread has exited are
+ * not stored: they complete at once with CT_EUNAVAIL (the only synchronous completion, and only
+ * during shutdown).
  */
 void ct_writer_stop(ct_writer_t *w);
+
+/* Closes the store and frees the writer. Only after ct_writer_stop and after the loop has run
+ * until the writer's handle closed (uv_run returned). NULL is ignored. */
+void ct_writer_free(ct_writer_t *w);
 
 /* Counters for logs and metrics (read on the loop thread; approximate). */
 typedef struct ct_writer_stats {

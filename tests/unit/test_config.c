@@ -7,7 +7,7 @@
 #include "err.h"
 #include "testsupport.h"
 /* The test target compiles server/config.c but does not put server/ on the include path. */
-#include "../../server/config.h"
+#include "config.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,10 +31,15 @@ static void setup(struct fixture *f)
     snprintf(f->path, sizeof(f->path), "%s/careteamd.conf", f->dir);
 }
 
+/*
+ * Ends every test that uses a fixture. The leak check runs here as well as in the suite's .fini
+ * because Criterion 2.4.1 does not fail a test for an assertion made in .fini (testsupport.c).
+ */
 static void teardown(struct fixture *f)
 {
     ct_test_rmtree(f->dir);
     free(f->dir);
+    ct_test_leak_check();
 }
 
 /* Replaces the fixture's config file with text. */
@@ -95,6 +100,7 @@ Test(config, defaults)
     cr_assert_eq(c.handshake_timeout_ms, 10000);
     cr_assert_eq(c.idle_timeout_ms, 300000);
     cr_assert_eq(c.member_cert_days, 365);
+    ct_test_leak_check();
 }
 
 Test(config, empty_file_gives_defaults)
@@ -452,6 +458,7 @@ Test(config, split_hostport_accepts)
     cr_assert_eq(port, 443);
     cr_assert_eq(ct_config_split_hostport("localhost:00080", host, sizeof(host), &port), 0);
     cr_assert_eq(port, 80);
+    ct_test_leak_check();
 }
 
 Test(config, split_hostport_refuses)
@@ -468,6 +475,7 @@ Test(config, split_hostport_refuses)
         cr_assert_eq(ct_config_split_hostport(bad[i], host, sizeof(host), &port), CT_EINVAL,
                      "\"%s\"", bad[i]);
     cr_assert_eq(ct_config_split_hostport(NULL, host, sizeof(host), &port), CT_EINVAL);
+    ct_test_leak_check();
 }
 
 Test(config, split_hostport_refuses_small_host_buffer)
@@ -477,4 +485,5 @@ Test(config, split_hostport_refuses_small_host_buffer)
     cr_assert_eq(ct_config_split_hostport("abcd:1", host, sizeof(host), &port), CT_EINVAL);
     cr_assert_eq(ct_config_split_hostport("abc:1", host, sizeof(host), &port), 0);
     cr_assert_str_eq(host, "abc");
+    ct_test_leak_check();
 }

@@ -381,3 +381,33 @@ Test(envelope, empty_envelope_is_refused)
     ct_buf_free(&out);
     ct_test_leak_check();
 }
+
+Test(envelope, next_envelope_unpacks_and_survives_a_junk_frame)
+{
+    Careteam__V1__Ping ping = CARETEAM__V1__PING__INIT;
+    Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
+    env.request_id = 7;
+    env.body_case = CARETEAM__V1__ENVELOPE__BODY_PING;
+    env.ping = &ping;
+    ct_buf_t in = CT_BUF_INIT;
+    /* A field tag with wire type 7 does not exist: protobuf-c refuses the frame. */
+    const uint8_t junk[] = {0x0f, 0xff, 0xff};
+    put_frame(&in, junk, sizeof junk);
+    cr_assert_eq(ct_frame_append_envelope(&in, &env, CT_FRAME_DEFAULT_MAX), 0);
+
+    ct_frame_reader_t r;
+    ct_frame_reader_init(&r, CT_FRAME_DEFAULT_MAX);
+    cr_assert_eq(ct_frame_reader_feed(&r, in.data, in.len), 0);
+    Careteam__V1__Envelope *got = NULL;
+    cr_assert_eq(ct_frame_next_envelope(&r, &got), CT_EINVAL, "junk is not an Envelope");
+    cr_assert_null(got);
+    cr_assert_eq(ct_frame_next_envelope(&r, &got), 1, "the stream stays in sync after junk");
+    cr_assert_eq(got->request_id, 7);
+    cr_assert_eq(got->body_case, CARETEAM__V1__ENVELOPE__BODY_PING);
+    careteam__v1__envelope__free_unpacked(got, NULL);
+    cr_assert_eq(ct_frame_next_envelope(&r, &got), 0);
+
+    ct_frame_reader_free(&r);
+    ct_buf_free(&in);
+    ct_test_leak_check();
+}

@@ -7,7 +7,7 @@
 #include "err.h"
 #include "testsupport.h"
 /* The test target compiles server/pki.c but does not put server/ on the include path. */
-#include "../../server/pki.h"
+#include "pki.h"
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -38,10 +38,15 @@ static void setup(struct fixture *f)
     snprintf(f->crt, sizeof(f->crt), "%s/leaf.crt", f->dir);
 }
 
+/*
+ * Ends every test that uses a fixture. The leak check runs here as well as in the suite's .fini
+ * because Criterion 2.4.1 does not fail a test for an assertion made in .fini (testsupport.c).
+ */
 static void teardown(struct fixture *f)
 {
     ct_test_rmtree(f->dir);
     free(f->dir);
+    ct_test_leak_check();
 }
 
 static void make_ca(struct fixture *f)
