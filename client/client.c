@@ -3,11 +3,11 @@
  *
  * Lifecycle:
  *
- *   NEW --connect--> RESOLVING --> CONNECTING --> HANDSHAKE --Hello sent--> HELLO --Welcome-->
- * READY |              |             |                        |                 |
- *                        +--------------+-------------+------------------------+-----------------+
- *                                                     v
- *                                                  CLOSED (socket closed; freed by ct_client_close)
+ *   NEW -connect-> RESOLVING -> CONNECTING -> HANDSHAKE -Hello-> HELLO -Welcome-> READY
+ *                      |              |             |               |                |
+ *                      +--------------+-------------+---------------+----------------+
+ *                                                   v
+ *                                    CLOSED (socket closed; freed by ct_client_close)
  *
  * Invariants:
  *  - Each pending request has exactly one entry in `pending` until its callback runs.
@@ -247,7 +247,7 @@ static void on_tls_read(ct_tls_t *t, const uint8_t *data, size_t len)
     }
     for (;;) {
         Careteam__V1__Envelope *env;
-        int r = ct_frame_next_envelope(&c->reader, &env);
+        int r = ct_frame_next_envelope(&c->reader, &env, NULL);
         if (r == 0)
             return;
         if (r < 0) {

@@ -161,7 +161,7 @@ int ct_frame_append_envelope(ct_buf_t *out, const Careteam__V1__Envelope *e, siz
     return 0;
 }
 
-int ct_frame_next_envelope(ct_frame_reader_t *r, Careteam__V1__Envelope **env)
+int ct_frame_next_envelope(ct_frame_reader_t *r, Careteam__V1__Envelope **env, size_t *payload_len)
 {
     const uint8_t *payload;
     size_t len;
@@ -169,6 +169,13 @@ int ct_frame_next_envelope(ct_frame_reader_t *r, Careteam__V1__Envelope **env)
     int n = ct_frame_reader_next(r, &payload, &len);
     if (n <= 0)
         return n;
+    if (payload_len != NULL)
+        *payload_len = len;
     *env = careteam__v1__envelope__unpack(NULL, len, payload);
     return *env != NULL ? 1 : CT_EINVAL;
+}
+
+bool ct_frame_envelope_is_exact(const Careteam__V1__Envelope *env, size_t payload_len)
+{
+    return careteam__v1__envelope__get_packed_size(env) == payload_len;
 }

@@ -9,6 +9,7 @@
 #ifndef CT_FRAME_H
 #define CT_FRAME_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -57,10 +58,20 @@ int ct_frame_append_envelope(ct_buf_t *out, const Careteam__V1__Envelope *env, s
 
 /*
  * Takes the next complete frame and unpacks it. Returns 1 with *env (the caller frees it with
- * careteam__v1__envelope__free_unpacked), 0 when no complete frame is buffered, the reader's
- * framing errors (CT_ETOOBIG, CT_EPROTO; sticky), or CT_EINVAL when the frame is not a valid
- * Envelope (the frame is consumed; the stream stays in sync).
+ * careteam__v1__envelope__free_unpacked) and, if payload_len is not NULL, the frame's payload
+ * size; 0 when no complete frame is buffered; the reader's framing errors (CT_ETOOBIG,
+ * CT_EPROTO; sticky); or CT_EINVAL when the frame is not a valid Envelope (the frame is
+ * consumed; the stream stays in sync).
  */
-int ct_frame_next_envelope(ct_frame_reader_t *r, Careteam__V1__Envelope **env);
+int ct_frame_next_envelope(ct_frame_reader_t *r, Careteam__V1__Envelope **env, size_t *payload_len);
+
+/*
+ * True when env re-encodes to exactly payload_len bytes. protobuf-c hands string fields over as
+ * C strings, so text after a NUL byte inside a string would vanish silently; such an envelope
+ * re-encodes shorter than it arrived. (So does a non-canonical encoding, e.g. a field repeated,
+ * which no correct encoder produces.) The server refuses such requests rather than store
+ * something other than what was sent.
+ */
+bool ct_frame_envelope_is_exact(const Careteam__V1__Envelope *env, size_t payload_len);
 
 #endif

@@ -12,12 +12,14 @@
  *
  * Lifecycle (one enum, driven only here):
  *
- *     CT_TLS_HANDSHAKE --handshake ok--> CT_TLS_OPEN --ct_tls_close(graceful)--> CT_TLS_DRAINING
- *            |                               |                                        |
- *            +------ error / ct_tls_close ---+--------------------+---- output sent --+
- *                                                                 v
- *                                                           CT_TLS_CLOSING --uv_close cb-->
- * on_close
+ *   HANDSHAKE --handshake ok--> OPEN --ct_tls_close(graceful)--> DRAINING
+ *       |                         |                                  |
+ *       |  error, or              |  error, or                       |  output sent
+ *       |  ct_tls_close(abort)    |  ct_tls_close(abort)             |
+ *       v                         v                                  v
+ *       +-----------------------> CLOSING <--------------------------+
+ *                                    |
+ *                          uv_close callback: on_error (if any), then on_close
  *
  * Callbacks never run inside the ct_tls_* call that caused them (no synchronous upcalls): they
  * run from libuv callbacks. After on_error, the connection is closing; on_close is the last

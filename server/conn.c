@@ -4,12 +4,14 @@
  *
  * Lifecycle:
  *
- *   accept --> HANDSHAKE --tls ok, CN is an id--> LOOKUP --active member--> ACTIVE
- *                  |                                 |                        |
- *                  |  tls error, deadline            |  unknown / inactive    |  protocol
- * violation, |                                 |  member, deadline      |  idle, peer gone
- *                  +---------------------------------+------------------------+--> CLOSING -->
- * freed
+ *   accept -> HANDSHAKE --TLS ok, CN is an id--> LOOKUP --active member--> ACTIVE
+ *                 |                                 |                        |
+ *                 | TLS error,                      | unknown or inactive    | protocol violation,
+ *                 | deadline                        | member, deadline       | idle, peer gone
+ *                 v                                 v                        v
+ *                 +------------------------------> CLOSING <-----------------+
+ *                                                     |
+ *                                          last reference dropped -> freed
  *
  *   state      | reads requests | timer                              | leaves by
  *   HANDSHAKE  | no             | handshake deadline (TLS + Hello)   | on_handshake / on_error
@@ -54,8 +56,11 @@ struct ct_conn {
     ct_frame_reader_t reader;
     int refs;
     bool in_list;
-    ct_conn_t *prev, *next; /* env->conns */
-    ct_buf_t held;          /* live deliveries held during replay: [seq u64][len u32][frame] */
+    bool over_limit; /* accepted beyond max_connections: refused once TLS can carry the Error */
+    ct_conn_t *prev, *next;      /* env->conns */
+    ct_buf_t held;               /* live deliveries held during replay: [seq u64][len u32][frame] */
+    void (*drain_cb)(void *arg); /* one waiter for an empty output queue (see when_drained) */
+    void *drain_arg;
     /* Member lookup result, written by the pool thread, read by lookup_done on the loop. */
     int lookup_rc;
     ct_member_t member;
@@ -114,7 +119,13 @@ static void on_timer(uv_timer_t *t)
         ct_log_info("session.deadline", "conn=%llu peer=%s state=%d",
                     (unsigned long long)c->session.id, c->tls.peer_addr, (int)c->state);
         audit_conn_failure(c, "session.deadline", CT_ETIMEDOUT, "reason=no_hello_in_time");
-        conn_close(c, false);
+        if (c->state == CONN_HANDSHAKE) {
+            conn_close(c, false); /* no TLS yet to carry an Error */
+            return;
+        }
+        ct_session_send_error(&c->session, 0, CT_ETIMEDOUT,
+                              "no Hello within the handshake deadline; closing");
+        conn_close(c, true);
         return;
     }
     ct_log_info("session.idle", "conn=%llu member=%s", (unsigned long long)c->session.id,
@@ -130,7 +141,8 @@ static void process_frames(ct_conn_t *c)
     const ct_handler_ctx_t *ctx = &c->env->handlers;
     while (c->state == CONN_ACTIVE) {
         Careteam__V1__Envelope *env;
-        int r = ct_frame_next_envelope(&c->reader, &env);
+        size_t wire_len = 0;
+        int r = ct_frame_next_envelope(&c->reader, &env, &wire_len);
         if (r == 0)
             return;
         if (r < 0) {
@@ -149,7 +161,7 @@ static void process_frames(ct_conn_t *c)
         if (c->session.welcomed)
             uv_timer_start(&c->timer, on_timer, ctx->cfg->idle_timeout_ms, 0);
         bool was_welcomed = c->session.welcomed;
-        ct_dispatch_result_t res = ct_dispatch(ctx, &c->session, env);
+        ct_dispatch_result_t res = ct_dispatch(ctx, &c->session, env, wire_len);
         careteam__v1__envelope__free_unpacked(env, NULL);
         if (res == CT_DISPATCH_CLOSE) {
             conn_close(c, true);
@@ -227,6 +239,16 @@ static void on_tls_handshake(ct_tls_t *t)
     }
     snprintf(s->member_id, sizeof s->member_id, "%s", t->peer_cn);
     s->open = true;
+    if (c->over_limit) {
+        const ct_config_t *cfg = c->env->handlers.cfg;
+        ct_log_warn("session.refused", "conn=%llu member=%s reason=max_connections limit=%u",
+                    (unsigned long long)s->id, s->member_id, cfg->max_connections);
+        audit_conn_failure(c, "session.refused", CT_EUNAVAIL, "reason=max_connections");
+        ct_session_send_error(s, 0, CT_EUNAVAIL,
+                              "the server is at its connection limit; retry in a moment");
+        conn_close(c, true);
+        return;
+    }
     c->state = CONN_LOOKUP;
     ct_tls_pause(t);
     c->refs++;
@@ -266,11 +288,25 @@ static void on_tls_error(ct_tls_t *t, int err, const char *why)
     }
 }
 
+static void run_drain_waiter(ct_conn_t *c)
+{
+    void (*cb)(void *) = c->drain_cb;
+    c->drain_cb = NULL;
+    if (cb != NULL)
+        cb(c->drain_arg);
+}
+
+static void on_tls_drain(ct_tls_t *t)
+{
+    run_drain_waiter(CONN_OF_TLS(t));
+}
+
 static void on_tls_close(ct_tls_t *t)
 {
     ct_conn_t *c = CONN_OF_TLS(t);
     if (c->state != CONN_CLOSING)
         conn_close(c, false); /* the peer went away: close the timer, leave the router */
+    run_drain_waiter(c);      /* it sees the session closed and lets go of it */
     ct_conn_env_t *env = c->env;
     if (c->in_list) {
         if (c->prev != NULL)
@@ -290,7 +326,7 @@ static void on_tls_close(ct_tls_t *t)
 static const ct_tls_callbacks_t TLS_CALLBACKS = {
     .on_handshake = on_tls_handshake,
     .on_read = on_tls_read,
-    .on_drain = NULL,
+    .on_drain = on_tls_drain,
     .on_error = on_tls_error,
     .on_close = on_tls_close,
 };
@@ -325,6 +361,15 @@ static void session_deliver(ct_session_t *s, int64_t seq, const uint8_t *frame, 
     if (s->replaying) {
         uint64_t useq = (uint64_t)seq;
         uint32_t ulen = (uint32_t)len;
+        if (c->held.len + len > c->env->handlers.cfg->max_output) {
+            /* As for a full output queue: cut off; the messages stay pending. */
+            ct_log_warn("session.slow_consumer", "conn=%llu member=%s held=%zu",
+                        (unsigned long long)s->id, s->member_id, c->held.len);
+            audit_conn_failure(c, "session.slow_consumer", CT_EUNAVAIL,
+                               "reason=held_during_replay");
+            conn_close(c, false);
+            return;
+        }
         if (ct_buf_append(&c->held, &useq, sizeof useq) != 0 ||
             ct_buf_append(&c->held, &ulen, sizeof ulen) != 0 ||
             ct_buf_append(&c->held, frame, len) != 0) {
@@ -359,6 +404,13 @@ static size_t session_backlog(ct_session_t *s)
     return ct_tls_backlog(&CONN_OF_SESSION(s)->tls);
 }
 
+static void session_when_drained(ct_session_t *s, void (*cb)(void *arg), void *arg)
+{
+    ct_conn_t *c = CONN_OF_SESSION(s);
+    c->drain_cb = cb;
+    c->drain_arg = arg;
+}
+
 static void session_retain(ct_session_t *s)
 {
     CONN_OF_SESSION(s)->refs++;
@@ -379,6 +431,7 @@ static const ct_session_ops_t SESSION_OPS = {
     .deliver = session_deliver,
     .replay_done = session_replay_done,
     .backlog = session_backlog,
+    .when_drained = session_when_drained,
     .retain = session_retain,
     .release = session_release,
     .close = session_close,
@@ -413,17 +466,14 @@ int ct_conn_accept(ct_conn_env_t *env, uv_stream_t *listener)
     c->in_list = true;
     env->n_conns++;
 
-    r = uv_accept(listener, (uv_stream_t *)&c->tls.tcp);
-    if (r == 0 && env->n_conns > cfg->max_connections) {
-        ct_log_warn("conn.refused", "reason=max_connections limit=%u", cfg->max_connections);
-        r = UV_EBUSY;
-    }
-    if (r == 0)
-        r = ct_tls_start(&c->tls);
+    /* Over the limit, the connection still completes TLS so that the client learns why it is
+     * refused (an Error UNAVAILABLE), as DESIGN.md section 6 asks. */
+    c->over_limit = env->n_conns > cfg->max_connections;
+    r = uv_accept(listener, (uv_stream_t *)&c->tls.tcp) == 0 ? ct_tls_start(&c->tls) : CT_ESYS;
     snprintf(c->session.peer_addr, sizeof c->session.peer_addr, "%s", c->tls.peer_addr);
     if (r != 0) {
         conn_close(c, false);
-        return r < 0 && r > -100 ? r : CT_ESYS;
+        return r;
     }
     uv_timer_start(&c->timer, on_timer, cfg->handshake_timeout_ms, 0);
     return 0;

@@ -11,6 +11,7 @@
 #include "audit.h"
 #include "authz.h"
 #include "err.h"
+#include "frame.h"
 #include "log.h"
 
 typedef struct route {
@@ -67,7 +68,7 @@ static void refuse(const ct_handler_ctx_t *ctx, ct_session_t *s, uint64_t reques
 }
 
 ct_dispatch_result_t ct_dispatch(const ct_handler_ctx_t *ctx, ct_session_t *s,
-                                 const Careteam__V1__Envelope *env)
+                                 const Careteam__V1__Envelope *env, size_t wire_len)
 {
     char why[256];
     const route_t *route = find_route(env->body_case);
@@ -95,7 +96,13 @@ ct_dispatch_result_t ct_dispatch(const ct_handler_ctx_t *ctx, ct_session_t *s,
                  ct_role_name(s->role) ? ct_role_name(s->role) : "unknown",
                  body_name(env->body_case));
         refuse(ctx, s, env->request_id, route->action, CT_EFORBIDDEN, why);
-        return CT_DISPATCH_CONTINUE;
+        return route->before_hello ? CT_DISPATCH_CLOSE : CT_DISPATCH_CONTINUE;
+    }
+    if (!ct_frame_envelope_is_exact(env, wire_len)) {
+        refuse(ctx, s, env->request_id, route->action, CT_EINVAL,
+               "a text field contains a NUL byte (or the envelope is not canonically encoded); "
+               "text fields must be UTF-8 without NUL");
+        return route->before_hello ? CT_DISPATCH_CLOSE : CT_DISPATCH_CONTINUE;
     }
     ct_request_t req = {.ctx = ctx,
                         .session = s,

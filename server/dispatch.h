@@ -53,15 +53,16 @@ typedef enum ct_dispatch_result {
     CT_DISPATCH_CLOSE = 1,    /* a protocol violation: close after the Error is sent */
 } ct_dispatch_result_t;
 
-/* Handles one decoded envelope from a client. Never frees env (the caller does). */
+/* Handles one decoded envelope from a client, which arrived as wire_len payload bytes. Never
+ * frees env (the caller does). */
 ct_dispatch_result_t ct_dispatch(const ct_handler_ctx_t *ctx, ct_session_t *s,
-                                 const Careteam__V1__Envelope *env);
+                                 const Careteam__V1__Envelope *env, size_t wire_len);
 
 /* Sends Error for a frame that could not be decoded or framed (err: CT_EPROTO, CT_ETOOBIG),
  * audits it; the caller closes the connection. */
 void ct_dispatch_bad_frame(const ct_handler_ctx_t *ctx, ct_session_t *s, int err, const char *why);
 
-/* The action code for a body case ("message.send", ...), "protocol.unknown" if none. */
+/* The action code for a body case ("message.send", ...), "protocol.violation" if none. */
 const char *ct_dispatch_action(Careteam__V1__Envelope__BodyCase c);
 
 #endif

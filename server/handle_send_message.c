@@ -53,7 +53,10 @@ static int hash_request(const Careteam__V1__SendMessage *m, uint8_t out[CT_SHA25
     ct_digest_str(d, m->participant_id);
     ct_digest_str(d, m->subject);
     ct_digest_str(d, m->body);
-    ct_digest_u64(d, (uint64_t)m->priority);
+    /* UNSPECIFIED is stored as ROUTINE, so the two must not make a resend look different. */
+    ct_digest_u64(d, m->priority == CARETEAM__V1__PRIORITY__PRIORITY_UNSPECIFIED
+                         ? (uint64_t)CARETEAM__V1__PRIORITY__PRIORITY_ROUTINE
+                         : (uint64_t)m->priority);
     return ct_digest_final(d, out);
 }
 

@@ -1,7 +1,9 @@
 /*
  * Inbox replay (see replay.h). Pages of pending messages are read on the thread pool and sent
- * from the loop, one page per loop callback, so a member with a large backlog neither blocks the
- * loop nor holds more than one page in memory.
+ * from the loop. Sending pauses whenever the connection's output backlog reaches
+ * REPLAY_BACKLOG_MAX and resumes when it has drained, so a member with a large inbox neither
+ * blocks the loop, nor holds more than one page in memory, nor trips the slow-consumer limit
+ * (max_output) that protects the daemon from clients that do not read.
  */
 #include "replay.h"
 
@@ -14,13 +16,16 @@
 
 /* Messages per page: enough to amortise a read, small enough to bound one callback's work. */
 #define REPLAY_PAGE 256
+/* Output queued before the replay waits for the socket to drain. */
+#define REPLAY_BACKLOG_MAX (256u * 1024u)
 
 typedef struct replay {
     const ct_handler_ctx_t *ctx;
     ct_session_t *session; /* referenced until the replay ends */
     int64_t after_seq;     /* last seq sent */
     uint64_t sent;
-    int n; /* messages in page, or a negative CT_E* from the read */
+    int n;    /* messages in page, or a negative CT_E* from the read */
+    int next; /* index of the next message of the page to send */
     ct_message_t page[REPLAY_PAGE];
 } replay_t;
 
@@ -76,6 +81,43 @@ static void replay_end(replay_t *rp)
     free(rp);
 }
 
+static void page_done(void *arg);
+
+/* Sends what is left of the page, pausing on a full output queue; then reads the next page or
+ * ends the replay. */
+static void send_page(void *arg)
+{
+    replay_t *rp = arg;
+    ct_session_t *s = rp->session;
+    ct_buf_t frame = CT_BUF_INIT;
+    while (rp->next < rp->n && s->open) {
+        if (s->ops->backlog(s) >= REPLAY_BACKLOG_MAX) {
+            ct_buf_free(&frame);
+            s->ops->when_drained(s, send_page, rp);
+            return;
+        }
+        ct_message_t *m = &rp->page[rp->next++];
+        ct_buf_reset(&frame);
+        if (ct_replay_encode_deliver(m, &frame, UINT32_MAX) == 0 &&
+            s->ops->send(s, frame.data, frame.len) == 0) {
+            rp->sent++;
+            rp->after_seq = m->seq;
+            s->replay_last_seq = m->seq;
+        }
+        ct_message_clear(m);
+    }
+    ct_buf_free(&frame);
+    for (int i = rp->next; i < rp->n; i++)
+        ct_message_clear(&rp->page[i]); /* closed mid-page */
+    if (rp->n == REPLAY_PAGE && s->open) {
+        rp->n = rp->next = 0;
+        if (ct_readers_submit(rp->ctx->readers, read_page, page_done, rp) == 0)
+            return;
+        s->ops->close(s);
+    }
+    replay_end(rp);
+}
+
 static void page_done(void *arg)
 {
     replay_t *rp = arg;
@@ -89,27 +131,8 @@ static void page_done(void *arg)
         free(rp);
         return;
     }
-    ct_buf_t frame = CT_BUF_INIT;
-    for (int i = 0; i < rp->n; i++) {
-        ct_message_t *m = &rp->page[i];
-        if (s->open) {
-            ct_buf_reset(&frame);
-            if (ct_replay_encode_deliver(m, &frame, UINT32_MAX) == 0 &&
-                s->ops->send(s, frame.data, frame.len) == 0) {
-                rp->sent++;
-                rp->after_seq = m->seq;
-                s->replay_last_seq = m->seq;
-            }
-        }
-        ct_message_clear(m);
-    }
-    ct_buf_free(&frame);
-    if (rp->n == REPLAY_PAGE && s->open) {
-        if (ct_readers_submit(rp->ctx->readers, read_page, page_done, rp) == 0)
-            return;
-        s->ops->close(s);
-    }
-    replay_end(rp);
+    rp->next = 0;
+    send_page(rp);
 }
 
 int ct_replay_start(const ct_handler_ctx_t *ctx, ct_session_t *s)

@@ -174,12 +174,22 @@ static int start_listener(server_t *srv, const char *listen, const char *ready_f
         fprintf(stderr, "careteamd: listen address '%s' is not HOST:PORT or [V6]:PORT\n", listen);
         return CT_EINVAL;
     }
+    /* A name (e.g. "localhost") is resolved once, here, before the loop runs. */
     struct sockaddr_storage ss;
-    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
-        uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0) {
-        fprintf(stderr, "careteamd: listen host '%s' must be an IPv4 or IPv6 address\n", host);
+    uv_getaddrinfo_t gai;
+    char portstr[8];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+    int gr = uv_getaddrinfo(&srv->loop, &gai, NULL, host, portstr, &hints);
+    if (gr != 0 || gai.addrinfo == NULL) {
+        fprintf(stderr, "careteamd: cannot resolve listen host '%s': %s\n", host, uv_strerror(gr));
+        if (gr == 0)
+            uv_freeaddrinfo(gai.addrinfo);
         return CT_EINVAL;
     }
+    memcpy(&ss, gai.addrinfo->ai_addr, gai.addrinfo->ai_addrlen);
+    uv_freeaddrinfo(gai.addrinfo);
     int r = uv_tcp_bind(&srv->listener, (struct sockaddr *)&ss, 0);
     if (r == 0)
         r = uv_listen((uv_stream_t *)&srv->listener, 511, on_connection);

@@ -30,6 +30,9 @@ typedef struct ct_session_ops {
     void (*replay_done)(ct_session_t *s);
     /* Output queued but not yet written to the socket, in bytes. */
     size_t (*backlog)(ct_session_t *s);
+    /* Calls cb(arg) once, from a later loop callback, when the output queue has emptied or the
+     * connection has closed (then s->open is false). One waiter at a time. */
+    void (*when_drained)(ct_session_t *s, void (*cb)(void *arg), void *arg);
     void (*retain)(ct_session_t *s);
     void (*release)(ct_session_t *s);
     /* Closes after what is queued is sent. */

@@ -399,13 +399,13 @@ Test(envelope, next_envelope_unpacks_and_survives_a_junk_frame)
     ct_frame_reader_init(&r, CT_FRAME_DEFAULT_MAX);
     cr_assert_eq(ct_frame_reader_feed(&r, in.data, in.len), 0);
     Careteam__V1__Envelope *got = NULL;
-    cr_assert_eq(ct_frame_next_envelope(&r, &got), CT_EINVAL, "junk is not an Envelope");
+    cr_assert_eq(ct_frame_next_envelope(&r, &got, NULL), CT_EINVAL, "junk is not an Envelope");
     cr_assert_null(got);
-    cr_assert_eq(ct_frame_next_envelope(&r, &got), 1, "the stream stays in sync after junk");
+    cr_assert_eq(ct_frame_next_envelope(&r, &got, NULL), 1, "the stream stays in sync after junk");
     cr_assert_eq(got->request_id, 7);
     cr_assert_eq(got->body_case, CARETEAM__V1__ENVELOPE__BODY_PING);
     careteam__v1__envelope__free_unpacked(got, NULL);
-    cr_assert_eq(ct_frame_next_envelope(&r, &got), 0);
+    cr_assert_eq(ct_frame_next_envelope(&r, &got, NULL), 0);
 
     ct_frame_reader_free(&r);
     ct_buf_free(&in);
