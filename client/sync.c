@@ -26,8 +26,10 @@ struct ct_sync {
     int connect_status;
     char last_error[300];
     push_node_t *push_head, *push_tail;
-    /* The call in progress. */
+    /* The call in progress. A response to an earlier call that timed out is dropped: it must not
+     * be taken for the answer to this one. */
     bool waiting;
+    uint64_t call_id;
     Careteam__V1__Envelope *resp;
     int resp_status;
 };
@@ -161,6 +163,8 @@ static void on_response(ct_client_t *c, int status, const Careteam__V1__Envelope
 {
     (void)c;
     ct_sync_t *s = arg;
+    if (!s->waiting || (resp != NULL && resp->request_id != s->call_id))
+        return; /* the answer to a call that already gave up */
     s->resp_status = status;
     s->resp = resp != NULL ? copy_envelope(resp) : NULL;
     if (status == 0 && s->resp == NULL)
@@ -182,23 +186,16 @@ int ct_sync_call(ct_sync_t *s, Careteam__V1__Envelope *req, int timeout_ms,
         s->waiting = false;
         return r;
     }
+    s->call_id = req->request_id; /* set by ct_client_request */
     arm(s, timeout_ms);
-    bool done = false;
     while (s->waiting && !s->timed_out && !s->closed)
         uv_run(&s->loop, UV_RUN_ONCE);
     uv_timer_stop(&s->timer);
-    (void)done;
     if (s->waiting) {
-        /* Timed out, or closed before the response: the callback may still come (closed), and
-         * must not write into a finished call. */
-        if (s->closed) {
-            while (s->waiting)
-                uv_run(&s->loop, UV_RUN_ONCE);
-            ct_envelope_free(s->resp);
-            s->resp = NULL;
-            return CT_ECLOSED;
-        }
-        return CT_ETIMEDOUT;
+        /* Timed out, or closed before the response. Stop waiting, so that a late answer (or the
+         * CT_ECLOSED callback) is dropped by on_response. */
+        s->waiting = false;
+        return s->closed ? CT_ECLOSED : CT_ETIMEDOUT;
     }
     if (s->resp_status != 0)
         return s->resp_status;
@@ -211,12 +208,10 @@ int ct_sync_next_push(ct_sync_t *s, int timeout_ms, Careteam__V1__Envelope **pus
 {
     *push = NULL;
     if (s->push_head == NULL && !s->closed) {
-        bool have = false;
         arm(s, timeout_ms);
         while (s->push_head == NULL && !s->timed_out && !s->closed)
             uv_run(&s->loop, UV_RUN_ONCE);
         uv_timer_stop(&s->timer);
-        (void)have;
     }
     if (s->push_head == NULL)
         return s->closed ? CT_ECLOSED : CT_ETIMEDOUT;
@@ -261,12 +256,11 @@ void ct_sync_close(ct_sync_t *s)
 {
     if (s == NULL)
         return;
-    /* A pending call's callback (CT_ECLOSED) may still run while closing; it writes into s,
-     * which lives until free_sync. */
+    /* Callbacks of requests still pending (CT_ECLOSED) run while the loop finishes closing;
+     * with no call waiting, on_response ignores them. */
+    s->waiting = false;
     ct_client_close(s->client);
-    s->waiting = true;
     free_sync(s);
-    ct_envelope_free(NULL);
 }
 
 int ct_sync_send_message(ct_sync_t *s, const ct_send_args_t *a, int timeout_ms,

@@ -90,7 +90,7 @@ void ct_cli_origin_describe(const ct_cli_settings_t *s, ct_cli_key_t k, char *bu
     }
 }
 
-/* ---- profile files ------------------------------------------------------------------------ */
+/* ---- profile files --------------------------------------------------------------------------- */
 
 /* The user's home directory: $HOME, else the password database; NULL if neither knows. */
 static const char *home_dir(void)
@@ -185,8 +185,7 @@ static int read_profile(ct_cli_settings_t *s, const char *path, char *err, size_
     FILE *f = fopen(path, "r");
     if (f == NULL) {
         int e = errno;
-        snprintf(err, errlen,
-                 "cannot read profile %s: %s%s", path, strerror(e),
+        snprintf(err, errlen, "cannot read profile %s: %s%s", path, strerror(e),
                  e == ENOENT ? " (a profile holds lines like `server = HOST:PORT`, "
                                "`cert = FILE`, `key = FILE`, `ca = FILE`)"
                              : "");
@@ -224,8 +223,8 @@ static int read_profile(ct_cli_settings_t *s, const char *path, char *err, size_
             k++;
         if (k == CT_CLI_NKEYS) {
             snprintf(err, errlen,
-                     "profile %s line %u: unknown key '%.64s' (known: server, cert, key, ca)",
-                     path, lineno, key);
+                     "profile %s line %u: unknown key '%.64s' (known: server, cert, key, ca)", path,
+                     lineno, key);
             rc = CT_CLI_EXIT_FILE;
             break;
         }
