@@ -30,8 +30,7 @@ void ct_test_daemon_init(ct_test_daemon_t *d, const char *extra_conf);
 
 /* Enrolls one more member (certificate at ct_test_daemon_cert_path). Returns the exit status of
  * `careteamd enroll`. */
-int ct_test_daemon_enroll(ct_test_daemon_t *d, const char *id, const char *name,
-                          const char *role);
+int ct_test_daemon_enroll(ct_test_daemon_t *d, const char *id, const char *name, const char *role);
 
 /* Runs `careteamd ARGS...` (NULL-terminated) to completion; returns its exit status. */
 int ct_test_careteamd(ct_test_daemon_t *d, const char *arg, ...);
