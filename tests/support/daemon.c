@@ -244,8 +244,14 @@ void ct_test_daemon_start(ct_test_daemon_t *d)
     snprintf(ready, sizeof ready, "%s/ready", d->dir);
     unlink(ready);
     d->addr[0] = '\0';
-    char *argv[] = {(char *)CT_TEST_CARETEAMD, "serve", d->data, "--listen", "127.0.0.1:0",
-                    "--ready-file", ready, NULL};
+    char *argv[] = {(char *)CT_TEST_CARETEAMD,
+                    "serve",
+                    d->data,
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--ready-file",
+                    ready,
+                    NULL};
     d->pid = spawn(d, argv);
     int64_t deadline = now_ms() + START_TIMEOUT_MS;
     for (;;) {
