@@ -13,6 +13,10 @@
  *
  * Errors are CT_E* codes (err.h). A response that is an Error frame is not a transport failure:
  * ct_response_status() maps it to the CT_E* code of its wire ErrorCode.
+ *
+ * SIGPIPE: writing to a connection the server has just closed raises SIGPIPE. The blocking layer
+ * blocks it while it runs its loop. Programs that run ct_client_* on their own loop must ignore
+ * it (signal(SIGPIPE, SIG_IGN)), as every libuv program that writes to sockets must.
  */
 #ifndef CARETEAM_H
 #define CARETEAM_H

@@ -5,6 +5,8 @@
  * Ownership: responses and pushes are copied out of the callbacks (re-packed and unpacked, as
  * the callbacks' envelopes die with the callback) and belong to the caller once returned.
  */
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,19 +53,45 @@ static void on_timer(uv_timer_t *t)
 {
     ct_sync_t *s = t->data;
     s->timed_out = true;
+    uv_stop(t->loop); /* UV_RUN_ONCE may otherwise go on to block in poll */
 }
 
 static void arm(ct_sync_t *s, int timeout_ms)
 {
     s->timed_out = false;
+    /* The loop's clock is cached: after the caller spent time elsewhere it is stale, and a timer
+     * started from it would already be due and let the next poll block without a deadline. */
+    uv_update_time(&s->loop);
     uv_timer_start(&s->timer, on_timer, timeout_ms > 0 ? (uint64_t)timeout_ms : 1, 0);
+}
+
+/*
+ * One loop iteration with SIGPIPE blocked on this thread. A write to a socket the server has
+ * just closed raises SIGPIPE, whose default action would kill the caller's process; a library
+ * must not impose a signal disposition on its host, so the signal is blocked while we run and
+ * any instance of it we caused is consumed before it is unblocked.
+ */
+static void run_once(ct_sync_t *s)
+{
+    sigset_t pipe_set, old;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    uv_run(&s->loop, UV_RUN_ONCE);
+    sigset_t pending;
+    if (!sigismember(&old, SIGPIPE) && sigpending(&pending) == 0 &&
+        sigismember(&pending, SIGPIPE)) {
+        struct timespec zero = {0, 0};
+        (void)sigtimedwait(&pipe_set, NULL, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 /* Runs the loop until *flag is true, the timer fires, or the connection closes. */
 static void run_until(ct_sync_t *s, const bool *flag)
 {
     while (!*flag && !s->timed_out && !s->closed)
-        uv_run(&s->loop, UV_RUN_ONCE);
+        run_once(s);
     uv_timer_stop(&s->timer);
 }
 
@@ -117,7 +145,8 @@ static void free_sync(ct_sync_t *s)
         free(n);
     }
     uv_close((uv_handle_t *)&s->timer, NULL);
-    uv_run(&s->loop, UV_RUN_DEFAULT); /* lets every handle finish closing */
+    while (uv_loop_alive(&s->loop)) /* lets every handle finish closing */
+        run_once(s);
     uv_loop_close(&s->loop);
     free(s);
 }
@@ -189,7 +218,7 @@ int ct_sync_call(ct_sync_t *s, Careteam__V1__Envelope *req, int timeout_ms,
     s->call_id = req->request_id; /* set by ct_client_request */
     arm(s, timeout_ms);
     while (s->waiting && !s->timed_out && !s->closed)
-        uv_run(&s->loop, UV_RUN_ONCE);
+        run_once(s);
     uv_timer_stop(&s->timer);
     if (s->waiting) {
         /* Timed out, or closed before the response. Stop waiting, so that a late answer (or the
@@ -210,7 +239,7 @@ int ct_sync_next_push(ct_sync_t *s, int timeout_ms, Careteam__V1__Envelope **pus
     if (s->push_head == NULL && !s->closed) {
         arm(s, timeout_ms);
         while (s->push_head == NULL && !s->timed_out && !s->closed)
-            uv_run(&s->loop, UV_RUN_ONCE);
+            run_once(s);
         uv_timer_stop(&s->timer);
     }
     if (s->push_head == NULL)

@@ -45,6 +45,9 @@ typedef struct server {
     uv_timer_t grace;
     bool stopping;
     bool writer_stopped;
+    bool failed; /* stopping because the daemon could not start properly: exit non-zero */
+    const char *ready_file; /* written once the start is audited durably; NULL for none */
+    char bound[160];        /* "HOST:PORT" actually listened on */
 } server_t;
 
 static void audit_daemon(server_t *srv, const char *action, ct_job_t *job)
@@ -148,23 +151,45 @@ static void on_connection(uv_stream_t *listener, int status)
 }
 
 /* Writes "HOST:PORT\n" to path atomically (temp file + rename), for scripts and tests. */
-static int write_ready_file(const char *path, const char *host, int port)
+static int write_ready_file(const char *path, const char *bound)
 {
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
     if (f == NULL)
         return CT_ESYS;
-    if (strchr(host, ':') != NULL)
-        fprintf(f, "[%s]:%d\n", host, port);
-    else
-        fprintf(f, "%s:%d\n", host, port);
+    fprintf(f, "%s\n", bound);
     if (fclose(f) != 0 || rename(tmp, path) != 0)
         return CT_ESYS;
     return 0;
 }
 
-static int start_listener(server_t *srv, const char *listen, const char *ready_file)
+/* The "daemon.start" audit row is committed: the daemon is ready, and says so. A script or test
+ * that waits for the ready file can therefore rely on the start being in the audit trail. */
+static void on_start_committed(ct_job_t *job)
+{
+    server_t *srv = *(server_t **)(job + 1);
+    int result = job->result;
+    free(job);
+    if (result != 0) {
+        ct_log_error("daemon.start_unaudited", "code=%s", ct_errname(result));
+        srv->failed = true;
+        begin_shutdown(srv, "audit_failed");
+        return;
+    }
+    if (srv->stopping)
+        return;
+    if (srv->ready_file != NULL && write_ready_file(srv->ready_file, srv->bound) != 0) {
+        ct_log_error("daemon.ready_file_failed", "path=%s reason=\"%s\"", srv->ready_file,
+                     strerror(errno));
+        srv->failed = true;
+        begin_shutdown(srv, "ready_file_failed");
+        return;
+    }
+    ct_log_info("daemon.started", "addr=%s server_name=%s", srv->bound, srv->cfg.server_name);
+}
+
+static int start_listener(server_t *srv, const char *listen)
 {
     char host[128];
     int port;
@@ -201,11 +226,11 @@ static int start_listener(server_t *srv, const char *listen, const char *ready_f
     uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&ss, &len);
     port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
                                          : ((struct sockaddr_in6 *)&ss)->sin6_port);
-    ct_log_info("daemon.listening", "addr=%s port=%d", host, port);
-    if (ready_file != NULL && write_ready_file(ready_file, host, port) != 0) {
-        fprintf(stderr, "careteamd: cannot write ready file %s: %s\n", ready_file, strerror(errno));
-        return CT_ESYS;
-    }
+    if (strchr(host, ':') != NULL)
+        snprintf(srv->bound, sizeof srv->bound, "[%s]:%d", host, port);
+    else
+        snprintf(srv->bound, sizeof srv->bound, "%s:%d", host, port);
+    ct_log_info("daemon.listening", "addr=%s", srv->bound);
     return 0;
 }
 
@@ -278,17 +303,23 @@ int ct_server_run(const ct_serve_opts_t *opts)
     uv_signal_start(&srv->sigint, on_signal, SIGINT);
     uv_signal_start(&srv->sighup, on_signal, SIGHUP);
 
-    if (start_listener(srv, opts->listen != NULL ? opts->listen : srv->cfg.listen,
-                       opts->ready_file) != 0) {
+    if (start_listener(srv, opts->listen != NULL ? opts->listen : srv->cfg.listen) != 0) {
         begin_shutdown(srv, "startup_failed");
         uv_run(&srv->loop, UV_RUN_DEFAULT);
         goto out_router;
     }
-    audit_daemon(srv, "daemon.start", NULL);
-    ct_log_info("daemon.started", "dir=%s server_name=%s", opts->dir, srv->cfg.server_name);
+    srv->ready_file = opts->ready_file;
+    ct_job_t *start = calloc(1, sizeof *start + sizeof(server_t *));
+    if (start == NULL) {
+        begin_shutdown(srv, "out_of_memory");
+    } else {
+        *(server_t **)(start + 1) = srv;
+        start->done = on_start_committed;
+        audit_daemon(srv, "daemon.start", start);
+    }
     uv_run(&srv->loop, UV_RUN_DEFAULT);
-    ct_log_info("daemon.stopped", "status=ok");
-    rc = 0;
+    rc = srv->failed ? 1 : 0;
+    ct_log_info("daemon.stopped", "status=%s", rc == 0 ? "ok" : "failed");
 
 out_router:
     ct_router_free(h->router);
