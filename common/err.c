@@ -8,6 +8,8 @@
  */
 #include "err.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "careteam.pb-c.h"
@@ -82,4 +84,15 @@ const char *ct_wire_code_name(int wire_code)
     if (strncmp(v->name, WIRE_NAME_PREFIX, plen) == 0)
         return v->name + plen;
     return v->name;
+}
+
+int ct_errf(char *errbuf, size_t errlen, int err, const char *fmt, ...)
+{
+    if (errbuf != NULL && errlen > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(errbuf, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return err;
 }

@@ -9,6 +9,8 @@
 #ifndef CT_ERR_H
 #define CT_ERR_H
 
+#include <stddef.h>
+
 /* X(name, value, wire ErrorCode suffix, default message) */
 #define CT_ERRNO_MAP(X)                                                                            \
     X(UNAUTHENTICATED, -1, UNAUTHENTICATED,                                                        \
@@ -48,6 +50,14 @@ int ct_err_to_wire(int err);
 
 /* The best CT_E* code for a wire ErrorCode received from the server (used by the client). */
 int ct_err_from_wire(int wire_code);
+
+/*
+ * Writes a formatted message into errbuf (if not NULL) and returns err: the one way functions
+ * that report "code + message for a person" fill their caller's buffer.
+ *     return ct_errf(errbuf, errlen, CT_EEXISTS, "%s already exists", path);
+ */
+int ct_errf(char *errbuf, size_t errlen, int err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* The wire code's short name without prefix ("NOT_FOUND"), for CLI output and logs. */
 const char *ct_wire_code_name(int wire_code);

@@ -12,20 +12,6 @@
 
 #include "err.h"
 
-static int fail(char *errbuf, size_t errlen, int err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(char *errbuf, size_t errlen, int err, const char *fmt, ...)
-{
-    if (errbuf != NULL && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(errbuf, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return err;
-}
-
 /* Makes the rename into place durable. Failure is ignored: the file itself is already synced. */
 static void sync_parent_dir(const char *path)
 {
@@ -72,17 +58,18 @@ int ct_file_write_new(const char *path, const char *what, const void *data, size
     size_t tlen = strlen(path) + sizeof(".tmp-XXXXXX");
     char *tmp = malloc(tlen);
     if (tmp == NULL)
-        return fail(errbuf, errlen, CT_ENOMEM, "cannot write %s %s: out of memory", what, path);
+        return ct_errf(errbuf, errlen, CT_ENOMEM, "cannot write %s %s: out of memory", what, path);
     snprintf(tmp, tlen, "%s.tmp-XXXXXX", path);
 
     fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
-        fail(errbuf, errlen, CT_ESYS, "cannot create %s %s: %s", what, path, strerror(errno));
+        ct_errf(errbuf, errlen, CT_ESYS, "cannot create %s %s: %s", what, path, strerror(errno));
         free(tmp);
         return CT_ESYS;
     }
     if (fchmod(fd, mode) != 0) {
-        fail(errbuf, errlen, CT_ESYS, "cannot set mode of %s %s: %s", what, path, strerror(errno));
+        ct_errf(errbuf, errlen, CT_ESYS, "cannot set mode of %s %s: %s", what, path,
+                strerror(errno));
         goto out;
     }
     const char *p = data;
@@ -92,28 +79,29 @@ int ct_file_write_new(const char *path, const char *what, const void *data, size
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            fail(errbuf, errlen, CT_ESYS, "cannot write %s %s: %s", what, path, strerror(errno));
+            ct_errf(errbuf, errlen, CT_ESYS, "cannot write %s %s: %s", what, path, strerror(errno));
             goto out;
         }
         p += n;
         left -= (size_t)n;
     }
     if (fsync(fd) != 0) {
-        fail(errbuf, errlen, CT_ESYS, "cannot sync %s %s: %s", what, path, strerror(errno));
+        ct_errf(errbuf, errlen, CT_ESYS, "cannot sync %s %s: %s", what, path, strerror(errno));
         goto out;
     }
     if (close(fd) != 0) {
         fd = -1;
-        fail(errbuf, errlen, CT_ESYS, "cannot write %s %s: %s", what, path, strerror(errno));
+        ct_errf(errbuf, errlen, CT_ESYS, "cannot write %s %s: %s", what, path, strerror(errno));
         goto out;
     }
     fd = -1;
     if (move_noreplace(tmp, path) != 0) {
         if (errno == EEXIST)
-            rc = fail(errbuf, errlen, CT_EEXISTS, "%s %s already exists; refusing to overwrite it",
-                      what, path);
+            rc = ct_errf(errbuf, errlen, CT_EEXISTS,
+                         "%s %s already exists; refusing to overwrite it", what, path);
         else
-            fail(errbuf, errlen, CT_ESYS, "cannot create %s %s: %s", what, path, strerror(errno));
+            ct_errf(errbuf, errlen, CT_ESYS, "cannot create %s %s: %s", what, path,
+                    strerror(errno));
         goto out;
     }
     sync_parent_dir(path);

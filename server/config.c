@@ -120,21 +120,6 @@ void ct_config_defaults(ct_config_t *cfg)
     cfg->member_cert_days = 365;
 }
 
-/* Formats a message into errbuf (which may be NULL). Returns err so callers can `return fail()`. */
-static int fail(char *errbuf, size_t errlen, int err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(char *errbuf, size_t errlen, int err, const char *fmt, ...)
-{
-    if (errbuf != NULL && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(errbuf, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return err;
-}
-
 /* ---- host:port ------------------------------------------------------------------------------ */
 
 /* A host name or IPv4 literal: 1..253 characters of [A-Za-z0-9.-]. */
@@ -381,11 +366,12 @@ static int apply(ct_config_t *cfg, const struct key *k, const char *value, const
     if (k->type == KEY_STRING) {
         const char *why = k->check(value);
         if (why != NULL)
-            return fail(errbuf, errlen, CT_EINVAL, "%s:%u: invalid %s \"%s\": expected %s", path,
-                        lineno, k->name, value, why);
+            return ct_errf(errbuf, errlen, CT_EINVAL, "%s:%u: invalid %s \"%s\": expected %s", path,
+                           lineno, k->name, value, why);
         if (strlen(value) >= k->size)
-            return fail(errbuf, errlen, CT_EINVAL, "%s:%u: %s is too long: at most %zu characters",
-                        path, lineno, k->name, k->size - 1);
+            return ct_errf(errbuf, errlen, CT_EINVAL,
+                           "%s:%u: %s is too long: at most %zu characters", path, lineno, k->name,
+                           k->size - 1);
         memcpy((char *)cfg + k->offset, value, strlen(value) + 1);
         return 0;
     }
@@ -399,12 +385,12 @@ static int apply(ct_config_t *cfg, const struct key *k, const char *value, const
                            : k->type == KEY_DURATION
                                ? "milliseconds, or a number with ms, s, m or h"
                                : "a whole number";
-        return fail(errbuf, errlen, CT_EINVAL, "%s:%u: invalid %s \"%s\": %s; expected %s, %s",
-                    path, lineno, k->name, value, why, form, range);
+        return ct_errf(errbuf, errlen, CT_EINVAL, "%s:%u: invalid %s \"%s\": %s; expected %s, %s",
+                       path, lineno, k->name, value, why, form, range);
     }
     if (n < k->min || n > k->max)
-        return fail(errbuf, errlen, CT_EINVAL, "%s:%u: %s = %s is out of range: allowed %s", path,
-                    lineno, k->name, value, range);
+        return ct_errf(errbuf, errlen, CT_EINVAL, "%s:%u: %s = %s is out of range: allowed %s",
+                       path, lineno, k->name, value, range);
     set_number(cfg, k, n);
     return 0;
 }
@@ -424,17 +410,17 @@ static int check_cross_keys(const ct_config_t *cfg, const unsigned *lines, const
 
     if ((uint64_t)cfg->max_body + ENVELOPE_OVERHEAD > cfg->max_frame) {
         unsigned l = lines[body - keys] > frame_line ? lines[body - keys] : frame_line;
-        return fail(errbuf, errlen, CT_EINVAL,
-                    "%s:%u: max_body (%" PRIu32 ") must be at most max_frame - 4K (%" PRIu64
-                    "), to leave room for the rest of the message",
-                    path, l, cfg->max_body, (uint64_t)cfg->max_frame - ENVELOPE_OVERHEAD);
+        return ct_errf(errbuf, errlen, CT_EINVAL,
+                       "%s:%u: max_body (%" PRIu32 ") must be at most max_frame - 4K (%" PRIu64
+                       "), to leave room for the rest of the message",
+                       path, l, cfg->max_body, (uint64_t)cfg->max_frame - ENVELOPE_OVERHEAD);
     }
     if (cfg->max_output < cfg->max_frame) {
         unsigned l = lines[output - keys] > frame_line ? lines[output - keys] : frame_line;
-        return fail(errbuf, errlen, CT_EINVAL,
-                    "%s:%u: max_output (%" PRIu64 ") must be at least max_frame (%" PRIu32
-                    "), or one response could never be queued",
-                    path, l, cfg->max_output, cfg->max_frame);
+        return ct_errf(errbuf, errlen, CT_EINVAL,
+                       "%s:%u: max_output (%" PRIu64 ") must be at least max_frame (%" PRIu32
+                       "), or one response could never be queued",
+                       path, l, cfg->max_output, cfg->max_frame);
     }
     return 0;
 }
@@ -455,12 +441,13 @@ static int parse_stream(FILE *f, const char *path, ct_config_t *cfg, char *errbu
     while ((n = getline(&line, &cap, f)) >= 0) {
         lineno++;
         if ((size_t)n != strlen(line)) {
-            rc = fail(errbuf, errlen, CT_EINVAL, "%s:%u: line contains a NUL byte", path, lineno);
+            rc =
+                ct_errf(errbuf, errlen, CT_EINVAL, "%s:%u: line contains a NUL byte", path, lineno);
             goto out;
         }
         if (n > LINE_MAX_LEN) {
-            rc = fail(errbuf, errlen, CT_EINVAL, "%s:%u: line is longer than %d characters", path,
-                      lineno, LINE_MAX_LEN);
+            rc = ct_errf(errbuf, errlen, CT_EINVAL, "%s:%u: line is longer than %d characters",
+                         path, lineno, LINE_MAX_LEN);
             goto out;
         }
         char *s = trim(line);
@@ -468,27 +455,27 @@ static int parse_stream(FILE *f, const char *path, ct_config_t *cfg, char *errbu
             continue;
         char *eq = strchr(s, '=');
         if (eq == NULL) {
-            rc = fail(errbuf, errlen, CT_EINVAL, "%s:%u: expected `key = value`, found no '='",
-                      path, lineno);
+            rc = ct_errf(errbuf, errlen, CT_EINVAL, "%s:%u: expected `key = value`, found no '='",
+                         path, lineno);
             goto out;
         }
         *eq = '\0';
         char *name = trim(s);
         char *value = trim(eq + 1);
         if (name[0] == '\0') {
-            rc = fail(errbuf, errlen, CT_EINVAL, "%s:%u: missing key before '='", path, lineno);
+            rc = ct_errf(errbuf, errlen, CT_EINVAL, "%s:%u: missing key before '='", path, lineno);
             goto out;
         }
         const struct key *k = find_key(name);
         if (k == NULL) {
-            rc = fail(errbuf, errlen, CT_EINVAL,
-                      "%s:%u: unknown key \"%s\" (careteamd init writes every known key)", path,
-                      lineno, name);
+            rc = ct_errf(errbuf, errlen, CT_EINVAL,
+                         "%s:%u: unknown key \"%s\" (careteamd init writes every known key)", path,
+                         lineno, name);
             goto out;
         }
         if (value[0] == '\0') {
-            rc =
-                fail(errbuf, errlen, CT_EINVAL, "%s:%u: empty value for %s", path, lineno, k->name);
+            rc = ct_errf(errbuf, errlen, CT_EINVAL, "%s:%u: empty value for %s", path, lineno,
+                         k->name);
             goto out;
         }
         rc = apply(cfg, k, value, path, lineno, errbuf, errlen);
@@ -497,8 +484,8 @@ static int parse_stream(FILE *f, const char *path, ct_config_t *cfg, char *errbu
         lines[k - keys] = lineno;
     }
     if (ferror(f)) {
-        rc = fail(errbuf, errlen, CT_ESYS, "cannot read %s: %s", path,
-                  strerror(errno != 0 ? errno : EIO));
+        rc = ct_errf(errbuf, errlen, CT_ESYS, "cannot read %s: %s", path,
+                     strerror(errno != 0 ? errno : EIO));
         goto out;
     }
     rc = check_cross_keys(cfg, lines, path, errbuf, errlen);
@@ -513,8 +500,8 @@ int ct_config_load(const char *path, ct_config_t *cfg, char *errbuf, size_t errl
     FILE *f = fopen(path, "re");
     if (f == NULL) {
         int e = errno;
-        return fail(errbuf, errlen, e == ENOENT ? CT_ENOTFOUND : CT_ESYS, "cannot read %s: %s",
-                    path, strerror(e));
+        return ct_errf(errbuf, errlen, e == ENOENT ? CT_ENOTFOUND : CT_ESYS, "cannot read %s: %s",
+                       path, strerror(e));
     }
     ct_config_t tmp;
     ct_config_defaults(&tmp);
@@ -569,7 +556,7 @@ int ct_config_write(const char *path, const ct_config_t *cfg, char *errbuf, size
 {
     char *text = render(cfg); /* owned here */
     if (text == NULL)
-        return fail(errbuf, errlen, CT_ENOMEM, "cannot write config %s: out of memory", path);
+        return ct_errf(errbuf, errlen, CT_ENOMEM, "cannot write config %s: out of memory", path);
     int rc = ct_file_write_new(path, "config", text, strlen(text), 0644, errbuf, errlen);
     free(text);
     return rc;

@@ -56,21 +56,6 @@
 
 enum cert_kind { CERT_CA, CERT_SERVER, CERT_MEMBER };
 
-/* Formats a message into errbuf (which may be NULL). Returns err so callers can `return fail()`. */
-static int fail(char *errbuf, size_t errlen, int err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(char *errbuf, size_t errlen, int err, const char *fmt, ...)
-{
-    if (errbuf != NULL && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(errbuf, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return err;
-}
-
 /*
  * The reason for the most recent OpenSSL failure, for an error message. Drains the thread's error
  * queue so that a stale entry cannot be blamed for a later, unrelated failure.
@@ -100,8 +85,8 @@ static int refuse_existing(const char *path, const char *what, char *errbuf, siz
 {
     struct stat st;
     if (lstat(path, &st) == 0)
-        return fail(errbuf, errlen, CT_EEXISTS, "%s %s already exists; refusing to overwrite it",
-                    what, path);
+        return ct_errf(errbuf, errlen, CT_EEXISTS, "%s %s already exists; refusing to overwrite it",
+                       what, path);
     return 0;
 }
 
@@ -110,12 +95,13 @@ static int write_key(const char *path, const char *what, EVP_PKEY *key, char *er
 {
     BIO *mem = BIO_new(BIO_s_secmem());
     if (mem == NULL)
-        return fail(errbuf, errlen, CT_ENOMEM, "cannot write %s %s: %s", what, path, ssl_reason());
+        return ct_errf(errbuf, errlen, CT_ENOMEM, "cannot write %s %s: %s", what, path,
+                       ssl_reason());
     int rc;
     char *data = NULL;
     if (PEM_write_bio_PrivateKey(mem, key, NULL, NULL, 0, NULL, NULL) != 1) {
-        rc =
-            fail(errbuf, errlen, CT_EINTERNAL, "cannot encode %s %s: %s", what, path, ssl_reason());
+        rc = ct_errf(errbuf, errlen, CT_EINTERNAL, "cannot encode %s %s: %s", what, path,
+                     ssl_reason());
     } else {
         long n = BIO_get_mem_data(mem, &data);
         rc = ct_file_write_new(path, what, data, (size_t)n, 0600, errbuf, errlen);
@@ -129,12 +115,13 @@ static int write_cert(const char *path, const char *what, X509 *crt, char *errbu
 {
     BIO *mem = BIO_new(BIO_s_mem());
     if (mem == NULL)
-        return fail(errbuf, errlen, CT_ENOMEM, "cannot write %s %s: %s", what, path, ssl_reason());
+        return ct_errf(errbuf, errlen, CT_ENOMEM, "cannot write %s %s: %s", what, path,
+                       ssl_reason());
     int rc;
     char *data = NULL;
     if (PEM_write_bio_X509(mem, crt) != 1) {
-        rc =
-            fail(errbuf, errlen, CT_EINTERNAL, "cannot encode %s %s: %s", what, path, ssl_reason());
+        rc = ct_errf(errbuf, errlen, CT_EINTERNAL, "cannot encode %s %s: %s", what, path,
+                     ssl_reason());
     } else {
         long n = BIO_get_mem_data(mem, &data);
         rc = ct_file_write_new(path, what, data, (size_t)n, 0644, errbuf, errlen);
@@ -166,8 +153,8 @@ static FILE *open_input(const char *path, const char *what, int *rc, char *errbu
     FILE *f = fopen(path, "re");
     if (f == NULL) {
         int e = errno;
-        *rc = fail(errbuf, errlen, e == ENOENT ? CT_ENOTFOUND : CT_ESYS, "cannot read %s %s: %s",
-                   what, path, strerror(e));
+        *rc = ct_errf(errbuf, errlen, e == ENOENT ? CT_ENOTFOUND : CT_ESYS, "cannot read %s %s: %s",
+                      what, path, strerror(e));
     }
     return f;
 }
@@ -190,7 +177,8 @@ static int load_ca(const char *key_path, const char *crt_path, EVP_PKEY **key, X
     k = PEM_read_PrivateKey(f, NULL, no_password, NULL);
     fclose(f);
     if (k == NULL) {
-        rc = fail(errbuf, errlen, CT_EINVAL, "cannot parse CA key %s: %s", key_path, ssl_reason());
+        rc = ct_errf(errbuf, errlen, CT_EINVAL, "cannot parse CA key %s: %s", key_path,
+                     ssl_reason());
         goto out;
     }
     f = open_input(crt_path, "CA certificate", &rc, errbuf, errlen);
@@ -199,18 +187,19 @@ static int load_ca(const char *key_path, const char *crt_path, EVP_PKEY **key, X
     c = PEM_read_X509(f, NULL, no_password, NULL);
     fclose(f);
     if (c == NULL) {
-        rc = fail(errbuf, errlen, CT_EINVAL, "cannot parse CA certificate %s: %s", crt_path,
-                  ssl_reason());
+        rc = ct_errf(errbuf, errlen, CT_EINVAL, "cannot parse CA certificate %s: %s", crt_path,
+                     ssl_reason());
         goto out;
     }
     if (X509_check_ca(c) == 0) {
-        rc = fail(errbuf, errlen, CT_EINVAL, "CA certificate %s is not a CA certificate", crt_path);
+        rc = ct_errf(errbuf, errlen, CT_EINVAL, "CA certificate %s is not a CA certificate",
+                     crt_path);
         goto out;
     }
     if (X509_check_private_key(c, k) != 1) {
         ERR_clear_error();
-        rc = fail(errbuf, errlen, CT_EINVAL, "CA key %s does not match CA certificate %s", key_path,
-                  crt_path);
+        rc = ct_errf(errbuf, errlen, CT_EINVAL, "CA key %s does not match CA certificate %s",
+                     key_path, crt_path);
         goto out;
     }
     *key = k;
@@ -334,12 +323,12 @@ static int check_cn(const char *cn, char *errbuf, size_t errlen)
 {
     size_t n = cn != NULL ? strlen(cn) : 0;
     if (n == 0 || n > CN_MAX || !ct_utf8_valid(cn, n))
-        return fail(errbuf, errlen, CT_EINVAL,
-                    "invalid common name: must be 1-%d bytes of UTF-8 text", CN_MAX);
+        return ct_errf(errbuf, errlen, CT_EINVAL,
+                       "invalid common name: must be 1-%d bytes of UTF-8 text", CN_MAX);
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)cn[i] < 0x20 || cn[i] == 0x7f)
-            return fail(errbuf, errlen, CT_EINVAL,
-                        "invalid common name: control characters are not allowed");
+            return ct_errf(errbuf, errlen, CT_EINVAL,
+                           "invalid common name: control characters are not allowed");
     return 0;
 }
 
@@ -384,12 +373,12 @@ static int build_san(const char *const *hosts, size_t n_hosts, char **out, char 
     size_t cap = sizeof(base);
     for (size_t i = 0; i < n_hosts; i++) {
         if (hosts[i] == NULL)
-            return fail(errbuf, errlen, CT_EINVAL, "server host %zu is NULL", i);
+            return ct_errf(errbuf, errlen, CT_EINVAL, "server host %zu is NULL", i);
         cap += strlen(hosts[i]) + INET6_ADDRSTRLEN + sizeof(",DNS:");
     }
     char *san = malloc(cap);
     if (san == NULL)
-        return fail(errbuf, errlen, CT_ENOMEM, "out of memory");
+        return ct_errf(errbuf, errlen, CT_ENOMEM, "out of memory");
     memcpy(san, base, sizeof(base));
 
     for (size_t i = 0; i < n_hosts; i++) {
@@ -407,10 +396,10 @@ static int build_san(const char *const *hosts, size_t n_hosts, char **out, char 
             snprintf(entry, sizeof(entry), "DNS:%s", h);
         } else {
             free(san);
-            return fail(errbuf, errlen, CT_EINVAL,
-                        "invalid server host \"%s\": expected an IPv4 or IPv6 address or a DNS "
-                        "name",
-                        h);
+            return ct_errf(errbuf, errlen, CT_EINVAL,
+                           "invalid server host \"%s\": expected an IPv4 or IPv6 address or a DNS "
+                           "name",
+                           h);
         }
         /* Entries are delimited by ',' and contain none, so a match bounded by ',' or the end
          * of the string is an exact duplicate. */
@@ -451,12 +440,12 @@ int ct_pki_make_ca(const char *ca_key_path, const char *ca_crt_path, const char 
 
     key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     if (key == NULL) {
-        rc = fail(errbuf, errlen, CT_EINTERNAL, "cannot generate CA key: %s", ssl_reason());
+        rc = ct_errf(errbuf, errlen, CT_EINTERNAL, "cannot generate CA key: %s", ssl_reason());
         goto out;
     }
     crt = make_cert(CERT_CA, key, common_name, CA_DAYS, NULL, key, NULL);
     if (crt == NULL) {
-        rc = fail(errbuf, errlen, CT_EINTERNAL, "cannot make CA certificate: %s", ssl_reason());
+        rc = ct_errf(errbuf, errlen, CT_EINTERNAL, "cannot make CA certificate: %s", ssl_reason());
         goto out;
     }
     rc = write_pair(ca_key_path, "CA key", key, ca_crt_path, "CA certificate", crt, errbuf, errlen);
@@ -493,12 +482,13 @@ static int issue(enum cert_kind kind, const char *ca_key_path, const char *ca_cr
         goto out;
     key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     if (key == NULL) {
-        rc = fail(errbuf, errlen, CT_EINTERNAL, "cannot generate %s: %s", key_what, ssl_reason());
+        rc =
+            ct_errf(errbuf, errlen, CT_EINTERNAL, "cannot generate %s: %s", key_what, ssl_reason());
         goto out;
     }
     crt = make_cert(kind, key, cn, days, ca_crt, ca_key, san);
     if (crt == NULL) {
-        rc = fail(errbuf, errlen, CT_EINTERNAL, "cannot make %s: %s", crt_what, ssl_reason());
+        rc = ct_errf(errbuf, errlen, CT_EINTERNAL, "cannot make %s: %s", crt_what, ssl_reason());
         goto out;
     }
     rc = write_pair(key_path, key_what, key, crt_path, crt_what, crt, errbuf, errlen);
@@ -534,12 +524,12 @@ int ct_pki_issue_member(const char *ca_key_path, const char *ca_crt_path, const 
 {
     /* The CN is the member id the server authenticates, so it must be a valid id. */
     if (member_id == NULL || !ct_id_valid(member_id))
-        return fail(errbuf, errlen, CT_EINVAL,
-                    "invalid member id \"%s\": use 1-%d characters of A-Z a-z 0-9 . _ -",
-                    member_id != NULL ? member_id : "", CT_ID_MAX);
+        return ct_errf(errbuf, errlen, CT_EINVAL,
+                       "invalid member id \"%s\": use 1-%d characters of A-Z a-z 0-9 . _ -",
+                       member_id != NULL ? member_id : "", CT_ID_MAX);
     if (days < 1 || days > MEMBER_MAX_DAYS)
-        return fail(errbuf, errlen, CT_EINVAL, "invalid certificate validity %d days: must be 1-%d",
-                    days, MEMBER_MAX_DAYS);
+        return ct_errf(errbuf, errlen, CT_EINVAL,
+                       "invalid certificate validity %d days: must be 1-%d", days, MEMBER_MAX_DAYS);
     return issue(CERT_MEMBER, ca_key_path, ca_crt_path, key_path, crt_path, member_id, days, NULL,
                  errbuf, errlen);
 }
