@@ -15,7 +15,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 run_suite() { # run_suite BUILD_DIR [cmake args...]
   local dir=$1; shift
   echo "== build $dir"
-  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCT_BUILD_TESTS=ON "$@" >/dev/null
   cmake --build "$dir" -j "$(nproc)"
   echo "== test $dir"
   (cd "$dir" && ctest --output-on-failure --no-tests=error -j "$jobs")
