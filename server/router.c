@@ -67,7 +67,11 @@ size_t ct_router_each(ct_router_t *r, const char *member_id, void (*cb)(ct_sessi
                       void *arg)
 {
     size_t n = 0;
-    for (ct_session_t *s = r->buckets[bucket_of(member_id)]; s != NULL; s = s->router_next) {
+    ct_session_t *next;
+    for (ct_session_t *s = r->buckets[bucket_of(member_id)]; s != NULL; s = next) {
+        /* A send can close this session (slow consumer), which removes it from the list: take
+         * the link first. */
+        next = s->router_next;
         if (strcmp(s->member_id, member_id) == 0) {
             cb(s, arg);
             n++;

@@ -19,8 +19,8 @@ void ct_router_free(ct_router_t *r); /* must be empty of sessions */
 int ct_router_add(ct_router_t *r, ct_session_t *s);
 void ct_router_remove(ct_router_t *r, ct_session_t *s); /* no-op if s is not registered */
 
-/* Calls cb for each live session of member_id. cb must not add or remove sessions.
- * Returns how many sessions there were. */
+/* Calls cb for each live session of member_id. cb may remove the session it was given (a send
+ * that closes a slow consumer does), but no other. Returns how many sessions there were. */
 size_t ct_router_each(ct_router_t *r, const char *member_id, void (*cb)(ct_session_t *s, void *arg),
                       void *arg);
 
