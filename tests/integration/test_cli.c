@@ -23,14 +23,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "careteam.h"
 #include "daemon.h"
+#include "process.h"
 #include "testsupport.h"
 
 #define RUN_MS 30000 /* longest a CLI run may take */
@@ -47,29 +46,6 @@ static void teardown(void)
 }
 
 TestSuite(cli, .fini = teardown, .timeout = 90);
-
-static void start_daemon(void)
-{
-    ct_test_daemon_init(&g_d, NULL);
-    ct_test_daemon_start(&g_d);
-}
-
-/* Ends a test after everything it made is freed: clean daemon exit, nothing leaked. */
-static void finish(void)
-{
-    int status = ct_test_daemon_stop(&g_d);
-    cr_assert_eq(status, 0, "careteamd exited with status %d (sanitizer report in its log?)",
-                 status);
-    ct_test_daemon_cleanup(&g_d);
-    ct_test_leak_check();
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- the CLI's environment ------------------------------------------------------------------- */
 
@@ -189,20 +165,14 @@ static void cli_start(cli_proc_t *p, const cli_env_t *env, const char *stdin_dat
     size_t in_len = stdin_data != NULL ? strlen(stdin_data) : 0;
     /* Written whole before the child reads: it must fit the pipe buffer. */
     cr_assert_lt(in_len, (size_t)60000);
-    pid_t parent = getpid();
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
-            _exit(127);
-        if (dup2(in[0], STDIN_FILENO) < 0 || dup2(out[1], STDOUT_FILENO) < 0 ||
-            dup2(err[1], STDERR_FILENO) < 0 || chdir("/") != 0)
-            _exit(127);
-        close_range(3, ~0u, 0);
-        signal(SIGPIPE, SIG_DFL);
-        execve(CT_TEST_CARETEAM_CLI, argv, env->v);
-        _exit(127);
-    }
+    ct_test_spawn_opts_t o = {.path = CT_TEST_CARETEAM_CLI,
+                              .argv = argv,
+                              .envp = env->v,
+                              .in_fd = in[0],
+                              .out_fd = out[1],
+                              .err_fd = err[1],
+                              .cwd = "/"};
+    pid_t pid = ct_test_spawn(&o);
     cr_assert_gt(pid, 0, "fork: %s", strerror(errno));
     close(out[1]);
     close(err[1]);
@@ -257,9 +227,9 @@ static size_t count_lines(const char *s)
 /* Waits until stdout holds at least `lines` lines; fails the test after timeout_ms. */
 static void cli_wait_lines(cli_proc_t *p, size_t lines, int timeout_ms)
 {
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = ct_test_now_ms() + timeout_ms;
     while (count_lines(p->out) < lines) {
-        int left = (int)(deadline - now_ms());
+        int left = (int)(deadline - ct_test_now_ms());
         cr_assert_gt(left, 0, "the CLI printed %zu lines, not %zu, within %d ms; stderr: %s",
                      count_lines(p->out), lines, timeout_ms, p->err);
         cr_assert(p->out_fd >= 0, "the CLI closed stdout after %zu lines; stderr: %s",
@@ -271,12 +241,11 @@ static void cli_wait_lines(cli_proc_t *p, size_t lines, int timeout_ms)
 /* Reads both streams to EOF and reaps the child; kills it and fails after RUN_MS. */
 static void cli_finish(cli_proc_t *p)
 {
-    int64_t deadline = now_ms() + RUN_MS;
+    int64_t deadline = ct_test_now_ms() + RUN_MS;
     while (p->out_fd >= 0 || p->err_fd >= 0) {
-        int left = (int)(deadline - now_ms());
+        int left = (int)(deadline - ct_test_now_ms());
         if (left <= 0) {
-            kill(p->pid, SIGKILL);
-            waitpid(p->pid, NULL, 0);
+            ct_test_kill_and_reap(p->pid);
             cr_assert_fail("the CLI did not finish within %d ms; stdout: %s\nstderr: %s", RUN_MS,
                            p->out, p->err);
         }
@@ -285,7 +254,7 @@ static void cli_finish(cli_proc_t *p)
     int status;
     while (waitpid(p->pid, &status, 0) < 0)
         cr_assert_eq(errno, EINTR, "waitpid: %s", strerror(errno));
-    p->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    p->status = ct_test_exit_code(status);
 }
 
 static void cli_free(cli_proc_t *p)
@@ -403,7 +372,7 @@ static void copy_creds(const char *id, const char *dir)
 
 Test(cli, whoami_human)
 {
-    start_daemon();
+    ct_test_daemon_launch(&g_d, NULL);
     cli_proc_t p;
     cli_as(&p, "dr.ahmed", ARGS("whoami"));
     assert_exit(&p, 0);
@@ -413,12 +382,12 @@ Test(cli, whoami_human)
     assert_has(p.out, g_d.addr);
     cr_assert_eq(p.err[0], '\0', "stderr: %s", p.err);
     cli_free(&p);
-    finish();
+    ct_test_daemon_finish(&g_d);
 }
 
 Test(cli, whoami_json)
 {
-    start_daemon();
+    ct_test_daemon_launch(&g_d, NULL);
     cli_proc_t p;
     cli_as(&p, "pw.sam", ARGS("whoami", "--json"));
     assert_exit(&p, 0);
@@ -431,14 +400,14 @@ Test(cli, whoami_json)
     assert_has(p.out, server);
     assert_has(p.out, "\"protocol_version\":1");
     cli_free(&p);
-    finish();
+    ct_test_daemon_finish(&g_d);
 }
 
 /* ---- send and inbox -------------------------------------------------------------------------- */
 
 Test(cli, send_then_inbox_human)
 {
-    start_daemon();
+    ct_test_daemon_launch(&g_d, NULL);
     cli_proc_t p;
     cli_as(&p, "dr.ahmed",
            ARGS("send", "--to", "pw.sam", "--subject", "Check-in", "--participant", "p-001",
@@ -467,12 +436,12 @@ Test(cli, send_then_inbox_human)
     assert_lacks(p.out, "Please call Jo");
     assert_has(p.out, "No pending messages.");
     cli_free(&p);
-    finish();
+    ct_test_daemon_finish(&g_d);
 }
 
 Test(cli, send_then_inbox_json_escapes_body)
 {
-    start_daemon();
+    ct_test_daemon_launch(&g_d, NULL);
     /* Quotes, backslash, newline, tab, C0 controls, DEL, multi-byte UTF-8 and U+2028. */
     const char *body = "say \"hi\" \\ now\n\ttab \x01\x1b[31m \x7f caf\xc3\xa9 \xe2\x98\x95 "
                        "\xf0\x9f\x98\x80 sep\xe2\x80\xa8.";
@@ -503,12 +472,12 @@ Test(cli, send_then_inbox_json_escapes_body)
     assert_exit(&p, 0);
     cr_assert_eq(p.out[0], '\0', "second inbox not empty: %s", p.out);
     cli_free(&p);
-    finish();
+    ct_test_daemon_finish(&g_d);
 }
 
 Test(cli, inbox_no_ack_leaves_messages_pending)
 {
-    start_daemon();
+    ct_test_daemon_launch(&g_d, NULL);
     lib_send("dr.ahmed", "pw.sam", "m1", "first");
     lib_send("dr.ahmed", "pw.sam", "m2", "second");
     cli_proc_t p;
@@ -530,12 +499,12 @@ Test(cli, inbox_no_ack_leaves_messages_pending)
     assert_exit(&p, 0);
     cr_assert_eq(p.out[0], '\0', "acknowledged messages came back: %s", p.out);
     cli_free(&p);
-    finish();
+    ct_test_daemon_finish(&g_d);
 }
 
 Test(cli, send_body_from_stdin)
 {
-    start_daemon();
+    ct_test_daemon_launch(&g_d, NULL);
     cli_env_t env;
     env_member(&env, "dr.ahmed");
     cli_proc_t p;
@@ -549,12 +518,12 @@ Test(cli, send_body_from_stdin)
     assert_exit(&p, 0);
     assert_has(p.out, "\"body\":\"typed on stdin\\nsecond line\\n\"");
     cli_free(&p);
-    finish();
+    ct_test_daemon_finish(&g_d);
 }
 
 Test(cli, send_same_client_msg_id_twice_reports_duplicate)
 {
-    start_daemon();
+    ct_test_daemon_launch(&g_d, NULL);
     cli_proc_t p;
     cli_as(&p, "dr.ahmed",
            ARGS("send", "--to", "pw.sam", "--client-msg-id", "note-7", "--body", "x"));
@@ -570,12 +539,12 @@ Test(cli, send_same_client_msg_id_twice_reports_duplicate)
     assert_exit(&p, 0);
     assert_json_lines(p.out, 1, "message");
     cli_free(&p);
-    finish();
+    ct_test_daemon_finish(&g_d);
 }
 
 Test(cli, send_to_unknown_member_exits_1_with_server_message)
 {
-    start_daemon();
+    ct_test_daemon_launch(&g_d, NULL);
     cli_proc_t p;
     cli_as(&p, "dr.ahmed", ARGS("send", "--to", "nobody.here", "--body", "hello"));
     assert_exit(&p, 1);
@@ -583,25 +552,25 @@ Test(cli, send_to_unknown_member_exits_1_with_server_message)
     assert_has(p.err, "nobody.here");
     cr_assert_eq(p.out[0], '\0', "stdout: %s", p.out);
     cli_free(&p);
-    finish();
+    ct_test_daemon_finish(&g_d);
 }
 
 Test(cli, unreadable_body_file_exits_4)
 {
-    start_daemon();
+    ct_test_daemon_launch(&g_d, NULL);
     cli_proc_t p;
     cli_as(&p, "dr.ahmed", ARGS("send", "--to", "pw.sam", "--body-file", "/nonexistent/body.txt"));
     assert_exit(&p, 4);
     assert_has(p.err, "/nonexistent/body.txt");
     cli_free(&p);
-    finish();
+    ct_test_daemon_finish(&g_d);
 }
 
 /* ---- settings -------------------------------------------------------------------------------- */
 
 Test(cli, missing_cert_names_the_setting)
 {
-    start_daemon();
+    ct_test_daemon_launch(&g_d, NULL);
     cli_env_t env;
     env_member(&env, "dr.ahmed");
     env_unset(&env, "CARETEAM_CERT");
@@ -614,12 +583,12 @@ Test(cli, missing_cert_names_the_setting)
     assert_has(p.err, "CARETEAM_CERT");
     assert_has(p.err, "profile");
     cli_free(&p);
-    finish();
+    ct_test_daemon_finish(&g_d);
 }
 
 Test(cli, wrong_ca_exits_3_with_hint)
 {
-    start_daemon();
+    ct_test_daemon_launch(&g_d, NULL);
     char other[4200], ca[4300];
     snprintf(other, sizeof other, "%s/other", g_d.dir);
     cr_assert_eq(ct_test_careteamd(&g_d, "init", other, NULL), 0);
@@ -635,12 +604,12 @@ Test(cli, wrong_ca_exits_3_with_hint)
     assert_has(p.err, "hint:");
     assert_has(p.err, ca);
     cli_free(&p);
-    finish();
+    ct_test_daemon_finish(&g_d);
 }
 
 Test(cli, deactivated_member_exits_3)
 {
-    start_daemon();
+    ct_test_daemon_launch(&g_d, NULL);
     cr_assert_eq(ct_test_careteamd(&g_d, "deactivate", g_d.data, "--id", "pw.kim", NULL), 0);
     cli_proc_t p;
     cli_as(&p, "pw.kim", ARGS("inbox"));
@@ -648,12 +617,12 @@ Test(cli, deactivated_member_exits_3)
     assert_has(p.err, "not an active member");
     assert_has(p.err, "hint:");
     cli_free(&p);
-    finish();
+    ct_test_daemon_finish(&g_d);
 }
 
 Test(cli, profile_path_with_relative_paths)
 {
-    start_daemon();
+    ct_test_daemon_launch(&g_d, NULL);
     char dir[4200], creds[4300], profile[4300], text[8192];
     snprintf(dir, sizeof dir, "%s/prof", g_d.dir);
     cr_assert_eq(mkdir(dir, 0700), 0);
@@ -677,12 +646,12 @@ Test(cli, profile_path_with_relative_paths)
     assert_exit(&p, 0);
     assert_has(p.out, "\"member_id\":\"pw.sam\"");
     cli_free(&p);
-    finish();
+    ct_test_daemon_finish(&g_d);
 }
 
 Test(cli, profile_name_from_env_under_xdg_config_home)
 {
-    start_daemon();
+    ct_test_daemon_launch(&g_d, NULL);
     char xdg[4200], dir[4300], profile[4400], text[8192];
     snprintf(xdg, sizeof xdg, "%s/xdg", g_d.dir);
     cr_assert_eq(mkdir(xdg, 0700), 0);
@@ -703,12 +672,12 @@ Test(cli, profile_name_from_env_under_xdg_config_home)
     assert_has(p.out, "co.jones");
     assert_has(p.out, "compliance");
     cli_free(&p);
-    finish();
+    ct_test_daemon_finish(&g_d);
 }
 
 Test(cli, flag_beats_env_beats_profile)
 {
-    start_daemon();
+    ct_test_daemon_launch(&g_d, NULL);
     char dir[4200], profile[4300], text[8192];
     snprintf(dir, sizeof dir, "%s/prof", g_d.dir);
     copy_creds("th.lee", dir);
@@ -740,12 +709,12 @@ Test(cli, flag_beats_env_beats_profile)
     assert_has(p.err, "127.0.0.1:1");
     cli_free(&p);
     env_free(&env);
-    finish();
+    ct_test_daemon_finish(&g_d);
 }
 
 Test(cli, missing_profile_exits_4)
 {
-    start_daemon();
+    ct_test_daemon_launch(&g_d, NULL);
     cli_env_t env;
     env_base(&env);
     cli_proc_t p;
@@ -754,12 +723,12 @@ Test(cli, missing_profile_exits_4)
     assert_exit(&p, 4);
     assert_has(p.err, "/.config/careteam/nosuch.conf");
     cli_free(&p);
-    finish();
+    ct_test_daemon_finish(&g_d);
 }
 
 Test(cli, profile_with_unknown_key_exits_4_naming_the_line)
 {
-    start_daemon();
+    ct_test_daemon_launch(&g_d, NULL);
     char profile[4200];
     snprintf(profile, sizeof profile, "%s/bad.conf", g_d.dir);
     write_file(profile, "server = 127.0.0.1:7443\n# comment\nsevrer = x\n");
@@ -772,14 +741,14 @@ Test(cli, profile_with_unknown_key_exits_4_naming_the_line)
     assert_has(p.err, "line 3");
     assert_has(p.err, "sevrer");
     cli_free(&p);
-    finish();
+    ct_test_daemon_finish(&g_d);
 }
 
 /* ---- command line ---------------------------------------------------------------------------- */
 
 Test(cli, help_exits_0_for_every_command)
 {
-    start_daemon();
+    ct_test_daemon_launch(&g_d, NULL);
     static const char *const cmds[] = {"whoami", "send", "inbox", "watch", "help"};
     cli_env_t env;
     env_base(&env); /* no settings: help needs none */
@@ -806,12 +775,12 @@ Test(cli, help_exits_0_for_every_command)
     assert_has(p.out, "careteam ");
     cli_free(&p);
     env_free(&env);
-    finish();
+    ct_test_daemon_finish(&g_d);
 }
 
 Test(cli, unknown_option_or_command_exits_2)
 {
-    start_daemon();
+    ct_test_daemon_launch(&g_d, NULL);
     cli_env_t env;
     env_member(&env, "dr.ahmed");
     cli_proc_t p;
@@ -843,14 +812,14 @@ Test(cli, unknown_option_or_command_exits_2)
     assert_exit(&p, 0);
     cr_assert_eq(p.out[0], '\0', "%s", p.out);
     cli_free(&p);
-    finish();
+    ct_test_daemon_finish(&g_d);
 }
 
 /* ---- watch ----------------------------------------------------------------------------------- */
 
 Test(cli, watch_count_receives_messages_sent_while_running)
 {
-    start_daemon();
+    ct_test_daemon_launch(&g_d, NULL);
     cli_env_t env;
     env_member(&env, "pw.kim");
     cli_proc_t p;
@@ -873,12 +842,12 @@ Test(cli, watch_count_receives_messages_sent_while_running)
     assert_exit(&p, 0);
     cr_assert_eq(p.out[0], '\0', "%s", p.out);
     cli_free(&p);
-    finish();
+    ct_test_daemon_finish(&g_d);
 }
 
 Test(cli, watch_reports_server_closing_the_connection)
 {
-    start_daemon();
+    ct_test_daemon_launch(&g_d, NULL);
     lib_send("dr.ahmed", "pw.sam", "before", "waiting for you");
     cli_env_t env;
     env_member(&env, "pw.sam");
@@ -887,8 +856,8 @@ Test(cli, watch_reports_server_closing_the_connection)
     env_free(&env);
     cli_wait_lines(&p, 1, PUSH_MS);
     /* The replayed message is out; give the ack a moment, then take the server away. */
-    int64_t until = now_ms() + 300;
-    while (now_ms() < until)
+    int64_t until = ct_test_now_ms() + 300;
+    while (ct_test_now_ms() < until)
         cli_pump(&p, 50);
     int status = ct_test_daemon_stop(&g_d);
     cr_assert_eq(status, 0);
@@ -903,7 +872,7 @@ Test(cli, watch_reports_server_closing_the_connection)
 
 Test(cli, watch_stops_on_sigint_with_exit_0)
 {
-    start_daemon();
+    ct_test_daemon_launch(&g_d, NULL);
     cli_env_t env;
     env_member(&env, "th.lee");
     cli_proc_t p;
@@ -916,13 +885,13 @@ Test(cli, watch_stops_on_sigint_with_exit_0)
     assert_exit(&p, 0);
     assert_json_lines(p.out, 1, "message");
     cli_free(&p);
-    finish();
+    ct_test_daemon_finish(&g_d);
 }
 
 /* More pending messages than one DeliveryAck may carry (1024): inbox acknowledges them all. */
 Test(cli, inbox_acks_in_batches)
 {
-    start_daemon();
+    ct_test_daemon_launch(&g_d, NULL);
     enum { N = 1030 };
     ct_sync_t *s = ct_test_connect(&g_d, "dr.ahmed");
     const char *rcpt[] = {"pw.sam"};
@@ -949,5 +918,5 @@ Test(cli, inbox_acks_in_batches)
     assert_exit(&p, 0);
     cr_assert_eq(p.out[0], '\0', "%zu messages came back", count_lines(p.out));
     cli_free(&p);
-    finish();
+    ct_test_daemon_finish(&g_d);
 }

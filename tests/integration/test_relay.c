@@ -8,8 +8,7 @@
  * with ct_test_leak_check(). The suite's .fini only cleans up after a failed assertion.
  *
  * Two tests need a client that breaks the protocol in ways libcareteam cannot (a request before
- * Hello, a NUL byte inside a string): they speak TLS with OpenSSL directly over a blocking socket
- * with receive and send timeouts, which is enough for a test.
+ * Hello, a NUL byte inside a string): they use the raw TLS client of tests/support/rawtls.h.
  *
  * "Nothing else arrived" is always proven by a later marker message arriving next, never by
  * waiting a short while for silence: that is deterministic, and it avoids short ct_sync_*
@@ -19,75 +18,35 @@
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <time.h>
-#include <unistd.h>
-
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <sqlite3.h>
 
 #include "careteam.h"
 #include "daemon.h"
+#include "envelope.h"
 #include "frame.h"
+#include "rawtls.h"
 #include "testsupport.h"
 
 #define PUSH_MS 5000   /* longest wait for an expected push */
 #define CALL_MS 5000   /* longest wait for a response */
-#define AUDIT_MS 5000  /* longest wait for an audit row to be committed */
 #define MAX_BODY 65536 /* the default max_body */
 
 static ct_test_daemon_t g_d;
-
-/*
- * libcareteam 0.1 (and the raw client here) can write to a socket the server has just closed,
- * e.g. Hello or close_notify after a refusal; with SIGPIPE at its default that kills the test
- * process ("CRASH") instead of returning CT_ECLOSED. Real clients must ignore SIGPIPE too (the
- * careteam CLI does); reported as a libcareteam issue.
- */
-static void setup(void)
-{
-    signal(SIGPIPE, SIG_IGN);
-}
 
 static void teardown(void)
 {
     ct_test_daemon_cleanup(&g_d);
 }
 
-TestSuite(relay, .init = setup, .fini = teardown, .timeout = 60);
-
-static void start_daemon(void)
-{
-    ct_test_daemon_init(&g_d, NULL);
-    ct_test_daemon_start(&g_d);
-}
-
-/* Ends a test after its clients are closed: clean daemon exit, nothing leaked. */
-static void finish(void)
-{
-    int status = ct_test_daemon_stop(&g_d);
-    cr_assert_eq(status, 0, "careteamd exited with status %d (sanitizer report in its log?)",
-                 status);
-    ct_test_daemon_cleanup(&g_d);
-    ct_test_leak_check();
-}
+/* SIGPIPE is ignored: the raw client and libcareteam may write after a refusal (testsupport.h). */
+TestSuite(relay, .init = ct_test_ignore_sigpipe, .fini = teardown, .timeout = 60);
 
 /* ---- envelopes ------------------------------------------------------------------------------- */
-
-static const char *body_name(const Careteam__V1__Envelope *env)
-{
-    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(
-        &careteam__v1__envelope__descriptor, (unsigned)env->body_case);
-    return f != NULL ? f->name : "(none)";
-}
 
 /* Waits for the next push on s and asserts its kind. The caller frees it. */
 static Careteam__V1__Envelope *expect_push(ct_sync_t *s, Careteam__V1__Envelope__BodyCase want,
@@ -99,7 +58,7 @@ static Careteam__V1__Envelope *expect_push(ct_sync_t *s, Careteam__V1__Envelope_
                  ct_sync_last_error(s));
     cr_assert_eq(p->request_id, 0, "%s: a push must have request_id 0, got %llu", who,
                  (unsigned long long)p->request_id);
-    cr_assert_eq(p->body_case, want, "%s: push is '%s' %s", who, body_name(p),
+    cr_assert_eq(p->body_case, want, "%s: push is '%s' %s", who, ct_test_body_name(p),
                  ct_response_message(p));
     return p;
 }
@@ -172,7 +131,7 @@ static void send_acked(ct_sync_t *s, const char *cmid, const char *to, const cha
     ct_send_args_t a = {.client_msg_id = cmid, .to = tov, .n_to = 1, .body = body};
     Careteam__V1__Envelope *resp = send_args(s, &a);
     cr_assert_eq(resp->body_case, CARETEAM__V1__ENVELOPE__BODY_ACK, "%s: '%s' %s", cmid,
-                 body_name(resp), ct_response_message(resp));
+                 ct_test_body_name(resp), ct_response_message(resp));
     cr_assert_str_eq(resp->ack->client_msg_id, cmid);
     cr_assert_not(resp->ack->duplicate, "%s: a first send is not a duplicate", cmid);
     assert_uuid7(resp->ack->message_id);
@@ -186,7 +145,7 @@ static void send_refused(ct_sync_t *s, const ct_send_args_t *a, Careteam__V1__Er
     Careteam__V1__Envelope *resp = send_args(s, a);
     cr_assert_eq(resp->body_case, CARETEAM__V1__ENVELOPE__BODY_ERROR,
                  "%s: expected Error %s, got '%s'", a->client_msg_id, ct_wire_code_name((int)code),
-                 body_name(resp));
+                 ct_test_body_name(resp));
     cr_assert_eq((int)resp->error->code, (int)code, "%s: Error %s (%s), expected %s",
                  a->client_msg_id, ct_wire_code_name((int)resp->error->code), resp->error->message,
                  ct_wire_code_name((int)code));
@@ -195,21 +154,6 @@ static void send_refused(ct_sync_t *s, const ct_send_args_t *a, Careteam__V1__Er
               resp->error->message != NULL ? resp->error->message : "(null)");
     cr_log_info("%s refused: %s %s", a->client_msg_id, ct_wire_code_name((int)code),
                 resp->error->message);
-    ct_envelope_free(resp);
-}
-
-static void ping(ct_sync_t *s, const char *who)
-{
-    Careteam__V1__Ping p = CARETEAM__V1__PING__INIT;
-    Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
-    env.body_case = CARETEAM__V1__ENVELOPE__BODY_PING;
-    env.ping = &p;
-    Careteam__V1__Envelope *resp = NULL;
-    int rc = ct_sync_call(s, &env, CALL_MS, &resp);
-    cr_assert_eq(rc, 0, "%s: Ping: %s (%s)", who, ct_errname(rc), ct_sync_last_error(s));
-    cr_assert_eq(resp->body_case, CARETEAM__V1__ENVELOPE__BODY_PONG, "%s: Ping answered '%s' %s",
-                 who, body_name(resp), ct_response_message(resp));
-    cr_assert_eq(resp->request_id, env.request_id, "%s: Pong must echo the request id", who);
     ct_envelope_free(resp);
 }
 
@@ -224,168 +168,63 @@ static void delivery_ack(ct_sync_t *s, char (*ids)[37], size_t n)
     free(v);
     cr_assert_eq(rc, 0, "DeliveryAck: %s (%s)", ct_errname(rc), ct_sync_last_error(s));
     cr_assert_eq(resp->body_case, CARETEAM__V1__ENVELOPE__BODY_OK, "DeliveryAck answered '%s' %s",
-                 body_name(resp), ct_response_message(resp));
+                 ct_test_body_name(resp), ct_response_message(resp));
     ct_envelope_free(resp);
 }
 
-/* ---- audit ----------------------------------------------------------------------------------- */
+/* ---- frames sent past libcareteam ----------------------------------------------------------- */
 
-/* Audit rows of action whose outcome is a failure. */
-static long audit_failures(const char *action)
+/*
+ * Appends one SendMessage frame (request_id, client_msg_id cmid, one recipient `to`, body) to b,
+ * for bytes sent past libcareteam: a burst whose Acks it drops (ct_sync_send_raw), or a request
+ * the raw client sends or alters.
+ */
+static void append_send_message(ct_buf_t *b, uint64_t request_id, const char *cmid, const char *to,
+                                const char *body)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/careteam.db", g_d.data);
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    long n = -1;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
-        sqlite3_busy_timeout(db, 5000);
-        if (sqlite3_prepare_v2(db, "SELECT count(*) FROM audit WHERE action = ? AND outcome != 0",
-                               -1, &st, NULL) == SQLITE_OK &&
-            sqlite3_bind_text(st, 1, action, -1, SQLITE_STATIC) == SQLITE_OK &&
-            sqlite3_step(st) == SQLITE_ROW)
-            n = (long)sqlite3_column_int64(st, 0);
-    }
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    cr_assert_geq(n, 0, "cannot count audit rows in %s", path);
-    return n;
+    char *tov[] = {(char *)to};
+    Careteam__V1__SendMessage m = CARETEAM__V1__SEND_MESSAGE__INIT;
+    m.client_msg_id = (char *)cmid;
+    m.n_to = 1;
+    m.to = tov;
+    m.body = (char *)body;
+    Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
+    env.request_id = request_id;
+    env.body_case = CARETEAM__V1__ENVELOPE__BODY_SEND_MESSAGE;
+    env.send_message = &m;
+    cr_assert_eq(ct_frame_append_envelope(b, &env, UINT32_MAX), 0);
 }
 
-static void sleep_ms(int ms)
+/* ---- the raw client -------------------------------------------------------------------------- */
+
+/* Connects the raw client as member id over TLS 1.3 only; asserts the handshake completes. */
+static void raw_connect(ct_test_raw_t *r, const char *id)
 {
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
+    cr_assert(ct_test_raw_connect(r, &g_d, id, TLS1_3_VERSION, TLS1_3_VERSION),
+              "TLS handshake as %s failed: %s", id, r->why);
 }
 
-/* Waits until at least `want` failed audit rows of action are committed (the writer thread
- * commits refusals asynchronously). */
-static void await_audit_failures(const char *action, long want)
+/* Writes the frames in b, frees b, and asserts the write succeeded. */
+static void raw_send_frames(ct_test_raw_t *r, ct_buf_t *b)
 {
-    long n = 0;
-    for (int waited = 0; waited <= AUDIT_MS; waited += 20) {
-        n = audit_failures(action);
-        if (n >= want)
-            return;
-        sleep_ms(20);
-    }
-    cr_assert_fail("%ld failed '%s' audit rows after %d ms, expected %ld", n, action, AUDIT_MS,
-                   want);
-}
-
-/* ---- a raw TLS client, for requests libcareteam would never send ----------------------------- */
-
-typedef struct raw_tls {
-    int fd;
-    SSL_CTX *ctx;
-    SSL *ssl;
-} raw_tls_t;
-
-/* Connects to the daemon as member id over TLS 1.3; asserts the handshake completes. Blocking
- * socket with 5 s timeouts, so every read below is bounded. */
-static void raw_connect(raw_tls_t *r, const char *id)
-{
-    memset(r, 0, sizeof *r);
-    const char *colon = strrchr(g_d.addr, ':');
-    cr_assert_not_null(colon, "daemon address '%s'", g_d.addr);
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
-    inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
-    r->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    cr_assert_geq(r->fd, 0);
-    struct timeval tv = {.tv_sec = 5};
-    setsockopt(r->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(r->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    cr_assert_eq(connect(r->fd, (struct sockaddr *)&sin, sizeof sin), 0, "connect to %s", g_d.addr);
-
-    ct_test_creds_t c;
-    ct_test_daemon_cert_path(&g_d, id, c.cert, sizeof c.cert);
-    ct_test_daemon_key_path(&g_d, id, c.key, sizeof c.key);
-    ct_test_daemon_ca_path(&g_d, c.ca, sizeof c.ca);
-    r->ctx = SSL_CTX_new(TLS_client_method());
-    cr_assert_not_null(r->ctx);
-    SSL_CTX_set_min_proto_version(r->ctx, TLS1_3_VERSION);
-    cr_assert_eq(SSL_CTX_use_certificate_chain_file(r->ctx, c.cert), 1);
-    cr_assert_eq(SSL_CTX_use_PrivateKey_file(r->ctx, c.key, SSL_FILETYPE_PEM), 1);
-    cr_assert_eq(SSL_CTX_load_verify_locations(r->ctx, c.ca, NULL), 1);
-    SSL_CTX_set_verify(r->ctx, SSL_VERIFY_PEER, NULL);
-    r->ssl = SSL_new(r->ctx);
-    cr_assert_not_null(r->ssl);
-    SSL_set_fd(r->ssl, r->fd);
-    ERR_clear_error();
-    cr_assert_eq(SSL_connect(r->ssl), 1, "TLS handshake as %s failed", id);
-}
-
-static void raw_close(raw_tls_t *r)
-{
-    SSL_free(r->ssl);
-    SSL_CTX_free(r->ctx);
-    if (r->fd >= 0)
-        close(r->fd);
-    memset(r, 0, sizeof *r);
-    r->fd = -1;
-}
-
-static bool raw_read_full(raw_tls_t *r, uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        size_t got = 0;
-        ERR_clear_error();
-        if (SSL_read_ex(r->ssl, p, n, &got) != 1)
-            return false;
-        p += got;
-        n -= got;
-    }
-    return true;
-}
-
-/* Reads one frame. Returns the envelope (caller frees), or NULL once the connection ended. */
-static Careteam__V1__Envelope *raw_read_envelope(raw_tls_t *r)
-{
-    uint8_t hdr[4];
-    if (!raw_read_full(r, hdr, sizeof hdr))
-        return NULL;
-    size_t len = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 | hdr[3];
-    cr_assert(len > 0 && len <= CT_FRAME_DEFAULT_MAX, "frame length %zu from the server", len);
-    uint8_t *buf = malloc(len);
-    cr_assert_not_null(buf);
-    bool ok = raw_read_full(r, buf, len);
-    Careteam__V1__Envelope *env = ok ? careteam__v1__envelope__unpack(NULL, len, buf) : NULL;
-    free(buf);
-    cr_assert(!ok || env != NULL, "the server sent a frame that is not an Envelope");
-    return env;
-}
-
-static void raw_send_envelope(raw_tls_t *r, const Careteam__V1__Envelope *env)
-{
-    ct_buf_t b = CT_BUF_INIT;
-    cr_assert_eq(ct_frame_append_envelope(&b, env, UINT32_MAX), 0);
-    size_t written = 0;
-    ERR_clear_error();
-    int ok = SSL_write_ex(r->ssl, b.data, b.len, &written);
-    ct_buf_free(&b);
-    cr_assert_eq(ok, 1, "writing a frame to the server failed");
+    bool ok = ct_test_raw_write(r, b->data, b->len);
+    ct_buf_free(b);
+    cr_assert(ok, "writing a frame to the server failed: %s", r->why);
 }
 
 /* Says Hello and consumes Welcome and the empty inbox's ReplayComplete. */
-static void raw_hello(raw_tls_t *r, const char *id)
+static void raw_hello(ct_test_raw_t *r, const char *id)
 {
-    Careteam__V1__Hello h = CARETEAM__V1__HELLO__INIT;
-    h.client_name = "raw-test-client";
-    h.protocol_version = CARETEAM__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
-    Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
-    env.request_id = 1;
-    env.body_case = CARETEAM__V1__ENVELOPE__BODY_HELLO;
-    env.hello = &h;
-    raw_send_envelope(r, &env);
-    Careteam__V1__Envelope *w = raw_read_envelope(r);
+    cr_assert(ct_test_raw_send_hello(r), "%s: writing Hello failed: %s", id, r->why);
+    Careteam__V1__Envelope *w = ct_test_raw_read_envelope(r);
     cr_assert_not_null(w, "%s: no Welcome", id);
     cr_assert_eq(w->body_case, CARETEAM__V1__ENVELOPE__BODY_WELCOME, "%s: got '%s'", id,
-                 body_name(w));
+                 ct_test_body_name(w));
     careteam__v1__envelope__free_unpacked(w, NULL);
-    Careteam__V1__Envelope *rc = raw_read_envelope(r);
+    Careteam__V1__Envelope *rc = ct_test_raw_read_envelope(r);
     cr_assert_not_null(rc, "%s: no ReplayComplete", id);
     cr_assert_eq(rc->body_case, CARETEAM__V1__ENVELOPE__BODY_REPLAY_COMPLETE, "%s: got '%s'", id,
-                 body_name(rc));
+                 ct_test_body_name(rc));
     careteam__v1__envelope__free_unpacked(rc, NULL);
 }
 
@@ -395,7 +234,7 @@ static void raw_hello(raw_tls_t *r, const char *id)
  * one connection; the sender gets an Ack with a UUIDv7; every field arrives intact. */
 Test(relay, online_relay_reaches_every_connection)
 {
-    start_daemon();
+    ct_test_daemon_launch(&g_d, NULL);
     ct_sync_t *sam1 = connect_idle("pw.sam");
     ct_sync_t *sam2 = connect_idle("pw.sam");
     ct_sync_t *lee = connect_idle("th.lee");
@@ -413,8 +252,8 @@ Test(relay, online_relay_reaches_every_connection)
                         .body = body,
                         .priority = CARETEAM__V1__PRIORITY__PRIORITY_URGENT};
     Careteam__V1__Envelope *ack = send_args(ahmed, &a);
-    cr_assert_eq(ack->body_case, CARETEAM__V1__ENVELOPE__BODY_ACK, "got '%s' %s", body_name(ack),
-                 ct_response_message(ack));
+    cr_assert_eq(ack->body_case, CARETEAM__V1__ENVELOPE__BODY_ACK, "got '%s' %s",
+                 ct_test_body_name(ack), ct_response_message(ack));
     cr_assert_str_eq(ack->ack->client_msg_id, "online-1");
     cr_assert_not(ack->ack->duplicate);
     assert_uuid7(ack->ack->message_id);
@@ -460,13 +299,13 @@ Test(relay, online_relay_reaches_every_connection)
     ct_sync_close(sam2);
     ct_sync_close(lee);
     ct_sync_close(ahmed);
-    finish();
+    ct_test_daemon_finish(&g_d);
 }
 
 /* A priority left unspecified is stored and delivered as ROUTINE (proto/careteam.proto). */
 Test(relay, unspecified_priority_delivered_as_routine)
 {
-    start_daemon();
+    ct_test_daemon_launch(&g_d, NULL);
     ct_sync_t *sam = connect_idle("pw.sam");
     ct_sync_t *lee = connect_idle("th.lee");
     char id[37];
@@ -480,14 +319,14 @@ Test(relay, unspecified_priority_delivered_as_routine)
     ct_envelope_free(p);
     ct_sync_close(sam);
     ct_sync_close(lee);
-    finish();
+    ct_test_daemon_finish(&g_d);
 }
 
 /* After Welcome every connection, of every role, gets ReplayComplete (replayed = 0 for an empty
  * inbox; the offline tests check the count of a full one) and stays usable. */
 Test(relay, replay_complete_after_welcome)
 {
-    start_daemon();
+    ct_test_daemon_launch(&g_d, NULL);
     const char *ids[] = {"dr.ahmed", "th.lee", "pw.sam", "pw.kim", "co.jones"};
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
         ct_sync_t *s = ct_test_connect(&g_d, ids[i]);
@@ -495,10 +334,10 @@ Test(relay, replay_complete_after_welcome)
         cr_assert_not_null(w);
         cr_assert_str_eq(w->member_id, ids[i]);
         cr_assert_eq(expect_replay_complete(s, ids[i]), 0, "%s", ids[i]);
-        ping(s, ids[i]);
+        ct_test_ping(s, ids[i]);
         ct_sync_close(s);
     }
-    finish();
+    ct_test_daemon_finish(&g_d);
 }
 
 /* ---- offline delivery ------------------------------------------------------------------------ */
@@ -541,7 +380,7 @@ static void expect_replay(ct_sync_t *s, char ids[][37], int n, const char *who)
  * followed by ReplayComplete{replayed = N}. */
 Test(relay, offline_messages_replayed_in_order)
 {
-    start_daemon();
+    ct_test_daemon_launch(&g_d, NULL);
     char ids[N_OFFLINE][37];
     send_offline_batch(ids);
     ct_sync_t *kim = ct_test_connect(&g_d, "pw.kim");
@@ -553,13 +392,13 @@ Test(relay, offline_messages_replayed_in_order)
     expect_deliver_of(kim, live, "pw.kim");
     ct_sync_close(lee);
     ct_sync_close(kim);
-    finish();
+    ct_test_daemon_finish(&g_d);
 }
 
 /* Without DeliveryAck, the next connection replays the same messages again (at least once). */
 Test(relay, unacknowledged_messages_replayed_again)
 {
-    start_daemon();
+    ct_test_daemon_launch(&g_d, NULL);
     char ids[N_OFFLINE][37];
     send_offline_batch(ids);
     for (int round = 0; round < 2; round++) {
@@ -567,7 +406,7 @@ Test(relay, unacknowledged_messages_replayed_again)
         expect_replay(kim, ids, N_OFFLINE, round == 0 ? "pw.kim (first)" : "pw.kim (again)");
         ct_sync_close(kim);
     }
-    finish();
+    ct_test_daemon_finish(&g_d);
 }
 
 #define N_LARGE 512     /* two full replay pages of 256: the last read returns nothing */
@@ -576,7 +415,7 @@ Test(relay, unacknowledged_messages_replayed_again)
 /* A large inbox is replayed completely and in order, across pages and output backpressure. */
 Test(relay, large_inbox_replayed_across_pages)
 {
-    start_daemon();
+    ct_test_daemon_launch(&g_d, NULL);
     ct_sync_t *ahmed = connect_idle("dr.ahmed");
     static char body[LARGE_BODY + 1];
     memset(body, '.', LARGE_BODY);
@@ -586,17 +425,8 @@ Test(relay, large_inbox_replayed_across_pages)
         snprintf(cmid, sizeof cmid, "large-%03d", i);
         int n = snprintf(body, sizeof body, "large %03d ", i);
         body[n] = '.'; /* keep the body LARGE_BODY bytes long */
-        char *to[] = {"pw.kim"};
-        Careteam__V1__SendMessage m = CARETEAM__V1__SEND_MESSAGE__INIT;
-        m.client_msg_id = cmid;
-        m.n_to = 1;
-        m.to = to;
-        m.body = body;
-        Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
-        env.request_id = 100000 + (uint64_t)i; /* Acks the client drops: the barrier below waits */
-        env.body_case = CARETEAM__V1__ENVELOPE__BODY_SEND_MESSAGE;
-        env.send_message = &m;
-        cr_assert_eq(ct_frame_append_envelope(&burst, &env, UINT32_MAX), 0);
+        /* Request ids unknown to the client: it drops their Acks; the barrier below waits. */
+        append_send_message(&burst, 100000 + (uint64_t)i, cmid, "pw.kim", body);
     }
     cr_assert_eq(ct_sync_send_raw(ahmed, burst.data, burst.len), 0);
     ct_buf_free(&burst);
@@ -626,13 +456,13 @@ Test(relay, large_inbox_replayed_across_pages)
     }
     cr_assert_eq(expect_replay_complete(kim, "pw.kim"), (uint64_t)N_LARGE + 1);
     ct_sync_close(kim);
-    finish();
+    ct_test_daemon_finish(&g_d);
 }
 
 /* After DeliveryAck of everything replayed, a new connection replays nothing. */
 Test(relay, delivery_ack_stops_replay)
 {
-    start_daemon();
+    ct_test_daemon_launch(&g_d, NULL);
     char ids[N_OFFLINE][37];
     send_offline_batch(ids);
     ct_sync_t *kim = ct_test_connect(&g_d, "pw.kim");
@@ -645,20 +475,21 @@ Test(relay, delivery_ack_stops_replay)
     ct_sync_t *again = ct_test_connect(&g_d, "pw.kim");
     cr_assert_eq(expect_replay_complete(again, "pw.kim (after ack)"), 0);
     ct_sync_close(again);
-    finish();
+    ct_test_daemon_finish(&g_d);
 }
 
 /* A member cannot acknowledge a message that was not addressed to it. */
 Test(relay, delivery_ack_of_foreign_message_not_found)
 {
-    start_daemon();
+    ct_test_daemon_launch(&g_d, NULL);
     char ids[N_OFFLINE][37];
     send_offline_batch(ids);
     ct_sync_t *sam = connect_idle("pw.sam");
     const char *v[] = {ids[0]};
     Careteam__V1__Envelope *resp = NULL;
     cr_assert_eq(ct_sync_delivery_ack(sam, v, 1, CALL_MS, &resp), 0);
-    cr_assert_eq(resp->body_case, CARETEAM__V1__ENVELOPE__BODY_ERROR, "got '%s'", body_name(resp));
+    cr_assert_eq(resp->body_case, CARETEAM__V1__ENVELOPE__BODY_ERROR, "got '%s'",
+                 ct_test_body_name(resp));
     cr_assert_eq(resp->error->code, CARETEAM__V1__ERROR_CODE__ERROR_CODE_NOT_FOUND);
     ct_envelope_free(resp);
     ct_sync_close(sam);
@@ -667,7 +498,7 @@ Test(relay, delivery_ack_of_foreign_message_not_found)
     ct_sync_t *kim = ct_test_connect(&g_d, "pw.kim");
     expect_replay(kim, ids, N_OFFLINE, "pw.kim");
     ct_sync_close(kim);
-    finish();
+    ct_test_daemon_finish(&g_d);
 }
 
 /* ---- idempotent resend ----------------------------------------------------------------------- */
@@ -676,7 +507,7 @@ Test(relay, delivery_ack_of_foreign_message_not_found)
  * duplicate=true, and the recipient receives the message once. */
 Test(relay, resend_same_content_is_duplicate)
 {
-    start_daemon();
+    ct_test_daemon_launch(&g_d, NULL);
     ct_sync_t *sam = connect_idle("pw.sam");
     ct_sync_t *ahmed = connect_idle("dr.ahmed");
     const char *to[] = {"pw.sam"};
@@ -725,13 +556,13 @@ Test(relay, resend_same_content_is_duplicate)
     ct_envelope_free(first);
     ct_sync_close(sam);
     ct_sync_close(ahmed);
-    finish();
+    ct_test_daemon_finish(&g_d);
 }
 
 /* The same client_msg_id with different content is a CONFLICT, and nothing is stored. */
 Test(relay, resend_different_content_conflict)
 {
-    start_daemon();
+    ct_test_daemon_launch(&g_d, NULL);
     ct_sync_t *ahmed = connect_idle("dr.ahmed");
     char id[37];
     send_acked(ahmed, "reused-1", "pw.kim", "the original", id);
@@ -754,8 +585,8 @@ Test(relay, resend_different_content_conflict)
     ct_sync_close(kim);
     ct_sync_t *sam = connect_idle("pw.sam");
     ct_sync_close(sam);
-    await_audit_failures("message.send", 2);
-    finish();
+    ct_test_await_audit_failures(&g_d, "message.send", 2);
+    ct_test_daemon_finish(&g_d);
 }
 
 /* ---- durability ------------------------------------------------------------------------------ */
@@ -768,7 +599,7 @@ Test(relay, resend_different_content_conflict)
  * stored (their Acks were never seen), but never twice and never before an acked one. */
 Test(relay, kill9_loses_nothing_acked)
 {
-    start_daemon();
+    ct_test_daemon_launch(&g_d, NULL);
     static char ids[N_DURABLE][37];
     ct_sync_t *ahmed = connect_idle("dr.ahmed");
     for (int i = 0; i < N_DURABLE; i++) {
@@ -783,23 +614,14 @@ Test(relay, kill9_loses_nothing_acked)
         char cmid[32], body[64];
         snprintf(cmid, sizeof cmid, "inflight-%02d", i);
         snprintf(body, sizeof body, "inflight %02d", i);
-        char *to[] = {"pw.kim"};
-        Careteam__V1__SendMessage m = CARETEAM__V1__SEND_MESSAGE__INIT;
-        m.client_msg_id = cmid;
-        m.n_to = 1;
-        m.to = to;
-        m.body = body;
-        Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
-        env.request_id = 100000 + (uint64_t)i; /* unknown to the client: its Ack is dropped */
-        env.body_case = CARETEAM__V1__ENVELOPE__BODY_SEND_MESSAGE;
-        env.send_message = &m;
-        cr_assert_eq(ct_frame_append_envelope(&burst, &env, UINT32_MAX), 0);
+        /* A request id unknown to the client: its Ack is dropped. */
+        append_send_message(&burst, 100000 + (uint64_t)i, cmid, "pw.kim", body);
     }
     cr_assert_eq(ct_sync_send_raw(ahmed, burst.data, burst.len), 0);
     ct_buf_free(&burst);
     /* A Ping answered means the server has read the whole burst (requests on a connection are
      * dispatched in order) and handed it to the writer: the kill finds them in flight. */
-    ping(ahmed, "dr.ahmed");
+    ct_test_ping(ahmed, "dr.ahmed");
     ct_test_daemon_kill(&g_d);
     ct_sync_close(ahmed);
 
@@ -816,7 +638,8 @@ Test(relay, kill9_loses_nothing_acked)
             ct_envelope_free(p);
             break;
         }
-        cr_assert_eq(p->body_case, CARETEAM__V1__ENVELOPE__BODY_DELIVER, "got '%s'", body_name(p));
+        cr_assert_eq(p->body_case, CARETEAM__V1__ENVELOPE__BODY_DELIVER, "got '%s'",
+                     ct_test_body_name(p));
         const Careteam__V1__Message *m = p->deliver->message;
         if (n < N_DURABLE) {
             cr_assert_str_eq(m->message_id, ids[n], "replay #%d is not the acked message", n);
@@ -834,7 +657,7 @@ Test(relay, kill9_loses_nothing_acked)
     cr_assert_geq(n, N_DURABLE, "only %d of %d acked messages survived kill -9", n, N_DURABLE);
     cr_log_info("kill -9: %d acked + %d in flight replayed", N_DURABLE, n - N_DURABLE);
     ct_sync_close(kim);
-    finish();
+    ct_test_daemon_finish(&g_d);
 }
 
 /* ---- protocol violations --------------------------------------------------------------------- */
@@ -843,11 +666,11 @@ Test(relay, kill9_loses_nothing_acked)
  * closed; other connections keep working. */
 Test(relay, oversized_frame_closes_only_that_connection)
 {
-    start_daemon();
+    ct_test_daemon_launch(&g_d, NULL);
     ct_sync_t *sam = connect_idle("pw.sam");
     ct_sync_t *lee = connect_idle("th.lee");
     ct_sync_t *ahmed = connect_idle("dr.ahmed");
-    long before = audit_failures("protocol.frame_too_large");
+    long before = ct_test_audit_failures(&g_d, "protocol.frame_too_large");
 
     uint8_t raw[64] = {0};
     ct_frame_put_header(raw, CT_FRAME_DEFAULT_MAX + 1);
@@ -865,57 +688,50 @@ Test(relay, oversized_frame_closes_only_that_connection)
     Careteam__V1__Envelope *p = expect_push(lee, CARETEAM__V1__ENVELOPE__BODY_DELIVER, "th.lee");
     cr_assert_str_eq(p->deliver->message->message_id, id);
     ct_envelope_free(p);
-    ping(lee, "th.lee");
-    await_audit_failures("protocol.frame_too_large", before + 1);
+    ct_test_ping(lee, "th.lee");
+    ct_test_await_audit_failures(&g_d, "protocol.frame_too_large", before + 1);
 
     ct_sync_close(lee);
     ct_sync_close(ahmed);
-    finish();
+    ct_test_daemon_finish(&g_d);
 }
 
 /* A request before Hello is refused FAILED_PRECONDITION (echoing its request id), the connection
  * is closed, nothing is stored and the refusal is audited. */
 Test(relay, request_before_hello_refused)
 {
-    start_daemon();
-    long before = audit_failures("message.send");
+    ct_test_daemon_launch(&g_d, NULL);
+    long before = ct_test_audit_failures(&g_d, "message.send");
     long before_all = ct_test_audit_count(&g_d, "message.send");
-    raw_tls_t r;
+    ct_test_raw_t r;
     raw_connect(&r, "dr.ahmed");
-    char *to[] = {"pw.sam"};
-    Careteam__V1__SendMessage m = CARETEAM__V1__SEND_MESSAGE__INIT;
-    m.client_msg_id = "before-hello";
-    m.n_to = 1;
-    m.to = to;
-    m.body = "who am I?";
-    Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
-    env.request_id = 7;
-    env.body_case = CARETEAM__V1__ENVELOPE__BODY_SEND_MESSAGE;
-    env.send_message = &m;
-    raw_send_envelope(&r, &env);
+    ct_buf_t b = CT_BUF_INIT;
+    append_send_message(&b, 7, "before-hello", "pw.sam", "who am I?");
+    raw_send_frames(&r, &b);
 
-    Careteam__V1__Envelope *resp = raw_read_envelope(&r);
+    Careteam__V1__Envelope *resp = ct_test_raw_read_envelope(&r);
     cr_assert_not_null(resp, "the connection closed without an Error");
-    cr_assert_eq(resp->body_case, CARETEAM__V1__ENVELOPE__BODY_ERROR, "got '%s'", body_name(resp));
+    cr_assert_eq(resp->body_case, CARETEAM__V1__ENVELOPE__BODY_ERROR, "got '%s'",
+                 ct_test_body_name(resp));
     cr_assert_eq(resp->request_id, 7);
     cr_assert_eq(resp->error->code, CARETEAM__V1__ERROR_CODE__ERROR_CODE_FAILED_PRECONDITION,
                  "code %s", ct_wire_code_name((int)resp->error->code));
     cr_assert(strstr(resp->error->message, "Hello") != NULL, "message: %s", resp->error->message);
     careteam__v1__envelope__free_unpacked(resp, NULL);
-    Careteam__V1__Envelope *more = raw_read_envelope(&r);
+    Careteam__V1__Envelope *more = ct_test_raw_read_envelope(&r);
     if (more != NULL) {
         char what[64];
-        snprintf(what, sizeof what, "%s", body_name(more));
+        snprintf(what, sizeof what, "%s", ct_test_body_name(more));
         careteam__v1__envelope__free_unpacked(more, NULL);
         cr_assert_fail("the connection stayed open (sent '%s')", what);
     }
-    raw_close(&r);
-    await_audit_failures("message.send", before + 1);
+    ct_test_raw_close(&r);
+    ct_test_await_audit_failures(&g_d, "message.send", before + 1);
     cr_assert_eq(ct_test_audit_count(&g_d, "message.send"), before_all + 1);
 
     ct_sync_t *sam = connect_idle("pw.sam"); /* nothing was stored for pw.sam */
     ct_sync_close(sam);
-    finish();
+    ct_test_daemon_finish(&g_d);
 }
 
 /* ---- validation ------------------------------------------------------------------------------ */
@@ -924,20 +740,20 @@ Test(relay, request_before_hello_refused)
  * that the refusal is audited as a failed message.send. */
 static void check_refusal(const char *sender, const ct_send_args_t *a, Careteam__V1__ErrorCode code)
 {
-    start_daemon();
+    ct_test_daemon_launch(&g_d, NULL);
     ct_sync_t *s = connect_idle(sender);
-    long before = audit_failures("message.send");
+    long before = ct_test_audit_failures(&g_d, "message.send");
     send_refused(s, a, code);
-    ping(s, sender);
+    ct_test_ping(s, sender);
     ct_sync_close(s);
-    await_audit_failures("message.send", before + 1);
+    ct_test_await_audit_failures(&g_d, "message.send", before + 1);
     /* Nothing was stored for anyone. */
     const char *recipients[] = {"pw.sam", "th.lee", "pw.kim"};
     for (size_t i = 0; i < 3; i++) {
         ct_sync_t *r = connect_idle(recipients[i]);
         ct_sync_close(r);
     }
-    finish();
+    ct_test_daemon_finish(&g_d);
 }
 
 Test(relay, empty_to_invalid_argument)
@@ -965,7 +781,7 @@ Test(relay, body_over_64k_too_large)
 /* The limit itself is allowed: a body of exactly 64 KiB is relayed intact. */
 Test(relay, body_of_64k_accepted)
 {
-    start_daemon();
+    ct_test_daemon_launch(&g_d, NULL);
     char *body = malloc(MAX_BODY + 1);
     cr_assert_not_null(body);
     for (int i = 0; i < MAX_BODY; i++)
@@ -982,7 +798,7 @@ Test(relay, body_of_64k_accepted)
     free(body);
     ct_sync_close(sam);
     ct_sync_close(ahmed);
-    finish();
+    ct_test_daemon_finish(&g_d);
 }
 
 Test(relay, invalid_utf8_body_invalid_argument)
@@ -997,35 +813,23 @@ Test(relay, invalid_utf8_body_invalid_argument)
  * cut) is refused rather than stored truncated. libcareteam cannot send one: raw client. */
 Test(relay, nul_in_body_invalid_argument)
 {
-    start_daemon();
-    long before = audit_failures("message.send");
-    raw_tls_t r;
+    ct_test_daemon_launch(&g_d, NULL);
+    long before = ct_test_audit_failures(&g_d, "message.send");
+    ct_test_raw_t r;
     raw_connect(&r, "dr.ahmed");
     raw_hello(&r, "dr.ahmed");
-    char *to[] = {"pw.sam"};
-    Careteam__V1__SendMessage m = CARETEAM__V1__SEND_MESSAGE__INIT;
-    m.client_msg_id = "nul-1";
-    m.n_to = 1;
-    m.to = to;
-    m.body = "visible#hidden";
-    Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
-    env.request_id = 9;
-    env.body_case = CARETEAM__V1__ENVELOPE__BODY_SEND_MESSAGE;
-    env.send_message = &m;
     ct_buf_t b = CT_BUF_INIT;
-    cr_assert_eq(ct_frame_append_envelope(&b, &env, UINT32_MAX), 0);
+    append_send_message(&b, 9, "nul-1", "pw.sam", "visible#hidden");
     /* The only '#' of the payload (the header's length byte may be one too: skip it). */
     uint8_t *hash = memchr(b.data + CT_FRAME_HEADER, '#', b.len - CT_FRAME_HEADER);
     cr_assert_not_null(hash);
     *hash = '\0';
-    size_t written = 0;
-    int ok = SSL_write_ex(r.ssl, b.data, b.len, &written);
-    ct_buf_free(&b);
-    cr_assert_eq(ok, 1);
+    raw_send_frames(&r, &b);
 
-    Careteam__V1__Envelope *resp = raw_read_envelope(&r);
+    Careteam__V1__Envelope *resp = ct_test_raw_read_envelope(&r);
     cr_assert_not_null(resp, "the connection closed without an answer");
-    cr_assert_eq(resp->body_case, CARETEAM__V1__ENVELOPE__BODY_ERROR, "got '%s'", body_name(resp));
+    cr_assert_eq(resp->body_case, CARETEAM__V1__ENVELOPE__BODY_ERROR, "got '%s'",
+                 ct_test_body_name(resp));
     cr_assert_eq(resp->request_id, 9, "request_id %llu: %s %s",
                  (unsigned long long)resp->request_id, ct_wire_code_name((int)resp->error->code),
                  resp->error->message);
@@ -1033,23 +837,23 @@ Test(relay, nul_in_body_invalid_argument)
                  "code %s", ct_wire_code_name((int)resp->error->code));
     cr_assert(strstr(resp->error->message, "NUL") != NULL, "message: %s", resp->error->message);
     careteam__v1__envelope__free_unpacked(resp, NULL);
-    raw_close(&r);
-    await_audit_failures("message.send", before + 1);
+    ct_test_raw_close(&r);
+    ct_test_await_audit_failures(&g_d, "message.send", before + 1);
     ct_sync_t *sam = connect_idle("pw.sam"); /* nothing, in particular not "visible", stored */
     ct_sync_close(sam);
-    finish();
+    ct_test_daemon_finish(&g_d);
 }
 
 /* Overlong forms and UTF-16 surrogates are not UTF-8 either. */
 Test(relay, overlong_and_surrogate_utf8_invalid_argument)
 {
-    start_daemon();
+    ct_test_daemon_launch(&g_d, NULL);
     ct_sync_t *s = connect_idle("dr.ahmed");
     const char *bad[] = {"overlong slash \xc0\xaf", "overlong 3-byte \xe0\x80\xaf",
                          "surrogate \xed\xa0\x80", "past U+10FFFF \xf4\x90\x80\x80",
                          "truncated \xe2\x9c"};
     const char *to[] = {"pw.sam"};
-    long before = audit_failures("message.send");
+    long before = ct_test_audit_failures(&g_d, "message.send");
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char cmid[32];
         snprintf(cmid, sizeof cmid, "v-utf8-%zu", i);
@@ -1060,8 +864,9 @@ Test(relay, overlong_and_surrogate_utf8_invalid_argument)
         send_refused(s, &subj, CARETEAM__V1__ERROR_CODE__ERROR_CODE_INVALID_ARGUMENT);
     }
     ct_sync_close(s);
-    await_audit_failures("message.send", before + 2 * (long)(sizeof bad / sizeof bad[0]));
-    finish();
+    ct_test_await_audit_failures(&g_d, "message.send",
+                                 before + 2 * (long)(sizeof bad / sizeof bad[0]));
+    ct_test_daemon_finish(&g_d);
 }
 
 Test(relay, compliance_recipient_forbidden)
@@ -1082,10 +887,10 @@ Test(relay, compliance_sender_forbidden)
 
 Test(relay, ping_pong)
 {
-    start_daemon();
+    ct_test_daemon_launch(&g_d, NULL);
     ct_sync_t *s = connect_idle("pw.kim");
     for (int i = 0; i < 3; i++)
-        ping(s, "pw.kim");
+        ct_test_ping(s, "pw.kim");
     ct_sync_close(s);
-    finish();
+    ct_test_daemon_finish(&g_d);
 }

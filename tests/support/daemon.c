@@ -1,8 +1,8 @@
 /*
  * A real careteamd for integration tests (see daemon.h).
  *
- * Every careteamd run here is a fork + execv of CT_TEST_CARETEAMD with stdout and stderr appended
- * to d->log, so a failing test can show what the daemon said. Invariants:
+ * Every careteamd run here is a ct_test_spawn (process.h) of CT_TEST_CARETEAMD with stdout and
+ * stderr appended to d->log, so a failing test can show what the daemon said. Invariants:
  *  1. Only PIDs forked here are ever signalled, and each is reaped exactly once (d->pid is 0
  *     whenever no `serve` child is running).
  *  2. Every wait is bounded: a child that does not finish in time is killed and the test fails
@@ -19,15 +19,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
 #include <sqlite3.h>
 
+#include "process.h"
 #include "testsupport.h"
 
 #define MAX_ARGS 32
@@ -35,6 +33,7 @@
 #define STOP_TIMEOUT_MS 10000
 #define COMMAND_TIMEOUT_MS 30000
 #define CONNECT_TIMEOUT_MS 5000
+#define AUDIT_MS 5000 /* longest wait for an audit row to be committed */
 #define POLL_MS 10
 #define LOG_TAIL 3000
 
@@ -44,20 +43,6 @@ static const char *const TEAM[][3] = {
     {"pw.sam", "Sam Rivera", "peer_worker"},        {"pw.kim", "Kim Okafor", "peer_worker"},
     {"co.jones", "Jo Jones", "compliance"},
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
 
 /* The last LOG_TAIL bytes of the daemon's log, for failure messages. Returns a malloc'd string
  * (never NULL unless out of memory; "" when there is no log). */
@@ -85,9 +70,8 @@ static char *log_tail(const ct_test_daemon_t *d)
     } while (0)
 
 /*
- * Forks and execs careteamd with argv (argv[0] included), output appended to d->log. Returns the
- * child's PID; fails the test if it cannot be started. Everything the child needs is prepared
- * before fork, so the child only makes async-signal-safe calls.
+ * Starts careteamd with argv (argv[0] included), stdin from /dev/null, output appended to d->log.
+ * Returns the child's PID, which the caller reaps; fails the test if it cannot be started.
  */
 static pid_t spawn(const ct_test_daemon_t *d, char *const argv[])
 {
@@ -95,25 +79,12 @@ static pid_t spawn(const ct_test_daemon_t *d, char *const argv[])
     cr_assert(log_fd >= 0, "cannot open %s: %s", d->log, strerror(errno));
     int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     cr_assert(null_fd >= 0, "cannot open /dev/null: %s", strerror(errno));
-    pid_t parent = getpid();
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        /* Die with the test process; if it is already gone, do not start at all. */
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
-            _exit(127);
-        if (dup2(null_fd, STDIN_FILENO) < 0 || dup2(log_fd, STDOUT_FILENO) < 0 ||
-            dup2(log_fd, STDERR_FILENO) < 0)
-            _exit(127);
-        /* Criterion's own pipes and sockets must not outlive the test in the daemon. */
-        close_range(3, ~0u, 0);
-        signal(SIGPIPE, SIG_DFL);
-        execv(CT_TEST_CARETEAMD, argv);
-        static const char msg[] = "daemon.c: execv " CT_TEST_CARETEAMD " failed\n";
-        ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
-        (void)w;
-        _exit(127);
-    }
+    ct_test_spawn_opts_t o = {.path = CT_TEST_CARETEAMD,
+                              .argv = argv,
+                              .in_fd = null_fd,
+                              .out_fd = log_fd,
+                              .err_fd = log_fd};
+    pid_t pid = ct_test_spawn(&o);
     int e = errno;
     close(log_fd);
     close(null_fd);
@@ -121,50 +92,16 @@ static pid_t spawn(const ct_test_daemon_t *d, char *const argv[])
     return pid;
 }
 
-/* An exit status as a number: the exit code, or 128 + signal for a child killed by a signal. */
-static int status_code(int status)
-{
-    if (WIFEXITED(status))
-        return WEXITSTATUS(status);
-    if (WIFSIGNALED(status))
-        return 128 + WTERMSIG(status);
-    return -1;
-}
-
-/* Waits for pid at most timeout_ms. Returns true and *status once reaped, false on timeout. */
-static bool wait_bounded(pid_t pid, int timeout_ms, int *status)
-{
-    int64_t deadline = now_ms() + timeout_ms;
-    for (;;) {
-        pid_t r = waitpid(pid, status, WNOHANG);
-        if (r == pid)
-            return true;
-        cr_assert(r == 0 || errno == EINTR, "waitpid(%d): %s", (int)pid, strerror(errno));
-        if (now_ms() >= deadline)
-            return false;
-        sleep_ms(POLL_MS);
-    }
-}
-
-/* Kills a child we started and reaps it (SIGKILL cannot be ignored, so the wait is short). */
-static void kill_and_reap(pid_t pid)
-{
-    int status;
-    kill(pid, SIGKILL);
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-}
-
 /* Runs careteamd with a NULL-terminated argv (argv[0] included) to completion. */
 static int run_argv(ct_test_daemon_t *d, char *const argv[])
 {
     pid_t pid = spawn(d, argv);
     int status;
-    if (!wait_bounded(pid, COMMAND_TIMEOUT_MS, &status)) {
-        kill_and_reap(pid);
+    if (!ct_test_wait_bounded(pid, COMMAND_TIMEOUT_MS, &status)) {
+        ct_test_kill_and_reap(pid);
         FAIL_WITH_LOG(d, "careteamd %s did not finish within %d ms", argv[1], COMMAND_TIMEOUT_MS);
     }
-    return status_code(status);
+    return ct_test_exit_code(status);
 }
 
 int ct_test_careteamd(ct_test_daemon_t *d, const char *arg, ...)
@@ -253,7 +190,7 @@ void ct_test_daemon_start(ct_test_daemon_t *d)
                     ready,
                     NULL};
     d->pid = spawn(d, argv);
-    int64_t deadline = now_ms() + START_TIMEOUT_MS;
+    int64_t deadline = ct_test_now_ms() + START_TIMEOUT_MS;
     for (;;) {
         if (read_ready(d, ready))
             return;
@@ -262,15 +199,21 @@ void ct_test_daemon_start(ct_test_daemon_t *d)
         if (r == d->pid) {
             d->pid = 0;
             FAIL_WITH_LOG(d, "careteamd serve exited (status %d) before listening",
-                          status_code(status));
+                          ct_test_exit_code(status));
         }
-        if (now_ms() >= deadline) {
-            kill_and_reap(d->pid);
+        if (ct_test_now_ms() >= deadline) {
+            ct_test_kill_and_reap(d->pid);
             d->pid = 0;
             FAIL_WITH_LOG(d, "careteamd serve did not listen within %d ms", START_TIMEOUT_MS);
         }
-        sleep_ms(POLL_MS);
+        ct_test_sleep_ms(POLL_MS);
     }
+}
+
+void ct_test_daemon_launch(ct_test_daemon_t *d, const char *extra_conf)
+{
+    ct_test_daemon_init(d, extra_conf);
+    ct_test_daemon_start(d);
 }
 
 int ct_test_daemon_stop(ct_test_daemon_t *d)
@@ -280,13 +223,13 @@ int ct_test_daemon_stop(ct_test_daemon_t *d)
     pid_t pid = d->pid;
     cr_assert_eq(kill(pid, SIGTERM), 0, "kill(%d, SIGTERM): %s", (int)pid, strerror(errno));
     int status;
-    bool done = wait_bounded(pid, STOP_TIMEOUT_MS, &status);
+    bool done = ct_test_wait_bounded(pid, STOP_TIMEOUT_MS, &status);
     d->pid = 0;
     if (!done) {
-        kill_and_reap(pid);
+        ct_test_kill_and_reap(pid);
         FAIL_WITH_LOG(d, "careteamd did not exit within %d ms of SIGTERM", STOP_TIMEOUT_MS);
     }
-    int code = status_code(status);
+    int code = ct_test_exit_code(status);
     if (code != 0) {
         char *tail = log_tail(d);
         cr_log_error("careteamd exited with status %d; log (%s), last bytes:\n%s", code, d->log,
@@ -300,7 +243,7 @@ void ct_test_daemon_kill(ct_test_daemon_t *d)
 {
     if (d->pid == 0)
         return;
-    kill_and_reap(d->pid);
+    ct_test_kill_and_reap(d->pid);
     d->pid = 0;
 }
 
@@ -310,8 +253,8 @@ void ct_test_daemon_cleanup(ct_test_daemon_t *d)
     if (d->pid != 0) {
         int status;
         kill(d->pid, SIGTERM);
-        if (!wait_bounded(d->pid, STOP_TIMEOUT_MS, &status))
-            kill_and_reap(d->pid);
+        if (!ct_test_wait_bounded(d->pid, STOP_TIMEOUT_MS, &status))
+            ct_test_kill_and_reap(d->pid);
         d->pid = 0;
     }
     if (d->dir != NULL) {
@@ -324,6 +267,15 @@ void ct_test_daemon_cleanup(ct_test_daemon_t *d)
         free(d->dir);
         d->dir = NULL;
     }
+}
+
+void ct_test_daemon_finish(ct_test_daemon_t *d)
+{
+    int status = ct_test_daemon_stop(d);
+    cr_assert_eq(status, 0, "careteamd exited with status %d (sanitizer report in its log?)",
+                 status);
+    ct_test_daemon_cleanup(d);
+    ct_test_leak_check();
 }
 
 void ct_test_daemon_cert_path(const ct_test_daemon_t *d, const char *id, char *out, size_t len)
@@ -368,7 +320,9 @@ ct_sync_t *ct_test_connect(const ct_test_daemon_t *d, const char *id)
     return s;
 }
 
-long ct_test_audit_count(const ct_test_daemon_t *d, const char *action)
+/* Runs sql, a count with one parameter bound to action, read-only against the daemon's database.
+ * Returns the count; fails the test if the database cannot be opened or queried. */
+static long count_audit(const ct_test_daemon_t *d, const char *sql, const char *action)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/careteam.db", d->data);
@@ -384,7 +338,7 @@ long ct_test_audit_count(const ct_test_daemon_t *d, const char *action)
     sqlite3_busy_timeout(db, 5000);
     sqlite3_stmt *st = NULL;
     long n = -1;
-    rc = sqlite3_prepare_v2(db, "SELECT count(*) FROM audit WHERE action = ?", -1, &st, NULL);
+    rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_text(st, 1, action, -1, SQLITE_TRANSIENT);
     if (rc == SQLITE_OK) {
@@ -400,4 +354,27 @@ long ct_test_audit_count(const ct_test_daemon_t *d, const char *action)
     sqlite3_close(db);
     cr_assert_eq(rc, SQLITE_OK, "counting audit rows of %s in %s: %s", action, path, msg);
     return n;
+}
+
+long ct_test_audit_count(const ct_test_daemon_t *d, const char *action)
+{
+    return count_audit(d, "SELECT count(*) FROM audit WHERE action = ?", action);
+}
+
+long ct_test_audit_failures(const ct_test_daemon_t *d, const char *action)
+{
+    return count_audit(d, "SELECT count(*) FROM audit WHERE action = ? AND outcome != 0", action);
+}
+
+void ct_test_await_audit_failures(const ct_test_daemon_t *d, const char *action, long want)
+{
+    long n = 0;
+    for (int waited = 0; waited <= AUDIT_MS; waited += 20) {
+        n = ct_test_audit_failures(d, action);
+        if (n >= want)
+            return;
+        ct_test_sleep_ms(20);
+    }
+    cr_assert_fail("%ld failed '%s' audit rows after %d ms, expected %ld", n, action, AUDIT_MS,
+                   want);
 }

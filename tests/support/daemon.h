@@ -38,6 +38,9 @@ int ct_test_careteamd(ct_test_daemon_t *d, const char *arg, ...);
 /* Starts `careteamd serve` and waits until it listens (asserts within 10 s). */
 void ct_test_daemon_start(ct_test_daemon_t *d);
 
+/* ct_test_daemon_init, then ct_test_daemon_start: a serving daemon with the demo team. */
+void ct_test_daemon_launch(ct_test_daemon_t *d, const char *extra_conf);
+
 /* SIGTERM, then waits (asserts within 10 s); returns the exit status (0 expected: a sanitizer
  * build exits non-zero on a leak or error, which fails the test). */
 int ct_test_daemon_stop(ct_test_daemon_t *d);
@@ -47,6 +50,11 @@ void ct_test_daemon_kill(ct_test_daemon_t *d);
 
 /* Stops the daemon if running and removes the directory. */
 void ct_test_daemon_cleanup(ct_test_daemon_t *d);
+
+/* Ends a test after everything it made is freed: stops the daemon asserting exit status 0 (the
+ * sanitizer report, if any, is in its log), removes its directory, and runs ct_test_leak_check.
+ * Call it as the last statement of a test body, where a failed assertion fails the test. */
+void ct_test_daemon_finish(ct_test_daemon_t *d);
 
 /* Paths of a member's credentials: "<dir>/<id>.crt" / ".key"; the CA: "<data>/ca.crt". */
 void ct_test_daemon_cert_path(const ct_test_daemon_t *d, const char *id, char *out, size_t len);
@@ -66,5 +74,12 @@ ct_sync_t *ct_test_connect(const ct_test_daemon_t *d, const char *id);
 /* Counts audit rows with this action in the daemon's database (read-only, via the sqlite3
  * library), for asserting that refusals are audited. */
 long ct_test_audit_count(const ct_test_daemon_t *d, const char *action);
+
+/* Counts the audit rows with this action whose outcome is a failure (a refusal). */
+long ct_test_audit_failures(const ct_test_daemon_t *d, const char *action);
+
+/* Waits until at least `want` failed audit rows of action are committed (the daemon's writer
+ * thread commits them asynchronously); fails the test after 5 s. */
+void ct_test_await_audit_failures(const ct_test_daemon_t *d, const char *action, long want);
 
 #endif

@@ -1,5 +1,6 @@
 /*
- * Test helpers (see testsupport.h): leak checks, temporary directories, file reading.
+ * Test helpers (see testsupport.h): leak checks, temporary directories, file reading, time,
+ * SIGPIPE.
  *
  * About the leak check: Criterion 2.4.1 ignores what happens in a suite's or test's .fini. An
  * assertion that fails there is printed but the test is still counted as passing, and so is a
@@ -11,10 +12,12 @@
 
 #include <errno.h>
 #include <ftw.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <criterion/criterion.h>
 
@@ -113,4 +116,23 @@ char *ct_test_read_file(const char *path, size_t *len)
     if (len != NULL)
         *len = used;
     return buf;
+}
+
+int64_t ct_test_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void ct_test_sleep_ms(int ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+void ct_test_ignore_sigpipe(void)
+{
+    signal(SIGPIPE, SIG_IGN);
 }
