@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "admin.h"
+#include "careteam.pb-c.h"
 #include "err.h"
 #include "server.h"
 
@@ -238,7 +239,8 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(cmd, "--version") == 0) {
-        printf("careteamd 0.1.0 (protocol 1)\n");
+        printf("careteamd %s (protocol %d)\n", CT_VERSION,
+               CARETEAM__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT);
         return 0;
     }
     /* Options follow the command: getopt sees argv[1..] with the command as its argv[0]. */
