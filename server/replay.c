@@ -16,7 +16,7 @@
 
 /* Messages per page: enough to amortise a read, small enough to bound one callback's work. */
 #define REPLAY_PAGE 256
-/* Output queued before the replay waits for the socket to drain. */
+/* Output queued before the replay waits for the socket to drain (see backlog_limit). */
 #define REPLAY_BACKLOG_MAX (256u * 1024u)
 
 typedef struct replay {
@@ -83,6 +83,15 @@ static void replay_end(replay_t *rp)
 
 static void page_done(void *arg);
 
+/* Output the replay may leave queued: below REPLAY_BACKLOG_MAX, and low enough that one more
+ * frame (at most max_frame) still fits under the slow-consumer limit max_output (the config
+ * guarantees max_output >= max_frame; at equality the replay sends one frame at a time). */
+static size_t backlog_limit(const ct_config_t *cfg)
+{
+    uint64_t room = cfg->max_output - cfg->max_frame;
+    return room < REPLAY_BACKLOG_MAX ? (size_t)room : REPLAY_BACKLOG_MAX;
+}
+
 /* Sends what is left of the page, pausing on a full output queue; then reads the next page or
  * ends the replay. */
 static void send_page(void *arg)
@@ -91,7 +100,8 @@ static void send_page(void *arg)
     ct_session_t *s = rp->session;
     ct_buf_t frame = CT_BUF_INIT;
     while (rp->next < rp->n && s->open) {
-        if (s->ops->backlog(s) >= REPLAY_BACKLOG_MAX) {
+        size_t backlog = s->ops->backlog(s);
+        if (backlog > 0 && backlog >= backlog_limit(rp->ctx->cfg)) {
             ct_buf_free(&frame);
             s->ops->when_drained(s, send_page, rp);
             return;

@@ -413,9 +413,11 @@ Test(relay, unacknowledged_messages_replayed_again)
 #define LARGE_BODY 2048 /* 1 MiB of bodies: more than the replay's output backlog limit */
 
 /* A large inbox is replayed completely and in order, across pages and output backpressure. */
-Test(relay, large_inbox_replayed_across_pages)
+/* Sends N_LARGE messages to offline pw.kim, then checks that its replay brings every one, in
+ * order, across pages, and is not cut off as a slow consumer. */
+static void large_inbox_replay(const char *extra_conf)
 {
-    ct_test_daemon_launch(&g_d, NULL);
+    ct_test_daemon_launch(&g_d, extra_conf);
     ct_sync_t *ahmed = connect_idle("dr.ahmed");
     static char body[LARGE_BODY + 1];
     memset(body, '.', LARGE_BODY);
@@ -457,6 +459,18 @@ Test(relay, large_inbox_replayed_across_pages)
     cr_assert_eq(expect_replay_complete(kim, "pw.kim"), (uint64_t)N_LARGE + 1);
     ct_sync_close(kim);
     ct_test_daemon_finish(&g_d);
+}
+
+Test(relay, large_inbox_replayed_across_pages)
+{
+    large_inbox_replay(NULL);
+}
+
+/* An inbox four times the connection's output limit: the replay must wait for the client to
+ * read rather than queue it all (which would drop the member as a slow consumer every time). */
+Test(relay, inbox_larger_than_output_limit_is_replayed)
+{
+    large_inbox_replay("max_frame = 64K\nmax_body = 8K\nmax_output = 256K\n");
 }
 
 /* After DeliveryAck of everything replayed, a new connection replays nothing. */
