@@ -180,11 +180,23 @@ static int drain_wbio(ct_tls_t *t)
     return 0;
 }
 
+/* Queue memory kept for reuse while a connection is idle; a larger buffer, grown by a burst, is
+ * given back once the burst is written (what SSL_MODE_RELEASE_BUFFERS does for OpenSSL's own). */
+#define CT_TLS_KEEP_BUF 65536
+
+static void release_if_large(ct_buf_t *b)
+{
+    if (b->cap > CT_TLS_KEEP_BUF)
+        ct_buf_free(b);
+    else
+        ct_buf_reset(b);
+}
+
 static void on_uv_write(uv_write_t *req, int status)
 {
     ct_tls_t *t = req->data;
     t->writing = false;
-    ct_buf_reset(&t->inflight);
+    release_if_large(&t->inflight);
     if (t->state == CT_TLS_CLOSING)
         return; /* cancelled by uv_close, or finished after it; close_cb does the rest */
     if (status < 0) {
@@ -203,6 +215,7 @@ static void flush_output(ct_tls_t *t)
     if (t->writing || t->state == CT_TLS_CLOSING)
         return;
     if (t->out.len == 0) {
+        release_if_large(&t->out);
         if (t->state == CT_TLS_DRAINING) {
             t->state = CT_TLS_CLOSING;
             uv_close((uv_handle_t *)&t->tcp, on_uv_close);

@@ -17,7 +17,7 @@
  *   HANDSHAKE  | no             | handshake deadline (TLS + Hello)   | on_handshake / on_error
  *   LOOKUP     | no (paused)    | handshake deadline                 | lookup_done
  *   ACTIVE     | yes            | deadline until Welcome, then idle  | conn_close
- *   CLOSING    | no             | stopped                            | last reference dropped
+ *   CLOSING    | no             | close grace (then abortive close)  | last reference dropped
  *
  * Memory: a connection holds one reference for its TCP handle, one for its timer handle, and one
  * per asynchronous operation (writer job, read, replay) through ct_session_retain. It is freed
@@ -40,6 +40,15 @@
 
 #define PRE_HELLO_MAX_FRAME (16u * 1024u)
 
+/* A graceful close that has not finished sending after this long is made abortive: a peer that
+ * stops reading must not hold a socket and its buffers indefinitely. */
+#define CLOSE_GRACE_MS 5000
+
+/* Requests of one connection that may wait for the writer (or a read) at once. Past it the
+ * connection stops reading; it resumes when half have completed. Bounds the memory and writer
+ * work one client can queue, however fast it sends. */
+#define MAX_INFLIGHT 64
+
 typedef enum conn_state {
     CONN_HANDSHAKE = 0,
     CONN_LOOKUP,
@@ -57,6 +66,8 @@ struct ct_conn {
     int refs;
     bool in_list;
     bool over_limit; /* accepted beyond max_connections: refused once TLS can carry the Error */
+    int inflight;    /* requests waiting for a writer job or a read (see MAX_INFLIGHT) */
+    bool throttled;  /* reading paused because inflight reached MAX_INFLIGHT */
     ct_conn_t *prev, *next;      /* env->conns */
     ct_buf_t held;               /* live deliveries held during replay: [seq u64][len u32][frame] */
     void (*drain_cb)(void *arg); /* one waiter for an empty output queue (see when_drained) */
@@ -95,6 +106,14 @@ static void on_timer_closed(uv_handle_t *h)
     conn_unref(h->data);
 }
 
+static void on_close_deadline(uv_timer_t *t)
+{
+    ct_conn_t *c = t->data;
+    ct_log_info("session.close_forced", "conn=%llu backlog=%zu", (unsigned long long)c->session.id,
+                ct_tls_backlog(&c->tls));
+    ct_tls_close(&c->tls, false);
+}
+
 /* Starts closing: no more requests, sends become no-ops, the router forgets the session. */
 static void conn_close(ct_conn_t *c, bool graceful)
 {
@@ -107,8 +126,11 @@ static void conn_close(ct_conn_t *c, bool graceful)
     c->session.open = false;
     if (c->session.welcomed)
         ct_router_remove(c->env->handlers.router, &c->session);
-    uv_timer_stop(&c->timer);
-    uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+    /* The timer now bounds the close itself; on_tls_close closes it. */
+    if (graceful)
+        uv_timer_start(&c->timer, on_close_deadline, CLOSE_GRACE_MS, 0);
+    else
+        uv_timer_stop(&c->timer);
     ct_tls_close(&c->tls, graceful);
 }
 
@@ -140,6 +162,14 @@ static void process_frames(ct_conn_t *c)
 {
     const ct_handler_ctx_t *ctx = &c->env->handlers;
     while (c->state == CONN_ACTIVE) {
+        if (c->inflight >= MAX_INFLIGHT) {
+            /* Leave the rest buffered (bounded by one socket read); resumed by inflight_end. */
+            if (!c->throttled) {
+                c->throttled = true;
+                ct_tls_pause(&c->tls);
+            }
+            return;
+        }
         Careteam__V1__Envelope *env;
         size_t wire_len = 0;
         int r = ct_frame_next_envelope(&c->reader, &env, &wire_len);
@@ -184,7 +214,9 @@ static void lookup_work(ct_store_t *st, void *arg)
 static void lookup_done(void *arg)
 {
     ct_conn_t *c = arg;
-    if (c->state == CONN_LOOKUP) {
+    if (c->state == CONN_LOOKUP && c->env->stopping) {
+        conn_close(c, true); /* the daemon is draining: no new sessions */
+    } else if (c->state == CONN_LOOKUP) {
         if (c->lookup_rc == 0 && c->member.active) {
             snprintf(c->session.display_name, sizeof c->session.display_name, "%s",
                      c->member.display_name);
@@ -305,8 +337,10 @@ static void on_tls_close(ct_tls_t *t)
 {
     ct_conn_t *c = CONN_OF_TLS(t);
     if (c->state != CONN_CLOSING)
-        conn_close(c, false); /* the peer went away: close the timer, leave the router */
-    run_drain_waiter(c);      /* it sees the session closed and lets go of it */
+        conn_close(c, false); /* the peer went away: leave the router */
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+    run_drain_waiter(c); /* it sees the session closed and lets go of it */
     ct_conn_env_t *env = c->env;
     if (c->in_list) {
         if (c->prev != NULL)
@@ -421,6 +455,32 @@ static void session_release(ct_session_t *s)
     conn_unref(CONN_OF_SESSION(s));
 }
 
+static void session_request_begin(ct_session_t *s)
+{
+    ct_conn_t *c = CONN_OF_SESSION(s);
+    c->refs++;
+    c->inflight++;
+}
+
+/* A request finished. Once half the window is free again, a throttled connection reads on: the
+ * frames it buffered are dispatched from here (a completion callback, not the conn's own read
+ * chain), then the socket is read again. */
+static void session_request_end(ct_session_t *s)
+{
+    ct_conn_t *c = CONN_OF_SESSION(s);
+    c->inflight--;
+    if (c->throttled && c->inflight <= MAX_INFLIGHT / 2 && c->state == CONN_ACTIVE &&
+        !c->env->stopping) {
+        c->throttled = false;
+        c->refs++; /* process_frames may close c; keep it alive until we return */
+        process_frames(c);
+        if (!c->throttled && c->state == CONN_ACTIVE)
+            ct_tls_resume(&c->tls);
+        conn_unref(c);
+    }
+    conn_unref(c);
+}
+
 static void session_close(ct_session_t *s)
 {
     conn_close(CONN_OF_SESSION(s), true);
@@ -434,20 +494,41 @@ static const ct_session_ops_t SESSION_OPS = {
     .when_drained = session_when_drained,
     .retain = session_retain,
     .release = session_release,
+    .request_begin = session_request_begin,
+    .request_end = session_request_end,
     .close = session_close,
 };
 
 /* ---- accepting ------------------------------------------------------------------------------ */
 
+static void on_refused_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+/* Takes the pending connection off the listener and closes it. libuv stops watching a listener
+ * until its pending connection is accepted, so a connection we cannot serve must still be
+ * accepted, or the daemon would never accept again. */
+static void refuse_pending(uv_stream_t *listener)
+{
+    uv_tcp_t *tmp = malloc(sizeof *tmp);
+    if (tmp == NULL || uv_tcp_init(listener->loop, tmp) != 0) {
+        free(tmp);
+        return;
+    }
+    (void)uv_accept(listener, (uv_stream_t *)tmp);
+    uv_close((uv_handle_t *)tmp, on_refused_closed);
+}
+
 int ct_conn_accept(ct_conn_env_t *env, uv_stream_t *listener)
 {
     const ct_config_t *cfg = env->handlers.cfg;
     ct_conn_t *c = calloc(1, sizeof *c);
-    if (c == NULL)
-        return CT_ENOMEM;
-    int r = ct_tls_init(&c->tls, listener->loop, env->tls, true, &TLS_CALLBACKS);
+    int r = c != NULL ? ct_tls_init(&c->tls, listener->loop, env->tls, true, &TLS_CALLBACKS)
+                      : CT_ENOMEM;
     if (r != 0) {
         free(c);
+        refuse_pending(listener);
         return r;
     }
     c->env = env;
@@ -481,6 +562,7 @@ int ct_conn_accept(ct_conn_env_t *env, uv_stream_t *listener)
 
 void ct_conn_pause_all(ct_conn_env_t *env)
 {
+    env->stopping = true;
     for (ct_conn_t *c = env->conns; c != NULL; c = c->next)
         ct_tls_pause(&c->tls);
 }

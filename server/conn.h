@@ -19,13 +19,14 @@ typedef struct ct_conn_env {
     uint64_t next_id;
     size_t n_conns;   /* open connections */
     ct_conn_t *conns; /* all connections, for shutdown; list owned by conn.c */
+    bool stopping;    /* set by ct_conn_pause_all: no new sessions, no more reading */
     void (*on_last_close)(struct ct_conn_env *env); /* optional: n_conns dropped to 0 */
 } ct_conn_env_t;
 
 /* Accepts one pending connection from listener and starts its handshake. Returns 0 or CT_E*. */
 int ct_conn_accept(ct_conn_env_t *env, uv_stream_t *listener);
 
-/* Stops reading requests on every connection (shutdown, first step). */
+/* Stops reading requests on every connection and admits no new session (shutdown, first step). */
 void ct_conn_pause_all(ct_conn_env_t *env);
 
 /* Closes every connection: gracefully, or at once when `now`. */

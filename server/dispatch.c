@@ -6,6 +6,7 @@
 #include "dispatch.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "audit.h"
@@ -52,6 +53,34 @@ static const char *body_name(Careteam__V1__Envelope__BodyCase c)
     return f != NULL ? f->name : "unknown";
 }
 
+typedef struct audit_job {
+    ct_job_t job; /* first member */
+    ct_session_t *session;
+} audit_job_t;
+
+static void audit_done(ct_job_t *job)
+{
+    audit_job_t *a = (audit_job_t *)job;
+    a->session->ops->request_end(a->session);
+    free(a);
+}
+
+int ct_dispatch_audit(const ct_handler_ctx_t *ctx, ct_session_t *s, const ct_audit_rec_t *rec)
+{
+    audit_job_t *a = calloc(1, sizeof *a);
+    if (a == NULL) {
+        ct_log_error("audit.dropped", "action=%s reason=out_of_memory", rec->action);
+        return CT_ENOMEM;
+    }
+    a->session = s;
+    a->job.has_audit = true;
+    a->job.audit = *rec;
+    a->job.done = audit_done;
+    s->ops->request_begin(s);
+    ct_writer_submit(ctx->writer, &a->job);
+    return 0;
+}
+
 /* Answers a refused request: Error to the client, an audit row of the refusal, a log line. */
 static void refuse(const ct_handler_ctx_t *ctx, ct_session_t *s, uint64_t request_id,
                    const char *action, int err, const char *why)
@@ -60,8 +89,7 @@ static void refuse(const ct_handler_ctx_t *ctx, ct_session_t *s, uint64_t reques
     ct_audit_rec_t rec;
     ct_audit_rec_init(&rec, s, action);
     ct_audit_rec_fail(&rec, err, NULL);
-    if (ct_writer_audit(ctx->writer, &rec) != 0)
-        ct_log_error("audit.dropped", "action=%s reason=out_of_memory", action);
+    (void)ct_dispatch_audit(ctx, s, &rec);
     ct_log_info("request.refused", "conn=%llu member=%s action=%s code=%s",
                 (unsigned long long)s->id, s->member_id[0] ? s->member_id : "-", action,
                 ct_wire_code_name(ct_err_to_wire(err)));

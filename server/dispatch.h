@@ -58,6 +58,11 @@ typedef enum ct_dispatch_result {
 ct_dispatch_result_t ct_dispatch(const ct_handler_ctx_t *ctx, ct_session_t *s,
                                  const Careteam__V1__Envelope *env, size_t wire_len);
 
+/* Queues an audit row for a request of session s. The row counts against the connection's
+ * in-flight window until it is written, so a flood of cheap requests (pings, refusals) cannot
+ * queue unbounded work. Returns 0 or CT_ENOMEM (the row is then only logged as dropped). */
+int ct_dispatch_audit(const ct_handler_ctx_t *ctx, ct_session_t *s, const ct_audit_rec_t *rec);
+
 /* Sends Error for a frame that could not be decoded or framed (err: CT_EPROTO, CT_ETOOBIG),
  * audits it; the caller closes the connection. */
 void ct_dispatch_bad_frame(const ct_handler_ctx_t *ctx, ct_session_t *s, int err, const char *why);

@@ -66,7 +66,7 @@ static void done_ack(ct_job_t *job)
         env.ok = &ok;
         ct_session_send_envelope(j->session, &env);
     }
-    ct_session_release(j->session);
+    j->session->ops->request_end(j->session);
     ack_job_free(j);
 }
 
@@ -100,7 +100,7 @@ int ct_handle_delivery_ack(ct_request_t *req)
     j->job.done = done_ack;
     j->job.has_audit = true;
     ct_audit_rec_init(&j->job.audit, req->session, req->action);
-    ct_session_retain(req->session);
+    req->session->ops->request_begin(req->session);
     ct_writer_submit(req->ctx->writer, &j->job);
     return 0;
 }

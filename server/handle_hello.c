@@ -52,7 +52,7 @@ int ct_handle_hello(ct_request_t *req)
     ct_audit_rec_t rec;
     ct_audit_rec_init(&rec, s, req->action);
     ct_audit_rec_object(&rec, "member", s->member_id);
-    (void)ct_writer_audit(req->ctx->writer, &rec);
+    (void)ct_dispatch_audit(req->ctx, req->session, &rec);
     ct_log_info("session.welcome", "conn=%llu member=%s role=%s peer=%s", (unsigned long long)s->id,
                 s->member_id, ct_role_name(s->role), s->peer_addr);
     if (ct_replay_start(req->ctx, s) != 0) {

@@ -12,6 +12,6 @@ int ct_handle_ping(ct_request_t *req)
     ct_session_send_envelope(req->session, &env);
     ct_audit_rec_t rec;
     ct_audit_rec_init(&rec, req->session, req->action);
-    (void)ct_writer_audit(req->ctx->writer, &rec);
+    (void)ct_dispatch_audit(req->ctx, req->session, &rec);
     return 0;
 }

@@ -261,7 +261,7 @@ static void done_send(ct_job_t *job)
             ct_buf_free(&frame);
         }
     }
-    ct_session_release(s);
+    s->ops->request_end(s);
     send_job_free(j);
 }
 
@@ -290,7 +290,7 @@ int ct_handle_send_message(ct_request_t *req)
     ct_audit_rec_init(&j->job.audit, req->session, req->action);
     snprintf(j->job.audit.participant_id, sizeof j->job.audit.participant_id, "%s",
              j->msg.participant_id);
-    ct_session_retain(req->session);
+    req->session->ops->request_begin(req->session);
     ct_writer_submit(req->ctx->writer, &j->job);
     return 0;
 }

@@ -35,6 +35,11 @@ typedef struct ct_session_ops {
     void (*when_drained)(ct_session_t *s, void (*cb)(void *arg), void *arg);
     void (*retain)(ct_session_t *s);
     void (*release)(ct_session_t *s);
+    /* A request is now waiting for a writer job or a read: like retain, and counted against the
+     * connection's in-flight window (past it, the connection stops reading requests). */
+    void (*request_begin)(ct_session_t *s);
+    /* That request completed: like release, and may let the connection read again. */
+    void (*request_end)(ct_session_t *s);
     /* Closes after what is queued is sent. */
     void (*close)(ct_session_t *s);
 } ct_session_ops_t;

@@ -1,0 +1,135 @@
+/*
+ * Limits that protect the daemon from one client: the in-flight request window (a client that
+ * pipelines requests faster than the writer commits them is throttled, and every request is
+ * still answered, in order), and the close deadline (a client that stops reading cannot hold a
+ * closing connection open).
+ */
+#include <criterion/criterion.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "frame.h"
+#include "rawtls.h"
+#include "testsupport.h"
+
+TestSuite(limits, .init = ct_test_ignore_sigpipe, .fini = ct_test_leak_check);
+
+static ct_test_daemon_t g_d;
+
+static void append_ping(ct_buf_t *out, uint64_t request_id)
+{
+    Careteam__V1__Ping ping = CARETEAM__V1__PING__INIT;
+    Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
+    env.request_id = request_id;
+    env.body_case = CARETEAM__V1__ENVELOPE__BODY_PING;
+    env.ping = &ping;
+    cr_assert_eq(ct_frame_append_envelope(out, &env, CT_FRAME_DEFAULT_MAX), 0);
+}
+
+/* Reads envelopes until one that is not a push arrives; returns it (caller frees). */
+static Careteam__V1__Envelope *read_response(ct_test_raw_t *r)
+{
+    for (int i = 0; i < 1000; i++) {
+        Careteam__V1__Envelope *e = ct_test_raw_read_envelope(r);
+        cr_assert_not_null(e, "connection ended: %s", r->why);
+        if (e->request_id != 0)
+            return e;
+        careteam__v1__envelope__free_unpacked(e, NULL);
+    }
+    cr_assert_fail("no response among 1000 pushes");
+    return NULL;
+}
+
+/* 5,000 pipelined requests, 78 times the in-flight window: the connection is paused and resumed
+ * many times, and every request gets its answer, in order, with nothing lost or repeated. */
+Test(limits, pipelined_requests_are_throttled_and_all_answered)
+{
+    enum { N = 5000 };
+    ct_test_daemon_launch(&g_d, NULL);
+    ct_test_raw_t r;
+    cr_assert(ct_test_raw_connect(&r, &g_d, "pw.sam", TLS1_3_VERSION, TLS1_3_VERSION), "%s", r.why);
+    cr_assert(ct_test_raw_send_hello(&r), "%s", r.why);
+    Careteam__V1__Envelope *w = read_response(&r);
+    cr_assert_eq(w->body_case, CARETEAM__V1__ENVELOPE__BODY_WELCOME);
+    careteam__v1__envelope__free_unpacked(w, NULL);
+
+    ct_buf_t burst = CT_BUF_INIT;
+    for (uint64_t id = 2; id < 2 + N; id++)
+        append_ping(&burst, id);
+    cr_assert(ct_test_raw_write(&r, burst.data, burst.len), "%s", r.why);
+    ct_buf_free(&burst);
+    for (uint64_t id = 2; id < 2 + N; id++) {
+        Careteam__V1__Envelope *e = read_response(&r);
+        cr_assert_eq(e->body_case, CARETEAM__V1__ENVELOPE__BODY_PONG, "answer to %llu",
+                     (unsigned long long)id);
+        cr_assert_eq(e->request_id, id, "answers come in request order");
+        careteam__v1__envelope__free_unpacked(e, NULL);
+    }
+    ct_test_raw_close(&r);
+    cr_assert_eq(ct_test_daemon_stop(&g_d), 0, "clean exit");
+    cr_assert_eq(ct_test_audit_count(&g_d, "session.ping"), N, "every ping is audited once");
+    ct_test_daemon_finish(&g_d);
+}
+
+/* Whether the daemon's log has a line containing needle. */
+static bool log_has(const char *needle)
+{
+    char *log = ct_test_read_file(g_d.log, NULL);
+    bool found = log != NULL && strstr(log, needle) != NULL;
+    free(log);
+    return found;
+}
+
+/*
+ * A client makes the daemon queue several MiB for it (more than the kernel's socket buffers
+ * hold), then sends a bad frame and stops reading. The daemon refuses the frame and closes
+ * gracefully; since the client never reads, the close must be forced after the grace period.
+ */
+Test(limits, a_close_is_forced_when_the_peer_stops_reading)
+{
+    ct_test_daemon_launch(&g_d, NULL);
+    ct_test_raw_t r;
+    cr_assert(ct_test_raw_connect(&r, &g_d, "pw.sam", TLS1_3_VERSION, TLS1_3_VERSION), "%s", r.why);
+    cr_assert(ct_test_raw_send_hello(&r), "%s", r.why);
+    Careteam__V1__Envelope *w = read_response(&r);
+    careteam__v1__envelope__free_unpacked(w, NULL);
+
+    /* 120 messages of 60 KB to itself: each comes back as a Deliver, about 7 MiB in all (under
+     * the 8 MiB max_output, so this is not the slow-consumer cut-off). */
+    static char body[60 * 1024 + 1];
+    memset(body, 'x', sizeof body - 1);
+    ct_buf_t burst = CT_BUF_INIT;
+    for (int i = 0; i < 120; i++) {
+        char cmid[32];
+        snprintf(cmid, sizeof cmid, "fill-%03d", i);
+        char *to[] = {"pw.sam"};
+        Careteam__V1__SendMessage m = CARETEAM__V1__SEND_MESSAGE__INIT;
+        m.client_msg_id = cmid;
+        m.n_to = 1;
+        m.to = to;
+        m.body = body;
+        Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
+        env.request_id = 100 + (uint64_t)i;
+        env.body_case = CARETEAM__V1__ENVELOPE__BODY_SEND_MESSAGE;
+        env.send_message = &m;
+        cr_assert_eq(ct_frame_append_envelope(&burst, &env, CT_FRAME_DEFAULT_MAX), 0);
+    }
+    const uint8_t zero_length[4] = {0, 0, 0, 0};
+    cr_assert_eq(ct_buf_append(&burst, zero_length, sizeof zero_length), 0);
+    cr_assert(ct_test_raw_write(&r, burst.data, burst.len), "%s", r.why);
+    ct_buf_free(&burst);
+
+    /* Not reading now. The daemon refuses the zero-length frame and starts a graceful close. */
+    ct_test_await_audit_failures(&g_d, "protocol.bad_frame", 1);
+    bool forced = false;
+    for (int i = 0; i < 100 && !forced; i++) {
+        ct_test_sleep_ms(100);
+        forced = log_has("event=session.close_forced");
+    }
+    cr_assert(forced, "the daemon forced the close of a connection that stopped reading");
+    ct_test_raw_close(&r);
+    ct_test_daemon_finish(&g_d);
+}
