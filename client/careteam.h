@@ -87,7 +87,8 @@ size_t ct_client_pending(const ct_client_t *c);
 /*
  * Closes the connection (what is queued is sent first) and frees the client once the socket is
  * closed; no callback runs after this call except the closed callback, once. Safe from any
- * callback of this client.
+ * callback of this client. Calling it again while the close is still sending drops what is
+ * queued and closes at once (for a server that has stopped reading).
  */
 void ct_client_close(ct_client_t *c);
 

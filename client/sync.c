@@ -13,6 +13,9 @@
 
 #include "careteam.h"
 
+/* How long ct_sync_close waits for queued output to reach the server before dropping it. */
+#define CLOSE_GRACE_MS 3000
+
 typedef struct push_node {
     struct push_node *next;
     Careteam__V1__Envelope *env;
@@ -289,6 +292,14 @@ void ct_sync_close(ct_sync_t *s)
      * with no call waiting, on_response ignores them. */
     s->waiting = false;
     ct_client_close(s->client);
+    /* A server that stopped reading would keep the graceful close waiting forever: after
+     * CLOSE_GRACE_MS the second ct_client_close drops what is still queued. */
+    arm(s, CLOSE_GRACE_MS);
+    while (!s->closed && !s->timed_out)
+        run_once(s);
+    uv_timer_stop(&s->timer);
+    if (!s->closed)
+        ct_client_close(s->client);
     free_sync(s);
 }
 

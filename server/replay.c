@@ -108,8 +108,12 @@ static void send_page(void *arg)
         }
         ct_message_t *m = &rp->page[rp->next++];
         ct_buf_reset(&frame);
-        if (ct_replay_encode_deliver(m, &frame, UINT32_MAX) == 0 &&
-            s->ops->send(s, frame.data, frame.len) == 0) {
+        if (ct_replay_encode_deliver(m, &frame, UINT32_MAX) != 0) {
+            /* Skipping it would show this session a gap in the order; the message stays
+             * pending, so end the session and let the client reconnect. */
+            ct_log_error("replay.encode_failed", "conn=%llu", (unsigned long long)s->id);
+            s->ops->close(s);
+        } else if (s->ops->send(s, frame.data, frame.len) == 0) {
             rp->sent++;
             rp->after_seq = m->seq;
             s->replay_last_seq = m->seq;

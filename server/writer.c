@@ -75,10 +75,12 @@ static void run_batch(ct_writer_t *w, ct_job_t *batch)
         r = ct_store_commit(w->st);
     }
     if (r != 0) {
-        w->stats.failed_commits++;
-        ct_log_error("store.commit_failed", "code=%s jobs_refused=1", ct_errname(r));
-        for (ct_job_t *j = batch; j != NULL; j = j->next)
+        size_t n = 0;
+        for (ct_job_t *j = batch; j != NULL; j = j->next, n++)
             j->result = r == CT_EIO || r == CT_EUNAVAIL ? r : CT_EIO;
+        w->stats.failed_commits++;
+        /* The batch's audit rows are lost with it: the log is their only trace. */
+        ct_log_error("store.commit_failed", "code=%s jobs_refused=%zu", ct_errname(r), n);
     }
 }
 
