@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -312,6 +313,35 @@ int ct_admin_members(const char *dir, bool json)
     return r;
 }
 
+/*
+ * Tells a daemon serving dir to reload (SIGHUP), so that a membership change reaches live
+ * connections at once. The pid comes from DIR/careteamd.pid and is signalled only if that
+ * process is a careteamd (a stale file may name a pid reused by something else). Returns true if
+ * a daemon was told.
+ */
+static bool notify_daemon(const char *dir)
+{
+    char path[4096], comm[64] = "";
+    ct_dir_path(path, sizeof path, dir, CT_DIR_PID);
+    FILE *f = fopen(path, "r");
+    long pid = 0;
+    if (f == NULL)
+        return false;
+    int n = fscanf(f, "%ld", &pid);
+    fclose(f);
+    if (n != 1 || pid <= 1)
+        return false;
+    snprintf(path, sizeof path, "/proc/%ld/comm", pid);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return false;
+    if (fgets(comm, sizeof comm, f) == NULL)
+        comm[0] = '\0';
+    fclose(f);
+    comm[strcspn(comm, "\n")] = '\0';
+    return strcmp(comm, "careteamd") == 0 && kill((pid_t)pid, SIGHUP) == 0;
+}
+
 int ct_admin_set_active(const char *dir, const char *id, bool active)
 {
     if (!ct_id_valid(id)) {
@@ -345,7 +375,10 @@ int ct_admin_set_active(const char *dir, const char *id, bool active)
         fprintf(stderr, "careteamd: cannot change member '%s': %s\n", id, ct_strerror(r));
         return r;
     }
-    printf("%s %s.%s\n", id, active ? "is active again" : "is deactivated",
-           active ? "" : " New connections are refused; the member's messages are kept.");
+    bool told = notify_daemon(dir);
+    printf("%s %s.%s%s\n", id, active ? "is active again" : "is deactivated",
+           active ? "" : " New connections are refused; the member's messages are kept.",
+           told ? (active ? "" : " Their live connections are being closed.")
+                : (active ? "" : " (No running daemon found; nothing else to close.)"));
     return 0;
 }

@@ -21,6 +21,8 @@
 #define CT_DIR_CA_CRT "ca.crt"
 #define CT_DIR_SERVER_KEY "server.key"
 #define CT_DIR_SERVER_CRT "server.crt"
+#define CT_DIR_CRL "crl.pem"       /* optional certificate revocation list, read on start/SIGHUP */
+#define CT_DIR_PID "careteamd.pid" /* the serving daemon's pid, while it runs */
 
 /* Joins dir and name into out; returns 0 or CT_EINVAL if it does not fit. */
 int ct_dir_path(char *out, size_t len, const char *dir, const char *name);

@@ -68,6 +68,7 @@ struct ct_conn {
     bool over_limit; /* accepted beyond max_connections: refused once TLS can carry the Error */
     int inflight;    /* requests waiting for a writer job or a read (see MAX_INFLIGHT) */
     bool throttled;  /* reading paused because inflight reached MAX_INFLIGHT */
+    bool rechecking; /* a re-check of the member (ct_conn_recheck_members) is in flight */
     ct_conn_t *prev, *next;      /* env->conns */
     ct_buf_t held;               /* live deliveries held during replay: [seq u64][len u32][frame] */
     void (*drain_cb)(void *arg); /* one waiter for an empty output queue (see when_drained) */
@@ -558,6 +559,36 @@ int ct_conn_accept(ct_conn_env_t *env, uv_stream_t *listener)
     }
     uv_timer_start(&c->timer, on_timer, cfg->handshake_timeout_ms, 0);
     return 0;
+}
+
+static void recheck_done(void *arg)
+{
+    ct_conn_t *c = arg;
+    c->rechecking = false;
+    if (c->state == CONN_ACTIVE && c->lookup_rc != CT_EUNAVAIL &&
+        (c->lookup_rc == CT_ENOTFOUND || (c->lookup_rc == 0 && !c->member.active))) {
+        ct_log_info("session.revoked", "conn=%llu member=%s", (unsigned long long)c->session.id,
+                    c->session.member_id);
+        audit_conn_failure(c, "session.revoked", CT_EUNAUTHENTICATED, "reason=inactive_member");
+        ct_session_send_error(&c->session, 0, CT_EUNAUTHENTICATED,
+                              "your membership was deactivated; ask your administrator");
+        conn_close(c, true);
+    }
+    conn_unref(c);
+}
+
+void ct_conn_recheck_members(ct_conn_env_t *env)
+{
+    for (ct_conn_t *c = env->conns; c != NULL; c = c->next) {
+        if (c->state != CONN_ACTIVE || c->rechecking)
+            continue;
+        c->rechecking = true;
+        c->refs++;
+        if (ct_readers_submit(env->handlers.readers, lookup_work, recheck_done, c) != 0) {
+            c->rechecking = false;
+            c->refs--;
+        }
+    }
 }
 
 void ct_conn_pause_all(ct_conn_env_t *env)

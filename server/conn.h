@@ -26,6 +26,11 @@ typedef struct ct_conn_env {
 /* Accepts one pending connection from listener and starts its handshake. Returns 0 or CT_E*. */
 int ct_conn_accept(ct_conn_env_t *env, uv_stream_t *listener);
 
+/* Looks up the member of every active connection again (off the loop) and closes, with an
+ * UNAUTHENTICATED Error and an audit row, those whose member is no longer active. Run on SIGHUP,
+ * which `careteamd deactivate` sends to a running daemon. */
+void ct_conn_recheck_members(ct_conn_env_t *env);
+
 /* Stops reading requests on every connection and admits no new session (shutdown, first step). */
 void ct_conn_pause_all(ct_conn_env_t *env);
 

@@ -47,6 +47,7 @@ typedef struct server {
     bool writer_stopped;
     bool failed; /* stopping because the daemon could not start properly: exit non-zero */
     const char *ready_file; /* written once the start is audited durably; NULL for none */
+    const char *dir;        /* the data directory (for reloads) */
     char bound[160];        /* "HOST:PORT" actually listened on */
 } server_t;
 
@@ -128,11 +129,77 @@ static void begin_shutdown(server_t *srv, const char *signame)
     audit_daemon(srv, "daemon.stop", job);
 }
 
+/*
+ * Loads the TLS context from the data directory: server certificate and key, CA, and the
+ * revocation list DIR/crl.pem when there is one. Returns 0 or CT_E* with errbuf set.
+ */
+static int load_tls(const char *dir, ct_tls_ctx_t **out, char *err, size_t errlen)
+{
+    char crt[4096], key[4096], ca[4096], crl[4096];
+    ct_dir_path(crt, sizeof crt, dir, CT_DIR_SERVER_CRT);
+    ct_dir_path(key, sizeof key, dir, CT_DIR_SERVER_KEY);
+    ct_dir_path(ca, sizeof ca, dir, CT_DIR_CA_CRT);
+    ct_dir_path(crl, sizeof crl, dir, CT_DIR_CRL);
+    int r = ct_tls_ctx_new(true, crt, key, ca, out, err, errlen);
+    if (r == 0 && access(crl, F_OK) == 0) {
+        r = ct_tls_ctx_load_crl(*out, crl, err, errlen);
+        if (r != 0) {
+            ct_tls_ctx_free(*out);
+            *out = NULL;
+        }
+    }
+    return r;
+}
+
+/*
+ * SIGHUP: new connections use freshly loaded certificates and revocation list (live ones keep
+ * the context they were made with: OpenSSL counts its references), and every live session's
+ * member is looked up again, so a deactivated member is disconnected. A failed reload keeps the
+ * old context and says why.
+ */
+static void reload(server_t *srv)
+{
+    char err[512];
+    ct_tls_ctx_t *fresh;
+    ct_audit_rec_t rec;
+    ct_audit_rec_init(&rec, NULL, "daemon.reload");
+    snprintf(rec.actor_id, sizeof rec.actor_id, "careteamd");
+    snprintf(rec.peer_addr, sizeof rec.peer_addr, "local");
+    if (load_tls(srv->dir, &fresh, err, sizeof err) != 0) {
+        ct_log_error("daemon.reload_failed", "reason=\"%s\"", err);
+        ct_audit_rec_fail(&rec, CT_ETLS, "reason=tls_material");
+    } else {
+        ct_tls_ctx_free(srv->conns.tls);
+        srv->conns.tls = fresh;
+        ct_log_info("daemon.reloaded", "tls=ok connections=%zu", srv->conns.n_conns);
+    }
+    (void)ct_writer_audit(srv->conns.handlers.writer, &rec);
+    ct_conn_recheck_members(&srv->conns);
+}
+
+/* Writes DIR/careteamd.pid, so that local admin commands can tell the daemon to reload. */
+static void write_pid_file(server_t *srv)
+{
+    char path[4096];
+    ct_dir_path(path, sizeof path, srv->dir, CT_DIR_PID);
+    FILE *f = fopen(path, "w");
+    if (f == NULL || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0)
+        ct_log_warn("daemon.pid_file_failed", "path=%s reason=\"%s\"", path, strerror(errno));
+}
+
+static void remove_pid_file(server_t *srv)
+{
+    char path[4096];
+    ct_dir_path(path, sizeof path, srv->dir, CT_DIR_PID);
+    unlink(path);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     server_t *srv = h->data;
     if (signum == SIGHUP) {
-        ct_log_info("daemon.sighup", "action=none reason=\"reload is not implemented yet\"");
+        if (!srv->stopping)
+            reload(srv);
         return;
     }
     begin_shutdown(srv, signum == SIGTERM ? "TERM" : "INT");
@@ -186,6 +253,7 @@ static void on_start_committed(ct_job_t *job)
         begin_shutdown(srv, "ready_file_failed");
         return;
     }
+    write_pid_file(srv);
     ct_log_info("daemon.started", "addr=%s server_name=%s", srv->bound, srv->cfg.server_name);
 }
 
@@ -243,7 +311,7 @@ static void close_any(uv_handle_t *h, void *arg)
 
 int ct_server_run(const ct_serve_opts_t *opts)
 {
-    char path[4096], crt[4096], key[4096], ca[4096], err[512];
+    char path[4096], err[512];
     server_t *srv = calloc(1, sizeof *srv);
     if (srv == NULL)
         return 1;
@@ -274,10 +342,8 @@ int ct_server_run(const ct_serve_opts_t *opts)
     h->cfg = &srv->cfg;
     srv->conns.on_last_close = on_all_closed;
 
-    ct_dir_path(crt, sizeof crt, opts->dir, CT_DIR_SERVER_CRT);
-    ct_dir_path(key, sizeof key, opts->dir, CT_DIR_SERVER_KEY);
-    ct_dir_path(ca, sizeof ca, opts->dir, CT_DIR_CA_CRT);
-    if (ct_tls_ctx_new(true, crt, key, ca, &srv->conns.tls, err, sizeof err) != 0) {
+    srv->dir = opts->dir;
+    if (load_tls(opts->dir, &srv->conns.tls, err, sizeof err) != 0) {
         fprintf(stderr, "careteamd: %s\n", err);
         goto out_loop;
     }
@@ -319,6 +385,7 @@ int ct_server_run(const ct_serve_opts_t *opts)
     }
     uv_run(&srv->loop, UV_RUN_DEFAULT);
     rc = srv->failed ? 1 : 0;
+    remove_pid_file(srv);
     ct_log_info("daemon.stopped", "status=%s", rc == 0 ? "ok" : "failed");
 
 out_router:

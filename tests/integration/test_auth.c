@@ -163,6 +163,37 @@ Test(auth, deactivated_member_refused)
     ct_test_daemon_finish(&g_d);
 }
 
+/* Deactivating a member who is connected closes their live connections at once: `careteamd
+ * deactivate` tells the daemon (SIGHUP through DIR/careteamd.pid), which looks the members of live
+ * sessions up again. Other members stay connected. */
+Test(auth, deactivation_closes_live_connections)
+{
+    ct_test_daemon_launch(&g_d, NULL);
+    ct_sync_t *kim = ct_test_connect(&g_d, "pw.kim");
+    ct_sync_t *sam = ct_test_connect(&g_d, "pw.sam");
+    cr_assert_eq(ct_test_careteamd(&g_d, "deactivate", g_d.data, "--id", "pw.kim", NULL), 0);
+
+    /* pw.kim's connection gets a connection-level UNAUTHENTICATED Error, then closes. */
+    bool refused = false;
+    for (int i = 0; i < 10 && !refused; i++) {
+        Careteam__V1__Envelope *p = NULL;
+        int r = ct_sync_next_push(kim, 5000, &p);
+        if (r != 0)
+            break;
+        refused = p->body_case == CARETEAM__V1__ENVELOPE__BODY_ERROR && p->request_id == 0 &&
+                  ct_response_status(p) == CT_EUNAUTHENTICATED;
+        ct_envelope_free(p);
+    }
+    cr_assert(refused, "the deactivated member's session was told why it is closed");
+    cr_assert_eq(ct_sync_wait_closed(kim, 5000), 0, "and then closed");
+    ct_test_await_audit_failures(&g_d, "session.revoked", 1);
+
+    ct_test_ping(sam, "pw.sam"); /* still served */
+    ct_sync_close(kim);
+    ct_sync_close(sam);
+    ct_test_daemon_finish(&g_d);
+}
+
 /* Reactivating a member lets it connect again, without restarting the daemon. */
 Test(auth, reactivated_member_welcomed)
 {
