@@ -167,7 +167,7 @@ static void reload(server_t *srv)
     snprintf(rec.peer_addr, sizeof rec.peer_addr, "local");
     if (load_tls(srv->dir, &fresh, err, sizeof err) != 0) {
         ct_log_error("daemon.reload_failed", "reason=\"%s\"", err);
-        ct_audit_rec_fail(&rec, CT_ETLS, "reason=tls_material");
+        ct_audit_rec_fail(&rec, CT_EINTERNAL, "reason=tls_material");
     } else {
         ct_tls_ctx_free(srv->conns.tls);
         srv->conns.tls = fresh;
