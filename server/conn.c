@@ -69,6 +69,10 @@ struct ct_conn {
     int inflight;    /* requests waiting for a writer job or a read (see MAX_INFLIGHT) */
     bool throttled;  /* reading paused because inflight reached MAX_INFLIGHT */
     bool rechecking; /* a re-check of the member (ct_conn_recheck_members) is in flight */
+    /* Token bucket for rate_limit requests per second: `tokens` requests may be made now; it
+     * refills at rate_limit per second up to rate_limit (a one-second burst). */
+    double tokens;
+    uint64_t tokens_at_ms;       /* loop time of the last refill */
     ct_conn_t *prev, *next;      /* env->conns */
     ct_buf_t held;               /* live deliveries held during replay: [seq u64][len u32][frame] */
     void (*drain_cb)(void *arg); /* one waiter for an empty output queue (see when_drained) */
@@ -158,6 +162,22 @@ static void on_timer(uv_timer_t *t)
     conn_close(c, true);
 }
 
+/* Takes one request's token from the connection's bucket; false when the client is over
+ * rate_limit requests per second. */
+static bool take_token(ct_conn_t *c)
+{
+    double rate = (double)c->env->handlers.cfg->rate_limit;
+    uint64_t now = uv_now(c->tls.tcp.loop);
+    c->tokens += (double)(now - c->tokens_at_ms) * rate / 1000.0;
+    if (c->tokens > rate)
+        c->tokens = rate;
+    c->tokens_at_ms = now;
+    if (c->tokens < 1.0)
+        return false;
+    c->tokens -= 1.0;
+    return true;
+}
+
 /* Dispatches every complete frame buffered. Stops at the first violation (and closes). */
 static void process_frames(ct_conn_t *c)
 {
@@ -192,7 +212,11 @@ static void process_frames(ct_conn_t *c)
         if (c->session.welcomed)
             uv_timer_start(&c->timer, on_timer, ctx->cfg->idle_timeout_ms, 0);
         bool was_welcomed = c->session.welcomed;
-        ct_dispatch_result_t res = ct_dispatch(ctx, &c->session, env, wire_len);
+        /* Before Welcome only Hello is served (anything else closes), so only requests after it
+         * count against the rate. */
+        ct_dispatch_result_t res = !was_welcomed || take_token(c)
+                                       ? ct_dispatch(ctx, &c->session, env, wire_len)
+                                       : ct_dispatch_rate_limited(ctx, &c->session, env);
         careteam__v1__envelope__free_unpacked(env, NULL);
         if (res == CT_DISPATCH_CLOSE) {
             conn_close(c, true);
@@ -536,6 +560,8 @@ int ct_conn_accept(ct_conn_env_t *env, uv_stream_t *listener)
     c->refs = 1; /* the TCP handle */
     c->session.ops = &SESSION_OPS;
     c->session.id = ++env->next_id;
+    c->tokens = (double)cfg->rate_limit;
+    c->tokens_at_ms = uv_now(listener->loop);
     ct_frame_reader_init(&c->reader, PRE_HELLO_MAX_FRAME < cfg->max_frame ? PRE_HELLO_MAX_FRAME
                                                                           : cfg->max_frame);
     uv_timer_init(listener->loop, &c->timer);

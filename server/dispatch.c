@@ -146,6 +146,17 @@ ct_dispatch_result_t ct_dispatch(const ct_handler_ctx_t *ctx, ct_session_t *s,
     return CT_DISPATCH_CONTINUE;
 }
 
+ct_dispatch_result_t ct_dispatch_rate_limited(const ct_handler_ctx_t *ctx, ct_session_t *s,
+                                              const Careteam__V1__Envelope *env)
+{
+    char why[160];
+    snprintf(why, sizeof why,
+             "more than %u requests per second on this connection; slow down and retry",
+             ctx->cfg->rate_limit);
+    refuse(ctx, s, env->request_id, ct_dispatch_action(env->body_case), CT_ERATELIMIT, why);
+    return CT_DISPATCH_CONTINUE;
+}
+
 void ct_dispatch_bad_frame(const ct_handler_ctx_t *ctx, ct_session_t *s, int err, const char *why)
 {
     refuse(ctx, s, 0, err == CT_ETOOBIG ? "protocol.frame_too_large" : "protocol.bad_frame", err,

@@ -48,7 +48,8 @@ static Careteam__V1__Envelope *read_response(ct_test_raw_t *r)
 Test(limits, pipelined_requests_are_throttled_and_all_answered)
 {
     enum { N = 5000 };
-    ct_test_daemon_launch(&g_d, NULL);
+    /* The rate limit is not under test here: lift it above the burst. */
+    ct_test_daemon_launch(&g_d, "rate_limit = 1000000\n");
     ct_test_raw_t r;
     cr_assert(ct_test_raw_connect(&r, &g_d, "pw.sam", TLS1_3_VERSION, TLS1_3_VERSION), "%s", r.why);
     cr_assert(ct_test_raw_send_hello(&r), "%s", r.why);
@@ -117,10 +118,16 @@ Test(limits, a_close_is_forced_when_the_peer_stops_reading)
         env.send_message = &m;
         cr_assert_eq(ct_frame_append_envelope(&burst, &env, CT_FRAME_DEFAULT_MAX), 0);
     }
-    const uint8_t zero_length[4] = {0, 0, 0, 0};
-    cr_assert_eq(ct_buf_append(&burst, zero_length, sizeof zero_length), 0);
     cr_assert(ct_test_raw_write(&r, burst.data, burst.len), "%s", r.why);
     ct_buf_free(&burst);
+    /* Wait until all are stored (their Delivers are queued right after), so that the backlog is
+     * there when the close begins. */
+    for (int i = 0; i < 200 && ct_test_audit_count(&g_d, "message.send") < 120; i++)
+        ct_test_sleep_ms(50);
+    cr_assert_eq(ct_test_audit_count(&g_d, "message.send"), 120);
+    ct_test_sleep_ms(200);
+    const uint8_t zero_length[4] = {0, 0, 0, 0};
+    cr_assert(ct_test_raw_write(&r, zero_length, sizeof zero_length), "%s", r.why);
 
     /* Not reading now. The daemon refuses the zero-length frame and starts a graceful close. */
     ct_test_await_audit_failures(&g_d, "protocol.bad_frame", 1);
@@ -130,6 +137,54 @@ Test(limits, a_close_is_forced_when_the_peer_stops_reading)
         forced = log_has("event=session.close_forced");
     }
     cr_assert(forced, "the daemon forced the close of a connection that stopped reading");
+    ct_test_raw_close(&r);
+    ct_test_daemon_finish(&g_d);
+}
+
+/* Over rate_limit requests per second, a connection's extra requests are answered RATE_LIMITED
+ * (and audited); the connection stays open, and after a second it is served again. */
+Test(limits, requests_over_the_rate_limit_are_refused_then_served_again)
+{
+    enum { N = 60, RATE = 20 };
+    ct_test_daemon_launch(&g_d, "rate_limit = 20\n");
+    ct_test_raw_t r;
+    cr_assert(ct_test_raw_connect(&r, &g_d, "pw.sam", TLS1_3_VERSION, TLS1_3_VERSION), "%s", r.why);
+    cr_assert(ct_test_raw_send_hello(&r), "%s", r.why);
+    Careteam__V1__Envelope *w = read_response(&r);
+    careteam__v1__envelope__free_unpacked(w, NULL);
+
+    ct_buf_t burst = CT_BUF_INIT;
+    for (uint64_t id = 2; id < 2 + N; id++)
+        append_ping(&burst, id);
+    cr_assert(ct_test_raw_write(&r, burst.data, burst.len), "%s", r.why);
+    ct_buf_free(&burst);
+    int pongs = 0, limited = 0;
+    for (uint64_t id = 2; id < 2 + N; id++) {
+        Careteam__V1__Envelope *e = read_response(&r);
+        cr_assert_eq(e->request_id, id, "every request is answered, in order");
+        if (e->body_case == CARETEAM__V1__ENVELOPE__BODY_PONG) {
+            pongs++;
+        } else {
+            cr_assert_eq(e->body_case, CARETEAM__V1__ENVELOPE__BODY_ERROR);
+            cr_assert_eq(e->error->code, CARETEAM__V1__ERROR_CODE__ERROR_CODE_RATE_LIMITED);
+            limited++;
+        }
+        careteam__v1__envelope__free_unpacked(e, NULL);
+    }
+    /* A burst of up to RATE passes (plus what refilled while the burst was read). */
+    cr_assert_geq(pongs, RATE);
+    cr_assert_lt(pongs, N, "a burst three times the rate cannot all pass");
+    cr_assert_eq(pongs + limited, N);
+    ct_test_await_audit_failures(&g_d, "session.ping", limited);
+
+    ct_test_sleep_ms(1100); /* the bucket refills */
+    ct_buf_t one = CT_BUF_INIT;
+    append_ping(&one, 1000);
+    cr_assert(ct_test_raw_write(&r, one.data, one.len), "%s", r.why);
+    ct_buf_free(&one);
+    Careteam__V1__Envelope *e = read_response(&r);
+    cr_assert_eq(e->body_case, CARETEAM__V1__ENVELOPE__BODY_PONG, "served again after a second");
+    careteam__v1__envelope__free_unpacked(e, NULL);
     ct_test_raw_close(&r);
     ct_test_daemon_finish(&g_d);
 }
