@@ -130,6 +130,10 @@ int ct_admin_init(const char *dir, const char *const *hosts, size_t n_hosts)
         r = ct_config_write(conf, &cfg, err, sizeof err);
     if (r == 0)
         r = ct_store_open(db, CT_STORE_READWRITE, &st, err, sizeof err);
+    /* The database holds message bodies: owner only (SQLite gives its -wal/-shm the same). */
+    if (r == 0 && chmod(db, 0600) != 0)
+        r = ct_errf(err, sizeof err, CT_ESYS, "cannot restrict %s to its owner: %s", db,
+                    strerror(errno));
     if (r == 0) {
         char detail[128];
         snprintf(detail, sizeof detail, "extra_hosts=%zu", n_hosts);

@@ -309,6 +309,44 @@ static void close_any(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
+/*
+ * Refuses to serve from a data directory whose secrets others could read or replace: the
+ * directory must not be writable by group or others, private keys must be owner-only, and the
+ * database (message bodies) must not be readable by others. Prints what is wrong and the command
+ * that fixes it. Returns 0 or CT_EINVAL.
+ */
+static int check_permissions(const char *dir)
+{
+    static const struct {
+        const char *name; /* NULL: the directory itself */
+        mode_t forbidden;
+        const char *fix_mode;
+        const char *what;
+    } rules[] = {
+        {NULL, 022, "700", "writable by group or others"},
+        {CT_DIR_CA_KEY, 077, "600", "readable by group or others"},
+        {CT_DIR_SERVER_KEY, 077, "600", "readable by group or others"},
+        {CT_DIR_DB, 007, "600", "readable by others"},
+    };
+    int rc = 0;
+    for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
+        char path[4096];
+        if (rules[i].name != NULL)
+            ct_dir_path(path, sizeof path, dir, rules[i].name);
+        else
+            snprintf(path, sizeof path, "%s", dir);
+        struct stat sb;
+        if (stat(path, &sb) != 0)
+            continue; /* a missing file is reported, with its own message, where it is opened */
+        if ((sb.st_mode & rules[i].forbidden) != 0) {
+            fprintf(stderr, "careteamd: %s is %s (mode %03o); fix it with: chmod %s %s\n", path,
+                    rules[i].what, (unsigned)(sb.st_mode & 0777), rules[i].fix_mode, path);
+            rc = CT_EINVAL;
+        }
+    }
+    return rc;
+}
+
 int ct_server_run(const ct_serve_opts_t *opts)
 {
     char path[4096], err[512];
@@ -327,6 +365,10 @@ int ct_server_run(const ct_serve_opts_t *opts)
                     path, opts->dir, opts->dir);
         else
             fprintf(stderr, "careteamd: %s\n", err);
+        free(srv);
+        return 1;
+    }
+    if (check_permissions(opts->dir) != 0) {
         free(srv);
         return 1;
     }

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "careteam.h"
@@ -289,5 +290,29 @@ Test(auth, no_tls_closed_at_deadline)
                  (long long)waited);
     ct_test_await_audit_failures(&g_d, "session.deadline", 1);
     cr_assert_eq(ct_test_audit_count(&g_d, "session.deadline"), 1);
+    ct_test_daemon_finish(&g_d);
+}
+
+/* A data directory whose private key others could read is refused at start, with the command
+ * that fixes it; after the fix the daemon serves. */
+Test(auth, unsafe_key_permissions_refused_at_start)
+{
+    ct_test_daemon_init(&g_d, NULL);
+    char key[4200];
+    snprintf(key, sizeof key, "%s/server.key", g_d.data);
+    cr_assert_eq(chmod(key, 0644), 0);
+    int rc = ct_test_careteamd(&g_d, "serve", g_d.data, "--listen", "127.0.0.1:0", NULL);
+    cr_assert_eq(rc, 1, "serve must refuse, got exit %d", rc);
+    char *log = ct_test_read_file(g_d.log, NULL);
+    cr_assert_not_null(log);
+    char want[4300];
+    snprintf(want, sizeof want, "chmod 600 %s", key);
+    cr_assert(strstr(log, want) != NULL, "the message names the fix: %s", log);
+    free(log);
+
+    cr_assert_eq(chmod(key, 0600), 0);
+    ct_test_daemon_start(&g_d);
+    ct_sync_t *s = ct_test_connect(&g_d, "pw.sam");
+    ct_sync_close(s);
     ct_test_daemon_finish(&g_d);
 }
