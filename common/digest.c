@@ -56,3 +56,10 @@ int ct_digest_final(ct_digest_t *d, uint8_t out[CT_SHA256_LEN])
     free(d);
     return ok ? 0 : CT_EINTERNAL;
 }
+
+int ct_sha256(const void *data, size_t len, uint8_t out[CT_SHA256_LEN])
+{
+    unsigned int n = 0;
+    int ok = EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) == 1 && n == CT_SHA256_LEN;
+    return ok ? 0 : CT_EINTERNAL;
+}

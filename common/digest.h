@@ -21,4 +21,7 @@ void ct_digest_u64(ct_digest_t *d, uint64_t v);
 /* Writes the hash and frees d. Returns 0 or CT_EINTERNAL. */
 int ct_digest_final(ct_digest_t *d, uint8_t out[CT_SHA256_LEN]);
 
+/* SHA-256 of len bytes exactly as given (no length prefix). Returns 0 or CT_EINTERNAL. */
+int ct_sha256(const void *data, size_t len, uint8_t out[CT_SHA256_LEN]);
+
 #endif

@@ -5,6 +5,7 @@
 #include "admin.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "audit_verify.h"
 #include "config.h"
 #include "err.h"
 #include "ids.h"
@@ -55,7 +57,7 @@ static int admin_audit(ct_store_t *st, const char *action, const char *object_ty
     return seq < 0 ? (int)seq : 0;
 }
 
-static int open_store(const char *dir, ct_store_t **st)
+static int open_store_mode(const char *dir, ct_store_mode_t mode, ct_store_t **st)
 {
     char path[4096], err[512];
     struct stat sb;
@@ -67,10 +69,15 @@ static int open_store(const char *dir, ct_store_t **st)
                 path, dir, dir);
         return CT_ENOTFOUND;
     }
-    int r = ct_store_open(path, CT_STORE_READWRITE, st, err, sizeof err);
+    int r = ct_store_open(path, mode, st, err, sizeof err);
     if (r != 0)
         fprintf(stderr, "careteamd: %s\n", err);
     return r;
+}
+
+static int open_store(const char *dir, ct_store_t **st)
+{
+    return open_store_mode(dir, CT_STORE_READWRITE, st);
 }
 
 /* Removes the files init may have created in a directory it made, then the directory. */
@@ -385,4 +392,29 @@ int ct_admin_set_active(const char *dir, const char *id, bool active)
            told ? (active ? "" : " Their live connections are being closed.")
                 : (active ? "" : " (No running daemon found; nothing else to close.)"));
     return 0;
+}
+
+int ct_admin_audit_verify(const char *dir)
+{
+    ct_store_t *st;
+    int r = open_store_mode(dir, CT_STORE_READONLY, &st);
+    if (r != 0)
+        return r;
+    ct_audit_verdict_t v;
+    r = ct_audit_verify(st, &v);
+    ct_store_close(st);
+    if (r != 0) {
+        fprintf(stderr, "careteamd: cannot read the audit log to the end: %s\n", ct_strerror(r));
+        return r;
+    }
+    char head[2 * CT_AUDIT_HASH_LEN + 1];
+    ct_audit_chain_hex(v.head, head);
+    if (v.fault == CT_AUDIT_FAULT_NONE) {
+        printf("audit log verified: %" PRId64 " records, chain head %s\n", v.records, head);
+        return 0;
+    }
+    printf("audit log verification FAILED at seq %" PRId64 " (%s): %s\n"
+           "%" PRId64 " records before seq %" PRId64 " verified, chain head there %s\n",
+           v.bad_seq, ct_audit_fault_name(v.fault), v.what, v.records, v.bad_seq, head);
+    return 1;
 }

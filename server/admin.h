@@ -1,7 +1,7 @@
 /*
  * The local administration subcommands of careteamd: init, enroll, members, deactivate,
- * activate. They run on the server host with direct access to the data directory; every change
- * is audited with actor "admin" and peer "local".
+ * activate, audit verify. They run on the server host with direct access to the data directory;
+ * every change is audited with actor "admin" and peer "local".
  *
  * Each returns 0 or a CT_E* code after printing a message that names what was wrong and how to
  * fix it on stderr.
@@ -32,5 +32,14 @@ int ct_admin_enroll(const char *dir, const char *id, const char *name, ct_role_t
                     const char *out_prefix);
 int ct_admin_members(const char *dir, bool json);
 int ct_admin_set_active(const char *dir, const char *id, bool active);
+
+/*
+ * `careteamd audit verify DIR`: opens the database read-only and verifies the audit chain
+ * (audit_verify.h). Prints the verdict on stdout: "audit log verified: N records, chain head
+ * HEX", or "audit log verification FAILED at seq K (FAULT): ..." naming the first bad row.
+ * Unlike the other commands it has three outcomes: 0 verified, 1 the log failed verification,
+ * or a negative CT_E* code when it could not be checked (message on stderr).
+ */
+int ct_admin_audit_verify(const char *dir);
 
 #endif

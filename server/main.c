@@ -3,6 +3,8 @@
  * does the work (admin.c for local administration, server.c for serve).
  *
  * Exit codes: 0 success; 1 the operation failed (the message says why); 2 usage error.
+ * `audit verify` splits failure in two: 1 the audit log failed verification (evidence of
+ * tampering or corruption), 3 it could not be checked at all (no database, unreadable file).
  */
 #include <getopt.h>
 #include <stdbool.h>
@@ -16,6 +18,7 @@
 #include "server.h"
 
 #define EXIT_USAGE 2
+#define EXIT_UNCHECKED 3 /* audit verify: the log could not be read to a verdict */
 #define MAX_HOSTS 32
 
 static const char USAGE[] =
@@ -31,6 +34,7 @@ static const char USAGE[] =
     "  deactivate DIR --id ID         refuse a member's future connections\n"
     "  activate DIR --id ID           allow a deactivated member again\n"
     "  serve DIR [--listen HOST:PORT] run the daemon in the foreground\n"
+    "  audit verify DIR               check the audit log's hash chain from its first record\n"
     "\n"
     "roles: psychiatrist, therapist, peer_worker, peer_supervisor, compliance, admin\n"
     "Run `careteamd COMMAND --help` for a command's options.\n";
@@ -227,6 +231,58 @@ static int cmd_serve(int argc, char **argv)
     return ct_server_run(&so) == 0 ? 0 : 1;
 }
 
+static const char AUDIT_USAGE[] =
+    "usage: careteamd audit verify DIR\n"
+    "\n"
+    "  verify DIR   recompute the hash chain of DIR's audit log from its first record\n";
+
+static int cmd_audit_verify(int argc, char **argv)
+{
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            printf("usage: careteamd audit verify DIR\n\n"
+                   "Reads DIR's audit log read-only and recomputes every record's leaf hash and\n"
+                   "the hash chain from the genesis value (docs/compliance.md). Prints\n"
+                   "\"audit log verified: N records, chain head HEX\" and exits 0, or names the\n"
+                   "first bad sequence number and what is wrong with it (edited, missing,\n"
+                   "inserted, renumbered, chain, malformed) and exits 1. Exits 3 if the log\n"
+                   "cannot be read. Safe to run while the daemon serves.\n");
+            return 0;
+        default:
+            return usage_error("audit verify", "%s", "unknown option");
+        }
+    }
+    const char *dir = take_dir("audit verify", argc, argv);
+    if (dir == NULL)
+        return EXIT_USAGE;
+    int r = ct_admin_audit_verify(dir);
+    return r == 0 ? 0 : r > 0 ? 1 : EXIT_UNCHECKED;
+}
+
+/* `careteamd audit SUBCOMMAND ...`: argv[0] is "audit". */
+static int cmd_audit(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(AUDIT_USAGE, stderr);
+        return EXIT_USAGE;
+    }
+    const char *sub = argv[1];
+    if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
+        fputs(AUDIT_USAGE, stdout);
+        return 0;
+    }
+    argc--;
+    argv++;
+    optind = 1;
+    if (strcmp(sub, "verify") == 0)
+        return cmd_audit_verify(argc, argv);
+    fprintf(stderr, "careteamd audit: unknown subcommand '%s'\n\n%s", sub, AUDIT_USAGE);
+    return EXIT_USAGE;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -259,6 +315,8 @@ int main(int argc, char **argv)
         return cmd_set_active(argc, argv, true);
     if (strcmp(cmd, "serve") == 0)
         return cmd_serve(argc, argv);
+    if (strcmp(cmd, "audit") == 0)
+        return cmd_audit(argc, argv);
     fprintf(stderr, "careteamd: unknown command '%s'\n\n%s", cmd, USAGE);
     return EXIT_USAGE;
 }

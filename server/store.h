@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "audit_chain.h"
 #include "ids.h"
 #include "role.h"
 
@@ -164,8 +165,50 @@ int ct_store_delivery_ack(ct_store_t *st, const char *member_id, const char *mes
 int ct_store_inbox_page(ct_store_t *st, const char *member_id, int64_t after_seq, ct_message_t *out,
                         int limit);
 
-/* Appends an audit record. Returns its sequence number (>= 1) or a negative error. */
+/*
+ * Appends an audit record as the row after the newest one: seq = newest seq + 1 (1 for the
+ * first), leaf and chain computed by audit_chain.h from the newest row's chain (genesis for the
+ * first). The newest row is read under the write lock, in the transaction that inserts the new
+ * one, so appends from several processes (the daemon's writer, the admin commands) form one
+ * chain. Inside the caller's transaction the row is part of it; with no transaction open the
+ * append takes the write lock and commits by itself. The cost is one lookup at the end of the
+ * seq index and one insert.
+ * Returns the new row's sequence number (>= 1) or a negative error; CT_EINTERNAL (logged) if
+ * the newest row's chain value is malformed, since nothing valid can be chained to it.
+ */
 int64_t ct_store_audit_append(ct_store_t *st, const ct_audit_t *a);
+
+/*
+ * The newest audit row: its seq and chain value (the chain head), for `audit verify` and, later,
+ * signed checkpoints. An empty log gives *seq 0 and the genesis value. CT_EINTERNAL if the
+ * stored chain value is not 32 bytes.
+ */
+int ct_store_audit_head(ct_store_t *st, int64_t *seq, uint8_t chain[CT_AUDIT_HASH_LEN]);
+
+/*
+ * One audit row as stored, for the verifier (and later query and export). The texts, leaf and
+ * chain point into the store's row buffers and are valid only until the callback returns. The
+ * values are exactly what the file holds, which need not be what the store wrote: bad_column
+ * names the first column whose SQLite type is not the declared one (NULL when all are right),
+ * and leaf_len / chain_len are whatever length the stored blobs have.
+ */
+typedef struct ct_audit_stored {
+    ct_audit_row_t row;
+    const uint8_t *leaf;
+    size_t leaf_len;
+    const uint8_t *chain;
+    size_t chain_len;
+    const char *bad_column;
+} ct_audit_stored_t;
+
+/*
+ * Calls cb for every audit row in seq order, one row in memory at a time. Stops early and
+ * returns cb's value if it is not 0. The rows come from one read snapshot: rows committed after
+ * the scan started are not seen. cb may use other store calls on this handle but not
+ * ct_store_audit_scan again.
+ */
+int ct_store_audit_scan(ct_store_t *st, int (*cb)(const ct_audit_stored_t *row, void *arg),
+                        void *arg);
 
 /* Counts audit rows with the given action ("" for all): for tests and `careteamd audit`. */
 int64_t ct_store_audit_count(ct_store_t *st, const char *action);

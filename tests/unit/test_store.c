@@ -13,6 +13,8 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -151,6 +153,15 @@ static sqlite3 *raw_open(void)
     int rc = sqlite3_open_v2(g_path, &db, SQLITE_OPEN_READWRITE, NULL);
     cr_assert_eq(rc, SQLITE_OK, "sqlite3_open_v2: %s", sqlite3_errstr(rc));
     sqlite3_busy_timeout(db, 5000);
+    return db;
+}
+
+/* Creates g_path with sqlite3 directly, to build a fixture of an old version. */
+static sqlite3 *raw_open_create(void)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(g_path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    cr_assert_eq(rc, SQLITE_OK, "sqlite3_open_v2: %s", sqlite3_errstr(rc));
     return db;
 }
 
@@ -804,6 +815,395 @@ Test(store, audit_update_and_delete_are_refused, .fini = cleanup)
     sqlite3_close(db);
     cr_assert_str_eq(detail, "recipients=1");
     cr_assert_eq(ct_store_audit_count(g_st, ""), 1);
+    finish();
+}
+
+/* ---- the audit chain ----------------------------------------------------------------------- */
+
+/* What a scan saw: the rows' seq, the chain recomputed from genesis over the stored leaves, and
+ * whether every stored leaf and chain matched the recomputation. */
+typedef struct chain_check {
+    int64_t n;
+    int64_t last_seq;
+    uint8_t head[CT_AUDIT_HASH_LEN];
+    bool gapless;
+    bool leaves_ok;
+    bool chain_ok;
+    int stop_after; /* 0: read everything; k: return 7 after k rows */
+} chain_check_t;
+
+static int check_chain_row(const ct_audit_stored_t *r, void *arg)
+{
+    chain_check_t *c = arg;
+    uint8_t leaf[CT_AUDIT_HASH_LEN];
+    cr_assert_eq(ct_audit_chain_leaf(&r->row, leaf), 0);
+    if (r->bad_column != NULL || r->leaf_len != CT_AUDIT_HASH_LEN ||
+        memcmp(leaf, r->leaf, CT_AUDIT_HASH_LEN) != 0)
+        c->leaves_ok = false;
+    cr_assert_eq(ct_audit_chain_link(c->head, leaf, c->head), 0);
+    if (r->chain_len != CT_AUDIT_HASH_LEN || memcmp(c->head, r->chain, CT_AUDIT_HASH_LEN) != 0)
+        c->chain_ok = false;
+    if (r->row.seq != c->last_seq + 1)
+        c->gapless = false;
+    c->last_seq = r->row.seq;
+    c->n++;
+    return c->stop_after != 0 && c->n == c->stop_after ? 7 : 0;
+}
+
+/* Scans st's audit log and recomputes its chain (independently of audit_verify.c). */
+static chain_check_t check_chain(ct_store_t *st)
+{
+    chain_check_t c = {.gapless = true, .leaves_ok = true, .chain_ok = true};
+    memcpy(c.head, ct_audit_genesis, CT_AUDIT_HASH_LEN);
+    cr_assert_eq(ct_store_audit_scan(st, check_chain_row, &c), 0);
+    return c;
+}
+
+static void assert_chain_intact(ct_store_t *st, int64_t rows)
+{
+    chain_check_t c = check_chain(st);
+    cr_assert_eq(c.n, rows, "%lld rows, expected %lld", (long long)c.n, (long long)rows);
+    cr_assert(c.gapless, "seq runs 1..n without gaps");
+    cr_assert(c.leaves_ok, "every stored leaf is the leaf of its row");
+    cr_assert(c.chain_ok, "every stored chain value follows from the one before");
+    int64_t seq;
+    uint8_t head[CT_AUDIT_HASH_LEN];
+    cr_assert_eq(ct_store_audit_head(st, &seq, head), 0);
+    cr_assert_eq(seq, rows);
+    cr_assert_eq(memcmp(head, c.head, sizeof head), 0, "the head is the last row's chain");
+}
+
+Test(store, audit_head_of_empty_log_is_genesis, .fini = cleanup)
+{
+    open_rw();
+    int64_t seq = -1;
+    uint8_t head[CT_AUDIT_HASH_LEN];
+    memset(head, 0xff, sizeof head);
+    cr_assert_eq(ct_store_audit_head(g_st, &seq, head), 0);
+    cr_assert_eq(seq, 0);
+    cr_assert_eq(memcmp(head, ct_audit_genesis, sizeof head), 0);
+    finish();
+}
+
+/* The first row's leaf and chain are the vectors of tests/unit/test_audit_chain.c (made with
+ * Python's hashlib): the store hashes exactly the record it was given. */
+Test(store, audit_append_stores_the_leaf_and_chain_of_the_record, .fini = cleanup)
+{
+    open_rw();
+    ct_audit_t a = {.time_ms = 1700000000000,
+                    .actor_id = "dr.ahmed",
+                    .actor_role = CT_ROLE_PSYCHIATRIST,
+                    .peer_addr = "127.0.0.1:50000",
+                    .action = "message.send",
+                    .object_type = "message",
+                    .object_id = "01900000-0000-7000-8000-000000000001",
+                    .participant_id = "p-17",
+                    .outcome = CT_AUDIT_SUCCESS,
+                    .detail = "recipients=2"};
+    cr_assert_eq(ct_store_audit_append(g_st, &a), 1);
+    sqlite3 *db = raw_open();
+    char leaf[80], chain[80];
+    raw_query(db, "SELECT lower(hex(leaf)) FROM audit WHERE seq = 1", leaf, sizeof leaf);
+    raw_query(db, "SELECT lower(hex(chain)) FROM audit WHERE seq = 1", chain, sizeof chain);
+    sqlite3_close(db);
+    cr_assert_str_eq(leaf, "76c8cc62713403fdecf09810ec6801b037c7e9b14fe053ce1c6a05f8e5bedeed");
+    cr_assert_str_eq(chain, "536b07e7e8fb563e03008d403c1e34bea6c5be45347291c4487197a7efbe8680");
+    finish();
+}
+
+Test(store, audit_appends_form_one_chain, .fini = cleanup)
+{
+    open_rw();
+    for (int i = 0; i < 5; i++) {
+        ct_audit_t a = audit(i % 2 ? "tls.handshake" : "message.send");
+        cr_assert_eq(ct_store_audit_append(g_st, &a), i + 1);
+    }
+    cr_assert_eq(ct_store_begin(g_st), 0);
+    for (int i = 0; i < 3; i++) {
+        ct_audit_t a = audit("message.send");
+        cr_assert_eq(ct_store_audit_append(g_st, &a), 6 + i, "appends see their own transaction");
+    }
+    cr_assert_eq(ct_store_commit(g_st), 0);
+    assert_chain_intact(g_st, 8);
+    finish();
+}
+
+/* A job undone by its savepoint takes its audit row along; the next row takes its seq, so the
+ * numbering stays gapless and the chain intact. */
+Test(store, audit_row_undone_with_its_savepoint_leaves_no_gap, .fini = cleanup)
+{
+    open_rw();
+    ct_audit_t a = audit("message.send");
+    cr_assert_eq(ct_store_begin(g_st), 0);
+    cr_assert_eq(ct_store_audit_append(g_st, &a), 1);
+    cr_assert_eq(ct_store_savepoint(g_st), 0);
+    cr_assert_eq(ct_store_audit_append(g_st, &a), 2);
+    cr_assert_eq(ct_store_rollback_to(g_st), 0);
+    cr_assert_eq(ct_store_audit_append(g_st, &a), 2);
+    cr_assert_eq(ct_store_commit(g_st), 0);
+    cr_assert_eq(ct_store_begin(g_st), 0);
+    cr_assert_eq(ct_store_audit_append(g_st, &a), 3);
+    cr_assert_eq(ct_store_rollback(g_st), 0);
+    cr_assert_eq(ct_store_audit_append(g_st, &a), 3, "outside a transaction");
+    assert_chain_intact(g_st, 3);
+    finish();
+}
+
+/* Outside a transaction an append takes the write lock and commits by itself: another handle
+ * sees it at once, and it is not left holding the lock. */
+Test(store, audit_append_outside_a_transaction_commits_by_itself, .fini = cleanup)
+{
+    open_rw();
+    char err[256];
+    ct_store_t *other = NULL;
+    cr_assert_eq(ct_store_open(g_path, CT_STORE_READWRITE, &other, err, sizeof err), 0, "%s", err);
+    ct_audit_t a = audit("member.enroll");
+    cr_assert_eq(ct_store_audit_append(g_st, &a), 1);
+    cr_assert_eq(ct_store_audit_count(other, ""), 1);
+    cr_assert_eq(ct_store_audit_append(other, &a), 2, "the other handle chains onto it");
+    cr_assert_eq(ct_store_audit_append(g_st, &a), 3);
+    ct_store_close(other);
+    assert_chain_intact(g_st, 3);
+    finish();
+}
+
+/* Several processes append at once (the daemon's writer and admin commands): each reads the
+ * newest row under the write lock, so they all extend one chain. */
+Test(store, concurrent_appenders_in_several_processes_form_one_chain, .fini = cleanup)
+{
+    open_rw();
+    ct_store_close(g_st);
+    g_st = NULL;
+    enum { PROCS = 4, EACH = 40 };
+    pid_t pids[PROCS];
+    for (int p = 0; p < PROCS; p++) {
+        pids[p] = fork();
+        cr_assert_geq(pids[p], 0, "fork");
+        if (pids[p] == 0) {
+            /* The child: its own handle; half its rows in transactions of two. Never returns
+             * into Criterion. */
+            ct_store_t *st = NULL;
+            int bad = ct_store_open(g_path, CT_STORE_READWRITE, &st, NULL, 0) != 0;
+            for (int i = 0; !bad && i < EACH; i++) {
+                ct_audit_t a = audit(p % 2 ? "member.enroll" : "message.send");
+                if (i % 4 == 0) {
+                    bad = ct_store_begin(st) != 0 || ct_store_audit_append(st, &a) <= 0 ||
+                          ct_store_audit_append(st, &a) <= 0 || ct_store_commit(st) != 0;
+                    i++;
+                } else {
+                    bad = ct_store_audit_append(st, &a) <= 0;
+                }
+            }
+            ct_store_close(st);
+            _exit(bad);
+        }
+    }
+    for (int p = 0; p < PROCS; p++) {
+        int status;
+        cr_assert_eq(waitpid(pids[p], &status, 0), pids[p]);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "appender %d failed", p);
+    }
+    char err[256];
+    cr_assert_eq(ct_store_open(g_path, CT_STORE_READWRITE, &g_st, err, sizeof err), 0, "%s", err);
+    assert_chain_intact(g_st, PROCS * EACH);
+    finish();
+}
+
+Test(store, audit_scan_stops_on_callback_value, .fini = cleanup)
+{
+    open_rw();
+    ct_audit_t a = audit("message.send");
+    for (int i = 0; i < 4; i++)
+        cr_assert_gt(ct_store_audit_append(g_st, &a), 0);
+    chain_check_t c = {.stop_after = 2};
+    memcpy(c.head, ct_audit_genesis, CT_AUDIT_HASH_LEN);
+    cr_assert_eq(ct_store_audit_scan(g_st, check_chain_row, &c), 7);
+    cr_assert_eq(c.n, 2);
+    cr_assert_eq(ct_store_audit_append(g_st, &a), 5, "the scan left the handle usable");
+    finish();
+}
+
+/* What audit_scan_reports_stored_values_as_they_are saw of rows 1 and 2. */
+typedef struct seen_rows {
+    size_t detail_len[3];
+    size_t leaf_len[3];
+    const char *bad_column[3];
+} seen_rows_t;
+
+static int see_row(const ct_audit_stored_t *r, void *arg)
+{
+    seen_rows_t *seen = arg;
+    cr_assert(r->row.seq >= 1 && r->row.seq <= 2);
+    seen->detail_len[r->row.seq] = r->row.detail.len;
+    seen->leaf_len[r->row.seq] = r->leaf_len;
+    seen->bad_column[r->row.seq] = r->bad_column; /* a static name: outlives the callback */
+    return 0;
+}
+
+/* The scan hands over what the file holds, which a hand-made file can make anything: texts with
+ * their stored length (bytes after a NUL included), blobs of any length, and the name of a
+ * column whose value has another type (possible once the table is no longer STRICT). */
+Test(store, audit_scan_reports_stored_values_as_they_are, .fini = cleanup)
+{
+    open_rw();
+    ct_audit_t a = audit("message.send");
+    cr_assert_gt(ct_store_audit_append(g_st, &a), 0);
+    cr_assert_gt(ct_store_audit_append(g_st, &a), 0);
+    ct_store_close(g_st);
+    g_st = NULL;
+    sqlite3 *db = raw_open();
+    cr_assert_eq(sqlite3_exec(db,
+                              "DROP TRIGGER audit_no_update;"
+                              "UPDATE audit SET detail = 'recipients=1' || char(0) || 'x'"
+                              " WHERE seq = 1;"
+                              "PRAGMA ignore_check_constraints = ON;"
+                              "UPDATE audit SET leaf = zeroblob(3) WHERE seq = 2;"
+                              "PRAGMA writable_schema = ON;"
+                              "UPDATE sqlite_schema SET sql = replace(sql, ') STRICT', ')')"
+                              " WHERE name = 'audit';",
+                              NULL, NULL, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+    db = raw_open();
+    cr_assert_eq(
+        sqlite3_exec(db, "UPDATE audit SET time_ms = 'soon' WHERE seq = 2", NULL, NULL, NULL),
+        SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+
+    char err[256];
+    cr_assert_eq(ct_store_open(g_path, CT_STORE_READONLY, &g_st, err, sizeof err), 0, "%s", err);
+    seen_rows_t seen;
+    memset(&seen, 0, sizeof seen);
+    cr_assert_eq(ct_store_audit_scan(g_st, see_row, &seen), 0);
+    cr_assert_eq(seen.detail_len[1], 14, "recipients=1, NUL, x");
+    cr_assert_null(seen.bad_column[1]);
+    cr_assert_eq(seen.leaf_len[2], 3);
+    cr_assert_not_null(seen.bad_column[2]);
+    cr_assert_str_eq(seen.bad_column[2], "time_ms");
+    finish();
+}
+
+/* The newest row's chain value is what the next row is chained to: if it is not 32 bytes the
+ * append refuses rather than chain onto garbage. */
+Test(store, audit_append_refuses_a_malformed_head, .fini = cleanup)
+{
+    open_rw();
+    ct_audit_t a = audit("message.send");
+    cr_assert_gt(ct_store_audit_append(g_st, &a), 0);
+    sqlite3 *db = raw_open();
+    cr_assert_eq(sqlite3_exec(db,
+                              "DROP TRIGGER audit_no_update; PRAGMA ignore_check_constraints = ON;"
+                              "UPDATE audit SET chain = x'00' WHERE seq = 1;",
+                              NULL, NULL, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+    cr_assert_eq(ct_store_audit_append(g_st, &a), CT_EINTERNAL);
+    cr_assert_eq(ct_store_audit_count(g_st, ""), 1);
+    finish();
+}
+
+/*
+ * Version 1 fixture: the schema of migration 1 exactly as it shipped (frozen here; never edit)
+ * with two audit rows, the records of vectors A and B of test_audit_chain.c. Opening it
+ * read-write runs migration 2, which must chain the existing rows in seq order to exactly the
+ * vectors' values, keep the append-only triggers, and let new rows continue the chain.
+ */
+static const char V1_SCHEMA[] =
+    "CREATE TABLE members ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  display_name TEXT NOT NULL,"
+    "  role INTEGER NOT NULL,"
+    "  active INTEGER NOT NULL CHECK (active IN (0, 1)),"
+    "  created_at_ms INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE messages ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  message_id TEXT NOT NULL UNIQUE,"
+    "  sender_id TEXT NOT NULL,"
+    "  sender_role INTEGER NOT NULL,"
+    "  client_msg_id TEXT NOT NULL,"
+    "  request_hash BLOB NOT NULL CHECK (length(request_hash) = 32),"
+    "  participant_id TEXT NOT NULL,"
+    "  subject TEXT NOT NULL,"
+    "  body TEXT NOT NULL,"
+    "  priority INTEGER NOT NULL,"
+    "  stored_at_ms INTEGER NOT NULL,"
+    "  UNIQUE (sender_id, client_msg_id)"
+    ");"
+    "CREATE TABLE message_recipients ("
+    "  message_seq INTEGER NOT NULL REFERENCES messages (seq) ON DELETE CASCADE,"
+    "  member_id TEXT NOT NULL,"
+    "  position INTEGER NOT NULL,"
+    "  delivered_at_ms INTEGER,"
+    "  PRIMARY KEY (message_seq, member_id)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX message_recipients_pending ON message_recipients (member_id, message_seq)"
+    "  WHERE delivered_at_ms IS NULL;"
+    "CREATE TABLE audit ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  time_ms INTEGER NOT NULL,"
+    "  actor_id TEXT NOT NULL,"
+    "  actor_role INTEGER NOT NULL,"
+    "  peer_addr TEXT NOT NULL,"
+    "  action TEXT NOT NULL,"
+    "  object_type TEXT NOT NULL,"
+    "  object_id TEXT NOT NULL,"
+    "  participant_id TEXT NOT NULL,"
+    "  outcome INTEGER NOT NULL,"
+    "  detail TEXT NOT NULL"
+    ");"
+    "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+    "  BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"
+    "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+    "  BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"
+    "INSERT INTO members VALUES ('dr.ahmed', 'Dr Amira Ahmed', 1, 1, 1700000000000);"
+    "INSERT INTO audit (time_ms, actor_id, actor_role, peer_addr, action, object_type,"
+    "  object_id, participant_id, outcome, detail) VALUES"
+    "  (1700000000000, 'dr.ahmed', 1, '127.0.0.1:50000', 'message.send', 'message',"
+    "   '01900000-0000-7000-8000-000000000001', 'p-17', 0, 'recipients=2'),"
+    "  (-1, '', 0, '', '', '', '', '', 12, '');"
+    "PRAGMA user_version = 1;";
+
+Test(store, fixture_version1_is_migrated_and_its_audit_rows_chained, .fini = cleanup)
+{
+    make_dir();
+    sqlite3 *db = raw_open_create();
+    cr_assert_eq(sqlite3_exec(db, V1_SCHEMA, NULL, NULL, NULL), SQLITE_OK, "%s",
+                 sqlite3_errmsg(db));
+    sqlite3_close(db);
+
+    char err[256];
+    ct_store_t *ro = NULL;
+    cr_assert_eq(ct_store_open(g_path, CT_STORE_READONLY, &ro, err, sizeof err), CT_EPRECONDITION);
+    cr_assert_not_null(strstr(err, "older"), "read-only names the old version: %s", err);
+    cr_assert_eq(ct_store_open(g_path, CT_STORE_READWRITE, &g_st, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(ct_store_db_version(g_st), 2);
+
+    db = raw_open();
+    char v[80];
+    raw_query(db, "SELECT lower(hex(leaf)) FROM audit WHERE seq = 1", v, sizeof v);
+    cr_assert_str_eq(v, "76c8cc62713403fdecf09810ec6801b037c7e9b14fe053ce1c6a05f8e5bedeed");
+    raw_query(db, "SELECT lower(hex(chain)) FROM audit WHERE seq = 1", v, sizeof v);
+    cr_assert_str_eq(v, "536b07e7e8fb563e03008d403c1e34bea6c5be45347291c4487197a7efbe8680");
+    raw_query(db, "SELECT lower(hex(leaf)) FROM audit WHERE seq = 2", v, sizeof v);
+    cr_assert_str_eq(v, "91e43b5c558f09573f6a377954e6e6b75e10cb1d6984b5ccfc1020b3665b04e5");
+    raw_query(db, "SELECT lower(hex(chain)) FROM audit WHERE seq = 2", v, sizeof v);
+    cr_assert_str_eq(v, "391de78822655159eabef63ea80b05cc5dc6ae97a69c17a5411b609675afb645");
+    raw_query(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'audit_v2'", v, sizeof v);
+    cr_assert_str_eq(v, "0");
+    int rc = sqlite3_exec(db, "UPDATE audit SET detail = 'x'", NULL, NULL, NULL);
+    cr_assert_eq(sqlite3_extended_errcode(db), SQLITE_CONSTRAINT_TRIGGER, "update: %d %s", rc,
+                 sqlite3_errmsg(db));
+    rc = sqlite3_exec(db, "DELETE FROM audit WHERE seq = 2", NULL, NULL, NULL);
+    cr_assert_eq(sqlite3_extended_errcode(db), SQLITE_CONSTRAINT_TRIGGER, "delete: %d %s", rc,
+                 sqlite3_errmsg(db));
+    sqlite3_close(db);
+
+    ct_member_t m;
+    cr_assert_eq(ct_store_member_get(g_st, "dr.ahmed", &m), 0, "other tables are untouched");
+    ct_audit_t a = audit("member.enroll");
+    cr_assert_eq(ct_store_audit_append(g_st, &a), 3);
+    assert_chain_intact(g_st, 3);
     finish();
 }
 

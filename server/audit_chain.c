@@ -1,0 +1,115 @@
+/* The canonical encoding and hashes of audit rows (see audit_chain.h for the format). */
+#include "audit_chain.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "digest.h"
+#include "err.h"
+
+/* Leaves whose input (0x00 and the encoding) fits here are hashed from the stack. The daemon's
+ * records (ct_audit_rec_t) are all smaller. */
+#define STACK_INPUT 1024
+
+#define INT_LEN 8
+#define TEXT_PREFIX_LEN 4
+/* seq, time_ms, actor_role, outcome */
+#define N_INTS 4
+/* actor_id, peer_addr, action, object_type, object_id, participant_id, detail */
+#define N_TEXTS 7
+
+const uint8_t ct_audit_genesis[CT_AUDIT_HASH_LEN] = {0};
+
+ct_audit_text_t ct_audit_text(const char *s)
+{
+    ct_audit_text_t t = {.ptr = s != NULL ? s : "", .len = s != NULL ? strlen(s) : 0};
+    return t;
+}
+
+size_t ct_audit_chain_encoded_len(const ct_audit_row_t *row)
+{
+    const ct_audit_text_t *texts[N_TEXTS] = {
+        &row->actor_id,  &row->peer_addr,      &row->action, &row->object_type,
+        &row->object_id, &row->participant_id, &row->detail};
+    size_t total = 1 + N_INTS * INT_LEN + N_TEXTS * TEXT_PREFIX_LEN;
+    for (size_t i = 0; i < N_TEXTS; i++) {
+        size_t len = texts[i]->len;
+        if ((uint64_t)len > UINT32_MAX || len > SIZE_MAX - total)
+            return 0;
+        total += len;
+    }
+    return total;
+}
+
+static uint8_t *put_int(uint8_t *p, int64_t v)
+{
+    uint64_t u = (uint64_t)v; /* two's complement by definition of the conversion */
+    for (int i = 0; i < INT_LEN; i++)
+        p[i] = (uint8_t)(u >> (56 - 8 * i));
+    return p + INT_LEN;
+}
+
+static uint8_t *put_text(uint8_t *p, ct_audit_text_t t)
+{
+    uint32_t n = (uint32_t)t.len; /* fits: checked by ct_audit_chain_encoded_len */
+    p[0] = (uint8_t)(n >> 24);
+    p[1] = (uint8_t)(n >> 16);
+    p[2] = (uint8_t)(n >> 8);
+    p[3] = (uint8_t)n;
+    if (t.len > 0)
+        memcpy(p + TEXT_PREFIX_LEN, t.ptr, t.len);
+    return p + TEXT_PREFIX_LEN + t.len;
+}
+
+void ct_audit_chain_encode(const ct_audit_row_t *row, uint8_t *out)
+{
+    uint8_t *p = out;
+    *p++ = CT_AUDIT_ENCODING_V1;
+    p = put_int(p, row->seq);
+    p = put_int(p, row->time_ms);
+    p = put_text(p, row->actor_id);
+    p = put_int(p, row->actor_role);
+    p = put_text(p, row->peer_addr);
+    p = put_text(p, row->action);
+    p = put_text(p, row->object_type);
+    p = put_text(p, row->object_id);
+    p = put_text(p, row->participant_id);
+    p = put_int(p, row->outcome);
+    (void)put_text(p, row->detail);
+}
+
+int ct_audit_chain_leaf(const ct_audit_row_t *row, uint8_t leaf[CT_AUDIT_HASH_LEN])
+{
+    size_t len = ct_audit_chain_encoded_len(row);
+    if (len == 0 || len == SIZE_MAX)
+        return CT_EINVAL;
+    uint8_t stack[STACK_INPUT];
+    uint8_t *in = len + 1 <= sizeof stack ? stack : malloc(len + 1);
+    if (in == NULL)
+        return CT_ENOMEM;
+    in[0] = 0x00; /* leaf domain: a leaf input can never be mistaken for a chain input */
+    ct_audit_chain_encode(row, in + 1);
+    int err = ct_sha256(in, len + 1, leaf);
+    if (in != stack)
+        free(in);
+    return err;
+}
+
+int ct_audit_chain_link(const uint8_t prev[CT_AUDIT_HASH_LEN],
+                        const uint8_t leaf[CT_AUDIT_HASH_LEN], uint8_t chain[CT_AUDIT_HASH_LEN])
+{
+    uint8_t in[2 * CT_AUDIT_HASH_LEN];
+    memcpy(in, prev, CT_AUDIT_HASH_LEN);
+    memcpy(in + CT_AUDIT_HASH_LEN, leaf, CT_AUDIT_HASH_LEN);
+    return ct_sha256(in, sizeof in, chain);
+}
+
+void ct_audit_chain_hex(const uint8_t h[CT_AUDIT_HASH_LEN], char out[2 * CT_AUDIT_HASH_LEN + 1])
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < CT_AUDIT_HASH_LEN; i++) {
+        out[2 * i] = digits[h[i] >> 4];
+        out[2 * i + 1] = digits[h[i] & 0x0f];
+    }
+    out[2 * CT_AUDIT_HASH_LEN] = '\0';
+}

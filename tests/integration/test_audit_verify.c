@@ -1,0 +1,583 @@
+/*
+ * Integration tests of `careteamd audit verify` (issue 4, section 7, the tamper catalogue): the
+ * real binary run on a data directory made by `careteamd init` and `enroll` (six audit rows),
+ * with rows appended through the store and, in one test, by a serving daemon and concurrent
+ * admin commands.
+ *
+ * The tampering is done the way an attacker with access to the file would: with the sqlite3
+ * library, after dropping the append-only triggers, and where it suits the attack with leaf and
+ * chain values recomputed by the published algorithm (audit_chain.h). Each case asserts exit
+ * status 1 and that the verdict names the first bad sequence number and the kind of fault.
+ *
+ * Not here, because they need signed checkpoints (not built yet): truncating the log, and
+ * rebuilding every leaf and chain from some row on.
+ */
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "audit_chain.h"
+#include "careteam.h"
+#include "daemon.h"
+#include "envelope.h"
+#include "process.h"
+#include "store.h"
+#include "testsupport.h"
+
+#define RUN_MS 30000  /* longest a careteamd command may take */
+#define CALL_MS 5000  /* longest wait for a response */
+#define EXTRA_ROWS 10 /* rows appended after the six of init + enroll */
+#define ROWS (6 + EXTRA_ROWS)
+
+static ct_test_daemon_t g_d;
+
+static void teardown(void)
+{
+    ct_test_daemon_cleanup(&g_d);
+}
+
+TestSuite(audit_verify, .init = ct_test_ignore_sigpipe, .fini = teardown, .timeout = 90);
+
+/* ---- the log ------------------------------------------------------------------------------- */
+
+static void db_path(char *out, size_t len)
+{
+    snprintf(out, len, "%s/careteam.db", g_d.data);
+}
+
+/* Appends n rows through the store, each in its own transaction (the path of an admin command),
+ * with detail "row=1", "row=2", ... */
+static void append_rows(int n)
+{
+    char path[4200], err[512];
+    db_path(path, sizeof path);
+    ct_store_t *st = NULL;
+    cr_assert_eq(ct_store_open(path, CT_STORE_READWRITE, &st, err, sizeof err), 0, "%s", err);
+    for (int i = 1; i <= n; i++) {
+        char detail[32];
+        snprintf(detail, sizeof detail, "row=%d", i);
+        ct_audit_t a = {.time_ms = 1700000000000 + i,
+                        .actor_id = "th.lee",
+                        .actor_role = CT_ROLE_THERAPIST,
+                        .peer_addr = "127.0.0.1:40000",
+                        .action = "message.send",
+                        .object_type = "message",
+                        .object_id = "01900000-0000-7000-8000-000000000001",
+                        .participant_id = "p-1",
+                        .outcome = CT_AUDIT_SUCCESS,
+                        .detail = detail};
+        cr_assert_gt(ct_store_audit_append(st, &a), 0);
+    }
+    ct_store_close(st);
+}
+
+/* The demo data directory with ROWS audit rows, seq 1..ROWS. */
+static void make_log(void)
+{
+    ct_test_daemon_init(&g_d, NULL);
+    append_rows(EXTRA_ROWS);
+}
+
+/* Runs `careteamd audit verify DATA`, capturing stdout and stderr (each NUL-terminated, the
+ * caller frees them). Returns the exit status. */
+static int run_verify(const char *dir, char **out, char **err)
+{
+    char out_path[4200], err_path[4200];
+    snprintf(out_path, sizeof out_path, "%s/verify.out", g_d.dir);
+    snprintf(err_path, sizeof err_path, "%s/verify.err", g_d.dir);
+    int out_fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int err_fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int in_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    cr_assert(out_fd >= 0 && err_fd >= 0 && in_fd >= 0, "open: %s", strerror(errno));
+    char *argv[] = {(char *)CT_TEST_CARETEAMD, "audit", "verify", (char *)dir, NULL};
+    ct_test_spawn_opts_t o = {.path = CT_TEST_CARETEAMD,
+                              .argv = argv,
+                              .in_fd = in_fd,
+                              .out_fd = out_fd,
+                              .err_fd = err_fd};
+    pid_t pid = ct_test_spawn(&o);
+    int e = errno;
+    close(out_fd);
+    close(err_fd);
+    close(in_fd);
+    cr_assert_gt(pid, 0, "fork: %s", strerror(e));
+    int status;
+    if (!ct_test_wait_bounded(pid, RUN_MS, &status)) {
+        ct_test_kill_and_reap(pid);
+        cr_assert_fail("careteamd audit verify did not finish within %d ms", RUN_MS);
+    }
+    *out = ct_test_read_file(out_path, NULL);
+    *err = ct_test_read_file(err_path, NULL);
+    cr_assert(*out != NULL && *err != NULL);
+    return ct_test_exit_code(status);
+}
+
+/* Asserts that verify fails naming bad_seq and the fault (e.g. "edited"). */
+static void assert_fails_at(long bad_seq, const char *fault)
+{
+    char *out, *err;
+    int rc = run_verify(g_d.data, &out, &err);
+    char want[128];
+    snprintf(want, sizeof want, "audit log verification FAILED at seq %ld (%s): ", bad_seq, fault);
+    cr_log_info("verify said: %s%s", out, err);
+    bool named = strstr(out, want) != NULL;
+    cr_expect_eq(rc, 1, "exit status %d; stdout: %s stderr: %s", rc, out, err);
+    cr_expect(named, "wanted \"%s\"; stdout: %s stderr: %s", want, out, err);
+    free(out);
+    free(err);
+    cr_assert(rc == 1 && named);
+}
+
+/* ---- the attacker -------------------------------------------------------------------------- */
+
+/* Opens the database as someone with write access to the file, and drops the triggers. */
+static sqlite3 *attacker_open(void)
+{
+    char path[4200];
+    db_path(path, sizeof path);
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
+    cr_assert_eq(rc, SQLITE_OK, "open %s: %s", path, sqlite3_errstr(rc));
+    sqlite3_busy_timeout(db, 5000);
+    rc = sqlite3_exec(db,
+                      "DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;"
+                      "CREATE TEMP TABLE moved AS SELECT * FROM audit WHERE 0;",
+                      NULL, NULL, NULL);
+    cr_assert_eq(rc, SQLITE_OK, "%s", sqlite3_errmsg(db));
+    return db;
+}
+
+static void attacker_exec(sqlite3 *db, const char *sql)
+{
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    cr_assert_eq(rc, SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(db));
+}
+
+/* Runs sql with one integer result row. */
+static long long attacker_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *s = NULL;
+    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    cr_assert_eq(sqlite3_step(s), SQLITE_ROW, "%s: %s", sql, sqlite3_errmsg(db));
+    long long v = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return v;
+}
+
+#define AWAY 1000000 /* a seq offset far beyond the log, to move rows out of the way */
+
+/* Moves rows with seq >= from by delta (either direction) without colliding on the primary key:
+ * out of the way first, then into place. */
+static void shift_rows(sqlite3 *db, long from, long delta)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql, "UPDATE audit SET seq = seq + %d WHERE seq >= %ld", AWAY, from);
+    attacker_exec(db, sql);
+    snprintf(sql, sizeof sql, "UPDATE audit SET seq = seq - %d + (%ld) WHERE seq >= %d", AWAY,
+             delta, AWAY);
+    attacker_exec(db, sql);
+}
+
+/* Reads row seq's fields into row (texts copied into bufs, which must outlive row) and its
+ * stored chain into chain (if not NULL). */
+typedef struct row_bufs {
+    char text[7][256];
+} row_bufs_t;
+
+static void read_row(sqlite3 *db, long seq, ct_audit_row_t *row, row_bufs_t *b, uint8_t *chain)
+{
+    sqlite3_stmt *s = NULL;
+    cr_assert_eq(sqlite3_prepare_v2(db,
+                                    "SELECT seq, time_ms, actor_id, actor_role, peer_addr, action,"
+                                    " object_type, object_id, participant_id, outcome, detail,"
+                                    " chain FROM audit WHERE seq = ?1",
+                                    -1, &s, NULL),
+                 SQLITE_OK);
+    sqlite3_bind_int64(s, 1, seq);
+    cr_assert_eq(sqlite3_step(s), SQLITE_ROW, "no row %ld", seq);
+    static const int text_cols[7] = {2, 4, 5, 6, 7, 8, 10};
+    ct_audit_text_t *texts[7] = {&row->actor_id,    &row->peer_addr, &row->action,
+                                 &row->object_type, &row->object_id, &row->participant_id,
+                                 &row->detail};
+    for (int i = 0; i < 7; i++) {
+        snprintf(b->text[i], sizeof b->text[i], "%s",
+                 (const char *)sqlite3_column_text(s, text_cols[i]));
+        *texts[i] = ct_audit_text(b->text[i]);
+    }
+    row->seq = sqlite3_column_int64(s, 0);
+    row->time_ms = sqlite3_column_int64(s, 1);
+    row->actor_role = sqlite3_column_int64(s, 3);
+    row->outcome = sqlite3_column_int64(s, 9);
+    if (chain != NULL)
+        memcpy(chain, sqlite3_column_blob(s, 11), CT_AUDIT_HASH_LEN);
+    sqlite3_finalize(s);
+}
+
+/* Writes leaf (and chain, if not NULL) of row seq. */
+static void write_hashes(sqlite3 *db, long seq, const uint8_t *leaf, const uint8_t *chain)
+{
+    sqlite3_stmt *s = NULL;
+    const char *sql = chain != NULL ? "UPDATE audit SET leaf = ?2, chain = ?3 WHERE seq = ?1"
+                                    : "UPDATE audit SET leaf = ?2 WHERE seq = ?1";
+    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+    sqlite3_bind_int64(s, 1, seq);
+    sqlite3_bind_blob(s, 2, leaf, CT_AUDIT_HASH_LEN, SQLITE_STATIC);
+    if (chain != NULL)
+        sqlite3_bind_blob(s, 3, chain, CT_AUDIT_HASH_LEN, SQLITE_STATIC);
+    cr_assert_eq(sqlite3_step(s), SQLITE_DONE, "%s", sqlite3_errmsg(db));
+    sqlite3_finalize(s);
+}
+
+/* Recomputes and stores the leaf of row seq from its current content and position. */
+static void reseal_leaf(sqlite3 *db, long seq)
+{
+    ct_audit_row_t row;
+    row_bufs_t b;
+    read_row(db, seq, &row, &b, NULL);
+    uint8_t leaf[CT_AUDIT_HASH_LEN];
+    cr_assert_eq(ct_audit_chain_leaf(&row, leaf), 0);
+    write_hashes(db, seq, leaf, NULL);
+}
+
+/* Inserts a forged row at seq (free) with a correct leaf, and a chain correctly linked to the
+ * row before it: everything an attacker can compute without a key. */
+static void insert_forged_row(sqlite3 *db, long seq)
+{
+    uint8_t prev[CT_AUDIT_HASH_LEN], leaf[CT_AUDIT_HASH_LEN], chain[CT_AUDIT_HASH_LEN];
+    ct_audit_row_t before;
+    row_bufs_t b;
+    read_row(db, seq - 1, &before, &b, prev);
+    ct_audit_row_t row = {.seq = seq,
+                          .time_ms = before.time_ms,
+                          .actor_id = ct_audit_text("co.jones"),
+                          .actor_role = CT_ROLE_COMPLIANCE,
+                          .peer_addr = ct_audit_text("127.0.0.1:41000"),
+                          .action = ct_audit_text("audit.query"),
+                          .object_type = ct_audit_text("audit"),
+                          .object_id = ct_audit_text(""),
+                          .participant_id = ct_audit_text("p-1"),
+                          .outcome = CT_AUDIT_SUCCESS,
+                          .detail = ct_audit_text("forged")};
+    cr_assert_eq(ct_audit_chain_leaf(&row, leaf), 0);
+    cr_assert_eq(ct_audit_chain_link(prev, leaf, chain), 0);
+    sqlite3_stmt *s = NULL;
+    cr_assert_eq(sqlite3_prepare_v2(db,
+                                    "INSERT INTO audit (seq, time_ms, actor_id, actor_role,"
+                                    " peer_addr, action, object_type, object_id, participant_id,"
+                                    " outcome, detail, leaf, chain) VALUES (?1, ?2, 'co.jones', 5,"
+                                    " '127.0.0.1:41000', 'audit.query', 'audit', '', 'p-1', 0,"
+                                    " 'forged', ?3, ?4)",
+                                    -1, &s, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_bind_int64(s, 1, seq);
+    sqlite3_bind_int64(s, 2, row.time_ms);
+    sqlite3_bind_blob(s, 3, leaf, CT_AUDIT_HASH_LEN, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 4, chain, CT_AUDIT_HASH_LEN, SQLITE_STATIC);
+    cr_assert_eq(sqlite3_step(s), SQLITE_DONE, "%s", sqlite3_errmsg(db));
+    sqlite3_finalize(s);
+}
+
+/* ---- a clean log --------------------------------------------------------------------------- */
+
+Test(audit_verify, clean_log_verifies_and_prints_count_and_head)
+{
+    make_log();
+    sqlite3 *db = attacker_open(); /* only to read; the triggers it drops do not matter here */
+    long long n = attacker_int(db, "SELECT count(*) FROM audit");
+    uint8_t head[CT_AUDIT_HASH_LEN];
+    ct_audit_row_t last;
+    row_bufs_t b;
+    read_row(db, ROWS, &last, &b, head);
+    sqlite3_close(db);
+    cr_assert_eq(n, ROWS);
+    char hex[2 * CT_AUDIT_HASH_LEN + 1], want[256];
+    ct_audit_chain_hex(head, hex);
+    snprintf(want, sizeof want, "audit log verified: %d records, chain head %s\n", ROWS, hex);
+
+    char *out, *err;
+    int rc = run_verify(g_d.data, &out, &err);
+    cr_expect_eq(rc, 0, "stdout: %s stderr: %s", out, err);
+    cr_expect_str_eq(out, want);
+    bool ok = rc == 0 && strcmp(out, want) == 0;
+    free(out);
+    free(err);
+    cr_assert(ok);
+    ct_test_daemon_finish(&g_d);
+}
+
+/* The daemon's writer and admin processes append to one chain at the same time. */
+Test(audit_verify, log_written_by_the_daemon_and_concurrent_admin_commands_verifies)
+{
+    ct_test_daemon_launch(&g_d, NULL);
+    ct_sync_t *lee = ct_test_connect(&g_d, "th.lee");
+    char *argv[2][5] = {{(char *)CT_TEST_CARETEAMD, "deactivate", g_d.data, "--id=pw.kim", NULL},
+                        {(char *)CT_TEST_CARETEAMD, "activate", g_d.data, "--id=pw.kim", NULL}};
+    enum { ADMINS = 6, MESSAGES = 30 };
+    pid_t admins[ADMINS];
+    int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    cr_assert_geq(null_fd, 0);
+    for (int i = 0; i < ADMINS; i++) {
+        ct_test_spawn_opts_t o = {.path = CT_TEST_CARETEAMD,
+                                  .argv = argv[i % 2],
+                                  .in_fd = null_fd,
+                                  .out_fd = null_fd,
+                                  .err_fd = null_fd};
+        admins[i] = ct_test_spawn(&o);
+        cr_assert_gt(admins[i], 0);
+    }
+    close(null_fd);
+    for (int i = 0; i < MESSAGES; i++) {
+        char cmid[32];
+        snprintf(cmid, sizeof cmid, "m-%d", i);
+        const char *to[] = {"pw.sam"};
+        ct_send_args_t a = {.client_msg_id = cmid, .to = to, .n_to = 1, .body = "hello"};
+        Careteam__V1__Envelope *resp = NULL;
+        int rc = ct_sync_send_message(lee, &a, CALL_MS, &resp);
+        cr_assert_eq(rc, 0, "send %s: %s", cmid, ct_errname(rc));
+        cr_assert_eq(resp->body_case, CARETEAM__V1__ENVELOPE__BODY_ACK, "%s",
+                     ct_test_body_name(resp));
+        careteam__v1__envelope__free_unpacked(resp, NULL);
+    }
+    for (int i = 0; i < ADMINS; i++) {
+        int status;
+        cr_assert(ct_test_wait_bounded(admins[i], RUN_MS, &status));
+        cr_assert_eq(ct_test_exit_code(status), 0, "admin command %d failed", i);
+    }
+    cr_assert_geq(ct_test_audit_count(&g_d, "message.send"), MESSAGES);
+    cr_assert_eq(ct_test_audit_count(&g_d, "member.activate") +
+                     ct_test_audit_count(&g_d, "member.deactivate"),
+                 ADMINS);
+
+    char *out, *err;
+    int rc = run_verify(g_d.data, &out, &err); /* while serving: a read-only snapshot */
+    cr_expect_eq(rc, 0, "while serving: stdout: %s stderr: %s", out, err);
+    free(out);
+    free(err);
+    cr_assert_eq(rc, 0);
+    ct_sync_close(lee);
+    cr_assert_eq(ct_test_daemon_stop(&g_d), 0);
+    rc = run_verify(g_d.data, &out, &err);
+    cr_expect_eq(rc, 0, "after stop: stdout: %s stderr: %s", out, err);
+    cr_expect(strstr(out, "audit log verified: ") == out, "%s", out);
+    free(out);
+    free(err);
+    cr_assert_eq(rc, 0);
+    ct_test_daemon_finish(&g_d);
+}
+
+/* ---- the tamper catalogue ------------------------------------------------------------------ */
+
+/* One bit of one byte of row 9's detail, as a disk editor would change it. */
+Test(audit_verify, flipped_byte_in_a_row_names_that_row)
+{
+    make_log();
+    sqlite3 *db = attacker_open();
+    attacker_exec(db, "UPDATE audit SET detail = 'row=2' WHERE seq = 9 AND detail = 'row=3'");
+    cr_assert_eq(sqlite3_changes(db), 1, "row 9 holds row=3 ('3' ^ 1 = '2')");
+    sqlite3_close(db);
+    assert_fails_at(9, "edited");
+    ct_test_daemon_finish(&g_d);
+}
+
+/* The attacker also recomputes the edited row's leaf: its chain value no longer follows. */
+Test(audit_verify, edited_row_with_recomputed_leaf_names_that_row)
+{
+    make_log();
+    sqlite3 *db = attacker_open();
+    attacker_exec(db, "UPDATE audit SET outcome = 8 WHERE seq = 9");
+    reseal_leaf(db, 9);
+    sqlite3_close(db);
+    assert_fails_at(9, "chain");
+    ct_test_daemon_finish(&g_d);
+}
+
+Test(audit_verify, deleted_row_names_it)
+{
+    make_log();
+    sqlite3 *db = attacker_open();
+    attacker_exec(db, "DELETE FROM audit WHERE seq = 9");
+    sqlite3_close(db);
+    assert_fails_at(9, "missing");
+    ct_test_daemon_finish(&g_d);
+}
+
+/* Deleted, and the gap closed by renumbering the rows after it. */
+Test(audit_verify, deleted_row_with_later_rows_renumbered_names_it)
+{
+    make_log();
+    sqlite3 *db = attacker_open();
+    attacker_exec(db, "DELETE FROM audit WHERE seq = 9");
+    shift_rows(db, 10, -1);
+    cr_assert_eq(attacker_int(db, "SELECT max(seq) FROM audit"), ROWS - 1);
+    sqlite3_close(db);
+    assert_fails_at(9, "renumbered");
+    ct_test_daemon_finish(&g_d);
+}
+
+/* Deleted and renumbered, with the leaves of the renumbered rows recomputed. */
+Test(audit_verify, deleted_row_with_later_leaves_recomputed_names_it)
+{
+    make_log();
+    sqlite3 *db = attacker_open();
+    attacker_exec(db, "DELETE FROM audit WHERE seq = 9");
+    shift_rows(db, 10, -1);
+    for (long seq = 9; seq < ROWS; seq++)
+        reseal_leaf(db, seq);
+    sqlite3_close(db);
+    assert_fails_at(9, "chain");
+    ct_test_daemon_finish(&g_d);
+}
+
+/* The contents of rows 8 and 12 exchanged, their seq, leaf and chain left in place. */
+Test(audit_verify, swapped_row_contents_name_the_first)
+{
+    make_log();
+    sqlite3 *db = attacker_open();
+    attacker_exec(db, "INSERT INTO moved SELECT * FROM audit WHERE seq IN (8, 12);"
+                      "UPDATE audit SET (time_ms, actor_id, actor_role, peer_addr, action,"
+                      "  object_type, object_id, participant_id, outcome, detail) ="
+                      " (SELECT time_ms, actor_id, actor_role, peer_addr, action, object_type,"
+                      "  object_id, participant_id, outcome, detail FROM moved"
+                      "  WHERE moved.seq = 20 - audit.seq)"
+                      " WHERE seq IN (8, 12)");
+    cr_assert_eq(attacker_int(db, "SELECT count(*) FROM audit WHERE seq = 8 AND detail = 'row=6'"),
+                 1);
+    sqlite3_close(db);
+    assert_fails_at(8, "edited");
+    ct_test_daemon_finish(&g_d);
+}
+
+/* Two neighbouring rows exchanged whole (hashes included): the order of events is changed. */
+Test(audit_verify, swapped_whole_rows_name_the_first)
+{
+    make_log();
+    sqlite3 *db = attacker_open();
+    attacker_exec(db, "UPDATE audit SET seq = 1000000 WHERE seq = 8;"
+                      "UPDATE audit SET seq = 8 WHERE seq = 9;"
+                      "UPDATE audit SET seq = 9 WHERE seq = 1000000;");
+    sqlite3_close(db);
+    assert_fails_at(8, "renumbered");
+    ct_test_daemon_finish(&g_d);
+}
+
+/* Two distant rows exchanged whole (hashes included). */
+Test(audit_verify, reordered_distant_rows_name_the_first)
+{
+    make_log();
+    sqlite3 *db = attacker_open();
+    attacker_exec(db, "UPDATE audit SET seq = 1000000 WHERE seq = 7;"
+                      "UPDATE audit SET seq = 7 WHERE seq = 13;"
+                      "UPDATE audit SET seq = 13 WHERE seq = 1000000;");
+    sqlite3_close(db);
+    assert_fails_at(7, "edited");
+    ct_test_daemon_finish(&g_d);
+}
+
+/* A forged row with a correct leaf and chain put in at seq 9, the rows after it renumbered. */
+Test(audit_verify, inserted_row_names_it)
+{
+    make_log();
+    sqlite3 *db = attacker_open();
+    shift_rows(db, 9, 1);
+    insert_forged_row(db, 9);
+    cr_assert_eq(attacker_int(db, "SELECT count(*) FROM audit"), ROWS + 1);
+    sqlite3_close(db);
+    assert_fails_at(9, "inserted");
+    ct_test_daemon_finish(&g_d);
+}
+
+/* The same, and the leaves of the renumbered rows recomputed too (their chains cannot be without
+ * rewriting the rest of the log, which needs checkpoints to detect). */
+Test(audit_verify, inserted_row_with_later_leaves_recomputed_names_it)
+{
+    make_log();
+    sqlite3 *db = attacker_open();
+    shift_rows(db, 9, 1);
+    insert_forged_row(db, 9);
+    for (long seq = 10; seq <= ROWS + 1; seq++)
+        reseal_leaf(db, seq);
+    sqlite3_close(db);
+    assert_fails_at(9, "inserted");
+    ct_test_daemon_finish(&g_d);
+}
+
+/* Of several alterations, the verdict names the earliest. */
+Test(audit_verify, first_of_several_tampered_rows_is_named)
+{
+    make_log();
+    sqlite3 *db = attacker_open();
+    attacker_exec(db, "UPDATE audit SET detail = 'x' WHERE seq = 14;"
+                      "DELETE FROM audit WHERE seq = 11;"
+                      "UPDATE audit SET actor_id = 'someone.else' WHERE seq = 7;");
+    sqlite3_close(db);
+    assert_fails_at(7, "edited");
+    ct_test_daemon_finish(&g_d);
+}
+
+/* The first row too: seq 1 chains from the genesis value. */
+Test(audit_verify, edited_first_row_is_named)
+{
+    make_log();
+    sqlite3 *db = attacker_open();
+    attacker_exec(db, "UPDATE audit SET time_ms = time_ms + 1 WHERE seq = 1");
+    sqlite3_close(db);
+    assert_fails_at(1, "edited");
+    ct_test_daemon_finish(&g_d);
+}
+
+/* A value of another type written with the CHECK and STRICT rules off (a hand-made file). */
+Test(audit_verify, malformed_hash_is_named)
+{
+    make_log();
+    sqlite3 *db = attacker_open();
+    attacker_exec(db, "PRAGMA ignore_check_constraints = ON;"
+                      "UPDATE audit SET chain = substr(chain, 1, 31) WHERE seq = 10");
+    sqlite3_close(db);
+    assert_fails_at(10, "malformed");
+    ct_test_daemon_finish(&g_d);
+}
+
+/* ---- the command line ---------------------------------------------------------------------- */
+
+Test(audit_verify, help_and_usage_errors)
+{
+    ct_test_daemon_init(&g_d, NULL);
+    cr_assert_eq(ct_test_careteamd(&g_d, "audit", "verify", "--help", NULL), 0);
+    cr_assert_eq(ct_test_careteamd(&g_d, "audit", "--help", NULL), 0);
+    cr_assert_eq(ct_test_careteamd(&g_d, "audit", NULL), 2, "no subcommand");
+    cr_assert_eq(ct_test_careteamd(&g_d, "audit", "verify", NULL), 2, "no DIR");
+    cr_assert_eq(ct_test_careteamd(&g_d, "audit", "verify", g_d.data, "--bogus", NULL), 2);
+    cr_assert_eq(ct_test_careteamd(&g_d, "audit", "frobnicate", g_d.data, NULL), 2);
+    char *log = ct_test_read_file(g_d.log, NULL);
+    cr_assert_not_null(log);
+    bool documented = strstr(log, "usage: careteamd audit verify DIR") != NULL;
+    free(log);
+    cr_assert(documented);
+    ct_test_daemon_finish(&g_d);
+}
+
+/* "Cannot check" is not "tampered": a missing data directory exits 3, not 1. */
+Test(audit_verify, missing_database_exits_3)
+{
+    ct_test_daemon_init(&g_d, NULL);
+    char missing[4200];
+    snprintf(missing, sizeof missing, "%s/no-such-dir", g_d.dir);
+    char *out, *err;
+    int rc = run_verify(missing, &out, &err);
+    bool said = strstr(err, "not found") != NULL;
+    cr_expect(said, "stderr: %s", err);
+    free(out);
+    free(err);
+    cr_assert_eq(rc, 3);
+    cr_assert(said);
+    ct_test_daemon_finish(&g_d);
+}
