@@ -2,6 +2,7 @@
 # Installs the Debian 12 packages careteam needs that are missing, and nothing else.
 #   scripts/deps.sh          build + run (cmake, compiler, libuv, protobuf-c, OpenSSL, SQLite)
 #   scripts/deps.sh --test   also what the test suite uses (Criterion, clang-format)
+#   scripts/deps.sh --fuzz   also clang and lld, for the libFuzzer harnesses (scripts/fuzz.sh)
 # Needs root (or sudo) only when something is missing.
 set -euo pipefail
 
@@ -9,6 +10,9 @@ pkgs=(cmake make gcc pkg-config libuv1-dev libprotobuf-c-dev protobuf-c-compiler
       libsqlite3-dev openssl)
 if [ "${1:-}" = "--test" ]; then
   pkgs+=(libcriterion-dev clang-format)
+fi
+if [ "${1:-}" = "--fuzz" ]; then
+  pkgs+=(clang lld)
 fi
 
 missing=()

@@ -10,6 +10,7 @@
 #define CT_DISPATCH_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <uv.h>
@@ -47,6 +48,14 @@ int ct_handle_hello(ct_request_t *req);
 int ct_handle_send_message(ct_request_t *req);
 int ct_handle_delivery_ack(ct_request_t *req);
 int ct_handle_ping(ct_request_t *req);
+
+/*
+ * The checks SendMessage passes before it touches storage (ids, UTF-8, sizes, recipients), as
+ * ct_handle_send_message applies them against cfg. Returns 0, or CT_EINVAL / CT_ETOOBIG with a
+ * message for the sender in why. Exported for the fuzz harness (tests/fuzz/fuzz_send_message.c).
+ */
+int ct_send_message_validate(const ct_config_t *cfg, const Careteam__V1__SendMessage *m, char *why,
+                             size_t whylen);
 
 typedef enum ct_dispatch_result {
     CT_DISPATCH_CONTINUE = 0, /* keep reading requests */

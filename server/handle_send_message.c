@@ -132,6 +132,17 @@ static int validate(ct_request_t *req, const Careteam__V1__SendMessage *m)
     return 0;
 }
 
+int ct_send_message_validate(const ct_config_t *cfg, const Careteam__V1__SendMessage *m, char *why,
+                             size_t whylen)
+{
+    ct_handler_ctx_t ctx = {.cfg = cfg};
+    ct_request_t req = {.ctx = &ctx};
+    int r = validate(&req, m);
+    if (why != NULL && whylen > 0)
+        snprintf(why, whylen, "%s", req.why);
+    return r;
+}
+
 static char *dup_or_empty(const char *s)
 {
     return strdup(s != NULL ? s : "");
