@@ -13,6 +13,7 @@
  *      before the next call to feed() or next(), which is what keeps the pointer valid.
  */
 #include "frame.h"
+#include "ids.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -161,7 +162,7 @@ int ct_frame_append_envelope(ct_buf_t *out, const Careteam__V1__Envelope *e, siz
     return 0;
 }
 
-int ct_frame_next_envelope(ct_frame_reader_t *r, Careteam__V1__Envelope **env, size_t *payload_len)
+int ct_frame_next_envelope(ct_frame_reader_t *r, Careteam__V1__Envelope **env, bool *text_ok)
 {
     const uint8_t *payload;
     size_t len;
@@ -169,13 +170,82 @@ int ct_frame_next_envelope(ct_frame_reader_t *r, Careteam__V1__Envelope **env, s
     int n = ct_frame_reader_next(r, &payload, &len);
     if (n <= 0)
         return n;
-    if (payload_len != NULL)
-        *payload_len = len;
     *env = careteam__v1__envelope__unpack(NULL, len, payload);
-    return *env != NULL ? 1 : CT_EINVAL;
+    if (*env == NULL)
+        return CT_EINVAL;
+    if (text_ok != NULL)
+        *text_ok = ct_frame_text_valid(payload, len);
+    return 1;
 }
 
-bool ct_frame_envelope_is_exact(const Careteam__V1__Envelope *env, size_t payload_len)
+/* Reads a base-128 varint at *p (< end). Returns false if it is truncated or longer than 10
+ * bytes. */
+static bool read_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
 {
-    return careteam__v1__envelope__get_packed_size(env) == payload_len;
+    uint64_t v = 0;
+    for (int shift = 0; shift < 70 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        v |= (uint64_t)(b & 0x7f) << (shift < 64 ? shift : 63);
+        if ((b & 0x80) == 0) {
+            *out = v;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Message nesting we follow; the schema nests two deep (Envelope > Deliver > Message). */
+#define TEXT_WALK_DEPTH 8
+
+/* Walks the fields of one message of type desc in data[0..len): every string field, at any depth
+ * of known sub-messages, must be UTF-8 without NUL. Unknown fields and other types are skipped;
+ * malformed wire data is the decoder's business (it refused it already). */
+static bool text_walk(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len,
+                      int depth)
+{
+    const uint8_t *p = data, *end = data + len;
+    while (p < end) {
+        uint64_t key, n;
+        if (!read_varint(&p, end, &key))
+            return false;
+        const ProtobufCFieldDescriptor *f =
+            key >> 3 <= UINT32_MAX
+                ? protobuf_c_message_descriptor_get_field(desc, (unsigned)(key >> 3))
+                : NULL;
+        switch (key & 7) {
+        case 0:
+            if (!read_varint(&p, end, &n))
+                return false;
+            break;
+        case 1:
+            if (end - p < 8)
+                return false;
+            p += 8;
+            break;
+        case 5:
+            if (end - p < 4)
+                return false;
+            p += 4;
+            break;
+        case 2:
+            if (!read_varint(&p, end, &n) || n > (uint64_t)(end - p))
+                return false;
+            if (f != NULL && f->type == PROTOBUF_C_TYPE_STRING &&
+                !ct_utf8_valid((const char *)p, (size_t)n))
+                return false;
+            if (f != NULL && f->type == PROTOBUF_C_TYPE_MESSAGE &&
+                (depth >= TEXT_WALK_DEPTH || !text_walk(f->descriptor, p, (size_t)n, depth + 1)))
+                return false;
+            p += n;
+            break;
+        default:
+            return false; /* groups: not proto3 */
+        }
+    }
+    return true;
+}
+
+bool ct_frame_text_valid(const uint8_t *payload, size_t len)
+{
+    return text_walk(&careteam__v1__envelope__descriptor, payload, len, 0);
 }

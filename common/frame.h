@@ -58,20 +58,19 @@ int ct_frame_append_envelope(ct_buf_t *out, const Careteam__V1__Envelope *env, s
 
 /*
  * Takes the next complete frame and unpacks it. Returns 1 with *env (the caller frees it with
- * careteam__v1__envelope__free_unpacked) and, if payload_len is not NULL, the frame's payload
- * size; 0 when no complete frame is buffered; the reader's framing errors (CT_ETOOBIG,
- * CT_EPROTO; sticky); or CT_EINVAL when the frame is not a valid Envelope (the frame is
- * consumed; the stream stays in sync).
+ * careteam__v1__envelope__free_unpacked) and, if text_ok is not NULL, whether every string field
+ * of the frame is valid text (ct_frame_text_valid); 0 when no complete frame is buffered; the
+ * reader's framing errors (CT_ETOOBIG, CT_EPROTO; sticky); or CT_EINVAL when the frame is not a
+ * valid Envelope (the frame is consumed; the stream stays in sync).
  */
-int ct_frame_next_envelope(ct_frame_reader_t *r, Careteam__V1__Envelope **env, size_t *payload_len);
+int ct_frame_next_envelope(ct_frame_reader_t *r, Careteam__V1__Envelope **env, bool *text_ok);
 
 /*
- * True when env re-encodes to exactly payload_len bytes. protobuf-c hands string fields over as
- * C strings, so text after a NUL byte inside a string would vanish silently; such an envelope
- * re-encodes shorter than it arrived. (So does a non-canonical encoding, e.g. a field repeated,
- * which no correct encoder produces.) The server refuses such requests rather than store
- * something other than what was sent.
+ * True when every string field in a serialized Envelope, at every depth, is UTF-8 without NUL,
+ * checked on the wire bytes. protobuf-c neither checks UTF-8 nor keeps a string's length (it
+ * hands strings over as C strings, so text after a NUL would silently vanish): this is the one
+ * place that checks every text field a peer sends, whatever its message type.
  */
-bool ct_frame_envelope_is_exact(const Careteam__V1__Envelope *env, size_t payload_len);
+bool ct_frame_text_valid(const uint8_t *payload, size_t len);
 
 #endif

@@ -20,6 +20,7 @@
 
 #include "err.h"
 #include "file.h"
+#include "ids.h"
 #include "log.h"
 
 #include <arpa/inet.h>
@@ -206,11 +207,14 @@ static const char *check_listen(const char *value)
     return NULL;
 }
 
+/* server_name goes to clients in Welcome, a proto3 string: strict decoders refuse non-UTF-8. */
 static const char *check_server_name(const char *value)
 {
+    if (!ct_utf8_valid(value, strlen(value)))
+        return "UTF-8 text without control characters";
     for (const unsigned char *p = (const unsigned char *)value; *p != '\0'; p++)
         if (*p < 0x20 || *p == 0x7f)
-            return "text without control characters";
+            return "UTF-8 text without control characters";
     return NULL;
 }
 

@@ -192,8 +192,8 @@ static void process_frames(ct_conn_t *c)
             return;
         }
         Careteam__V1__Envelope *env;
-        size_t wire_len = 0;
-        int r = ct_frame_next_envelope(&c->reader, &env, &wire_len);
+        bool text_ok = false;
+        int r = ct_frame_next_envelope(&c->reader, &env, &text_ok);
         if (r == 0)
             return;
         if (r < 0) {
@@ -215,7 +215,7 @@ static void process_frames(ct_conn_t *c)
         /* Before Welcome only Hello is served (anything else closes), so only requests after it
          * count against the rate. */
         ct_dispatch_result_t res = !was_welcomed || take_token(c)
-                                       ? ct_dispatch(ctx, &c->session, env, wire_len)
+                                       ? ct_dispatch(ctx, &c->session, env, text_ok)
                                        : ct_dispatch_rate_limited(ctx, &c->session, env);
         careteam__v1__envelope__free_unpacked(env, NULL);
         if (res == CT_DISPATCH_CLOSE) {

@@ -96,7 +96,7 @@ static void refuse(const ct_handler_ctx_t *ctx, ct_session_t *s, uint64_t reques
 }
 
 ct_dispatch_result_t ct_dispatch(const ct_handler_ctx_t *ctx, ct_session_t *s,
-                                 const Careteam__V1__Envelope *env, size_t wire_len)
+                                 const Careteam__V1__Envelope *env, bool text_ok)
 {
     char why[256];
     const route_t *route = find_route(env->body_case);
@@ -126,10 +126,10 @@ ct_dispatch_result_t ct_dispatch(const ct_handler_ctx_t *ctx, ct_session_t *s,
         refuse(ctx, s, env->request_id, route->action, CT_EFORBIDDEN, why);
         return route->before_hello ? CT_DISPATCH_CLOSE : CT_DISPATCH_CONTINUE;
     }
-    if (!ct_frame_envelope_is_exact(env, wire_len)) {
+    if (!text_ok) {
         refuse(ctx, s, env->request_id, route->action, CT_EINVAL,
-               "a text field contains a NUL byte (or the envelope is not canonically encoded); "
-               "text fields must be UTF-8 without NUL");
+               "a text field is not valid UTF-8 or contains a NUL byte; text fields must be "
+               "UTF-8 without NUL");
         return route->before_hello ? CT_DISPATCH_CLOSE : CT_DISPATCH_CONTINUE;
     }
     ct_request_t req = {.ctx = ctx,

@@ -62,10 +62,10 @@ typedef enum ct_dispatch_result {
     CT_DISPATCH_CLOSE = 1,    /* a protocol violation: close after the Error is sent */
 } ct_dispatch_result_t;
 
-/* Handles one decoded envelope from a client, which arrived as wire_len payload bytes. Never
- * frees env (the caller does). */
+/* Handles one decoded envelope from a client; text_ok says whether all its string fields are
+ * valid text (ct_frame_text_valid). Never frees env (the caller does). */
 ct_dispatch_result_t ct_dispatch(const ct_handler_ctx_t *ctx, ct_session_t *s,
-                                 const Careteam__V1__Envelope *env, size_t wire_len);
+                                 const Careteam__V1__Envelope *env, bool text_ok);
 
 /* Queues an audit row for a request of session s. The row counts against the connection's
  * in-flight window until it is written, so a flood of cheap requests (pings, refusals) cannot

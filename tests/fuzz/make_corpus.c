@@ -220,7 +220,7 @@ static const struct {
 /*
  * A SendMessage whose priority is -1 in a 5-byte varint (protobuf-c re-encodes it in 10) and whose
  * body hides 5 bytes behind a NUL: it re-encodes to exactly its own length, so
- * ct_frame_envelope_is_exact passes it (docs/reliability.md, "Findings"). Returns its length.
+ * the old size comparison let through (docs/reliability.md, "Findings"). Returns its length.
  */
 static size_t negative_enum_nul(uint8_t *out)
 {
