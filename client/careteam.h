@@ -86,9 +86,10 @@ size_t ct_client_pending(const ct_client_t *c);
 
 /*
  * Closes the connection (what is queued is sent first) and frees the client once the socket is
- * closed; no callback runs after this call except the closed callback, once. Safe from any
- * callback of this client. Calling it again while the close is still sending drops what is
- * queued and closes at once (for a server that has stopped reading).
+ * closed. After this call the only callbacks are: each request still pending gets its response
+ * callback with CT_ECLOSED (so its owner can free what it attached), then the closed callback,
+ * once. Safe from any callback of this client. Calling it again while the close is still sending
+ * drops what is queued and closes at once (for a server that has stopped reading).
  */
 void ct_client_close(ct_client_t *c);
 

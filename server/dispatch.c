@@ -153,7 +153,26 @@ ct_dispatch_result_t ct_dispatch_rate_limited(const ct_handler_ctx_t *ctx, ct_se
     snprintf(why, sizeof why,
              "more than %u requests per second on this connection; slow down and retry",
              ctx->cfg->rate_limit);
-    refuse(ctx, s, env->request_id, ct_dispatch_action(env->body_case), CT_ERATELIMIT, why);
+    ct_session_send_error(s, env->request_id, CT_ERATELIMIT, why);
+    /* A client that ignores RATE_LIMITED must not turn each refusal into a log line and an audit
+     * row: one of each per second, counting the refusals in between. */
+    uint64_t now = uv_now(ctx->loop);
+    if (s->rate_limited_at_ms != 0 && now - s->rate_limited_at_ms < 1000) {
+        s->rate_limited_since++;
+        return CT_DISPATCH_CONTINUE;
+    }
+    const char *action = ct_dispatch_action(env->body_case);
+    char detail[64];
+    snprintf(detail, sizeof detail, "refused_before=%llu",
+             (unsigned long long)s->rate_limited_since);
+    ct_audit_rec_t rec;
+    ct_audit_rec_init(&rec, s, action);
+    ct_audit_rec_fail(&rec, CT_ERATELIMIT, detail);
+    (void)ct_dispatch_audit(ctx, s, &rec);
+    ct_log_info("request.refused", "conn=%llu member=%s action=%s code=RATE_LIMITED %s",
+                (unsigned long long)s->id, s->member_id, action, detail);
+    s->rate_limited_at_ms = now;
+    s->rate_limited_since = 0;
     return CT_DISPATCH_CONTINUE;
 }
 

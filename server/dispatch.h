@@ -72,8 +72,10 @@ ct_dispatch_result_t ct_dispatch(const ct_handler_ctx_t *ctx, ct_session_t *s,
  * queue unbounded work. Returns 0 or CT_ENOMEM (the row is then only logged as dropped). */
 int ct_dispatch_audit(const ct_handler_ctx_t *ctx, ct_session_t *s, const ct_audit_rec_t *rec);
 
-/* Answers a request that came over the connection's rate_limit with Error RATE_LIMITED, audited
- * under the request's action. The connection stays open. */
+/* Answers a request that came over the connection's rate_limit with Error RATE_LIMITED. At most
+ * one refusal per connection per second is audited (under the request's action) and logged, with
+ * refused_before=N counting those answered since the previous record. The connection stays
+ * open. */
 ct_dispatch_result_t ct_dispatch_rate_limited(const ct_handler_ctx_t *ctx, ct_session_t *s,
                                               const Careteam__V1__Envelope *env);
 

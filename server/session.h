@@ -59,6 +59,10 @@ struct ct_session {
     bool replaying;
     int64_t replay_last_seq;
     ct_session_t *router_next; /* link in the router's list for member_id; router-owned */
+    /* Rate-limit refusals (dispatch.c): when the last one was recorded, and how many were
+     * answered since without a record of their own. */
+    uint64_t rate_limited_at_ms;
+    uint64_t rate_limited_since;
 };
 
 static inline void ct_session_retain(ct_session_t *s)
