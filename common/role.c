@@ -40,8 +40,3 @@ int ct_role_parse(const char *name, ct_role_t *out)
     }
     return CT_EINVAL;
 }
-
-int ct_role_is_clinician(ct_role_t role)
-{
-    return role == CT_ROLE_PSYCHIATRIST || role == CT_ROLE_THERAPIST;
-}

@@ -21,7 +21,4 @@ const char *ct_role_name(ct_role_t role);
 /* Parses one of the names above. Returns 0 or CT_EINVAL. */
 int ct_role_parse(const char *name, ct_role_t *out);
 
-/* True for psychiatrist and therapist. */
-int ct_role_is_clinician(ct_role_t role);
-
 #endif

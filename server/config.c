@@ -18,6 +18,8 @@
  */
 #include "config.h"
 
+#include "addr.h"
+
 #include "err.h"
 #include "file.h"
 #include "ids.h"
@@ -139,62 +141,29 @@ static bool hostname_chars_ok(const char *s, size_t n)
 
 /*
  * The host is a name or IPv4 literal ([A-Za-z0-9.-]) or a bracketed IPv6 literal (returned without
- * its brackets); the port is 1-5 digits, 0-65535. host and port may be NULL to only validate.
+ * its brackets); the port is required, 0-65535. host and port may be NULL to only validate. The
+ * splitting is ct_addr_split's, which the client uses too; this adds what a listen address needs.
  */
 int ct_config_split_hostport(const char *s, char *host, size_t hostlen, int *port)
 {
-    if (s == NULL)
+    char h[256];
+    int p;
+    if (s == NULL || ct_addr_split(s, h, sizeof h, &p, -1) != 0)
         return CT_EINVAL;
-    const char *h;
-    size_t hn;
-    const char *rest;
     if (s[0] == '[') {
-        /* "[V6]:PORT": the brackets are what let a v6 address, itself full of ':', carry a port. */
-        const char *close = strchr(s, ']');
-        if (close == NULL)
-            return CT_EINVAL;
-        h = s + 1;
-        hn = (size_t)(close - h);
-        rest = close + 1;
-        char v6[INET6_ADDRSTRLEN + 1];
         unsigned char addr[sizeof(struct in6_addr)];
-        if (hn == 0 || hn >= sizeof(v6))
+        if (inet_pton(AF_INET6, h, addr) != 1)
             return CT_EINVAL;
-        memcpy(v6, h, hn);
-        v6[hn] = '\0';
-        if (inet_pton(AF_INET6, v6, addr) != 1)
-            return CT_EINVAL;
-    } else {
-        /* An unbracketed host cannot contain ':', so exactly one ':' separates host and port. */
-        const char *colon = strchr(s, ':');
-        if (colon == NULL || strchr(colon + 1, ':') != NULL)
-            return CT_EINVAL;
-        h = s;
-        hn = (size_t)(colon - s);
-        rest = colon;
-        if (!hostname_chars_ok(h, hn))
-            return CT_EINVAL;
-    }
-    if (rest[0] != ':' || rest[1] == '\0')
+    } else if (!hostname_chars_ok(h, strlen(h))) {
         return CT_EINVAL;
-    long p = 0;
-    const char *d = rest + 1;
-    size_t nd = 0;
-    for (; d[nd] != '\0'; nd++) {
-        if (d[nd] < '0' || d[nd] > '9' || nd >= 5)
-            return CT_EINVAL;
-        p = p * 10 + (d[nd] - '0');
     }
-    if (p > 65535)
-        return CT_EINVAL;
     if (host != NULL) {
-        if (hn >= hostlen)
+        if (strlen(h) >= hostlen)
             return CT_EINVAL;
-        memcpy(host, h, hn);
-        host[hn] = '\0';
+        memcpy(host, h, strlen(h) + 1);
     }
     if (port != NULL)
-        *port = (int)p;
+        *port = p;
     return 0;
 }
 
