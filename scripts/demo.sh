@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Quick start: installs what is missing, builds, makes a demo data directory (dev CA, server
-# certificate, five enrolled demo members, SQLite database) and runs careteamd in the foreground
-# on 127.0.0.1:7443. Ctrl-C stops it cleanly. Running it again reuses the demo directory.
+# certificate, six enrolled demo members, a demo participant with a care team, SQLite database)
+# and runs careteamd in the foreground on 127.0.0.1:7443. Ctrl-C stops it cleanly. Running it
+# again reuses the demo directory.
 #   CT_DEMO_DIR     where the demo lives (default: ./demo)
 #   CT_DEMO_LISTEN  listen address (default: 127.0.0.1:7443)
 set -euo pipefail
@@ -25,7 +26,15 @@ members="dr.ahmed|psychiatrist|Dr Amira Ahmed
 th.lee|therapist|Jordan Lee
 pw.sam|peer_worker|Sam Rivera
 pw.kim|peer_worker|Kim Osei
+ps.rivera|peer_supervisor|Alex Rivera
 co.jones|compliance|Pat Jones"
+
+# The demo participant: an id and a label of initials only (a label is never a full name). Their
+# care team is the two clinicians; consent is not recorded here: a clinician records it over the
+# wire (`careteam consent record`), as in real use.
+participant=p-1001
+participant_label=J.D.
+care_team="dr.ahmed th.lee"
 
 if [ ! -d "$data" ]; then
   "$careteamd" init "$data" >/dev/null
@@ -41,6 +50,18 @@ key = ../members/$id.key
 ca = ../data/ca.crt
 PROFILE
   done <<< "$members"
+  "$careteamd" participant add "$data" --id "$participant" --label "$participant_label" >/dev/null
+  for id in $care_team; do
+    "$careteamd" team add "$data" --participant "$participant" --member "$id" >/dev/null
+  done
+  # Every peer worker is supervised by the demo's peer supervisor, if it has one.
+  supervisor=$(awk -F'|' '$2 == "peer_supervisor" { print $1; exit }' <<< "$members")
+  if [ -n "$supervisor" ]; then
+    while IFS='|' read -r id role name; do
+      [ "$role" = peer_worker ] || continue
+      "$careteamd" supervisor set "$data" --member "$id" --supervisor "$supervisor" >/dev/null
+    done <<< "$members"
+  fi
   echo "Created the demo in $demo"
 else
   echo "Reusing the demo in $demo (delete it for a fresh one)"
@@ -49,7 +70,11 @@ fi
 cat <<MSG
 
 careteamd is starting on $listen with the demo team:
-$(while IFS='|' read -r id role name; do printf '  %-10s %-14s %s\n' "$id" "$role" "$name"; done <<< "$members")
+$(while IFS='|' read -r id role name; do printf '  %-10s %-16s %s\n' "$id" "$role" "$name"; done <<< "$members")
+
+and the demo participant $participant ($participant_label) with care team: $care_team.
+No consent is recorded yet: ${care_team%% *} records it with \`careteam consent record\`.
+See them with: $careteamd team show $data --participant $participant
 
 In another terminal, act as any of them with a profile, for example:
   $careteam --profile $demo/profiles/dr.ahmed.conf whoami

@@ -36,8 +36,8 @@ static void local_actor(char *out, size_t len)
              sudo != NULL && sudo[0] ? sudo : (pw != NULL ? pw->pw_name : "unknown"));
 }
 
-static int admin_audit(ct_store_t *st, const char *action, const char *object_type,
-                       const char *object_id, const char *detail)
+int ct_admin_audit(ct_store_t *st, const char *action, const char *object_type,
+                   const char *object_id, const char *participant_id, const char *detail)
 {
     char actor[CT_ID_MAX + 1];
     local_actor(actor, sizeof actor);
@@ -49,7 +49,7 @@ static int admin_audit(ct_store_t *st, const char *action, const char *object_ty
         .action = action,
         .object_type = object_type,
         .object_id = object_id,
-        .participant_id = "",
+        .participant_id = participant_id != NULL ? participant_id : "",
         .outcome = CT_AUDIT_SUCCESS,
         .detail = detail != NULL ? detail : "",
     };
@@ -57,7 +57,13 @@ static int admin_audit(ct_store_t *st, const char *action, const char *object_ty
     return seq < 0 ? (int)seq : 0;
 }
 
-static int open_store_mode(const char *dir, ct_store_mode_t mode, ct_store_t **st)
+static int admin_audit(ct_store_t *st, const char *action, const char *object_type,
+                       const char *object_id, const char *detail)
+{
+    return ct_admin_audit(st, action, object_type, object_id, "", detail);
+}
+
+int ct_admin_open_store(const char *dir, ct_store_mode_t mode, ct_store_t **st)
 {
     char path[4096], err[512];
     struct stat sb;
@@ -77,7 +83,7 @@ static int open_store_mode(const char *dir, ct_store_mode_t mode, ct_store_t **s
 
 static int open_store(const char *dir, ct_store_t **st)
 {
-    return open_store_mode(dir, CT_STORE_READWRITE, st);
+    return ct_admin_open_store(dir, CT_STORE_READWRITE, st);
 }
 
 /* Removes the files init may have created in a directory it made, then the directory. */
@@ -172,21 +178,37 @@ int ct_admin_init(const char *dir, const char *const *hosts, size_t n_hosts)
     return 0;
 }
 
-static bool display_name_ok(const char *name)
+bool ct_admin_text_ok(const char *s, size_t min, size_t max)
 {
-    size_t len = strlen(name);
-    if (len == 0 || len > CT_NAME_MAX || !ct_utf8_valid(name, len))
+    size_t len = strlen(s);
+    if (len < min || len > max || !ct_utf8_valid(s, len))
         return false;
     for (size_t i = 0; i < len; i++) {
-        if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
             return false;
     }
     return true;
 }
 
 int ct_admin_enroll(const char *dir, const char *id, const char *name, ct_role_t role,
-                    const char *out_prefix)
+                    const char *out_prefix, const char *supervisor)
 {
+    if (supervisor != NULL && supervisor[0] == '\0')
+        supervisor = NULL;
+    if (supervisor != NULL && role != CT_ROLE_PEER_WORKER) {
+        fprintf(stderr,
+                "careteamd: --supervisor applies only to --role peer_worker, not %s: only peer "
+                "workers have a peer supervisor\n",
+                ct_role_name(role) != NULL ? ct_role_name(role) : "?");
+        return CT_EINVAL;
+    }
+    if (supervisor != NULL && !ct_id_valid(supervisor)) {
+        fprintf(stderr,
+                "careteamd: --supervisor '%s' is not a valid member id: use 1-64 characters of "
+                "A-Z a-z 0-9 . _ -\n",
+                supervisor);
+        return CT_EINVAL;
+    }
     if (!ct_id_valid(id)) {
         fprintf(stderr,
                 "careteamd: --id '%s' is not a valid member id: use 1-64 characters of "
@@ -194,7 +216,7 @@ int ct_admin_enroll(const char *dir, const char *id, const char *name, ct_role_t
                 id);
         return CT_EINVAL;
     }
-    if (!display_name_ok(name)) {
+    if (!ct_admin_text_ok(name, 1, CT_NAME_MAX)) {
         fprintf(stderr,
                 "careteamd: --name must be 1-%d bytes of UTF-8 text without control "
                 "characters\n",
@@ -226,7 +248,13 @@ int ct_admin_enroll(const char *dir, const char *id, const char *name, ct_role_t
     snprintf(m.id, sizeof m.id, "%s", id);
     snprintf(m.display_name, sizeof m.display_name, "%s", name);
     bool files_written = false;
+    if (supervisor != NULL)
+        snprintf(m.supervisor_id, sizeof m.supervisor_id, "%s", supervisor);
     r = ct_store_begin(st);
+    /* The supervisor is checked inside the transaction, so that it cannot be deactivated
+     * between the check and the enrolment. */
+    if (r == 0 && supervisor != NULL)
+        r = ct_admin_supervisor_check(st, dir, supervisor, err, sizeof err);
     if (r == 0) {
         r = ct_store_member_add(st, &m);
         if (r == CT_EEXISTS)
@@ -235,16 +263,26 @@ int ct_admin_enroll(const char *dir, const char *id, const char *name, ct_role_t
                      "so that the audit trail stays unambiguous)",
                      id);
     }
+    if (r == 0 && supervisor != NULL)
+        r = ct_store_member_set_supervisor(st, id, supervisor);
     if (r == 0) {
         r = ct_pki_issue_member(ca_key, ca_crt, key, crt, id, (int)cfg.member_cert_days, err,
                                 sizeof err);
         files_written = r == 0;
     }
     if (r == 0) {
-        char detail[64];
-        snprintf(detail, sizeof detail, "role=%s cert_days=%u", ct_role_name(role),
-                 cfg.member_cert_days);
+        char detail[160];
+        snprintf(detail, sizeof detail, "role=%s cert_days=%u%s%s", ct_role_name(role),
+                 cfg.member_cert_days, supervisor != NULL ? " supervisor=" : "",
+                 supervisor != NULL ? supervisor : "");
         r = admin_audit(st, "member.enroll", "member", id, detail);
+    }
+    /* The supervision is its own fact in the trail, as `supervisor set` records it, so that one
+     * action code answers "who supervised whom, since when". */
+    if (r == 0 && supervisor != NULL) {
+        char detail[160];
+        snprintf(detail, sizeof detail, "supervisor=%s previous=", supervisor);
+        r = admin_audit(st, "member.supervisor", "member", id, detail);
     }
     if (r == 0)
         r = ct_store_commit(st);
@@ -261,9 +299,12 @@ int ct_admin_enroll(const char *dir, const char *id, const char *name, ct_role_t
         fprintf(stderr, "careteamd: enroll failed: %s\n", err);
         return r;
     }
-    printf("Enrolled %s (%s) as %s\n  key          %s\n  certificate  %s\n"
+    printf("Enrolled %s (%s) as %s\n", id, name, ct_role_name(role));
+    if (supervisor != NULL)
+        printf("  supervisor   %s\n", supervisor);
+    printf("  key          %s\n  certificate  %s\n"
            "Give both files and %s/%s to the member; the key is theirs alone.\n",
-           id, name, ct_role_name(role), key, crt, dir, CT_DIR_CA_CRT);
+           key, crt, dir, CT_DIR_CA_CRT);
     return 0;
 }
 
@@ -272,7 +313,7 @@ typedef struct list_state {
     size_t n;
 } list_state_t;
 
-static void json_string(const char *s)
+void ct_admin_json_string(const char *s)
 {
     putchar('"');
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
@@ -291,14 +332,19 @@ static int print_member(const ct_member_t *m, void *arg)
     list_state_t *ls = arg;
     if (ls->json) {
         printf("%s{\"id\":", ls->n ? "," : "");
-        json_string(m->id);
+        ct_admin_json_string(m->id);
         printf(",\"display_name\":");
-        json_string(m->display_name);
-        printf(",\"role\":\"%s\",\"active\":%s,\"created_at_ms\":%lld}", ct_role_name(m->role),
-               m->active ? "true" : "false", (long long)m->created_at_ms);
+        ct_admin_json_string(m->display_name);
+        printf(",\"role\":\"%s\",\"active\":%s,\"created_at_ms\":%lld,\"supervisor_id\":",
+               ct_role_name(m->role), m->active ? "true" : "false", (long long)m->created_at_ms);
+        ct_admin_json_string(m->supervisor_id);
+        printf("}");
     } else {
-        printf("%-24s %-16s %-9s %s\n", m->id, ct_role_name(m->role) ? ct_role_name(m->role) : "?",
-               m->active ? "active" : "inactive", m->display_name);
+        printf("%-24s %-16s %-9s %s%s%s%s\n", m->id,
+               ct_role_name(m->role) ? ct_role_name(m->role) : "?",
+               m->active ? "active" : "inactive", m->display_name,
+               m->supervisor_id[0] ? " (supervisor: " : "", m->supervisor_id,
+               m->supervisor_id[0] ? ")" : "");
     }
     ls->n++;
     return 0;
@@ -397,7 +443,7 @@ int ct_admin_set_active(const char *dir, const char *id, bool active)
 int ct_admin_audit_verify(const char *dir)
 {
     ct_store_t *st;
-    int r = open_store_mode(dir, CT_STORE_READONLY, &st);
+    int r = ct_admin_open_store(dir, CT_STORE_READONLY, &st);
     if (r != 0)
         return r;
     ct_audit_verdict_t v;

@@ -1,7 +1,9 @@
 /*
  * The local administration subcommands of careteamd: init, enroll, members, deactivate,
- * activate, audit verify. They run on the server host with direct access to the data directory;
- * every change is audited with actor "admin" and peer "local".
+ * activate, audit verify (admin.c), and the care-team commands participant, team, lockbox and
+ * supervisor (admin_care.c). They run on the server host with direct access to the data
+ * directory; every change is audited, in the transaction that makes it, with the OS account
+ * ("local:<user>") as actor, role admin and peer "local".
  *
  * Each returns 0 or a CT_E* code after printing a message that names what was wrong and how to
  * fix it on stderr.
@@ -13,6 +15,7 @@
 #include <stddef.h>
 
 #include "role.h"
+#include "store.h"
 
 /* Paths inside a data directory. */
 #define CT_DIR_CONF "careteamd.conf"
@@ -28,8 +31,10 @@
 int ct_dir_path(char *out, size_t len, const char *dir, const char *name);
 
 int ct_admin_init(const char *dir, const char *const *hosts, size_t n_hosts);
+/* supervisor: NULL or "" for none; otherwise role must be CT_ROLE_PEER_WORKER and supervisor an
+ * active peer_supervisor (checked in the enrolment's transaction). */
 int ct_admin_enroll(const char *dir, const char *id, const char *name, ct_role_t role,
-                    const char *out_prefix);
+                    const char *out_prefix, const char *supervisor);
 int ct_admin_members(const char *dir, bool json);
 int ct_admin_set_active(const char *dir, const char *id, bool active);
 
@@ -41,5 +46,58 @@ int ct_admin_set_active(const char *dir, const char *id, bool active);
  * or a negative CT_E* code when it could not be checked (message on stderr).
  */
 int ct_admin_audit_verify(const char *dir);
+
+/* ---- care-team administration (admin_care.c) ------------------------------------------------
+ * Participants are registered by id and a label (initials or a chart number, never a full name:
+ * the label is shown to the care team and kept out of the audit trail and logs). A care team is
+ * the set of members who may work on a participant's care; a lockbox restriction keeps one
+ * member from receiving anything about a participant, whether on the team or not. The listing
+ * commands print a table, or with json one JSON value on one line, and write no audit row. */
+
+/* `participant add`: audit participant.add. CT_EEXISTS if the id is taken. */
+int ct_admin_participant_add(const char *dir, const char *id, const char *label);
+int ct_admin_participant_list(const char *dir, bool json);
+
+/* `team add`: the member must be active and neither compliance nor admin; audit team.add (a
+ * member already on the team is reported and not audited again). `team remove`: audit
+ * team.remove. `team show`: the team in join order, then the participant's restrictions. */
+int ct_admin_team_add(const char *dir, const char *participant_id, const char *member_id);
+int ct_admin_team_remove(const char *dir, const char *participant_id, const char *member_id);
+int ct_admin_team_show(const char *dir, const char *participant_id, bool json);
+
+/* `lockbox add` (reason may be NULL; audit restriction.record), `lockbox remove` (audit
+ * restriction.lift), `lockbox list`. Restrictions made here are recorded by "admin". */
+int ct_admin_lockbox_add(const char *dir, const char *participant_id, const char *member_id,
+                         const char *reason);
+int ct_admin_lockbox_remove(const char *dir, const char *participant_id, const char *member_id);
+int ct_admin_lockbox_list(const char *dir, const char *participant_id, bool json);
+
+/* `supervisor set`: sets (supervisor_id an active peer_supervisor) or, with "", clears the
+ * supervisor of a peer worker; audit member.supervisor. */
+int ct_admin_supervisor_set(const char *dir, const char *member_id, const char *supervisor_id);
+
+/* ---- shared by admin.c and admin_care.c; not for other modules --------------------------- */
+
+/* Opens DIR's database; prints why on stderr (naming `careteamd init` when DIR has none). */
+int ct_admin_open_store(const char *dir, ct_store_mode_t mode, ct_store_t **st);
+
+/* Appends a successful admin audit row (actor local:<user>, role admin, peer "local").
+ * participant_id and detail may be NULL. detail is metadata only: never a label or free text. */
+int ct_admin_audit(ct_store_t *st, const char *action, const char *object_type,
+                   const char *object_id, const char *participant_id, const char *detail);
+
+/* True when s is min..max bytes of well-formed UTF-8 without control characters. */
+bool ct_admin_text_ok(const char *s, size_t min, size_t max);
+
+/* Prints s on stdout as a JSON string literal (quotes included). */
+void ct_admin_json_string(const char *s);
+
+/*
+ * Checks, inside the caller's transaction, that id names an active peer_supervisor. Returns 0,
+ * or CT_ENOTFOUND / CT_EPRECONDITION with a message in err saying what is wrong and how to fix it
+ * (dir is named in the hint).
+ */
+int ct_admin_supervisor_check(ct_store_t *st, const char *dir, const char *id, char *err,
+                              size_t errlen);
 
 #endif

@@ -101,6 +101,12 @@ static const struct key keys[] = {
      "A connection that sends no frame for this long is closed"},
     {"member_cert_days", KEY_COUNT, FIELD(member_cert_days), 1, 3650, NULL,
      "Validity in days of member certificates issued by careteamd enroll"},
+    {"alert_urgent_deadline_ms", KEY_DURATION, FIELD(alert_urgent_deadline_ms), 1000,
+     7 * 24 * 60 * 60 * 1000u, NULL,
+     "An urgent safety alert not acknowledged by a clinician within this escalates"},
+    {"alert_concern_deadline_ms", KEY_DURATION, FIELD(alert_concern_deadline_ms), 1000,
+     30u * 24 * 60 * 60 * 1000u, NULL,
+     "A concern-level safety alert not acknowledged within this escalates"},
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -121,6 +127,8 @@ void ct_config_defaults(ct_config_t *cfg)
     cfg->handshake_timeout_ms = 10000;
     cfg->idle_timeout_ms = 300000;
     cfg->member_cert_days = 365;
+    cfg->alert_urgent_deadline_ms = 15 * 60 * 1000;
+    cfg->alert_concern_deadline_ms = 24 * 60 * 60 * 1000;
 }
 
 /* ---- host:port ------------------------------------------------------------------------------ */

@@ -15,19 +15,21 @@
 #define CT_DEFAULT_PORT 7443
 
 typedef struct ct_config {
-    char listen[128];              /* "HOST:PORT"; default "127.0.0.1:7443" */
-    char server_name[128];         /* shown to clients in Welcome; default "careteamd" */
-    char log_level[16];            /* debug|info|warn|error; default "info" */
-    uint32_t max_frame;            /* bytes; default 1 MiB */
-    uint32_t max_body;             /* bytes of a message body; default 64 KiB */
-    uint32_t max_subject;          /* bytes; default 256 */
-    uint32_t max_recipients;       /* per message; default 64 */
-    uint64_t max_output;           /* queued output bytes per connection; default 8 MiB */
-    uint32_t max_connections;      /* default 10000 */
-    uint32_t rate_limit;           /* requests per connection per second; default 1000 */
-    uint32_t handshake_timeout_ms; /* TLS handshake + Hello; default 10000 */
-    uint32_t idle_timeout_ms;      /* no frame received; default 300000 */
-    uint32_t member_cert_days;     /* validity of certificates issued by enroll; default 365 */
+    char listen[128];                   /* "HOST:PORT"; default "127.0.0.1:7443" */
+    char server_name[128];              /* shown to clients in Welcome; default "careteamd" */
+    char log_level[16];                 /* debug|info|warn|error; default "info" */
+    uint32_t max_frame;                 /* bytes; default 1 MiB */
+    uint32_t max_body;                  /* bytes of a message body; default 64 KiB */
+    uint32_t max_subject;               /* bytes; default 256 */
+    uint32_t max_recipients;            /* per message; default 64 */
+    uint64_t max_output;                /* queued output bytes per connection; default 8 MiB */
+    uint32_t max_connections;           /* default 10000 */
+    uint32_t rate_limit;                /* requests per connection per second; default 1000 */
+    uint32_t handshake_timeout_ms;      /* TLS handshake + Hello; default 10000 */
+    uint32_t idle_timeout_ms;           /* no frame received; default 300000 */
+    uint32_t member_cert_days;          /* validity of certificates issued by enroll; default 365 */
+    uint32_t alert_urgent_deadline_ms;  /* urgent alert unacknowledged -> escalate; 15 min */
+    uint32_t alert_concern_deadline_ms; /* concern alert unacknowledged -> escalate; 24 h */
 } ct_config_t;
 
 /* Fills cfg with the defaults. */

@@ -28,6 +28,28 @@ static const route_t ROUTES[] = {
     {CARETEAM__V1__ENVELOPE__BODY_DELIVERY_ACK, "message.delivery_ack", ct_handle_delivery_ack,
      false},
     {CARETEAM__V1__ENVELOPE__BODY_PING, "session.ping", ct_handle_ping, false},
+    {CARETEAM__V1__ENVELOPE__BODY_RECORD_CONSENT, "consent.record", ct_handle_record_consent,
+     false},
+    {CARETEAM__V1__ENVELOPE__BODY_WITHDRAW_CONSENT, "consent.withdraw", ct_handle_withdraw_consent,
+     false},
+    {CARETEAM__V1__ENVELOPE__BODY_LIST_CONSENTS, "consent.list", ct_handle_list_consents, false},
+    {CARETEAM__V1__ENVELOPE__BODY_RECORD_RESTRICTION, "restriction.record",
+     ct_handle_record_restriction, false},
+    {CARETEAM__V1__ENVELOPE__BODY_LIFT_RESTRICTION, "restriction.lift", ct_handle_lift_restriction,
+     false},
+    {CARETEAM__V1__ENVELOPE__BODY_CREATE_REFERRAL, "referral.create", ct_handle_create_referral,
+     false},
+    /* The audit action names the move ("referral.accept", ...); this one is for refusals that
+     * come before the move is known. */
+    {CARETEAM__V1__ENVELOPE__BODY_UPDATE_REFERRAL, "referral.update", ct_handle_update_referral,
+     false},
+    {CARETEAM__V1__ENVELOPE__BODY_LIST_REFERRALS, "referral.list", ct_handle_list_referrals, false},
+    {CARETEAM__V1__ENVELOPE__BODY_POST_SUMMARY, "summary.post", ct_handle_post_summary, false},
+    {CARETEAM__V1__ENVELOPE__BODY_LIST_SUMMARIES, "summary.list", ct_handle_list_summaries, false},
+    {CARETEAM__V1__ENVELOPE__BODY_RAISE_CONCERN, "concern.raise", ct_handle_raise_concern, false},
+    {CARETEAM__V1__ENVELOPE__BODY_ACKNOWLEDGE_ALERT, "alert.acknowledge",
+     ct_handle_acknowledge_alert, false},
+    {CARETEAM__V1__ENVELOPE__BODY_LIST_ALERTS, "alert.list", ct_handle_list_alerts, false},
 };
 
 static const route_t *find_route(Careteam__V1__Envelope__BodyCase c)

@@ -22,6 +22,8 @@
 #include "session.h"
 #include "writer.h"
 
+struct ct_alerts;
+
 /* What handlers may use: everything but connections. Owned by the server, lives as long. */
 typedef struct ct_handler_ctx {
     uv_loop_t *loop;
@@ -29,6 +31,7 @@ typedef struct ct_handler_ctx {
     ct_writer_t *writer;
     ct_readers_t *readers;
     ct_router_t *router;
+    struct ct_alerts *alerts; /* the alert deadline timer (alerts.h); NULL in some tests */
 } ct_handler_ctx_t;
 
 /* One request being handled. Valid only during the handler call. */
@@ -48,6 +51,20 @@ int ct_handle_hello(ct_request_t *req);
 int ct_handle_send_message(ct_request_t *req);
 int ct_handle_delivery_ack(ct_request_t *req);
 int ct_handle_ping(ct_request_t *req);
+/* The care-team workflow (workflow.h). */
+int ct_handle_record_consent(ct_request_t *req);
+int ct_handle_withdraw_consent(ct_request_t *req);
+int ct_handle_list_consents(ct_request_t *req);
+int ct_handle_record_restriction(ct_request_t *req);
+int ct_handle_lift_restriction(ct_request_t *req);
+int ct_handle_create_referral(ct_request_t *req);
+int ct_handle_update_referral(ct_request_t *req);
+int ct_handle_list_referrals(ct_request_t *req);
+int ct_handle_post_summary(ct_request_t *req);
+int ct_handle_list_summaries(ct_request_t *req);
+int ct_handle_raise_concern(ct_request_t *req);
+int ct_handle_acknowledge_alert(ct_request_t *req);
+int ct_handle_list_alerts(ct_request_t *req);
 
 /*
  * The checks SendMessage passes before it touches storage (ids, UTF-8, sizes, recipients), as

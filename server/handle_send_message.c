@@ -22,6 +22,7 @@
 #include "err.h"
 #include "frame.h"
 #include "replay.h"
+#include "workflow.h"
 
 typedef struct send_job {
     ct_job_t job; /* first member: container_of is a cast */
@@ -172,6 +173,80 @@ static int copy_request(send_job_t *j, const ct_session_t *s, const Careteam__V1
     return 0;
 }
 
+/*
+ * Writer thread: a message about a participant goes only between members of that participant's
+ * care team. The sender must be on it (FORBIDDEN otherwise); a recipient off the team makes the
+ * request FORBIDDEN; a recipient the participant has restricted (lockbox) is dropped from the
+ * message and named in the Ack's withheld list.
+ */
+static int apply_circle_of_care(send_job_t *j, ct_store_t *st)
+{
+    ct_message_t *msg = &j->msg;
+    if (msg->participant_id[0] == '\0')
+        return 0;
+    ct_participant_t p;
+    int r = ct_store_participant_get(st, msg->participant_id, &p);
+    if (r == CT_ENOTFOUND) {
+        snprintf(j->why, sizeof j->why,
+                 "participant %s is not registered; check the id with your administrator",
+                 msg->participant_id);
+        ct_audit_rec_fail(&j->job.audit, r, "reason=unknown_participant");
+        return r;
+    }
+    if (r != 0)
+        return r;
+    unsigned rel = 0;
+    r = ct_wf_relation(st, msg->participant_id, msg->sender_id, &rel);
+    if (r != 0)
+        return r;
+    if (!ct_authz_allowed(CARETEAM__V1__ENVELOPE__BODY_SEND_MESSAGE, msg->sender_role, rel)) {
+        snprintf(j->why, sizeof j->why,
+                 (rel & CT_REL_LOCKBOXED)
+                     ? "participant %s has restricted you from their care (lockbox); you cannot "
+                       "send anything about them"
+                     : "you are not on participant %s's care team; only its members may send "
+                       "messages about them",
+                 msg->participant_id);
+        ct_audit_rec_fail(&j->job.audit, CT_EFORBIDDEN,
+                          (rel & CT_REL_LOCKBOXED) ? "reason=lockbox"
+                                                   : "reason=sender_not_on_team");
+        return CT_EFORBIDDEN;
+    }
+    size_t kept = 0, withheld_len = 0;
+    char withheld[sizeof j->receipt.withheld] = "";
+    for (size_t i = 0; i < msg->n_to; i++) {
+        r = ct_wf_relation(st, msg->participant_id, msg->to[i], &rel);
+        if (r != 0)
+            return r;
+        if (rel & CT_REL_LOCKBOXED) {
+            int n = snprintf(withheld + withheld_len, sizeof withheld - withheld_len, "%s%s",
+                             withheld_len ? "\n" : "", msg->to[i]);
+            if (n > 0 && (size_t)n < sizeof withheld - withheld_len)
+                withheld_len += (size_t)n;
+            continue;
+        }
+        if (!(rel & CT_REL_ON_TEAM)) {
+            snprintf(j->why, sizeof j->why,
+                     "recipient '%s' is not on participant %s's care team; messages about a "
+                     "participant go only to their care team",
+                     msg->to[i], msg->participant_id);
+            ct_audit_rec_fail(&j->job.audit, CT_EFORBIDDEN, "reason=recipient_not_on_team");
+            return CT_EFORBIDDEN;
+        }
+        if (kept != i)
+            memcpy(msg->to[kept], msg->to[i], sizeof msg->to[kept]);
+        kept++;
+    }
+    if (withheld_len > 0) {
+        free(msg->withheld);
+        msg->withheld = strdup(withheld);
+        if (msg->withheld == NULL)
+            return CT_ENOMEM;
+    }
+    msg->n_to = kept;
+    return 0;
+}
+
 /* Writer thread. See the file comment, step 2. */
 static int apply_send(ct_job_t *job, ct_store_t *st, const ct_writer_env_t *env)
 {
@@ -217,6 +292,9 @@ static int apply_send(ct_job_t *job, ct_store_t *st, const ct_writer_env_t *env)
             return CT_EFORBIDDEN;
         }
     }
+    r = apply_circle_of_care(j, st);
+    if (r != 0)
+        return r;
     r = ct_uuid7_next(env->ids, (uint64_t)env->now_ms, msg->message_id);
     if (r != 0)
         return r;
@@ -225,9 +303,14 @@ static int apply_send(ct_job_t *job, ct_store_t *st, const ct_writer_env_t *env)
     if (r != 0)
         return r;
     msg->seq = j->receipt.seq;
+    snprintf(j->receipt.withheld, sizeof j->receipt.withheld, "%s",
+             msg->withheld != NULL ? msg->withheld : "");
     ct_audit_rec_object(&job->audit, "message", msg->message_id);
-    snprintf(job->audit.detail, sizeof job->audit.detail, "recipients=%zu priority=%d", msg->n_to,
-             msg->priority);
+    size_t n_withheld = 0;
+    for (const char *p = j->receipt.withheld; *p; p++)
+        n_withheld += p == j->receipt.withheld || *p == '\n';
+    snprintf(job->audit.detail, sizeof job->audit.detail, "recipients=%zu withheld=%zu priority=%d",
+             msg->n_to, n_withheld, msg->priority);
     return 0;
 }
 
@@ -255,6 +338,21 @@ static void done_send(ct_job_t *job)
         ack.message_id = j->receipt.message_id;
         ack.stored_at_ms = j->receipt.stored_at_ms;
         ack.duplicate = j->duplicate;
+        /* The withheld list, from this request or (for a resend) the stored message. */
+        Careteam__V1__Withheld wh[64];
+        Careteam__V1__Withheld *whp[64];
+        char *save = NULL;
+        for (char *id = strtok_r(j->receipt.withheld, "\n", &save);
+             id != NULL && ack.n_withheld < 64; id = strtok_r(NULL, "\n", &save)) {
+            careteam__v1__withheld__init(&wh[ack.n_withheld]);
+            wh[ack.n_withheld].member_id = id;
+            wh[ack.n_withheld].reason =
+                "the participant has restricted this member (lockbox); nothing about them is "
+                "sent to this member";
+            whp[ack.n_withheld] = &wh[ack.n_withheld];
+            ack.n_withheld++;
+        }
+        ack.withheld = whp;
         Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
         env.request_id = j->request_id;
         env.body_case = CARETEAM__V1__ENVELOPE__BODY_ACK;

@@ -28,11 +28,16 @@ static const char USAGE[] =
     "\n"
     "commands:\n"
     "  init DIR [--host NAME]...      create a data directory (CA, server certificate, database)\n"
-    "  enroll DIR --id ID --name NAME --role ROLE --out PREFIX\n"
+    "  enroll DIR --id ID --name NAME --role ROLE --out PREFIX [--supervisor ID]\n"
     "                                 register a member and issue PREFIX.key / PREFIX.crt\n"
     "  members DIR [--json]           list members\n"
     "  deactivate DIR --id ID         refuse a member's future connections\n"
     "  activate DIR --id ID           allow a deactivated member again\n"
+    "  participant add|list DIR ...   register participants (by initials or chart number)\n"
+    "  team add|remove|show DIR ...   who is on a participant's care team\n"
+    "  lockbox add|remove|list DIR ...\n"
+    "                                 members a participant wants to receive nothing about them\n"
+    "  supervisor set DIR ...         set or clear a peer worker's peer supervisor\n"
     "  serve DIR [--listen HOST:PORT] run the daemon in the foreground\n"
     "  audit verify DIR               check the audit log's hash chain from its first record\n"
     "\n"
@@ -94,14 +99,20 @@ static int cmd_init(int argc, char **argv)
 
 static int cmd_enroll(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"id", required_argument, NULL, 'i'},   {"name", required_argument, NULL, 'n'},
-        {"role", required_argument, NULL, 'r'}, {"out", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},       {0}};
-    const char *id = NULL, *name = NULL, *role_s = NULL, *out = NULL;
+    static const struct option opts[] = {{"id", required_argument, NULL, 'i'},
+                                         {"name", required_argument, NULL, 'n'},
+                                         {"role", required_argument, NULL, 'r'},
+                                         {"out", required_argument, NULL, 'o'},
+                                         {"supervisor", required_argument, NULL, 's'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    const char *id = NULL, *name = NULL, *role_s = NULL, *out = NULL, *supervisor = NULL;
     int c;
-    while ((c = getopt_long(argc, argv, "i:n:r:o:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "i:n:r:o:s:h", opts, NULL)) != -1) {
         switch (c) {
+        case 's':
+            supervisor = optarg;
+            break;
         case 'i':
             id = optarg;
             break;
@@ -115,14 +126,18 @@ static int cmd_enroll(int argc, char **argv)
             out = optarg;
             break;
         case 'h':
-            printf("usage: careteamd enroll DIR --id ID --name NAME --role ROLE --out PREFIX\n\n"
+            printf("usage: careteamd enroll DIR --id ID --name NAME --role ROLE --out PREFIX\n"
+                   "                        [--supervisor ID]\n\n"
                    "Registers a member and writes PREFIX.key (mode 0600) and PREFIX.crt, a\n"
                    "certificate whose subject CN is ID, signed by DIR's CA.\n"
-                   "  --id ID       1-64 characters of A-Z a-z 0-9 . _ -\n"
-                   "  --name NAME   the name other members see\n"
-                   "  --role ROLE   psychiatrist, therapist, peer_worker, peer_supervisor,\n"
-                   "                compliance or admin\n"
-                   "  --out PREFIX  where to write the key and certificate\n");
+                   "  --id ID          1-64 characters of A-Z a-z 0-9 . _ -\n"
+                   "  --name NAME      the name other members see\n"
+                   "  --role ROLE      psychiatrist, therapist, peer_worker, peer_supervisor,\n"
+                   "                   compliance or admin\n"
+                   "  --out PREFIX     where to write the key and certificate\n"
+                   "  --supervisor ID  peer_worker only: their peer supervisor, an active member\n"
+                   "                   with role peer_supervisor (`careteamd supervisor set`\n"
+                   "                   changes it later)\n");
             return 0;
         default:
             return usage_error("enroll", "%s", "unknown option");
@@ -139,7 +154,12 @@ static int cmd_enroll(int argc, char **argv)
                            "unknown role '%s'; use psychiatrist, therapist, peer_worker, "
                            "peer_supervisor, compliance or admin",
                            role_s);
-    return ct_admin_enroll(dir, id, name, role, out) == 0 ? 0 : 1;
+    if (supervisor != NULL && role != CT_ROLE_PEER_WORKER)
+        return usage_error("enroll",
+                           "--supervisor applies only to --role peer_worker (not %s): only peer "
+                           "workers have a peer supervisor",
+                           role_s);
+    return ct_admin_enroll(dir, id, name, role, out, supervisor) == 0 ? 0 : 1;
 }
 
 static int cmd_members(int argc, char **argv)
@@ -283,6 +303,273 @@ static int cmd_audit(int argc, char **argv)
     return EXIT_USAGE;
 }
 
+/* ---- care-team commands: participant, team, lockbox, supervisor (admin_care.c) -------------
+ * Every one of them is `careteamd GROUP SUB DIR [OPTIONS]`. One table names each command's
+ * options, which of them are required, its help and the function that runs it; one parser reads
+ * them all and refuses an option the command does not take. */
+
+/* The options of the care-team commands, as bits of care_cmd_t.opts / .required. */
+#define O_ID 0x01u
+#define O_LABEL 0x02u
+#define O_PARTICIPANT 0x04u
+#define O_MEMBER 0x08u
+#define O_REASON 0x10u
+#define O_SUPERVISOR 0x20u
+#define O_NONE 0x40u
+#define O_JSON 0x80u
+
+typedef struct care_args {
+    const char *cmd; /* "team add", for messages */
+    const char *dir;
+    const char *id, *label, *participant, *member, *reason, *supervisor;
+    bool none, json;
+} care_args_t;
+
+typedef struct care_cmd {
+    const char *group, *name;
+    unsigned opts, required;
+    const char *synopsis; /* after "careteamd " */
+    const char *help;     /* the paragraph(s) after the usage line */
+    int (*run)(const care_args_t *a);
+} care_cmd_t;
+
+static int exit_of(int r)
+{
+    return r == 0 ? 0 : 1;
+}
+
+static int run_participant_add(const care_args_t *a)
+{
+    return exit_of(ct_admin_participant_add(a->dir, a->id, a->label));
+}
+
+static int run_participant_list(const care_args_t *a)
+{
+    return exit_of(ct_admin_participant_list(a->dir, a->json));
+}
+
+static int run_team_add(const care_args_t *a)
+{
+    return exit_of(ct_admin_team_add(a->dir, a->participant, a->member));
+}
+
+static int run_team_remove(const care_args_t *a)
+{
+    return exit_of(ct_admin_team_remove(a->dir, a->participant, a->member));
+}
+
+static int run_team_show(const care_args_t *a)
+{
+    return exit_of(ct_admin_team_show(a->dir, a->participant, a->json));
+}
+
+static int run_lockbox_add(const care_args_t *a)
+{
+    return exit_of(ct_admin_lockbox_add(a->dir, a->participant, a->member, a->reason));
+}
+
+static int run_lockbox_remove(const care_args_t *a)
+{
+    return exit_of(ct_admin_lockbox_remove(a->dir, a->participant, a->member));
+}
+
+static int run_lockbox_list(const care_args_t *a)
+{
+    return exit_of(ct_admin_lockbox_list(a->dir, a->participant, a->json));
+}
+
+static int run_supervisor_set(const care_args_t *a)
+{
+    if ((a->supervisor != NULL) == a->none)
+        return usage_error(a->cmd, "%s", "give exactly one of --supervisor S or --none");
+    return exit_of(ct_admin_supervisor_set(a->dir, a->member, a->none ? "" : a->supervisor));
+}
+
+static const care_cmd_t CARE_CMDS[] = {
+    {"participant", "add", O_ID | O_LABEL, O_ID | O_LABEL,
+     "participant add DIR --id P --label TEXT",
+     "Registers a participant (a person receiving care), so that members can be put on their\n"
+     "care team.\n"
+     "  --id P        1-64 characters of A-Z a-z 0-9 . _ -; never reused\n"
+     "  --label TEXT  1-64 bytes shown to the care team: the participant's initials or a chart\n"
+     "                number, never a full name. It is kept out of the audit trail and logs.\n",
+     run_participant_add},
+    {"participant", "list", O_JSON, 0, "participant list DIR [--json]",
+     "Lists every participant: id, when registered (UTC) and label.\n"
+     "  --json  one JSON array of {\"id\", \"label\", \"created_at_ms\"}\n",
+     run_participant_list},
+    {"team", "add", O_PARTICIPANT | O_MEMBER, O_PARTICIPANT | O_MEMBER,
+     "team add DIR --participant P --member M",
+     "Puts member M on participant P's care team: team members may exchange messages,\n"
+     "consents, referrals and summaries about P. M must be active; compliance and admin\n"
+     "members cannot join a care team. Peer workers usually join by accepting a referral.\n",
+     run_team_add},
+    {"team", "remove", O_PARTICIPANT | O_MEMBER, O_PARTICIPANT | O_MEMBER,
+     "team remove DIR --participant P --member M",
+     "Takes member M off participant P's care team: from then on M's requests about P are\n"
+     "refused. What M already received is kept.\n",
+     run_team_remove},
+    {"team", "show", O_PARTICIPANT | O_JSON, O_PARTICIPANT,
+     "team show DIR --participant P [--json]",
+     "Lists P's care team in join order (member, role, status, when and how they joined:\n"
+     "\"admin\" or \"referral:<id>\"), then P's lockbox restrictions.\n"
+     "  --json  one JSON object {\"participant_id\", \"team\": [{\"member_id\", \"role\",\n"
+     "          \"display_name\", \"active\", \"joined_at_ms\", \"via\"}], \"restrictions\":\n"
+     "          [{\"member_id\", \"reason\", \"recorded_by\", \"recorded_at_ms\"}]}\n",
+     run_team_show},
+    {"lockbox", "add", O_PARTICIPANT | O_MEMBER | O_REASON, O_PARTICIPANT | O_MEMBER,
+     "lockbox add DIR --participant P --member M [--reason TEXT]",
+     "Records, at participant P's request, that member M must receive nothing about P:\n"
+     "messages about P are withheld from M and M's requests about P are refused, whether or\n"
+     "not M is on P's care team.\n"
+     "  --reason TEXT  why, up to 1024 bytes; kept with the restriction, not in the audit trail\n",
+     run_lockbox_add},
+    {"lockbox", "remove", O_PARTICIPANT | O_MEMBER, O_PARTICIPANT | O_MEMBER,
+     "lockbox remove DIR --participant P --member M",
+     "Lifts participant P's restriction of member M.\n", run_lockbox_remove},
+    {"lockbox", "list", O_PARTICIPANT | O_JSON, O_PARTICIPANT,
+     "lockbox list DIR --participant P [--json]",
+     "Lists participant P's lockbox restrictions, oldest first.\n"
+     "  --json  one JSON array of {\"member_id\", \"reason\", \"recorded_by\", "
+     "\"recorded_at_ms\"}\n",
+     run_lockbox_list},
+    {"supervisor", "set", O_MEMBER | O_SUPERVISOR | O_NONE, O_MEMBER,
+     "supervisor set DIR --member M (--supervisor S | --none)",
+     "Sets or clears the peer supervisor of peer worker M. A peer supervisor sees the\n"
+     "referrals and summaries of the peer workers they supervise and may reassign referrals\n"
+     "between them.\n"
+     "  --supervisor S  an active member with role peer_supervisor\n"
+     "  --none          M has no supervisor from now on\n",
+     run_supervisor_set},
+};
+
+#define N_CARE_CMDS (sizeof CARE_CMDS / sizeof CARE_CMDS[0])
+
+/* The option names of the O_* bits, in bit order, for messages. */
+static const char *const CARE_OPT_NAMES[] = {
+    "--id", "--label", "--participant", "--member", "--reason", "--supervisor", "--none", "--json"};
+
+/* Parses and runs one care-team command; argv[0] is its name ("add"). Returns the exit code. */
+static int care_run(const care_cmd_t *cc, int argc, char **argv)
+{
+    static const struct option opts[] = {{"id", required_argument, NULL, 'i'},
+                                         {"label", required_argument, NULL, 'l'},
+                                         {"participant", required_argument, NULL, 'p'},
+                                         {"member", required_argument, NULL, 'm'},
+                                         {"reason", required_argument, NULL, 'r'},
+                                         {"supervisor", required_argument, NULL, 's'},
+                                         {"none", no_argument, NULL, 'N'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    char cmd[32];
+    snprintf(cmd, sizeof cmd, "%s %s", cc->group, cc->name);
+    care_args_t a = {.cmd = cmd};
+    unsigned seen = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "i:l:p:m:r:s:Njh", opts, NULL)) != -1) {
+        unsigned bit = 0;
+        switch (c) {
+        case 'i':
+            a.id = optarg;
+            bit = O_ID;
+            break;
+        case 'l':
+            a.label = optarg;
+            bit = O_LABEL;
+            break;
+        case 'p':
+            a.participant = optarg;
+            bit = O_PARTICIPANT;
+            break;
+        case 'm':
+            a.member = optarg;
+            bit = O_MEMBER;
+            break;
+        case 'r':
+            a.reason = optarg;
+            bit = O_REASON;
+            break;
+        case 's':
+            a.supervisor = optarg;
+            bit = O_SUPERVISOR;
+            break;
+        case 'N':
+            a.none = true;
+            bit = O_NONE;
+            break;
+        case 'j':
+            a.json = true;
+            bit = O_JSON;
+            break;
+        case 'h':
+            printf("usage: careteamd %s\n\n%s", cc->synopsis, cc->help);
+            return 0;
+        default:
+            return usage_error(cmd, "%s", "unknown option");
+        }
+        if (!(cc->opts & bit)) {
+            size_t i = 0;
+            while ((1u << i) != bit)
+                i++;
+            return usage_error(cmd, "%s does not apply to this command", CARE_OPT_NAMES[i]);
+        }
+        seen |= bit;
+    }
+    a.dir = take_dir(cmd, argc, argv);
+    if (a.dir == NULL)
+        return EXIT_USAGE;
+    for (size_t i = 0; i < sizeof CARE_OPT_NAMES / sizeof CARE_OPT_NAMES[0]; i++) {
+        if ((cc->required & (1u << i)) && !(seen & (1u << i)))
+            return usage_error(cmd, "%s is required", CARE_OPT_NAMES[i]);
+    }
+    return cc->run(&a);
+}
+
+/* Prints the subcommands of group on f. */
+static void care_group_usage(FILE *f, const char *group)
+{
+    fprintf(f, "usage:\n");
+    for (size_t i = 0; i < N_CARE_CMDS; i++) {
+        if (strcmp(CARE_CMDS[i].group, group) == 0)
+            fprintf(f, "  careteamd %s\n", CARE_CMDS[i].synopsis);
+    }
+    fprintf(f, "\nRun `careteamd %s SUBCOMMAND --help` for what each does.\n", group);
+}
+
+static bool is_care_group(const char *group)
+{
+    for (size_t i = 0; i < N_CARE_CMDS; i++) {
+        if (strcmp(CARE_CMDS[i].group, group) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* `careteamd GROUP SUBCOMMAND ...` for the care-team groups: argv[0] is the group. */
+static int cmd_care(int argc, char **argv)
+{
+    const char *group = argv[0];
+    if (argc < 2) {
+        care_group_usage(stderr, group);
+        return EXIT_USAGE;
+    }
+    const char *sub = argv[1];
+    if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
+        care_group_usage(stdout, group);
+        return 0;
+    }
+    for (size_t i = 0; i < N_CARE_CMDS; i++) {
+        if (strcmp(CARE_CMDS[i].group, group) == 0 && strcmp(CARE_CMDS[i].name, sub) == 0) {
+            optind = 1;
+            return care_run(&CARE_CMDS[i], argc - 1, argv + 1);
+        }
+    }
+    fprintf(stderr, "careteamd %s: unknown subcommand '%s'\n\n", group, sub);
+    care_group_usage(stderr, group);
+    return EXIT_USAGE;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -317,6 +604,8 @@ int main(int argc, char **argv)
         return cmd_serve(argc, argv);
     if (strcmp(cmd, "audit") == 0)
         return cmd_audit(argc, argv);
+    if (is_care_group(cmd))
+        return cmd_care(argc, argv);
     fprintf(stderr, "careteamd: unknown command '%s'\n\n%s", cmd, USAGE);
     return EXIT_USAGE;
 }

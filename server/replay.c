@@ -48,6 +48,31 @@ int ct_replay_encode_deliver(const ct_message_t *m, ct_buf_t *out, size_t max_fr
     msg.body = m->body != NULL ? m->body : "";
     msg.priority = (Careteam__V1__Priority)m->priority;
     msg.stored_at_ms = m->stored_at_ms;
+    msg.kind = m->kind != 0 ? (Careteam__V1__MessageKind)m->kind
+                            : CARETEAM__V1__MESSAGE_KIND__MESSAGE_KIND_TEXT;
+    msg.event = (char *)m->event;
+    /* A workflow event carries its object as the bytes the handler packed; unpack them into the
+     * matching field (a payload that does not decode is left out rather than failing the
+     * delivery: the event and its ids still reach the member). */
+    ProtobufCMessage *obj = NULL;
+    if (m->payload_len > 0) {
+        switch (m->kind) {
+        case CT_MSG_REFERRAL:
+            msg.referral = careteam__v1__referral__unpack(NULL, m->payload_len, m->payload);
+            obj = (ProtobufCMessage *)msg.referral;
+            break;
+        case CT_MSG_SUMMARY:
+            msg.summary = careteam__v1__summary__unpack(NULL, m->payload_len, m->payload);
+            obj = (ProtobufCMessage *)msg.summary;
+            break;
+        case CT_MSG_ALERT:
+            msg.alert = careteam__v1__alert__unpack(NULL, m->payload_len, m->payload);
+            obj = (ProtobufCMessage *)msg.alert;
+            break;
+        default:
+            break;
+        }
+    }
     Careteam__V1__Deliver d = CARETEAM__V1__DELIVER__INIT;
     d.message = &msg;
     Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
@@ -56,6 +81,8 @@ int ct_replay_encode_deliver(const ct_message_t *m, ct_buf_t *out, size_t max_fr
     int r = ct_frame_append_envelope(out, &env, max_frame);
     if (tov != to)
         free(tov);
+    if (obj != NULL)
+        protobuf_c_message_free_unpacked(obj, NULL);
     return r;
 }
 

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "alerts.h"
 #include "audit.h"
 #include "config.h"
 #include "conn.h"
@@ -117,6 +118,7 @@ static void begin_shutdown(server_t *srv, const char *signame)
     uv_close((uv_handle_t *)&srv->sigint, NULL);
     uv_close((uv_handle_t *)&srv->sighup, NULL);
     ct_conn_pause_all(&srv->conns);
+    ct_alerts_stop(srv->conns.handlers.alerts);
     /* A job with room after it for the server pointer, so done can find us. */
     ct_job_t *job = calloc(1, sizeof *job + sizeof(server_t *));
     if (job == NULL) {
@@ -400,6 +402,8 @@ int ct_server_run(const ct_serve_opts_t *opts)
     }
     if (ct_router_new(&h->router) != 0)
         goto out_readers;
+    if (ct_alerts_new(h, &h->alerts) != 0)
+        goto out_router;
     uv_timer_init(&srv->loop, &srv->grace);
     srv->grace.data = srv;
     uv_unref((uv_handle_t *)&srv->grace); /* never keeps the loop alive by itself */
@@ -424,6 +428,8 @@ int ct_server_run(const ct_serve_opts_t *opts)
         *(server_t **)(start + 1) = srv;
         start->done = on_start_committed;
         audit_daemon(srv, "daemon.start", start);
+        /* Escalates what fell due while the daemon was down, then arms the alert timer. */
+        ct_alerts_start(h->alerts);
     }
     uv_run(&srv->loop, UV_RUN_DEFAULT);
     rc = srv->failed ? 1 : 0;
@@ -431,6 +437,9 @@ int ct_server_run(const ct_serve_opts_t *opts)
     ct_log_info("daemon.stopped", "status=%s", rc == 0 ? "ok" : "failed");
 
 out_router:
+    /* The writer has run every job by now, so no escalation pass can re-arm the timer. */
+    ct_alerts_close(h->alerts);
+    h->alerts = NULL;
     ct_router_free(h->router);
 out_readers:
     ct_readers_close(h->readers);

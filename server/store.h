@@ -41,6 +41,7 @@ typedef struct ct_member {
     ct_role_t role;
     bool active;
     int64_t created_at_ms;
+    char supervisor_id[CT_ID_MAX + 1]; /* peer workers: their peer_supervisor, or "" */
 } ct_member_t;
 
 /* A message as stored. All strings are owned by whoever filled the struct (see each function). */
@@ -58,7 +59,24 @@ typedef struct ct_message {
     int64_t stored_at_ms;
     char (*to)[CT_ID_MAX + 1]; /* recipients */
     size_t n_to;
+    /* Workflow events (kind != CT_MSG_TEXT): the event's action code and a snapshot of the object
+     * it is about, as the handler layer encoded it (protobuf bytes; opaque to the store). */
+    int kind; /* ct_message_kind_t */
+    char event[48];
+    uint8_t *payload; /* owned like body; NULL when payload_len is 0 */
+    size_t payload_len;
+    /* Members addressed but withheld at send time (lockbox), newline-separated ids; "" if none.
+     * Owned like body; NULL reads as "". */
+    char *withheld;
 } ct_message_t;
+
+/* Message kinds, as the wire's MessageKind. */
+typedef enum ct_message_kind {
+    CT_MSG_TEXT = 1,
+    CT_MSG_REFERRAL = 2,
+    CT_MSG_SUMMARY = 3,
+    CT_MSG_ALERT = 4,
+} ct_message_kind_t;
 
 /* Frees the strings and recipient array a read function allocated into m (not m itself). */
 void ct_message_clear(ct_message_t *m);
@@ -68,6 +86,7 @@ typedef struct ct_message_receipt {
     int64_t seq;
     char message_id[CT_UUID_STRLEN + 1];
     int64_t stored_at_ms;
+    char withheld[4096]; /* the stored message's withheld list (see ct_message_t), "" if none */
 } ct_message_receipt_t;
 
 /* Audit outcomes, as IHE ATNA / FHIR AuditEvent.outcome. */
@@ -131,8 +150,215 @@ int ct_store_rollback_to(ct_store_t *st); /* undoes the work since the savepoint
 int ct_store_member_add(ct_store_t *st, const ct_member_t *m);
 int ct_store_member_get(ct_store_t *st, const char *id, ct_member_t *out);
 int ct_store_member_set_active(ct_store_t *st, const char *id, bool active);
+/* Sets (or with "" clears) a member's supervisor. CT_ENOTFOUND if the member is absent. The
+ * caller checks roles. */
+int ct_store_member_set_supervisor(ct_store_t *st, const char *id, const char *supervisor_id);
 /* Calls cb for every member in id order; stops early and returns cb's value if it is not 0. */
 int ct_store_member_list(ct_store_t *st, int (*cb)(const ct_member_t *m, void *arg), void *arg);
+
+/* ==== care-team workflow ======================================================================
+ * Participants, their care teams, consents, lockbox restrictions, referrals, session summaries
+ * and safety alerts. Rules (who may do what) live in the daemon (authz.c, referral.c); the store
+ * only keeps state and answers the questions those rules ask. Strings are NUL-terminated UTF-8 in
+ * fixed arrays unless marked owned; list callbacks get a pointer valid only during the call and
+ * stop the walk by returning non-zero (that value is returned). Lists are newest first unless
+ * stated. Times are Unix milliseconds, UTC. */
+
+#define CT_LABEL_MAX 64      /* participant label: initials or a chart number, never a full name */
+#define CT_NOTE_MAX 1024     /* consent notes, restriction and status reasons, ack notes */
+#define CT_LONGTEXT_MAX 4096 /* referral reason and goals, summary progress/next steps, concern */
+
+typedef struct ct_participant {
+    char id[CT_ID_MAX + 1];
+    char label[CT_LABEL_MAX + 1];
+    int64_t created_at_ms;
+} ct_participant_t;
+
+/* CT_EEXISTS if the id is taken. */
+int ct_store_participant_add(ct_store_t *st, const ct_participant_t *p);
+/* CT_ENOTFOUND if absent. */
+int ct_store_participant_get(ct_store_t *st, const char *id, ct_participant_t *out);
+/* In id order. */
+int ct_store_participant_list(ct_store_t *st, int (*cb)(const ct_participant_t *p, void *arg),
+                              void *arg);
+
+/* One member of a participant's care team, joined with the member's registry row. */
+typedef struct ct_team_entry {
+    char participant_id[CT_ID_MAX + 1];
+    ct_member_t member;
+    int64_t joined_at_ms;
+    char via[64]; /* how they joined: "admin" or "referral:<referral id>" */
+} ct_team_entry_t;
+
+/* Adds member_id to the team. Returns 0 if added, 1 if already on it (via unchanged),
+ * CT_ENOTFOUND if the participant or the member does not exist. */
+int ct_store_team_add(ct_store_t *st, const char *participant_id, const char *member_id,
+                      const char *via, int64_t now_ms);
+/* Returns 0, or CT_ENOTFOUND if the member was not on the team. */
+int ct_store_team_remove(ct_store_t *st, const char *participant_id, const char *member_id);
+/* The team in join order (oldest first). */
+int ct_store_team_list(ct_store_t *st, const char *participant_id,
+                       int (*cb)(const ct_team_entry_t *e, void *arg), void *arg);
+
+/* A member's relation to a participant, as authz.h's relation bits use it. */
+#define CT_STORE_REL_ON_TEAM 0x1u
+#define CT_STORE_REL_LOCKBOXED 0x2u
+/* Sets *out to the CT_STORE_REL_* bits of member_id for participant_id (0 when neither, also for
+ * an unknown participant). Returns 0 or CT_E*. */
+int ct_store_relation(ct_store_t *st, const char *participant_id, const char *member_id,
+                      unsigned *out);
+
+/* Consent scopes and methods, as the wire's ConsentScope and ConsentMethod values. */
+typedef struct ct_consent {
+    char consent_id[CT_UUID_STRLEN + 1];
+    char participant_id[CT_ID_MAX + 1];
+    int scope;
+    int method;
+    char note[CT_NOTE_MAX + 1];
+    char recorded_by[CT_ID_MAX + 1];
+    int64_t recorded_at_ms;
+    char withdrawn_by[CT_ID_MAX + 1]; /* "" while active */
+    int64_t withdrawn_at_ms;          /* 0 while active */
+    char withdraw_reason[CT_NOTE_MAX + 1];
+} ct_consent_t;
+
+/* CT_EEXISTS if the id is taken, CT_ENOTFOUND if the participant does not exist. */
+int ct_store_consent_add(ct_store_t *st, const ct_consent_t *c);
+int ct_store_consent_get(ct_store_t *st, const char *consent_id, ct_consent_t *out);
+/* Marks it withdrawn. CT_ENOTFOUND if absent, CT_ECONFLICT if already withdrawn. */
+int ct_store_consent_withdraw(ct_store_t *st, const char *consent_id, const char *by,
+                              const char *reason, int64_t now_ms);
+/* Sets *active to whether the participant has a consent of this scope not withdrawn. */
+int ct_store_consent_active(ct_store_t *st, const char *participant_id, int scope, bool *active);
+int ct_store_consent_list(ct_store_t *st, const char *participant_id,
+                          int (*cb)(const ct_consent_t *c, void *arg), void *arg);
+
+/* A lockbox restriction: the participant does not want member_id to receive anything about them. */
+typedef struct ct_restriction {
+    char participant_id[CT_ID_MAX + 1];
+    char member_id[CT_ID_MAX + 1];
+    char reason[CT_NOTE_MAX + 1];
+    char recorded_by[CT_ID_MAX + 1]; /* a member id, or "admin" for careteamd commands */
+    int64_t recorded_at_ms;
+} ct_restriction_t;
+
+/* Returns 0 if recorded, 1 if that restriction already existed (unchanged), CT_ENOTFOUND if the
+ * participant or the member does not exist. */
+int ct_store_restriction_add(ct_store_t *st, const ct_restriction_t *r);
+/* Returns 0, or CT_ENOTFOUND if there was no such restriction. */
+int ct_store_restriction_remove(ct_store_t *st, const char *participant_id, const char *member_id);
+/* Oldest first. */
+int ct_store_restriction_list(ct_store_t *st, const char *participant_id,
+                              int (*cb)(const ct_restriction_t *r, void *arg), void *arg);
+
+/* Referral statuses, as the wire's ReferralStatus values (FHIR Task.status). */
+typedef enum ct_referral_status {
+    CT_REFERRAL_REQUESTED = 1,
+    CT_REFERRAL_ACCEPTED = 2,
+    CT_REFERRAL_REJECTED = 3,
+    CT_REFERRAL_IN_PROGRESS = 4,
+    CT_REFERRAL_ON_HOLD = 5,
+    CT_REFERRAL_COMPLETED = 6,
+    CT_REFERRAL_CANCELLED = 7,
+} ct_referral_status_t;
+
+typedef struct ct_referral {
+    char referral_id[CT_UUID_STRLEN + 1];
+    char participant_id[CT_ID_MAX + 1];
+    char referrer_id[CT_ID_MAX + 1];
+    char addressee_id[CT_ID_MAX + 1]; /* "" for the peer-worker queue */
+    char assignee_id[CT_ID_MAX + 1];  /* "" until accepted */
+    int status;                       /* ct_referral_status_t */
+    int held_from;                    /* while on hold: the status it was held from; else 0 */
+    int priority;                     /* wire Priority value */
+    char reason[CT_LONGTEXT_MAX + 1];
+    char goals[CT_LONGTEXT_MAX + 1]; /* newline-separated */
+    char status_reason[CT_NOTE_MAX + 1];
+    int64_t created_at_ms;
+    int64_t updated_at_ms;
+} ct_referral_t;
+
+/* CT_EEXISTS if the id is taken. */
+int ct_store_referral_insert(ct_store_t *st, const ct_referral_t *r);
+int ct_store_referral_get(ct_store_t *st, const char *referral_id, ct_referral_t *out);
+/* Writes every mutable field (addressee, assignee, status, held_from, status_reason,
+ * updated_at_ms) of the row with r->referral_id. CT_ENOTFOUND if absent. */
+int ct_store_referral_update(ct_store_t *st, const ct_referral_t *r);
+
+/* Filters; every field set must match. */
+typedef struct ct_referral_filter {
+    const char *participant_id; /* NULL or "": any */
+    const char *assignee_id;    /* NULL or "": any */
+    const char *referrer_id;    /* NULL or "": any */
+    bool queue_only;            /* status requested and addressee "" */
+    int status;                 /* 0: any */
+    int limit;                  /* at most this many rows */
+} ct_referral_filter_t;
+int ct_store_referral_list(ct_store_t *st, const ct_referral_filter_t *f,
+                           int (*cb)(const ct_referral_t *r, void *arg), void *arg);
+
+/* Session formats and risks, as the wire's SessionFormat and Risk values. */
+typedef struct ct_summary {
+    char summary_id[CT_UUID_STRLEN + 1];
+    char referral_id[CT_UUID_STRLEN + 1];
+    char participant_id[CT_ID_MAX + 1];
+    char author_id[CT_ID_MAX + 1];
+    char session_date[11]; /* YYYY-MM-DD */
+    uint32_t duration_minutes;
+    int format;
+    char themes[CT_LONGTEXT_MAX + 1]; /* newline-separated */
+    char goals_progress[CT_LONGTEXT_MAX + 1];
+    char next_steps[CT_LONGTEXT_MAX + 1];
+    bool participant_reviewed;
+    int risk;
+    char *text; /* owned: NUL-terminated UTF-8; freed by ct_summary_clear */
+    char amends_summary_id[CT_UUID_STRLEN + 1]; /* "" if none */
+    char alert_id[CT_UUID_STRLEN + 1];          /* "" if it opened none */
+    int64_t created_at_ms;
+} ct_summary_t;
+
+/* Frees what a read function allocated into s (not s itself). */
+void ct_summary_clear(ct_summary_t *s);
+/* CT_EEXISTS if the id is taken. */
+int ct_store_summary_insert(ct_store_t *st, const ct_summary_t *s);
+/* The caller frees out with ct_summary_clear. */
+int ct_store_summary_get(ct_store_t *st, const char *summary_id, ct_summary_t *out);
+/* By participant_id or referral_id (the other NULL or ""), newest first, at most limit. */
+int ct_store_summary_list(ct_store_t *st, const char *participant_id, const char *referral_id,
+                          int limit, int (*cb)(const ct_summary_t *s, void *arg), void *arg);
+
+/* Alert sources and statuses, as the wire's AlertSource and AlertStatus values. */
+typedef struct ct_alert {
+    char alert_id[CT_UUID_STRLEN + 1];
+    char participant_id[CT_ID_MAX + 1];
+    char raised_by[CT_ID_MAX + 1];
+    int source;
+    char summary_id[CT_UUID_STRLEN + 1];  /* "" unless source is a summary */
+    char referral_id[CT_UUID_STRLEN + 1]; /* "" unless source is a summary */
+    int risk;
+    char text[CT_LONGTEXT_MAX + 1];
+    int status;
+    uint32_t escalations;
+    int64_t deadline_ms; /* 0: no deadline pending */
+    int64_t created_at_ms;
+    char acknowledged_by[CT_ID_MAX + 1];
+    int64_t acknowledged_at_ms;
+    char note[CT_NOTE_MAX + 1];
+} ct_alert_t;
+
+/* CT_EEXISTS if the id is taken. */
+int ct_store_alert_insert(ct_store_t *st, const ct_alert_t *a);
+int ct_store_alert_get(ct_store_t *st, const char *alert_id, ct_alert_t *out);
+/* Writes status, escalations, deadline_ms, acknowledged_by/at, note. CT_ENOTFOUND if absent. */
+int ct_store_alert_update(ct_store_t *st, const ct_alert_t *a);
+/* participant_id NULL or "": all participants. open_only: status not acknowledged. */
+int ct_store_alert_list(ct_store_t *st, const char *participant_id, bool open_only, int limit,
+                        int (*cb)(const ct_alert_t *a, void *arg), void *arg);
+/* Alerts with 0 < deadline_ms <= now_ms, oldest deadline first. */
+int ct_store_alert_due(ct_store_t *st, int64_t now_ms, int (*cb)(const ct_alert_t *a, void *arg),
+                       void *arg);
+/* Sets *deadline_ms to the earliest deadline_ms > 0 of any alert, or 0 when none is pending. */
+int ct_store_alert_next_deadline(ct_store_t *st, int64_t *deadline_ms);
 
 /*
  * Looks up an earlier message of sender with this client_msg_id. Returns 0 and fills *out and
@@ -161,6 +387,11 @@ int ct_store_delivery_ack(ct_store_t *st, const char *member_id, const char *mes
  * Reads up to `limit` messages pending for member_id with seq > after_seq, oldest first, into
  * out[] (filled from index 0). Returns the number read (0..limit). The caller frees each with
  * ct_message_clear.
+ *
+ * Circle of care on every read: a message about a participant (participant_id != "") is skipped
+ * (left pending, not returned) while member_id is restricted by that participant (lockbox), and,
+ * unless it is a referral event (kind CT_MSG_REFERRAL, which reaches addressees not yet on the
+ * team), while member_id is not on that participant's care team.
  */
 int ct_store_inbox_page(ct_store_t *st, const char *member_id, int64_t after_seq, ct_message_t *out,
                         int limit);

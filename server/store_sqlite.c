@@ -24,6 +24,10 @@
  *     of audit_chain.h, chained to the row before it. Only audit_append writes audit rows (and
  *     migration 2 for the rows that existed before the chain); it reads the newest row in the
  *     write transaction that inserts the next, so concurrent appenders cannot fork the chain.
+ *  6. ct_store_inbox_page never returns a message about a participant to a member that store.h's
+ *     circle of care excludes (lockbox, or not on the team for anything but a referral event).
+ *     The check is in the page's SQL (INBOX_CIRCLE_OF_CARE), so a skipped message stays pending
+ *     and is returned by a later read once the member may see it.
  *
  * Transaction states (st->depth, st->lost):
  *
@@ -76,6 +80,127 @@ typedef struct migration {
 } migration_t;
 
 static int migrate_audit_chain(ct_store_t *st);
+
+/*
+ * Migration 2 -> 3: the care-team workflow (store.h). Members gain their supervisor; messages
+ * gain their kind (existing rows read as CT_MSG_TEXT), event, payload (NULL when there is none)
+ * and withheld list. New tables hold participants, their care teams, consents, lockbox
+ * restrictions, referrals, session summaries and safety alerts. Foreign keys name participants
+ * and members only (neither is ever deleted); the functions still check that those exist before
+ * writing, so that callers get CT_ENOTFOUND rather than a constraint error. Each list and filter
+ * of store.h is served by an index that gives its order (a care team, a few rows, is sorted).
+ */
+static const char migrate3_sql[] =
+    "ALTER TABLE members ADD COLUMN supervisor_id TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE messages ADD COLUMN kind INTEGER NOT NULL DEFAULT 1;"
+    "ALTER TABLE messages ADD COLUMN event TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE messages ADD COLUMN payload BLOB;"
+    "ALTER TABLE messages ADD COLUMN withheld TEXT NOT NULL DEFAULT '';"
+    "CREATE TABLE participants ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  label TEXT NOT NULL,"
+    "  created_at_ms INTEGER NOT NULL"
+    ") STRICT;"
+    /* A rowid table: the rowid breaks ties of joined_at_ms in join order. The primary
+     * key's index answers "is M on P's team" (relation, the inbox filter). */
+    "CREATE TABLE care_team ("
+    "  participant_id TEXT NOT NULL REFERENCES participants (id),"
+    "  member_id TEXT NOT NULL REFERENCES members (id),"
+    "  joined_at_ms INTEGER NOT NULL,"
+    "  via TEXT NOT NULL,"
+    "  PRIMARY KEY (participant_id, member_id)"
+    ") STRICT;"
+    "CREATE TABLE consents ("
+    "  consent_id TEXT PRIMARY KEY NOT NULL,"
+    "  participant_id TEXT NOT NULL REFERENCES participants (id),"
+    "  scope INTEGER NOT NULL,"
+    "  method INTEGER NOT NULL,"
+    "  note TEXT NOT NULL,"
+    "  recorded_by TEXT NOT NULL,"
+    "  recorded_at_ms INTEGER NOT NULL,"
+    /* The struct's "" / 0 for an active consent are also valid values of a withdrawal
+     * (a test clock at 0), so withdrawal has its own flag. */
+    "  withdrawn INTEGER NOT NULL DEFAULT 0 CHECK (withdrawn IN (0, 1)),"
+    "  withdrawn_by TEXT NOT NULL DEFAULT '',"
+    "  withdrawn_at_ms INTEGER NOT NULL DEFAULT 0,"
+    "  withdraw_reason TEXT NOT NULL DEFAULT ''"
+    ") STRICT;"
+    "CREATE INDEX consents_participant"
+    "  ON consents (participant_id, recorded_at_ms, consent_id);"
+    /* Rowid table for the same reason as care_team (oldest first). */
+    "CREATE TABLE restrictions ("
+    "  participant_id TEXT NOT NULL REFERENCES participants (id),"
+    "  member_id TEXT NOT NULL REFERENCES members (id),"
+    "  reason TEXT NOT NULL,"
+    "  recorded_by TEXT NOT NULL,"
+    "  recorded_at_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (participant_id, member_id)"
+    ") STRICT;"
+    "CREATE TABLE referrals ("
+    "  referral_id TEXT PRIMARY KEY NOT NULL,"
+    "  participant_id TEXT NOT NULL REFERENCES participants (id),"
+    "  referrer_id TEXT NOT NULL,"
+    "  addressee_id TEXT NOT NULL,"
+    "  assignee_id TEXT NOT NULL,"
+    "  status INTEGER NOT NULL,"
+    "  held_from INTEGER NOT NULL,"
+    "  priority INTEGER NOT NULL,"
+    "  reason TEXT NOT NULL,"
+    "  goals TEXT NOT NULL,"
+    "  status_reason TEXT NOT NULL,"
+    "  created_at_ms INTEGER NOT NULL,"
+    "  updated_at_ms INTEGER NOT NULL"
+    ") STRICT;"
+    "CREATE INDEX referrals_participant"
+    "  ON referrals (participant_id, created_at_ms, referral_id);"
+    "CREATE INDEX referrals_assignee ON referrals (assignee_id, created_at_ms, referral_id);"
+    "CREATE INDEX referrals_referrer ON referrals (referrer_id, created_at_ms, referral_id);"
+    "CREATE INDEX referrals_status ON referrals (status, created_at_ms, referral_id);"
+    /* Lists with no leading filter: newest first without a sort. The queue is served by
+     * referrals_status (status 1), its addressee checked on those rows. */
+    "CREATE INDEX referrals_created ON referrals (created_at_ms, referral_id);"
+    "CREATE TABLE summaries ("
+    "  summary_id TEXT PRIMARY KEY NOT NULL,"
+    "  referral_id TEXT NOT NULL,"
+    "  participant_id TEXT NOT NULL REFERENCES participants (id),"
+    "  author_id TEXT NOT NULL,"
+    "  session_date TEXT NOT NULL,"
+    "  duration_minutes INTEGER NOT NULL,"
+    "  format INTEGER NOT NULL,"
+    "  themes TEXT NOT NULL,"
+    "  goals_progress TEXT NOT NULL,"
+    "  next_steps TEXT NOT NULL,"
+    "  participant_reviewed INTEGER NOT NULL CHECK (participant_reviewed IN (0, 1)),"
+    "  risk INTEGER NOT NULL,"
+    "  text TEXT NOT NULL,"
+    "  amends_summary_id TEXT NOT NULL,"
+    "  alert_id TEXT NOT NULL,"
+    "  created_at_ms INTEGER NOT NULL"
+    ") STRICT;"
+    "CREATE INDEX summaries_participant"
+    "  ON summaries (participant_id, created_at_ms, summary_id);"
+    "CREATE INDEX summaries_referral ON summaries (referral_id, created_at_ms, summary_id);"
+    "CREATE TABLE alerts ("
+    "  alert_id TEXT PRIMARY KEY NOT NULL,"
+    "  participant_id TEXT NOT NULL REFERENCES participants (id),"
+    "  raised_by TEXT NOT NULL,"
+    "  source INTEGER NOT NULL,"
+    "  summary_id TEXT NOT NULL,"
+    "  referral_id TEXT NOT NULL,"
+    "  risk INTEGER NOT NULL,"
+    "  text TEXT NOT NULL,"
+    "  status INTEGER NOT NULL,"
+    "  escalations INTEGER NOT NULL CHECK (escalations >= 0),"
+    "  deadline_ms INTEGER NOT NULL,"
+    "  created_at_ms INTEGER NOT NULL,"
+    "  acknowledged_by TEXT NOT NULL,"
+    "  acknowledged_at_ms INTEGER NOT NULL,"
+    "  note TEXT NOT NULL"
+    ") STRICT;"
+    "CREATE INDEX alerts_participant ON alerts (participant_id, created_at_ms, alert_id);"
+    "CREATE INDEX alerts_created ON alerts (created_at_ms, alert_id);"
+    /* The escalation timer: only alerts with a deadline pending. */
+    "CREATE INDEX alerts_deadline ON alerts (deadline_ms, alert_id) WHERE deadline_ms > 0;";
 
 static const migration_t migrations[] = {
     /* 0 -> 1: members, messages with their recipients, and the append-only audit trail. */
@@ -133,6 +258,8 @@ static const migration_t migrations[] = {
     /* 1 -> 2: the audit rows gain leaf and chain (audit_chain.h); existing rows are chained in
      * seq order. See migrate_audit_chain. */
     {.run = migrate_audit_chain},
+    /* 2 -> 3: the care-team workflow; see migrate3_sql. */
+    {.sql = migrate3_sql},
 };
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
@@ -142,6 +269,57 @@ static const migration_t migrations[] = {
 #define AUDIT_ROW_COLUMNS                                                                          \
     "seq, time_ms, actor_id, actor_role, peer_addr, action, object_type, object_id,"               \
     " participant_id, outcome, detail"
+
+/* The columns of a member row, in the order of member_from_row. */
+#define MEMBER_COLUMNS_OF(t)                                                                       \
+    t ".id, " t ".display_name, " t ".role, " t ".active, " t ".created_at_ms, " t ".supervisor_"  \
+      "id"
+#define MEMBER_COLUMNS "id, display_name, role, active, created_at_ms, supervisor_id"
+
+/*
+ * The circle of care of the inbox (store.h, ct_store_inbox_page), on the row of messages AS m
+ * for member ?1: a message about no participant always passes; one about a participant passes
+ * when ?1 is not restricted by that participant and, unless it is a referral event (kind 2), is
+ * on that participant's team. Both subqueries are one lookup in a primary-key index, so the page
+ * stays one range scan of message_recipients_pending.
+ */
+#define INBOX_CIRCLE_OF_CARE                                                                       \
+    "(m.participant_id = ''"                                                                       \
+    " OR (NOT EXISTS (SELECT 1 FROM restrictions AS x"                                             \
+    "                 WHERE x.participant_id = m.participant_id AND x.member_id = ?1)"             \
+    "     AND (m.kind = 2 OR EXISTS (SELECT 1 FROM care_team AS t"                                 \
+    "          WHERE t.participant_id = m.participant_id AND t.member_id = ?1))))"
+
+/* The columns of each workflow table, in the order of its *_from_row and its INSERT. */
+#define CONSENT_COLUMNS                                                                            \
+    "consent_id, participant_id, scope, method, note, recorded_by, recorded_at_ms, withdrawn,"     \
+    " withdrawn_by, withdrawn_at_ms, withdraw_reason"
+#define REFERRAL_COLUMNS                                                                           \
+    "referral_id, participant_id, referrer_id, addressee_id, assignee_id, status, held_from,"      \
+    " priority, reason, goals, status_reason, created_at_ms, updated_at_ms"
+#define SUMMARY_COLUMNS                                                                            \
+    "summary_id, referral_id, participant_id, author_id, session_date, duration_minutes, format,"  \
+    " themes, goals_progress, next_steps, participant_reviewed, risk, text, amends_summary_id,"    \
+    " alert_id, created_at_ms"
+#define ALERT_COLUMNS                                                                              \
+    "alert_id, participant_id, raised_by, source, summary_id, referral_id, risk, text, status,"    \
+    " escalations, deadline_ms, created_at_ms, acknowledged_by, acknowledged_at_ms, note"
+
+/* The wire's ALERT_STATUS_ACKNOWLEDGED: the one status that is not "open" for alert_list. */
+#define ALERT_ACKNOWLEDGED "3"
+
+/*
+ * A referral list whose WHERE starts with `lead`, the term one index serves (see
+ * ct_store_referral_list); every filter is then applied to what that index yields, newest
+ * first. Parameters: ?1 participant, ?2 assignee, ?3 referrer ("" for any), ?4 queue_only,
+ * ?5 status (0 for any), ?6 limit (-1 for none).
+ */
+#define REFERRAL_LIST(lead)                                                                        \
+    "SELECT " REFERRAL_COLUMNS " FROM referrals WHERE " lead                                       \
+    " AND (?1 = '' OR participant_id = ?1) AND (?2 = '' OR assignee_id = ?2)"                      \
+    " AND (?3 = '' OR referrer_id = ?3) AND (?4 = 0 OR (status = 1 AND addressee_id = ''))"        \
+    " AND (?5 = 0 OR status = ?5)"                                                                 \
+    " ORDER BY created_at_ms DESC, referral_id DESC LIMIT ?6"
 
 /* Every statement a handle may run: X(name, sql). Prepared lazily, see stmt_get. */
 #define STMT_MAP(X)                                                                                \
@@ -155,18 +333,17 @@ static const migration_t migrations[] = {
     X(MSG_RELEASE, "RELEASE message_insert")                                                       \
     X(MSG_ROLLBACK_TO, "ROLLBACK TO message_insert")                                               \
     X(USER_VERSION, "PRAGMA user_version")                                                         \
-    X(MEMBER_ADD, "INSERT INTO members (id, display_name, role, active, created_at_ms)"            \
-                  " VALUES (?1, ?2, ?3, ?4, ?5)")                                                  \
-    X(MEMBER_GET, "SELECT id, display_name, role, active, created_at_ms FROM members"              \
-                  " WHERE id = ?1")                                                                \
+    X(MEMBER_ADD, "INSERT INTO members (" MEMBER_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)")      \
+    X(MEMBER_GET, "SELECT " MEMBER_COLUMNS " FROM members WHERE id = ?1")                          \
     X(MEMBER_SET_ACTIVE, "UPDATE members SET active = ?2 WHERE id = ?1")                           \
-    X(MEMBER_LIST, "SELECT id, display_name, role, active, created_at_ms FROM members"             \
-                   " ORDER BY id")                                                                 \
-    X(MSG_FIND, "SELECT seq, message_id, stored_at_ms, request_hash FROM messages"                 \
+    X(MEMBER_SET_SUPERVISOR, "UPDATE members SET supervisor_id = ?2 WHERE id = ?1")                \
+    X(MEMBER_LIST, "SELECT " MEMBER_COLUMNS " FROM members ORDER BY id")                           \
+    X(MSG_FIND, "SELECT seq, message_id, stored_at_ms, request_hash, withheld FROM messages"       \
                 " WHERE sender_id = ?1 AND client_msg_id = ?2")                                    \
     X(MSG_INSERT, "INSERT INTO messages (message_id, sender_id, sender_role, client_msg_id,"       \
-                  " request_hash, participant_id, subject, body, priority, stored_at_ms)"          \
-                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")                             \
+                  " request_hash, participant_id, subject, body, priority, stored_at_ms,"          \
+                  " kind, event, payload, withheld)"                                               \
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)")         \
     X(RCPT_INSERT, "INSERT INTO message_recipients (message_seq, member_id, position)"             \
                    " VALUES (?1, ?2, ?3)")                                                         \
     X(RCPT_ACK, "UPDATE message_recipients SET delivered_at_ms = ?3"                               \
@@ -176,17 +353,87 @@ static const migration_t migrations[] = {
                    " WHERE member_id = ?1"                                                         \
                    " AND message_seq = (SELECT seq FROM messages WHERE message_id = ?2)")          \
     X(INBOX_PAGE, "SELECT m.seq, m.message_id, m.sender_id, m.sender_role, m.client_msg_id,"       \
-                  " m.participant_id, m.subject, m.body, m.priority, m.stored_at_ms"               \
+                  " m.participant_id, m.subject, m.body, m.priority, m.stored_at_ms,"              \
+                  " m.kind, m.event, m.payload, m.withheld"                                        \
                   " FROM message_recipients AS r JOIN messages AS m ON m.seq = r.message_seq"      \
                   " WHERE r.member_id = ?1 AND r.delivered_at_ms IS NULL AND r.message_seq > ?2"   \
-                  " ORDER BY r.message_seq LIMIT ?3")                                              \
+                  " AND " INBOX_CIRCLE_OF_CARE " ORDER BY r.message_seq LIMIT ?3")                 \
     X(RCPT_LIST, "SELECT member_id FROM message_recipients WHERE message_seq = ?1"                 \
                  " ORDER BY position")                                                             \
     X(AUDIT_HEAD, "SELECT seq, chain FROM audit ORDER BY seq DESC LIMIT 1")                        \
     X(AUDIT_APPEND, "INSERT INTO audit (" AUDIT_ROW_COLUMNS ", leaf, chain)"                       \
                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)")            \
     X(AUDIT_SCAN, "SELECT " AUDIT_ROW_COLUMNS ", leaf, chain FROM audit ORDER BY seq")             \
-    X(AUDIT_COUNT, "SELECT count(*) FROM audit WHERE ?1 = '' OR action = ?1")
+    X(AUDIT_COUNT, "SELECT count(*) FROM audit WHERE ?1 = '' OR action = ?1")                      \
+    X(EXISTS_PM, "SELECT EXISTS (SELECT 1 FROM participants WHERE id = ?1),"                       \
+                 " EXISTS (SELECT 1 FROM members WHERE id = ?2)")                                  \
+    X(PARTICIPANT_ADD, "INSERT INTO participants (id, label, created_at_ms) VALUES (?1, ?2, ?3)")  \
+    X(PARTICIPANT_GET, "SELECT id, label, created_at_ms FROM participants WHERE id = ?1")          \
+    X(PARTICIPANT_LIST, "SELECT id, label, created_at_ms FROM participants ORDER BY id")           \
+    X(TEAM_ADD, "INSERT INTO care_team (participant_id, member_id, joined_at_ms, via)"             \
+                " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (participant_id, member_id) DO NOTHING")     \
+    X(TEAM_REMOVE, "DELETE FROM care_team WHERE participant_id = ?1 AND member_id = ?2")           \
+    X(TEAM_LIST, "SELECT " MEMBER_COLUMNS_OF(                                                      \
+                     "m") ", t.participant_id, t.joined_at_ms, t.via"                              \
+                          " FROM care_team AS t JOIN members AS m ON m.id = t.member_id"           \
+                          " WHERE t.participant_id = ?1 ORDER BY t.joined_at_ms, t.rowid")         \
+    X(RELATION,                                                                                    \
+      "SELECT EXISTS (SELECT 1 FROM care_team"                                                     \
+      "               WHERE participant_id = ?1 AND member_id = ?2),"                              \
+      " EXISTS (SELECT 1 FROM restrictions WHERE participant_id = ?1 AND member_id = ?2)")         \
+    X(CONSENT_ADD, "INSERT INTO consents (" CONSENT_COLUMNS ")"                                    \
+                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)")                       \
+    X(CONSENT_GET, "SELECT " CONSENT_COLUMNS " FROM consents WHERE consent_id = ?1")               \
+    X(CONSENT_WITHDRAW, "UPDATE consents SET withdrawn = 1, withdrawn_by = ?2,"                    \
+                        " withdrawn_at_ms = ?3, withdraw_reason = ?4"                              \
+                        " WHERE consent_id = ?1 AND withdrawn = 0")                                \
+    X(CONSENT_ACTIVE, "SELECT EXISTS (SELECT 1 FROM consents"                                      \
+                      " WHERE participant_id = ?1 AND scope = ?2 AND withdrawn = 0)")              \
+    X(CONSENT_LIST, "SELECT " CONSENT_COLUMNS " FROM consents WHERE participant_id = ?1"           \
+                    " ORDER BY recorded_at_ms DESC, consent_id DESC")                              \
+    X(RESTRICTION_ADD, "INSERT INTO restrictions (participant_id, member_id, reason, recorded_by," \
+                       " recorded_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)"                              \
+                       " ON CONFLICT (participant_id, member_id) DO NOTHING")                      \
+    X(RESTRICTION_REMOVE, "DELETE FROM restrictions WHERE participant_id = ?1 AND member_id = ?2") \
+    X(RESTRICTION_LIST, "SELECT participant_id, member_id, reason, recorded_by, recorded_at_ms"    \
+                        " FROM restrictions WHERE participant_id = ?1"                             \
+                        " ORDER BY recorded_at_ms, rowid")                                         \
+    X(REFERRAL_INSERT, "INSERT INTO referrals (" REFERRAL_COLUMNS ")"                              \
+                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)")         \
+    X(REFERRAL_GET, "SELECT " REFERRAL_COLUMNS " FROM referrals WHERE referral_id = ?1")           \
+    X(REFERRAL_UPDATE, "UPDATE referrals SET addressee_id = ?2, assignee_id = ?3, status = ?4,"    \
+                       " held_from = ?5, status_reason = ?6, updated_at_ms = ?7"                   \
+                       " WHERE referral_id = ?1")                                                  \
+    X(REFERRAL_LIST_PARTICIPANT, REFERRAL_LIST("participant_id = ?1"))                             \
+    X(REFERRAL_LIST_ASSIGNEE, REFERRAL_LIST("assignee_id = ?2"))                                   \
+    X(REFERRAL_LIST_REFERRER, REFERRAL_LIST("referrer_id = ?3"))                                   \
+    X(REFERRAL_LIST_QUEUE, REFERRAL_LIST("status = 1 AND addressee_id = ''"))                      \
+    X(REFERRAL_LIST_STATUS, REFERRAL_LIST("status = ?5"))                                          \
+    X(REFERRAL_LIST_ALL, REFERRAL_LIST("1"))                                                       \
+    X(SUMMARY_INSERT, "INSERT INTO summaries (" SUMMARY_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5,"    \
+                      " ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)")                       \
+    X(SUMMARY_GET, "SELECT " SUMMARY_COLUMNS " FROM summaries WHERE summary_id = ?1")              \
+    X(SUMMARY_LIST_PARTICIPANT, "SELECT " SUMMARY_COLUMNS " FROM summaries"                        \
+                                " WHERE participant_id = ?1 AND (?2 = '' OR referral_id = ?2)"     \
+                                " ORDER BY created_at_ms DESC, summary_id DESC LIMIT ?3")          \
+    X(SUMMARY_LIST_REFERRAL, "SELECT " SUMMARY_COLUMNS " FROM summaries"                           \
+                             " WHERE referral_id = ?2 AND (?1 = '' OR participant_id = ?1)"        \
+                             " ORDER BY created_at_ms DESC, summary_id DESC LIMIT ?3")             \
+    X(ALERT_INSERT, "INSERT INTO alerts (" ALERT_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"   \
+                    " ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)")                                      \
+    X(ALERT_GET, "SELECT " ALERT_COLUMNS " FROM alerts WHERE alert_id = ?1")                       \
+    X(ALERT_UPDATE, "UPDATE alerts SET status = ?2, escalations = ?3, deadline_ms = ?4,"           \
+                    " acknowledged_by = ?5, acknowledged_at_ms = ?6, note = ?7"                    \
+                    " WHERE alert_id = ?1")                                                        \
+    X(ALERT_LIST_PARTICIPANT, "SELECT " ALERT_COLUMNS " FROM alerts WHERE participant_id = ?1"     \
+                              " AND (?2 = 0 OR status != " ALERT_ACKNOWLEDGED ")"                  \
+                              " ORDER BY created_at_ms DESC, alert_id DESC LIMIT ?3")              \
+    X(ALERT_LIST_ALL, "SELECT " ALERT_COLUMNS " FROM alerts"                                       \
+                      " WHERE ?2 = 0 OR status != " ALERT_ACKNOWLEDGED                             \
+                      " ORDER BY created_at_ms DESC, alert_id DESC LIMIT ?3")                      \
+    X(ALERT_DUE, "SELECT " ALERT_COLUMNS " FROM alerts WHERE deadline_ms > 0"                      \
+                 " AND deadline_ms <= ?1 ORDER BY deadline_ms, alert_id")                          \
+    X(ALERT_NEXT_DEADLINE, "SELECT min(deadline_ms) FROM alerts WHERE deadline_ms > 0")
 
 enum stmt_id {
 #define STMT_ENUM(name, sql) STMT_##name,
@@ -331,6 +578,21 @@ static int step_done(ct_store_t *st, sqlite3_stmt *s, const char *op)
 {
     int rc = sqlite3_step(s);
     int err = rc == SQLITE_DONE ? 0 : fail(st, rc, op);
+    stmt_done(s);
+    return err;
+}
+
+/*
+ * Runs a write whose parameters were bound with the helpers above (rc is their result); always
+ * resets it. Sets *changes (if not NULL) to the number of rows it changed.
+ */
+static int run_write(ct_store_t *st, sqlite3_stmt *s, int rc, const char *op, int *changes)
+{
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(s);
+    int err = rc == SQLITE_DONE ? 0 : fail(st, rc, op);
+    if (changes != NULL)
+        *changes = err == 0 ? sqlite3_changes(st->db) : 0;
     stmt_done(s);
     return err;
 }
@@ -682,6 +944,7 @@ int ct_store_rollback_to(ct_store_t *st)
 
 /* ---- members ----------------------------------------------------------------------------- */
 
+/* Fills m from the MEMBER_COLUMNS that start s's current row. */
 static int member_from_row(sqlite3_stmt *s, ct_member_t *m)
 {
     memset(m, 0, sizeof *m);
@@ -691,12 +954,15 @@ static int member_from_row(sqlite3_stmt *s, ct_member_t *m)
     m->role = (ct_role_t)sqlite3_column_int(s, 2);
     m->active = sqlite3_column_int(s, 3) != 0;
     m->created_at_ms = sqlite3_column_int64(s, 4);
+    if (err == 0)
+        err = copy_col(s, 5, m->supervisor_id, sizeof m->supervisor_id);
     return err;
 }
 
 int ct_store_member_add(ct_store_t *st, const ct_member_t *m)
 {
-    if (!fits(m->id, sizeof m->id) || !fits(m->display_name, sizeof m->display_name))
+    if (!fits(m->id, sizeof m->id) || !fits(m->display_name, sizeof m->display_name) ||
+        !fits(m->supervisor_id, sizeof m->supervisor_id))
         return CT_EINVAL;
     sqlite3_stmt *s = NULL;
     int err = txn_lost(st);
@@ -710,6 +976,7 @@ int ct_store_member_add(ct_store_t *st, const ct_member_t *m)
     bind_int64(s, 3, m->role, &rc);
     bind_int64(s, 4, m->active ? 1 : 0, &rc);
     bind_int64(s, 5, m->created_at_ms, &rc);
+    bind_text(s, 6, m->supervisor_id, &rc);
     if (rc != SQLITE_OK) {
         stmt_done(s);
         return fail(st, rc, "member_add.bind");
@@ -758,6 +1025,26 @@ int ct_store_member_set_active(ct_store_t *st, const char *id, bool active)
     return err;
 }
 
+int ct_store_member_set_supervisor(ct_store_t *st, const char *id, const char *supervisor_id)
+{
+    if (supervisor_id != NULL && strlen(supervisor_id) > CT_ID_MAX)
+        return CT_EINVAL;
+    sqlite3_stmt *s = NULL;
+    int err = txn_lost(st);
+    if (err == 0)
+        err = stmt_get(st, STMT_MEMBER_SET_SUPERVISOR, &s);
+    if (err != 0)
+        return err;
+    int rc = SQLITE_OK;
+    bind_text(s, 1, id, &rc);
+    bind_text(s, 2, supervisor_id, &rc);
+    int changes = 0;
+    err = run_write(st, s, rc, "member_set_supervisor", &changes);
+    if (err == 0 && changes == 0)
+        err = CT_ENOTFOUND;
+    return err;
+}
+
 /*
  * The statement stays open while cb runs: cb may use every other store call on this handle but
  * must not call ct_store_member_list on it again.
@@ -792,11 +1079,16 @@ void ct_message_clear(ct_message_t *m)
     free(m->subject);
     free(m->body);
     free(m->to);
+    free(m->payload);
+    free(m->withheld);
     m->subject = NULL;
     m->body = NULL;
     m->body_len = 0;
     m->to = NULL;
     m->n_to = 0;
+    m->payload = NULL;
+    m->payload_len = 0;
+    m->withheld = NULL;
 }
 
 int ct_store_message_find(ct_store_t *st, const char *sender_id, const char *client_msg_id,
@@ -820,6 +1112,8 @@ int ct_store_message_find(ct_store_t *st, const char *sender_id, const char *cli
         const void *h = sqlite3_column_blob(s, 3);
         *hash_match = h != NULL && sqlite3_column_bytes(s, 3) == HASH_LEN &&
                       memcmp(h, request_hash, HASH_LEN) == 0;
+        if (err == 0)
+            err = copy_col(s, 4, out->withheld, sizeof out->withheld);
     } else if (rc == SQLITE_DONE) {
         err = CT_ENOTFOUND;
     } else {
@@ -851,6 +1145,14 @@ static int insert_message_row(ct_store_t *st, const ct_message_t *m, const uint8
                                SQLITE_STATIC);
     bind_int64(s, 9, m->priority, &rc);
     bind_int64(s, 10, m->stored_at_ms, &rc);
+    /* Callers from before the workflow leave kind 0, the wire's "unspecified": a text. */
+    bind_int64(s, 11, m->kind == 0 ? CT_MSG_TEXT : m->kind, &rc);
+    bind_text(s, 12, m->event, &rc);
+    if (rc == SQLITE_OK)
+        rc = m->payload_len > 0
+                 ? sqlite3_bind_blob(s, 13, m->payload, (int)m->payload_len, SQLITE_STATIC)
+                 : sqlite3_bind_null(s, 13);
+    bind_text(s, 14, m->withheld, &rc);
     if (rc != SQLITE_OK) {
         stmt_done(s);
         return fail(st, rc, "message_insert.bind");
@@ -898,7 +1200,10 @@ int ct_store_message_insert(ct_store_t *st, const ct_message_t *m, const uint8_t
     if (!fits(m->message_id, sizeof m->message_id) || !fits(m->sender_id, sizeof m->sender_id) ||
         !fits(m->client_msg_id, sizeof m->client_msg_id) ||
         !fits(m->participant_id, sizeof m->participant_id) || m->body_len > INT_MAX ||
-        (m->body == NULL && m->body_len != 0) || (m->to == NULL && m->n_to != 0))
+        (m->body == NULL && m->body_len != 0) || (m->to == NULL && m->n_to != 0) ||
+        !fits(m->event, sizeof m->event) || m->payload_len > INT_MAX ||
+        (m->payload == NULL && m->payload_len != 0) ||
+        (m->withheld != NULL && strlen(m->withheld) >= sizeof out->withheld))
         return CT_EINVAL;
     int err = txn_lost(st);
     if (err != 0)
@@ -930,6 +1235,8 @@ int ct_store_message_insert(ct_store_t *st, const ct_message_t *m, const uint8_t
     out->seq = seq;
     memcpy(out->message_id, m->message_id, sizeof out->message_id);
     out->stored_at_ms = m->stored_at_ms;
+    if (m->withheld != NULL)
+        memcpy(out->withheld, m->withheld, strlen(m->withheld) + 1); /* checked on entry */
     return 0;
 }
 
@@ -1022,12 +1329,25 @@ static int message_from_row(ct_store_t *st, sqlite3_stmt *s, ct_message_t *m)
         err = copy_col(s, 5, m->participant_id, sizeof m->participant_id);
     m->priority = sqlite3_column_int(s, 8);
     m->stored_at_ms = sqlite3_column_int64(s, 9);
+    m->kind = sqlite3_column_int(s, 10);
+    if (err == 0)
+        err = copy_col(s, 11, m->event, sizeof m->event);
     if (err != 0)
         return err;
     m->subject = dup_col(s, 6, NULL);
     m->body = dup_col(s, 7, &m->body_len);
-    if (m->subject == NULL || m->body == NULL)
+    m->withheld = dup_col(s, 13, NULL);
+    if (m->subject == NULL || m->body == NULL || m->withheld == NULL)
         return CT_ENOMEM;
+    const void *payload = sqlite3_column_blob(s, 12);
+    size_t payload_len = (size_t)sqlite3_column_bytes(s, 12);
+    if (payload != NULL && payload_len > 0) {
+        m->payload = malloc(payload_len);
+        if (m->payload == NULL)
+            return CT_ENOMEM;
+        memcpy(m->payload, payload, payload_len);
+        m->payload_len = payload_len;
+    }
     return load_recipients(st, m->seq, m);
 }
 
@@ -1063,6 +1383,932 @@ int ct_store_inbox_page(ct_store_t *st, const char *member_id, int64_t after_seq
         return err;
     }
     return n;
+}
+
+/* ---- care-team workflow ------------------------------------------------------------------ */
+
+/*
+ * Sets *p and *m to whether participant_id and member_id exist. The tables' foreign keys would
+ * refuse a missing one too, but as a constraint error; store.h promises CT_ENOTFOUND.
+ */
+static int exists_pm(ct_store_t *st, const char *participant_id, const char *member_id, bool *p,
+                     bool *m)
+{
+    sqlite3_stmt *s = NULL;
+    int err = stmt_get(st, STMT_EXISTS_PM, &s);
+    if (err != 0)
+        return err;
+    int rc = SQLITE_OK;
+    bind_text(s, 1, participant_id, &rc);
+    bind_text(s, 2, member_id, &rc);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *p = sqlite3_column_int(s, 0) != 0;
+        *m = sqlite3_column_int(s, 1) != 0;
+    } else {
+        err = fail(st, rc, "exists");
+    }
+    stmt_done(s);
+    return err;
+}
+
+/* Returns 0 if the participant (and, unless member_id is NULL, the member) exists, else
+ * CT_ENOTFOUND or the error of the lookup. */
+static int require(ct_store_t *st, const char *participant_id, const char *member_id)
+{
+    bool p = false, m = false;
+    int err = exists_pm(st, participant_id, member_id != NULL ? member_id : "", &p, &m);
+    if (err == 0 && (!p || (member_id != NULL && !m)))
+        err = CT_ENOTFOUND;
+    return err;
+}
+
+/* Reads the current row of a statement into a struct; returns 0 or a CT_E* code. */
+typedef int (*row_reader_t)(sqlite3_stmt *s, void *out);
+
+/*
+ * Runs a lookup by one text key (bound to ?1) that returns at most one row, read into out.
+ * CT_ENOTFOUND when there is none.
+ */
+static int get_by_key(ct_store_t *st, enum stmt_id id, const char *key, row_reader_t read,
+                      void *out, const char *op)
+{
+    sqlite3_stmt *s = NULL;
+    int err = stmt_get(st, id, &s);
+    if (err != 0)
+        return err;
+    int rc = SQLITE_OK;
+    bind_text(s, 1, key, &rc);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        err = read(s, out);
+    else if (rc == SQLITE_DONE)
+        err = CT_ENOTFOUND;
+    else
+        err = fail(st, rc, op);
+    stmt_done(s);
+    return err;
+}
+
+/*
+ * Steps a bound list statement (rc is the result of its binds) and calls visit for every row,
+ * which reads the row and calls the caller's callback. Stops at the first non-zero value of
+ * visit and returns it. The statement stays open while the callback runs: the callback may use
+ * every other store call on this handle but must not start the same list on it again. Always
+ * resets the statement.
+ */
+static int walk_rows(ct_store_t *st, sqlite3_stmt *s, int rc,
+                     int (*visit)(sqlite3_stmt *s, void *ctx), void *ctx, const char *op)
+{
+    int err = 0;
+    while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        err = visit(s, ctx);
+        if (err != 0)
+            break;
+        rc = SQLITE_OK;
+    }
+    if (err == 0 && rc != SQLITE_DONE)
+        err = fail(st, rc, op);
+    stmt_done(s);
+    return err;
+}
+
+/* store.h's list limits: "at most limit rows"; 0 or less means no limit (SQLite's -1). */
+static int64_t sql_limit(int limit)
+{
+    return limit > 0 ? limit : -1;
+}
+
+/* True when an optional filter string is set (store.h: NULL or "" means any). */
+static bool given(const char *s)
+{
+    return s != NULL && s[0] != '\0';
+}
+
+/* ---- participants ---- */
+
+static int participant_from_row(sqlite3_stmt *s, void *out)
+{
+    ct_participant_t *p = out;
+    memset(p, 0, sizeof *p);
+    int err = copy_col(s, 0, p->id, sizeof p->id);
+    if (err == 0)
+        err = copy_col(s, 1, p->label, sizeof p->label);
+    p->created_at_ms = sqlite3_column_int64(s, 2);
+    return err;
+}
+
+int ct_store_participant_add(ct_store_t *st, const ct_participant_t *p)
+{
+    if (!fits(p->id, sizeof p->id) || !fits(p->label, sizeof p->label))
+        return CT_EINVAL;
+    sqlite3_stmt *s = NULL;
+    int err = txn_lost(st);
+    if (err == 0)
+        err = stmt_get(st, STMT_PARTICIPANT_ADD, &s);
+    if (err != 0)
+        return err;
+    int rc = SQLITE_OK;
+    bind_text(s, 1, p->id, &rc);
+    bind_text(s, 2, p->label, &rc);
+    bind_int64(s, 3, p->created_at_ms, &rc);
+    return run_write(st, s, rc, "participant_add", NULL);
+}
+
+int ct_store_participant_get(ct_store_t *st, const char *id, ct_participant_t *out)
+{
+    return get_by_key(st, STMT_PARTICIPANT_GET, id, participant_from_row, out, "participant_get");
+}
+
+typedef struct participant_walk {
+    int (*cb)(const ct_participant_t *p, void *arg);
+    void *arg;
+} participant_walk_t;
+
+static int participant_visit(sqlite3_stmt *s, void *ctx)
+{
+    participant_walk_t *w = ctx;
+    ct_participant_t p;
+    int err = participant_from_row(s, &p);
+    return err != 0 ? err : w->cb(&p, w->arg);
+}
+
+int ct_store_participant_list(ct_store_t *st, int (*cb)(const ct_participant_t *p, void *arg),
+                              void *arg)
+{
+    sqlite3_stmt *s = NULL;
+    int err = stmt_get(st, STMT_PARTICIPANT_LIST, &s);
+    if (err != 0)
+        return err;
+    participant_walk_t w = {cb, arg};
+    return walk_rows(st, s, SQLITE_OK, participant_visit, &w, "participant_list");
+}
+
+/* ---- care teams and relations ---- */
+
+int ct_store_team_add(ct_store_t *st, const char *participant_id, const char *member_id,
+                      const char *via, int64_t now_ms)
+{
+    if (via != NULL && strlen(via) >= sizeof((ct_team_entry_t *)0)->via)
+        return CT_EINVAL;
+    sqlite3_stmt *s = NULL;
+    int err = txn_lost(st);
+    if (err == 0)
+        err = require(st, participant_id, member_id);
+    if (err == 0)
+        err = stmt_get(st, STMT_TEAM_ADD, &s);
+    if (err != 0)
+        return err;
+    int rc = SQLITE_OK;
+    bind_text(s, 1, participant_id, &rc);
+    bind_text(s, 2, member_id, &rc);
+    bind_int64(s, 3, now_ms, &rc);
+    bind_text(s, 4, via, &rc);
+    int changes = 0;
+    err = run_write(st, s, rc, "team_add", &changes);
+    return err != 0 ? err : changes == 0 ? 1 : 0;
+}
+
+int ct_store_team_remove(ct_store_t *st, const char *participant_id, const char *member_id)
+{
+    sqlite3_stmt *s = NULL;
+    int err = txn_lost(st);
+    if (err == 0)
+        err = stmt_get(st, STMT_TEAM_REMOVE, &s);
+    if (err != 0)
+        return err;
+    int rc = SQLITE_OK;
+    bind_text(s, 1, participant_id, &rc);
+    bind_text(s, 2, member_id, &rc);
+    int changes = 0;
+    err = run_write(st, s, rc, "team_remove", &changes);
+    return err != 0 ? err : changes == 0 ? CT_ENOTFOUND : 0;
+}
+
+typedef struct team_walk {
+    int (*cb)(const ct_team_entry_t *e, void *arg);
+    void *arg;
+} team_walk_t;
+
+/* TEAM_LIST rows: MEMBER_COLUMNS, then participant_id, joined_at_ms, via. */
+static int team_visit(sqlite3_stmt *s, void *ctx)
+{
+    team_walk_t *w = ctx;
+    ct_team_entry_t e;
+    memset(&e, 0, sizeof e);
+    int err = member_from_row(s, &e.member);
+    if (err == 0)
+        err = copy_col(s, 6, e.participant_id, sizeof e.participant_id);
+    e.joined_at_ms = sqlite3_column_int64(s, 7);
+    if (err == 0)
+        err = copy_col(s, 8, e.via, sizeof e.via);
+    return err != 0 ? err : w->cb(&e, w->arg);
+}
+
+int ct_store_team_list(ct_store_t *st, const char *participant_id,
+                       int (*cb)(const ct_team_entry_t *e, void *arg), void *arg)
+{
+    sqlite3_stmt *s = NULL;
+    int err = stmt_get(st, STMT_TEAM_LIST, &s);
+    if (err != 0)
+        return err;
+    int rc = SQLITE_OK;
+    bind_text(s, 1, participant_id, &rc);
+    team_walk_t w = {cb, arg};
+    return walk_rows(st, s, rc, team_visit, &w, "team_list");
+}
+
+int ct_store_relation(ct_store_t *st, const char *participant_id, const char *member_id,
+                      unsigned *out)
+{
+    sqlite3_stmt *s = NULL;
+    int err = stmt_get(st, STMT_RELATION, &s);
+    if (err != 0)
+        return err;
+    int rc = SQLITE_OK;
+    bind_text(s, 1, participant_id, &rc);
+    bind_text(s, 2, member_id, &rc);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *out = 0;
+        if (sqlite3_column_int(s, 0) != 0)
+            *out |= CT_STORE_REL_ON_TEAM;
+        if (sqlite3_column_int(s, 1) != 0)
+            *out |= CT_STORE_REL_LOCKBOXED;
+    } else {
+        err = fail(st, rc, "relation");
+    }
+    stmt_done(s);
+    return err;
+}
+
+/* ---- consents ---- */
+
+/* CONSENT_COLUMNS; column 7 (the withdrawn flag) is implied by withdrawn_by/at in the struct. */
+static int consent_from_row(sqlite3_stmt *s, void *out)
+{
+    ct_consent_t *c = out;
+    memset(c, 0, sizeof *c);
+    int err = copy_col(s, 0, c->consent_id, sizeof c->consent_id);
+    if (err == 0)
+        err = copy_col(s, 1, c->participant_id, sizeof c->participant_id);
+    c->scope = sqlite3_column_int(s, 2);
+    c->method = sqlite3_column_int(s, 3);
+    if (err == 0)
+        err = copy_col(s, 4, c->note, sizeof c->note);
+    if (err == 0)
+        err = copy_col(s, 5, c->recorded_by, sizeof c->recorded_by);
+    c->recorded_at_ms = sqlite3_column_int64(s, 6);
+    if (err == 0)
+        err = copy_col(s, 8, c->withdrawn_by, sizeof c->withdrawn_by);
+    c->withdrawn_at_ms = sqlite3_column_int64(s, 9);
+    if (err == 0)
+        err = copy_col(s, 10, c->withdraw_reason, sizeof c->withdraw_reason);
+    return err;
+}
+
+int ct_store_consent_add(ct_store_t *st, const ct_consent_t *c)
+{
+    if (!fits(c->consent_id, sizeof c->consent_id) ||
+        !fits(c->participant_id, sizeof c->participant_id) || !fits(c->note, sizeof c->note) ||
+        !fits(c->recorded_by, sizeof c->recorded_by) ||
+        !fits(c->withdrawn_by, sizeof c->withdrawn_by) ||
+        !fits(c->withdraw_reason, sizeof c->withdraw_reason))
+        return CT_EINVAL;
+    sqlite3_stmt *s = NULL;
+    int err = txn_lost(st);
+    if (err == 0)
+        err = require(st, c->participant_id, NULL);
+    if (err == 0)
+        err = stmt_get(st, STMT_CONSENT_ADD, &s);
+    if (err != 0)
+        return err;
+    int rc = SQLITE_OK;
+    bind_text(s, 1, c->consent_id, &rc);
+    bind_text(s, 2, c->participant_id, &rc);
+    bind_int64(s, 3, c->scope, &rc);
+    bind_int64(s, 4, c->method, &rc);
+    bind_text(s, 5, c->note, &rc);
+    bind_text(s, 6, c->recorded_by, &rc);
+    bind_int64(s, 7, c->recorded_at_ms, &rc);
+    bind_int64(s, 8, c->withdrawn_by[0] != '\0' || c->withdrawn_at_ms != 0, &rc);
+    bind_text(s, 9, c->withdrawn_by, &rc);
+    bind_int64(s, 10, c->withdrawn_at_ms, &rc);
+    bind_text(s, 11, c->withdraw_reason, &rc);
+    return run_write(st, s, rc, "consent_add", NULL);
+}
+
+int ct_store_consent_get(ct_store_t *st, const char *consent_id, ct_consent_t *out)
+{
+    return get_by_key(st, STMT_CONSENT_GET, consent_id, consent_from_row, out, "consent_get");
+}
+
+int ct_store_consent_withdraw(ct_store_t *st, const char *consent_id, const char *by,
+                              const char *reason, int64_t now_ms)
+{
+    if ((by != NULL && strlen(by) > CT_ID_MAX) || (reason != NULL && strlen(reason) > CT_NOTE_MAX))
+        return CT_EINVAL;
+    sqlite3_stmt *s = NULL;
+    int err = txn_lost(st);
+    if (err == 0)
+        err = stmt_get(st, STMT_CONSENT_WITHDRAW, &s);
+    if (err != 0)
+        return err;
+    int rc = SQLITE_OK;
+    bind_text(s, 1, consent_id, &rc);
+    bind_text(s, 2, by, &rc);
+    bind_int64(s, 3, now_ms, &rc);
+    bind_text(s, 4, reason, &rc);
+    int changes = 0;
+    err = run_write(st, s, rc, "consent_withdraw", &changes);
+    if (err != 0 || changes > 0)
+        return err;
+    /* Nothing active had that id: absent, or withdrawn before. */
+    ct_consent_t c;
+    err = ct_store_consent_get(st, consent_id, &c);
+    return err == 0 ? CT_ECONFLICT : err;
+}
+
+int ct_store_consent_active(ct_store_t *st, const char *participant_id, int scope, bool *active)
+{
+    sqlite3_stmt *s = NULL;
+    int err = stmt_get(st, STMT_CONSENT_ACTIVE, &s);
+    if (err != 0)
+        return err;
+    int rc = SQLITE_OK;
+    bind_text(s, 1, participant_id, &rc);
+    bind_int64(s, 2, scope, &rc);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *active = sqlite3_column_int(s, 0) != 0;
+    else
+        err = fail(st, rc, "consent_active");
+    stmt_done(s);
+    return err;
+}
+
+typedef struct consent_walk {
+    int (*cb)(const ct_consent_t *c, void *arg);
+    void *arg;
+} consent_walk_t;
+
+static int consent_visit(sqlite3_stmt *s, void *ctx)
+{
+    consent_walk_t *w = ctx;
+    ct_consent_t c;
+    int err = consent_from_row(s, &c);
+    return err != 0 ? err : w->cb(&c, w->arg);
+}
+
+int ct_store_consent_list(ct_store_t *st, const char *participant_id,
+                          int (*cb)(const ct_consent_t *c, void *arg), void *arg)
+{
+    sqlite3_stmt *s = NULL;
+    int err = stmt_get(st, STMT_CONSENT_LIST, &s);
+    if (err != 0)
+        return err;
+    int rc = SQLITE_OK;
+    bind_text(s, 1, participant_id, &rc);
+    consent_walk_t w = {cb, arg};
+    return walk_rows(st, s, rc, consent_visit, &w, "consent_list");
+}
+
+/* ---- lockbox restrictions ---- */
+
+int ct_store_restriction_add(ct_store_t *st, const ct_restriction_t *r)
+{
+    if (!fits(r->participant_id, sizeof r->participant_id) ||
+        !fits(r->member_id, sizeof r->member_id) || !fits(r->reason, sizeof r->reason) ||
+        !fits(r->recorded_by, sizeof r->recorded_by))
+        return CT_EINVAL;
+    sqlite3_stmt *s = NULL;
+    int err = txn_lost(st);
+    if (err == 0)
+        err = require(st, r->participant_id, r->member_id);
+    if (err == 0)
+        err = stmt_get(st, STMT_RESTRICTION_ADD, &s);
+    if (err != 0)
+        return err;
+    int rc = SQLITE_OK;
+    bind_text(s, 1, r->participant_id, &rc);
+    bind_text(s, 2, r->member_id, &rc);
+    bind_text(s, 3, r->reason, &rc);
+    bind_text(s, 4, r->recorded_by, &rc);
+    bind_int64(s, 5, r->recorded_at_ms, &rc);
+    int changes = 0;
+    err = run_write(st, s, rc, "restriction_add", &changes);
+    return err != 0 ? err : changes == 0 ? 1 : 0;
+}
+
+int ct_store_restriction_remove(ct_store_t *st, const char *participant_id, const char *member_id)
+{
+    sqlite3_stmt *s = NULL;
+    int err = txn_lost(st);
+    if (err == 0)
+        err = stmt_get(st, STMT_RESTRICTION_REMOVE, &s);
+    if (err != 0)
+        return err;
+    int rc = SQLITE_OK;
+    bind_text(s, 1, participant_id, &rc);
+    bind_text(s, 2, member_id, &rc);
+    int changes = 0;
+    err = run_write(st, s, rc, "restriction_remove", &changes);
+    return err != 0 ? err : changes == 0 ? CT_ENOTFOUND : 0;
+}
+
+typedef struct restriction_walk {
+    int (*cb)(const ct_restriction_t *r, void *arg);
+    void *arg;
+} restriction_walk_t;
+
+static int restriction_visit(sqlite3_stmt *s, void *ctx)
+{
+    restriction_walk_t *w = ctx;
+    ct_restriction_t r;
+    memset(&r, 0, sizeof r);
+    int err = copy_col(s, 0, r.participant_id, sizeof r.participant_id);
+    if (err == 0)
+        err = copy_col(s, 1, r.member_id, sizeof r.member_id);
+    if (err == 0)
+        err = copy_col(s, 2, r.reason, sizeof r.reason);
+    if (err == 0)
+        err = copy_col(s, 3, r.recorded_by, sizeof r.recorded_by);
+    r.recorded_at_ms = sqlite3_column_int64(s, 4);
+    return err != 0 ? err : w->cb(&r, w->arg);
+}
+
+int ct_store_restriction_list(ct_store_t *st, const char *participant_id,
+                              int (*cb)(const ct_restriction_t *r, void *arg), void *arg)
+{
+    sqlite3_stmt *s = NULL;
+    int err = stmt_get(st, STMT_RESTRICTION_LIST, &s);
+    if (err != 0)
+        return err;
+    int rc = SQLITE_OK;
+    bind_text(s, 1, participant_id, &rc);
+    restriction_walk_t w = {cb, arg};
+    return walk_rows(st, s, rc, restriction_visit, &w, "restriction_list");
+}
+
+/* ---- referrals ---- */
+
+static int referral_from_row(sqlite3_stmt *s, void *out)
+{
+    ct_referral_t *r = out;
+    memset(r, 0, sizeof *r);
+    int err = copy_col(s, 0, r->referral_id, sizeof r->referral_id);
+    if (err == 0)
+        err = copy_col(s, 1, r->participant_id, sizeof r->participant_id);
+    if (err == 0)
+        err = copy_col(s, 2, r->referrer_id, sizeof r->referrer_id);
+    if (err == 0)
+        err = copy_col(s, 3, r->addressee_id, sizeof r->addressee_id);
+    if (err == 0)
+        err = copy_col(s, 4, r->assignee_id, sizeof r->assignee_id);
+    r->status = sqlite3_column_int(s, 5);
+    r->held_from = sqlite3_column_int(s, 6);
+    r->priority = sqlite3_column_int(s, 7);
+    if (err == 0)
+        err = copy_col(s, 8, r->reason, sizeof r->reason);
+    if (err == 0)
+        err = copy_col(s, 9, r->goals, sizeof r->goals);
+    if (err == 0)
+        err = copy_col(s, 10, r->status_reason, sizeof r->status_reason);
+    r->created_at_ms = sqlite3_column_int64(s, 11);
+    r->updated_at_ms = sqlite3_column_int64(s, 12);
+    return err;
+}
+
+static bool referral_fits(const ct_referral_t *r)
+{
+    return fits(r->referral_id, sizeof r->referral_id) &&
+           fits(r->participant_id, sizeof r->participant_id) &&
+           fits(r->referrer_id, sizeof r->referrer_id) &&
+           fits(r->addressee_id, sizeof r->addressee_id) &&
+           fits(r->assignee_id, sizeof r->assignee_id) && fits(r->reason, sizeof r->reason) &&
+           fits(r->goals, sizeof r->goals) && fits(r->status_reason, sizeof r->status_reason);
+}
+
+/* Also CT_ENOTFOUND if the participant does not exist (the foreign key). */
+int ct_store_referral_insert(ct_store_t *st, const ct_referral_t *r)
+{
+    if (!referral_fits(r))
+        return CT_EINVAL;
+    sqlite3_stmt *s = NULL;
+    int err = txn_lost(st);
+    if (err == 0)
+        err = require(st, r->participant_id, NULL);
+    if (err == 0)
+        err = stmt_get(st, STMT_REFERRAL_INSERT, &s);
+    if (err != 0)
+        return err;
+    int rc = SQLITE_OK;
+    bind_text(s, 1, r->referral_id, &rc);
+    bind_text(s, 2, r->participant_id, &rc);
+    bind_text(s, 3, r->referrer_id, &rc);
+    bind_text(s, 4, r->addressee_id, &rc);
+    bind_text(s, 5, r->assignee_id, &rc);
+    bind_int64(s, 6, r->status, &rc);
+    bind_int64(s, 7, r->held_from, &rc);
+    bind_int64(s, 8, r->priority, &rc);
+    bind_text(s, 9, r->reason, &rc);
+    bind_text(s, 10, r->goals, &rc);
+    bind_text(s, 11, r->status_reason, &rc);
+    bind_int64(s, 12, r->created_at_ms, &rc);
+    bind_int64(s, 13, r->updated_at_ms, &rc);
+    return run_write(st, s, rc, "referral_insert", NULL);
+}
+
+int ct_store_referral_get(ct_store_t *st, const char *referral_id, ct_referral_t *out)
+{
+    return get_by_key(st, STMT_REFERRAL_GET, referral_id, referral_from_row, out, "referral_get");
+}
+
+int ct_store_referral_update(ct_store_t *st, const ct_referral_t *r)
+{
+    if (!referral_fits(r))
+        return CT_EINVAL;
+    sqlite3_stmt *s = NULL;
+    int err = txn_lost(st);
+    if (err == 0)
+        err = stmt_get(st, STMT_REFERRAL_UPDATE, &s);
+    if (err != 0)
+        return err;
+    int rc = SQLITE_OK;
+    bind_text(s, 1, r->referral_id, &rc);
+    bind_text(s, 2, r->addressee_id, &rc);
+    bind_text(s, 3, r->assignee_id, &rc);
+    bind_int64(s, 4, r->status, &rc);
+    bind_int64(s, 5, r->held_from, &rc);
+    bind_text(s, 6, r->status_reason, &rc);
+    bind_int64(s, 7, r->updated_at_ms, &rc);
+    int changes = 0;
+    err = run_write(st, s, rc, "referral_update", &changes);
+    return err != 0 ? err : changes == 0 ? CT_ENOTFOUND : 0;
+}
+
+typedef struct referral_walk {
+    int (*cb)(const ct_referral_t *r, void *arg);
+    void *arg;
+} referral_walk_t;
+
+static int referral_visit(sqlite3_stmt *s, void *ctx)
+{
+    referral_walk_t *w = ctx;
+    ct_referral_t r;
+    int err = referral_from_row(s, &r);
+    return err != 0 ? err : w->cb(&r, w->arg);
+}
+
+/*
+ * One statement per leading filter, so that each list is a walk of one index in its order:
+ * the most selective filter set leads (participant, assignee, referrer, the queue, status), and
+ * the others are checked on the rows that index yields. A list with no filter walks the table.
+ */
+int ct_store_referral_list(ct_store_t *st, const ct_referral_filter_t *f,
+                           int (*cb)(const ct_referral_t *r, void *arg), void *arg)
+{
+    static const ct_referral_filter_t none = {0};
+    if (f == NULL)
+        f = &none;
+    enum stmt_id id = given(f->participant_id) ? STMT_REFERRAL_LIST_PARTICIPANT
+                      : given(f->assignee_id)  ? STMT_REFERRAL_LIST_ASSIGNEE
+                      : given(f->referrer_id)  ? STMT_REFERRAL_LIST_REFERRER
+                      : f->queue_only          ? STMT_REFERRAL_LIST_QUEUE
+                      : f->status != 0         ? STMT_REFERRAL_LIST_STATUS
+                                               : STMT_REFERRAL_LIST_ALL;
+    sqlite3_stmt *s = NULL;
+    int err = stmt_get(st, id, &s);
+    if (err != 0)
+        return err;
+    int rc = SQLITE_OK;
+    bind_text(s, 1, f->participant_id, &rc);
+    bind_text(s, 2, f->assignee_id, &rc);
+    bind_text(s, 3, f->referrer_id, &rc);
+    bind_int64(s, 4, f->queue_only ? 1 : 0, &rc);
+    bind_int64(s, 5, f->status, &rc);
+    bind_int64(s, 6, sql_limit(f->limit), &rc);
+    referral_walk_t w = {cb, arg};
+    return walk_rows(st, s, rc, referral_visit, &w, "referral_list");
+}
+
+/* ---- session summaries ---- */
+
+void ct_summary_clear(ct_summary_t *s)
+{
+    if (s == NULL)
+        return;
+    free(s->text);
+    s->text = NULL;
+}
+
+/* Fills out (a ct_summary_t) from a SUMMARY_COLUMNS row; on success out->text is the caller's. */
+static int summary_from_row(sqlite3_stmt *s, void *out)
+{
+    ct_summary_t *m = out;
+    memset(m, 0, sizeof *m);
+    int err = copy_col(s, 0, m->summary_id, sizeof m->summary_id);
+    if (err == 0)
+        err = copy_col(s, 1, m->referral_id, sizeof m->referral_id);
+    if (err == 0)
+        err = copy_col(s, 2, m->participant_id, sizeof m->participant_id);
+    if (err == 0)
+        err = copy_col(s, 3, m->author_id, sizeof m->author_id);
+    if (err == 0)
+        err = copy_col(s, 4, m->session_date, sizeof m->session_date);
+    m->duration_minutes = (uint32_t)sqlite3_column_int64(s, 5);
+    m->format = sqlite3_column_int(s, 6);
+    if (err == 0)
+        err = copy_col(s, 7, m->themes, sizeof m->themes);
+    if (err == 0)
+        err = copy_col(s, 8, m->goals_progress, sizeof m->goals_progress);
+    if (err == 0)
+        err = copy_col(s, 9, m->next_steps, sizeof m->next_steps);
+    m->participant_reviewed = sqlite3_column_int(s, 10) != 0;
+    m->risk = sqlite3_column_int(s, 11);
+    if (err == 0)
+        err = copy_col(s, 13, m->amends_summary_id, sizeof m->amends_summary_id);
+    if (err == 0)
+        err = copy_col(s, 14, m->alert_id, sizeof m->alert_id);
+    m->created_at_ms = sqlite3_column_int64(s, 15);
+    if (err != 0)
+        return err;
+    m->text = dup_col(s, 12, NULL);
+    return m->text != NULL ? 0 : CT_ENOMEM;
+}
+
+/* Also CT_ENOTFOUND if the participant does not exist (the foreign key). */
+int ct_store_summary_insert(ct_store_t *st, const ct_summary_t *m)
+{
+    if (!fits(m->summary_id, sizeof m->summary_id) ||
+        !fits(m->referral_id, sizeof m->referral_id) ||
+        !fits(m->participant_id, sizeof m->participant_id) ||
+        !fits(m->author_id, sizeof m->author_id) ||
+        !fits(m->session_date, sizeof m->session_date) || !fits(m->themes, sizeof m->themes) ||
+        !fits(m->goals_progress, sizeof m->goals_progress) ||
+        !fits(m->next_steps, sizeof m->next_steps) ||
+        !fits(m->amends_summary_id, sizeof m->amends_summary_id) ||
+        !fits(m->alert_id, sizeof m->alert_id) || (m->text != NULL && strlen(m->text) > INT_MAX))
+        return CT_EINVAL;
+    sqlite3_stmt *s = NULL;
+    int err = txn_lost(st);
+    if (err == 0)
+        err = require(st, m->participant_id, NULL);
+    if (err == 0)
+        err = stmt_get(st, STMT_SUMMARY_INSERT, &s);
+    if (err != 0)
+        return err;
+    int rc = SQLITE_OK;
+    bind_text(s, 1, m->summary_id, &rc);
+    bind_text(s, 2, m->referral_id, &rc);
+    bind_text(s, 3, m->participant_id, &rc);
+    bind_text(s, 4, m->author_id, &rc);
+    bind_text(s, 5, m->session_date, &rc);
+    bind_int64(s, 6, m->duration_minutes, &rc);
+    bind_int64(s, 7, m->format, &rc);
+    bind_text(s, 8, m->themes, &rc);
+    bind_text(s, 9, m->goals_progress, &rc);
+    bind_text(s, 10, m->next_steps, &rc);
+    bind_int64(s, 11, m->participant_reviewed ? 1 : 0, &rc);
+    bind_int64(s, 12, m->risk, &rc);
+    bind_text(s, 13, m->text, &rc);
+    bind_text(s, 14, m->amends_summary_id, &rc);
+    bind_text(s, 15, m->alert_id, &rc);
+    bind_int64(s, 16, m->created_at_ms, &rc);
+    return run_write(st, s, rc, "summary_insert", NULL);
+}
+
+int ct_store_summary_get(ct_store_t *st, const char *summary_id, ct_summary_t *out)
+{
+    /* On any error out holds no allocation: summary_from_row allocates the text last. */
+    return get_by_key(st, STMT_SUMMARY_GET, summary_id, summary_from_row, out, "summary_get");
+}
+
+typedef struct summary_walk {
+    int (*cb)(const ct_summary_t *s, void *arg);
+    void *arg;
+} summary_walk_t;
+
+static int summary_visit(sqlite3_stmt *s, void *ctx)
+{
+    summary_walk_t *w = ctx;
+    ct_summary_t m;
+    int err = summary_from_row(s, &m);
+    if (err == 0)
+        err = w->cb(&m, w->arg);
+    ct_summary_clear(&m);
+    return err;
+}
+
+/* CT_EINVAL when neither participant_id nor referral_id is given. */
+int ct_store_summary_list(ct_store_t *st, const char *participant_id, const char *referral_id,
+                          int limit, int (*cb)(const ct_summary_t *s, void *arg), void *arg)
+{
+    if (!given(participant_id) && !given(referral_id))
+        return CT_EINVAL;
+    sqlite3_stmt *s = NULL;
+    int err = stmt_get(
+        st, given(referral_id) ? STMT_SUMMARY_LIST_REFERRAL : STMT_SUMMARY_LIST_PARTICIPANT, &s);
+    if (err != 0)
+        return err;
+    int rc = SQLITE_OK;
+    bind_text(s, 1, participant_id, &rc);
+    bind_text(s, 2, referral_id, &rc);
+    bind_int64(s, 3, sql_limit(limit), &rc);
+    summary_walk_t w = {cb, arg};
+    return walk_rows(st, s, rc, summary_visit, &w, "summary_list");
+}
+
+/* ---- safety alerts ---- */
+
+static int alert_from_row(sqlite3_stmt *s, void *out)
+{
+    ct_alert_t *a = out;
+    memset(a, 0, sizeof *a);
+    int err = copy_col(s, 0, a->alert_id, sizeof a->alert_id);
+    if (err == 0)
+        err = copy_col(s, 1, a->participant_id, sizeof a->participant_id);
+    if (err == 0)
+        err = copy_col(s, 2, a->raised_by, sizeof a->raised_by);
+    a->source = sqlite3_column_int(s, 3);
+    if (err == 0)
+        err = copy_col(s, 4, a->summary_id, sizeof a->summary_id);
+    if (err == 0)
+        err = copy_col(s, 5, a->referral_id, sizeof a->referral_id);
+    a->risk = sqlite3_column_int(s, 6);
+    if (err == 0)
+        err = copy_col(s, 7, a->text, sizeof a->text);
+    a->status = sqlite3_column_int(s, 8);
+    a->escalations = (uint32_t)sqlite3_column_int64(s, 9);
+    a->deadline_ms = sqlite3_column_int64(s, 10);
+    a->created_at_ms = sqlite3_column_int64(s, 11);
+    if (err == 0)
+        err = copy_col(s, 12, a->acknowledged_by, sizeof a->acknowledged_by);
+    a->acknowledged_at_ms = sqlite3_column_int64(s, 13);
+    if (err == 0)
+        err = copy_col(s, 14, a->note, sizeof a->note);
+    return err;
+}
+
+static bool alert_fits(const ct_alert_t *a)
+{
+    return fits(a->alert_id, sizeof a->alert_id) &&
+           fits(a->participant_id, sizeof a->participant_id) &&
+           fits(a->raised_by, sizeof a->raised_by) && fits(a->summary_id, sizeof a->summary_id) &&
+           fits(a->referral_id, sizeof a->referral_id) && fits(a->text, sizeof a->text) &&
+           fits(a->acknowledged_by, sizeof a->acknowledged_by) && fits(a->note, sizeof a->note);
+}
+
+/* Also CT_ENOTFOUND if the participant does not exist (the foreign key). */
+int ct_store_alert_insert(ct_store_t *st, const ct_alert_t *a)
+{
+    if (!alert_fits(a))
+        return CT_EINVAL;
+    sqlite3_stmt *s = NULL;
+    int err = txn_lost(st);
+    if (err == 0)
+        err = require(st, a->participant_id, NULL);
+    if (err == 0)
+        err = stmt_get(st, STMT_ALERT_INSERT, &s);
+    if (err != 0)
+        return err;
+    int rc = SQLITE_OK;
+    bind_text(s, 1, a->alert_id, &rc);
+    bind_text(s, 2, a->participant_id, &rc);
+    bind_text(s, 3, a->raised_by, &rc);
+    bind_int64(s, 4, a->source, &rc);
+    bind_text(s, 5, a->summary_id, &rc);
+    bind_text(s, 6, a->referral_id, &rc);
+    bind_int64(s, 7, a->risk, &rc);
+    bind_text(s, 8, a->text, &rc);
+    bind_int64(s, 9, a->status, &rc);
+    bind_int64(s, 10, a->escalations, &rc);
+    bind_int64(s, 11, a->deadline_ms, &rc);
+    bind_int64(s, 12, a->created_at_ms, &rc);
+    bind_text(s, 13, a->acknowledged_by, &rc);
+    bind_int64(s, 14, a->acknowledged_at_ms, &rc);
+    bind_text(s, 15, a->note, &rc);
+    return run_write(st, s, rc, "alert_insert", NULL);
+}
+
+int ct_store_alert_get(ct_store_t *st, const char *alert_id, ct_alert_t *out)
+{
+    return get_by_key(st, STMT_ALERT_GET, alert_id, alert_from_row, out, "alert_get");
+}
+
+int ct_store_alert_update(ct_store_t *st, const ct_alert_t *a)
+{
+    if (!alert_fits(a))
+        return CT_EINVAL;
+    sqlite3_stmt *s = NULL;
+    int err = txn_lost(st);
+    if (err == 0)
+        err = stmt_get(st, STMT_ALERT_UPDATE, &s);
+    if (err != 0)
+        return err;
+    int rc = SQLITE_OK;
+    bind_text(s, 1, a->alert_id, &rc);
+    bind_int64(s, 2, a->status, &rc);
+    bind_int64(s, 3, a->escalations, &rc);
+    bind_int64(s, 4, a->deadline_ms, &rc);
+    bind_text(s, 5, a->acknowledged_by, &rc);
+    bind_int64(s, 6, a->acknowledged_at_ms, &rc);
+    bind_text(s, 7, a->note, &rc);
+    int changes = 0;
+    err = run_write(st, s, rc, "alert_update", &changes);
+    return err != 0 ? err : changes == 0 ? CT_ENOTFOUND : 0;
+}
+
+typedef struct alert_walk {
+    int (*cb)(const ct_alert_t *a, void *arg);
+    void *arg;
+} alert_walk_t;
+
+static int alert_visit(sqlite3_stmt *s, void *ctx)
+{
+    alert_walk_t *w = ctx;
+    ct_alert_t a;
+    int err = alert_from_row(s, &a);
+    return err != 0 ? err : w->cb(&a, w->arg);
+}
+
+int ct_store_alert_list(ct_store_t *st, const char *participant_id, bool open_only, int limit,
+                        int (*cb)(const ct_alert_t *a, void *arg), void *arg)
+{
+    sqlite3_stmt *s = NULL;
+    int err =
+        stmt_get(st, given(participant_id) ? STMT_ALERT_LIST_PARTICIPANT : STMT_ALERT_LIST_ALL, &s);
+    if (err != 0)
+        return err;
+    int rc = SQLITE_OK;
+    if (given(participant_id))
+        bind_text(s, 1, participant_id, &rc);
+    bind_int64(s, 2, open_only ? 1 : 0, &rc);
+    bind_int64(s, 3, sql_limit(limit), &rc);
+    alert_walk_t w = {cb, arg};
+    return walk_rows(st, s, rc, alert_visit, &w, "alert_list");
+}
+
+/*
+ * The due alerts are read into memory before the first callback, because the escalation timer
+ * updates each one (new deadline, or none) from its callback: changing rows of the index a
+ * statement is still walking would make the walk see them again or skip others. Due alerts are
+ * few (each is re-armed or closed as it is handled), so the copy is small.
+ */
+int ct_store_alert_due(ct_store_t *st, int64_t now_ms, int (*cb)(const ct_alert_t *a, void *arg),
+                       void *arg)
+{
+    sqlite3_stmt *s = NULL;
+    int err = stmt_get(st, STMT_ALERT_DUE, &s);
+    if (err != 0)
+        return err;
+    int rc = SQLITE_OK;
+    bind_int64(s, 1, now_ms, &rc);
+    ct_alert_t *due = NULL;
+    size_t n = 0, cap = 0;
+    while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (n == cap) {
+            size_t ncap = cap == 0 ? 4 : cap * 2;
+            void *p = realloc(due, ncap * sizeof *due);
+            if (p == NULL) {
+                err = CT_ENOMEM;
+                break;
+            }
+            due = p;
+            cap = ncap;
+        }
+        err = alert_from_row(s, &due[n]);
+        if (err != 0)
+            break;
+        n++;
+        rc = SQLITE_OK;
+    }
+    if (err == 0 && rc != SQLITE_DONE)
+        err = fail(st, rc, "alert_due");
+    stmt_done(s);
+    for (size_t i = 0; err == 0 && i < n; i++)
+        err = cb(&due[i], arg);
+    free(due);
+    return err;
+}
+
+int ct_store_alert_next_deadline(ct_store_t *st, int64_t *deadline_ms)
+{
+    sqlite3_stmt *s = NULL;
+    int err = stmt_get(st, STMT_ALERT_NEXT_DEADLINE, &s);
+    if (err != 0)
+        return err;
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *deadline_ms = sqlite3_column_int64(s, 0); /* min() of no rows is NULL, read as 0 */
+    else
+        err = fail(st, rc, "alert_next_deadline");
+    stmt_done(s);
+    return err;
 }
 
 /* ---- audit ------------------------------------------------------------------------------- */

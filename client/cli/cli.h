@@ -7,7 +7,12 @@
  *   connect.c      connecting with the settings, and explaining a failed connect
  *   report.c       every other failure report, and the exit code each maps to
  *   ack.c          acknowledging delivered messages (inbox, watch)
- *   cmd_<name>.c   one command each: its help text and its run function
+ *   request.c      one request and its answer, for the commands that make one (the workflow)
+ *   optvalues.c    checking option values: ids, enum names, numbers, dates, text
+ *   textfile.c     reading a text file or standard input (send --body-file, summary --file)
+ *   names.c        the names of the protocol's enum values on the CLI (names.h)
+ *   cmd_<name>.c   one command each (or a family: cmd_refer.c has refer, referrals and
+ *                  referral): help texts and run functions
  *   settings.c     where each connection setting comes from (settings.h)
  *   output.c       everything printed on stdout (output.h)
  *
@@ -16,6 +21,11 @@
  *  - Nothing about a message body is ever written to stderr; bodies go only to stdout.
  *  - inbox and watch acknowledge a message only after it has been written and flushed to stdout
  *    without error, so a full disk or closed pipe leaves it pending on the server.
+ *  - A command with subcommands (consent record, referral accept, ...) has a table of them
+ *    (ct_cli_subcommand_t); main dispatches through ct_cli_run_subcommand, and each subcommand
+ *    has its own help, shown by `careteam CMD SUB --help` and `careteam help CMD SUB`.
+ *  - Values are checked before connecting where a check helps the user (an unknown --format, a
+ *    malformed date or id); the server remains the authority and its refusals are shown verbatim.
  *
  * The exit codes are part of the CLI's interface (scripts test them) and are documented in
  * `careteam --help`; a code's meaning never changes.
@@ -24,7 +34,9 @@
 #define CT_CLI_H
 
 #include <getopt.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "careteam.h"
 #include "output.h"
@@ -53,8 +65,10 @@ typedef struct cli {
     ct_out_t out;
     int connect_timeout_ms;
     int request_timeout_ms;
-    const char *command; /* the command running, for messages; NULL before it is known */
-    int exit_code;       /* set by ct_cli_next_option when it returns -1, and by usage errors */
+    const char *command;  /* the command running, for messages; NULL before it is known */
+    char command_buf[64]; /* "CMD SUB" while a subcommand runs (command points here) */
+    bool operands_only;   /* ct_cli_next_arg has passed "--": the rest are operands */
+    int exit_code;        /* set by ct_cli_next_option when it returns -1, and by usage errors */
     ct_cli_settings_t settings; /* loaded by ct_cli_connect; freed by main */
 } cli_t;
 
@@ -73,6 +87,40 @@ extern const char ct_cli_send_help[];
 extern const char ct_cli_inbox_help[];
 extern const char ct_cli_watch_help[];
 extern const char ct_cli_help_help[];
+
+/* Care-team workflow commands without subcommands. */
+int ct_cli_cmd_refer(cli_t *cli, int argc, char **argv);     /* cmd_refer.c */
+int ct_cli_cmd_referrals(cli_t *cli, int argc, char **argv); /* cmd_refer.c */
+int ct_cli_cmd_summaries(cli_t *cli, int argc, char **argv); /* cmd_summary.c */
+int ct_cli_cmd_concern(cli_t *cli, int argc, char **argv);   /* cmd_alert.c */
+int ct_cli_cmd_alerts(cli_t *cli, int argc, char **argv);    /* cmd_alert.c */
+
+extern const char ct_cli_refer_help[];
+extern const char ct_cli_referrals_help[];
+extern const char ct_cli_summaries_help[];
+extern const char ct_cli_concern_help[];
+extern const char ct_cli_alerts_help[];
+
+/* One subcommand of a command: `careteam CMD NAME ...`. Tables end with a NULL name. */
+typedef struct ct_cli_subcommand {
+    const char *name;
+    const char *summary;                           /* one line for the command's help */
+    const char *help;                              /* the whole `careteam CMD NAME --help` text */
+    int (*run)(cli_t *cli, int argc, char **argv); /* argv[0] is NAME */
+} ct_cli_subcommand_t;
+
+/* Care-team workflow commands with subcommands: the command's help (usage and examples; the
+ * list of subcommands is added from the table) and the table. */
+extern const char ct_cli_consent_help[]; /* cmd_consent.c: record withdraw list */
+extern const ct_cli_subcommand_t ct_cli_consent_subcommands[];
+extern const char ct_cli_lockbox_help[]; /* cmd_lockbox.c: add remove */
+extern const ct_cli_subcommand_t ct_cli_lockbox_subcommands[];
+extern const char ct_cli_referral_help[]; /* cmd_refer.c: accept decline ... reassign */
+extern const ct_cli_subcommand_t ct_cli_referral_subcommands[];
+extern const char ct_cli_summary_help[]; /* cmd_summary.c: post */
+extern const ct_cli_subcommand_t ct_cli_summary_subcommands[];
+extern const char ct_cli_alert_help[]; /* cmd_alert.c: ack */
+extern const ct_cli_subcommand_t ct_cli_alert_subcommands[];
 
 /* ---- help and version (main.c) ------------------------------------------------------------ */
 
@@ -132,6 +180,77 @@ int ct_cli_no_operands(cli_t *cli, int c, int argc, char **argv);
 /* Parses argv for a command that takes no options of its own and no operands. Returns 0, or -1
  * when the command must return cli->exit_code. */
 int ct_cli_plain_options(cli_t *cli, int argc, char **argv);
+
+/* What ct_cli_next_arg returns for an operand. */
+#define CT_CLI_ARG_OPERAND 1
+
+/*
+ * Like ct_cli_next_option, for a command that takes operands among its options
+ * (`referral cancel ID --reason TEXT`): returns CT_CLI_ARG_OPERAND with *operand set for each
+ * operand in turn, and goes on with the options after it. "--" makes the next argument an
+ * operand even if it starts with '-'. Returns 0 when argv is done, -1 as ct_cli_next_option.
+ */
+int ct_cli_next_arg(cli_t *cli, int argc, char **argv, const struct option *opts,
+                    const char **operand);
+
+/* Runs the subcommand named by the first operand of argv (argv[0] is the command; global
+ * options may come before the subcommand's name) from subs, with cli->command "CMD SUB".
+ * Returns its exit code, or CT_CLI_EXIT_USAGE (reported) for a missing or unknown name. */
+int ct_cli_run_subcommand(cli_t *cli, int argc, char **argv, const ct_cli_subcommand_t *subs);
+
+/* Writes the "subcommands" section of the help of command from its table subs on f. */
+void ct_cli_print_subcommands(FILE *f, const char *command, const ct_cli_subcommand_t *subs);
+
+/* ---- option values (optvalues.c) ---------------------------------------------------------- */
+
+/* Each checks the value arg of option opt ("--participant"; for an operand, its name in capitals,
+ * e.g. "REFERRAL_ID"). Returns 0, or CT_CLI_EXIT_USAGE with the problem reported, naming opt, the
+ * bad value and what is allowed. */
+
+/* A member or participant id: 1-64 of [A-Za-z0-9._-]. what: "participant id", "member id". */
+int ct_cli_check_id(cli_t *cli, const char *opt, const char *arg, const char *what);
+/* A server-made id (UUIDv7, lower case). what names it ("referral id"); list is the command
+ * that prints such ids ("careteam referrals"). */
+int ct_cli_check_uuid(cli_t *cli, const char *opt, const char *arg, const char *what,
+                      const char *list);
+/* A name of t; *out its value. */
+int ct_cli_check_name(cli_t *cli, const char *opt, const char *arg, const ct_cli_names_t *t,
+                      int *out);
+/* A whole number in min..max; *out its value. */
+int ct_cli_check_number(cli_t *cli, const char *opt, const char *arg, unsigned min, unsigned max,
+                        unsigned *out);
+/* A calendar date YYYY-MM-DD (a real day: 2026-02-30 is refused). */
+int ct_cli_check_date(cli_t *cli, const char *opt, const char *arg);
+/* Text: valid UTF-8. */
+int ct_cli_check_text(cli_t *cli, const char *opt, const char *arg);
+/* Reports that a required option is missing: "missing --participant P" plus what it is. */
+int ct_cli_missing(cli_t *cli, const char *opt, const char *what);
+
+/* ---- text files (textfile.c) -------------------------------------------------------------- */
+
+/*
+ * Reads all of path ("-": standard input, with a prompt when it is a terminal) as UTF-8 text
+ * into *out, malloc'd and NUL-terminated (the caller frees it), its length in *len_out. what
+ * names the file in messages ("body file", "summary file"). More than max bytes, a NUL byte or
+ * invalid UTF-8 is refused. Returns 0, or CT_CLI_EXIT_FILE (reported) with *out NULL.
+ */
+int ct_cli_read_text_file(const char *path, const char *what, size_t max, char **out,
+                          size_t *len_out);
+
+/* ---- one request (request.c) -------------------------------------------------------------- */
+
+/*
+ * Connects, sends req and waits for its answer, then closes. Returns 0 with *resp (the caller
+ * frees it with ct_envelope_free) when the answer is a response of the body case want, or an
+ * exit code with *resp NULL: a refusal (the server's Error, verbatim, exit 1), a failed connect
+ * or request (exit 3), or an unexpected kind of answer (exit 3). what says what was being done,
+ * for messages ("recording the consent").
+ */
+int ct_cli_request(cli_t *cli, Careteam__V1__Envelope *req, Careteam__V1__Envelope__BodyCase want,
+                   const char *what, Careteam__V1__Envelope **resp);
+
+/* Flushes what a command printed. Returns 0, or CT_CLI_EXIT_FILE (reported). */
+int ct_cli_output_done(cli_t *cli);
 
 /* ---- connecting (connect.c) --------------------------------------------------------------- */
 

@@ -27,7 +27,12 @@ const char ct_cli_inbox_help[] =
     "--json prints one line per message and nothing when there is none:\n"
     "  {\"type\":\"message\",\"message_id\":..,\"sender_id\":..,\"sender_role\":..,\"to\":[..],\n"
     "   \"participant_id\":..,\"subject\":..,\"priority\":..,\"body\":..,\"stored_at\":..,\n"
-    "   \"stored_at_ms\":..}\n";
+    "   \"stored_at_ms\":..,\"kind\":..,\"event\":..}\n"
+    "  kind is \"text\" for a member's message. Workflow events (kind \"referral\", \"summary\"\n"
+    "  or \"alert\"; event e.g. \"referral.accept\", \"alert.escalate\") also carry the object\n"
+    "  after the change as \"referral\", \"summary\" or \"alert\", with the fields that\n"
+    "  `careteam referrals --json`, `summaries --json` and `alerts --json` print. A person sees\n"
+    "  them as one line, e.g. \"referral 0190... accepted by pw.sam\", then the object.\n";
 
 typedef struct id_list {
     char **v;

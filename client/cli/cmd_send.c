@@ -8,7 +8,6 @@
  * with the advice to send again.
  */
 #include <errno.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +51,8 @@ const char ct_cli_send_help[] =
     "\n"
     "--json prints one line:\n"
     "  {\"type\":\"sent\",\"client_msg_id\":..,\"message_id\":..,\"to\":[..],\"stored_at\":..,\n"
-    "   \"stored_at_ms\":..,\"duplicate\":false}\n";
+    "   \"stored_at_ms\":..,\"duplicate\":false,\"withheld\":[{\"member_id\":..,\"reason\":..}]}\n"
+    "  withheld lists recipients the message was not stored for (a participant's lockbox).\n";
 
 typedef struct send_opts {
     char **to; /* owned strings */
@@ -114,74 +114,6 @@ static int add_recipients(cli_t *cli, send_opts_t *o, const char *list)
             return 0;
         p += n + 1;
     }
-}
-
-/* Reads a whole body file ("-" is stdin) into a malloc'd NUL-terminated string. Returns 0 or an
- * exit code (reported). */
-static int read_body_file(const char *path, char **out, size_t *len_out)
-{
-    bool is_stdin = strcmp(path, "-") == 0;
-    FILE *f = is_stdin ? stdin : fopen(path, "rb");
-    const char *name = is_stdin ? "standard input" : path;
-    *out = NULL;
-    if (f == NULL) {
-        ct_cli_errorf("cannot read body file %s: %s", path, strerror(errno));
-        return CT_CLI_EXIT_FILE;
-    }
-    if (is_stdin && isatty(STDIN_FILENO))
-        fprintf(stderr, "Type the message, then Ctrl-D on a new line.\n");
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    int rc = buf != NULL ? 0 : CT_CLI_EXIT_FILE;
-    while (rc == 0) {
-        if (cap - len < 2) {
-            if (cap > BODY_FILE_MAX) {
-                ct_cli_errorf("body file %s is larger than %u MiB", name, BODY_FILE_MAX >> 20);
-                rc = CT_CLI_EXIT_FILE;
-                break;
-            }
-            char *grown = realloc(buf, cap * 2);
-            if (grown == NULL) {
-                rc = CT_CLI_EXIT_FILE;
-                break;
-            }
-            buf = grown;
-            cap *= 2;
-        }
-        size_t got = fread(buf + len, 1, cap - len - 1, f);
-        len += got;
-        if (got == 0) {
-            if (ferror(f)) {
-                ct_cli_errorf("cannot read body file %s: %s", name, strerror(errno));
-                rc = CT_CLI_EXIT_FILE;
-            }
-            break;
-        }
-    }
-    if (!is_stdin)
-        fclose(f);
-    if (rc == 0 && buf == NULL)
-        rc = CT_CLI_EXIT_FILE;
-    if (rc != 0) {
-        if (buf == NULL)
-            ct_cli_errorf("out of memory reading body file %s", name);
-        free(buf);
-        return rc;
-    }
-    buf[len] = '\0';
-    if (memchr(buf, '\0', len) != NULL) {
-        ct_cli_errorf("body file %s contains a NUL byte: a message body must be UTF-8 text", name);
-        free(buf);
-        return CT_CLI_EXIT_FILE;
-    }
-    if (!ct_utf8_valid(buf, len)) {
-        ct_cli_errorf("body file %s is not UTF-8 text", name);
-        free(buf);
-        return CT_CLI_EXIT_FILE;
-    }
-    *out = buf;
-    *len_out = len;
-    return 0;
 }
 
 /* "cli-" and 16 hex digits from the kernel's random source. Returns 0 or -1. */
@@ -302,7 +234,8 @@ int ct_cli_cmd_send(cli_t *cli, int argc, char **argv)
     const char *body = o.body;
     if (o.body_file != NULL) {
         size_t len;
-        if ((rc = read_body_file(o.body_file, &file_body, &len)) != 0)
+        if ((rc = ct_cli_read_text_file(o.body_file, "body file", BODY_FILE_MAX, &file_body,
+                                        &len)) != 0)
             goto done;
         body = file_body;
     }

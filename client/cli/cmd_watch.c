@@ -40,7 +40,8 @@ const char ct_cli_watch_help[] =
     "options:\n"
     "  --count N   stop after N messages (exit 0)\n"
     "\n"
-    "--json prints one line per message, as `careteam inbox --json` does.\n";
+    "--json prints one line per message, as `careteam inbox --json` does; workflow events\n"
+    "(referrals, summaries, safety alerts) included.\n";
 
 /* Set by SIGINT/SIGTERM. Process-wide only because a signal handler can reach nothing else. */
 static volatile sig_atomic_t watch_stop;

@@ -12,7 +12,8 @@
  * Exit codes are those of cli.h, documented in MAIN_HELP_TAIL below.
  *
  * To add a command: write cmd_<name>.c with its run function and help text, declare both in
- * cli.h, and add a row to COMMANDS.
+ * cli.h, and add a row to COMMANDS. A command with subcommands (consent record, ...) gives its
+ * table of them instead of a run function; main runs the one named with ct_cli_run_subcommand.
  */
 #include <errno.h>
 #include <signal.h>
@@ -27,18 +28,40 @@
 typedef struct command {
     const char *name;
     const char *summary; /* one line for `careteam --help` */
-    const char *help;    /* the whole `careteam NAME --help` text */
-    int (*run)(cli_t *cli, int argc, char **argv);
+    const char *help;    /* the whole `careteam NAME --help` text (without its subcommands) */
+    int (*run)(cli_t *cli, int argc, char **argv); /* NULL when it has subcommands */
+    const ct_cli_subcommand_t *subs;               /* NULL when it has none */
 } command_t;
 
 static const command_t COMMANDS[] = {
-    {"whoami", "show who the server says you are", ct_cli_whoami_help, ct_cli_cmd_whoami},
-    {"send", "send a message to team members", ct_cli_send_help, ct_cli_cmd_send},
-    {"inbox", "print pending messages and mark them received", ct_cli_inbox_help, ct_cli_cmd_inbox},
+    {"whoami", "show who the server says you are", ct_cli_whoami_help, ct_cli_cmd_whoami, NULL},
+    {"send", "send a message to team members", ct_cli_send_help, ct_cli_cmd_send, NULL},
+    {"inbox", "print pending messages and mark them received", ct_cli_inbox_help, ct_cli_cmd_inbox,
+     NULL},
     {"watch", "print messages as they arrive, until interrupted", ct_cli_watch_help,
-     ct_cli_cmd_watch},
-    {"help", "show help for a command (careteam help COMMAND)", ct_cli_help_help, ct_cli_cmd_help},
-    {NULL, NULL, NULL, NULL},
+     ct_cli_cmd_watch, NULL},
+    {"consent", "record, withdraw or list a participant's consents", ct_cli_consent_help, NULL,
+     ct_cli_consent_subcommands},
+    {"lockbox", "restrict a member from a participant, or lift it", ct_cli_lockbox_help, NULL,
+     ct_cli_lockbox_subcommands},
+    {"refer", "refer a participant to a peer worker or the queue", ct_cli_refer_help,
+     ct_cli_cmd_refer, NULL},
+    {"referrals", "list the referrals you may see", ct_cli_referrals_help, ct_cli_cmd_referrals,
+     NULL},
+    {"referral", "accept, decline, start, hold, resume, complete, cancel, reassign",
+     ct_cli_referral_help, NULL, ct_cli_referral_subcommands},
+    {"summary", "post a session summary (summary post)", ct_cli_summary_help, NULL,
+     ct_cli_summary_subcommands},
+    {"summaries", "list the session summaries of a participant or referral", ct_cli_summaries_help,
+     ct_cli_cmd_summaries, NULL},
+    {"concern", "raise a safety concern about a participant", ct_cli_concern_help,
+     ct_cli_cmd_concern, NULL},
+    {"alerts", "list safety alerts", ct_cli_alerts_help, ct_cli_cmd_alerts, NULL},
+    {"alert", "acknowledge a safety alert (alert ack)", ct_cli_alert_help, NULL,
+     ct_cli_alert_subcommands},
+    {"help", "show help for a command (careteam help COMMAND [SUBCOMMAND])", ct_cli_help_help,
+     ct_cli_cmd_help, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
 };
 
 /* ---- help and version ----------------------------------------------------------------------- */
@@ -86,18 +109,23 @@ static const char *command_names(char *buf, size_t len)
 static void print_main_help(void)
 {
     fputs(USAGE_HEAD, stdout);
-    fputs("\nThe careteam command-line client: send and read care-team messages.\n\ncommands:\n",
+    fputs("\nThe careteam command-line client: care-team messages, consents, referrals to peer\n"
+          "support, session summaries and safety alerts.\n\ncommands:\n",
           stdout);
     for (const command_t *c = COMMANDS; c->name != NULL; c++)
-        printf("  %-8s  %s\n", c->name, c->summary);
+        printf("  %-9s  %s\n", c->name, c->summary);
     fputs("\n", stdout);
     fputs(ct_cli_global_help, stdout);
     fputs(MAIN_HELP_TAIL, stdout);
 }
 
-static void print_command_help(const command_t *c)
+/* Prints help (a command's or a subcommand's text), then, for a command with subcommands,
+ * their list, then the global options. */
+static void print_command_help(const char *help, const command_t *with_subs)
 {
-    fputs(c->help, stdout);
+    fputs(help, stdout);
+    if (with_subs != NULL)
+        ct_cli_print_subcommands(stdout, with_subs->name, with_subs->subs);
     fputs("\n", stdout);
     fputs(ct_cli_global_help, stdout);
     fputs("\nExit codes: see `careteam --help`.\n", stdout);
@@ -109,11 +137,24 @@ int ct_cli_print_help(const char *name)
         print_main_help();
         return 0;
     }
-    const command_t *c = find_command(name);
+    /* "CMD" or "CMD SUB" (cli->command while a subcommand runs). */
+    char cmd[64];
+    const char *sub = strchr(name, ' ');
+    snprintf(cmd, sizeof cmd, "%.*s", sub != NULL ? (int)(sub - name) : (int)strlen(name), name);
+    const command_t *c = find_command(cmd);
     if (c == NULL)
         return -1;
-    print_command_help(c);
-    return 0;
+    if (sub == NULL) {
+        print_command_help(c->help, c->subs != NULL ? c : NULL);
+        return 0;
+    }
+    for (const ct_cli_subcommand_t *s = c->subs; s != NULL && s->name != NULL; s++) {
+        if (strcmp(s->name, sub + 1) == 0) {
+            print_command_help(s->help, NULL);
+            return 0;
+        }
+    }
+    return -1;
 }
 
 void ct_cli_print_version(void)
@@ -158,7 +199,8 @@ int main(int argc, char **argv)
     int sub_argc = argc - optind;
     char **sub_argv = argv + optind;
     optind = 0; /* GNU getopt: 0 restarts the scan, at sub_argv[1] */
-    int rc = cmd->run(&cli, sub_argc, sub_argv);
+    int rc = cmd->subs != NULL ? ct_cli_run_subcommand(&cli, sub_argc, sub_argv, cmd->subs)
+                               : cmd->run(&cli, sub_argc, sub_argv);
     ct_cli_settings_free(&cli.settings);
     if (fflush(stdout) != 0 && rc == CT_CLI_EXIT_OK)
         rc = ct_cli_report_output_failure(errno);

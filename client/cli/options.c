@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 
@@ -134,4 +135,71 @@ int ct_cli_plain_options(cli_t *cli, int argc, char **argv)
         return -1;
     }
     return ct_cli_no_operands(cli, c, argc, argv);
+}
+
+int ct_cli_next_arg(cli_t *cli, int argc, char **argv, const struct option *opts,
+                    const char **operand)
+{
+    /* "--" is handled here, not by getopt: after it, glibc's getopt rewinds optind to the first
+     * operand once it reaches the end, so an operand taken after "--" would come back. Between
+     * calls getopt is always at an element boundary (optind 0 means 1, before the first call). */
+    int next = optind == 0 ? 1 : optind;
+    if (!cli->operands_only && next < argc && strcmp(argv[next], "--") == 0) {
+        cli->operands_only = true;
+        optind = next + 1;
+    }
+    if (!cli->operands_only) {
+        int c = ct_cli_next_option(cli, argc, argv, opts);
+        if (c != 0)
+            return c;
+    }
+    if (optind >= argc)
+        return 0;
+    /* getopt stopped at an operand ("+": it does not permute). Taking it and moving optind past
+     * it lets the next getopt_long call go on with the options after it. */
+    *operand = argv[optind++];
+    return CT_CLI_ARG_OPERAND;
+}
+
+/* "record, withdraw, list": the names in subs. */
+static const char *subcommand_names(const ct_cli_subcommand_t *subs, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (const ct_cli_subcommand_t *s = subs; s->name != NULL && used < len; s++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%s", s == subs ? "" : ", ", s->name);
+    return buf;
+}
+
+int ct_cli_run_subcommand(cli_t *cli, int argc, char **argv, const ct_cli_subcommand_t *subs)
+{
+    static const struct option opts[] = {CT_CLI_GLOBAL_OPTIONS, {0}};
+    char names[256];
+    int c = ct_cli_next_option(cli, argc, argv, opts);
+    if (c > 0)
+        return ct_cli_usage_error(cli, "unhandled option");
+    if (c < 0)
+        return cli->exit_code;
+    if (optind >= argc)
+        return ct_cli_usage_error(cli, "no subcommand given (one of: %s)",
+                                  subcommand_names(subs, names, sizeof names));
+    const ct_cli_subcommand_t *sub = subs;
+    while (sub->name != NULL && strcmp(sub->name, argv[optind]) != 0)
+        sub++;
+    if (sub->name == NULL)
+        return ct_cli_usage_error(cli, "unknown subcommand '%s' (one of: %s)", argv[optind],
+                                  subcommand_names(subs, names, sizeof names));
+    snprintf(cli->command_buf, sizeof cli->command_buf, "%s %s", cli->command, sub->name);
+    cli->command = cli->command_buf;
+    int sub_argc = argc - optind;
+    char **sub_argv = argv + optind;
+    optind = 0; /* GNU getopt: 0 restarts the scan, at sub_argv[1] */
+    return sub->run(cli, sub_argc, sub_argv);
+}
+
+void ct_cli_print_subcommands(FILE *f, const char *command, const ct_cli_subcommand_t *subs)
+{
+    fprintf(f, "subcommands (`careteam %s SUBCOMMAND --help` for each):\n", command);
+    for (const ct_cli_subcommand_t *s = subs; s->name != NULL; s++)
+        fprintf(f, "  %-10s  %s\n", s->name, s->summary);
 }

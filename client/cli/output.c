@@ -19,6 +19,15 @@
  *     ROLE      "psychiatrist" | "therapist" | "peer_worker" | "peer_supervisor" |
  *               "compliance" | "admin" | "unknown"
  *     PRIORITY  "routine" | "urgent" | "asap" | "stat" | "unknown"  (FHIR request priority)
+ *     KIND      "text" | "referral" | "summary" | "alert" | "unknown"
+ *     SCOPE     "peer-support" | "information-sharing" | "unknown"
+ *     METHOD    "verbal" | "written" | "unknown"
+ *     STATUS    "requested" | "accepted" | "rejected" | "in-progress" | "on-hold" |
+ *               "completed" | "cancelled" | "unknown"  (FHIR Task.status)
+ *     FORMAT    "one-to-one" | "group" | "phone" | "video" | "outreach" | "unknown"
+ *     RISK      "none" | "concern" | "urgent" | "unknown"
+ *   Enum names are those of the command line (names.c); "unknown" is a value this version of
+ *   the CLI has no name for (sent by a newer server).
  *
  *   careteam whoami --json           one record
  *     {"type":"whoami",
@@ -35,12 +44,75 @@
  *      "duplicate":BOOL}        true: this client_msg_id was sent before, and this is the
  *                               earlier message (nothing new was stored)
  *
+ *     "withheld":[{"member_id":STRING, "reason":STRING},...]
+ *                               recipients the message was not stored for (a participant's
+ *                               lockbox), and why; [] when none
+ *
  *   careteam inbox --json            one record per pending message, oldest first; nothing when
  *   careteam watch --json            there are none. watch continues with each new message.
  *     {"type":"message",
  *      "message_id":STRING, "sender_id":STRING, "sender_role":ROLE,
  *      "to":[STRING,...], "participant_id":STRING, "subject":STRING, "priority":PRIORITY,
- *      "body":STRING, "stored_at":TIME, "stored_at_ms":INT}
+ *      "body":STRING, "stored_at":TIME, "stored_at_ms":INT,
+ *      "kind":KIND,             "text" for a member's message; a workflow event otherwise
+ *      "event":STRING,          for an event, what happened: "referral.create",
+ *                               "referral.accept" (.reject .start .hold .resume .complete
+ *                               .cancel .reassign), "summary.post", "alert.open",
+ *                               "alert.escalate", "alert.acknowledge"; "" for text
+ *      "referral":REFERRAL      only when kind is "referral": the referral after the change
+ *      "summary":SUMMARY        only when kind is "summary": the summary posted
+ *      "alert":ALERT}           only when kind is "alert": the alert after the change
+ *     (These three are the one exception to "always present": each appears only with its kind.)
+ *
+ *   Care-team workflow. A command that answers one object prints one record; a list prints one
+ *   record per element, newest first, and nothing when it is empty. The objects nested in
+ *   event messages above have the same fields, without "type".
+ *
+ *   careteam consent record|withdraw --json, careteam consent list --json
+ *     CONSENT = {"type":"consent",
+ *      "consent_id":STRING, "participant_id":STRING, "scope":SCOPE, "method":METHOD,
+ *      "note":STRING, "recorded_by":STRING, "recorded_at":TIME, "recorded_at_ms":INT,
+ *      "active":BOOL,           false once withdrawn
+ *      "withdrawn_by":STRING, "withdrawn_at":TIME or "", "withdrawn_at_ms":INT (0 while active),
+ *      "withdraw_reason":STRING}
+ *
+ *   careteam lockbox add|remove --json
+ *     {"type":"lockbox", "participant_id":STRING, "member_id":STRING,
+ *      "restricted":BOOL}       true after add, false after remove
+ *
+ *   careteam refer --json, careteam referral ACTION --json, careteam referrals --json
+ *     REFERRAL = {"type":"referral",
+ *      "referral_id":STRING, "participant_id":STRING, "referrer_id":STRING,
+ *      "addressee_id":STRING    the peer worker it was sent to; "" for the peer-worker queue
+ *      "assignee_id":STRING     the peer worker who accepted it; "" before
+ *      "status":STATUS, "reason":STRING, "goals":[STRING,...], "priority":PRIORITY,
+ *      "status_reason":STRING   why it was rejected, cancelled, held or reassigned
+ *      "created_at":TIME, "created_at_ms":INT, "updated_at":TIME, "updated_at_ms":INT,
+ *      "held_from":STATUS or "" while on-hold, the status resume returns to; "" otherwise
+ *
+ *   careteam summary post --json, careteam summaries --json
+ *     SUMMARY = {"type":"summary",
+ *      "summary_id":STRING, "referral_id":STRING, "participant_id":STRING,
+ *      "author_id":STRING, "session_date":STRING (YYYY-MM-DD), "duration_minutes":INT,
+ *      "format":FORMAT, "themes":[STRING,...], "goals_progress":STRING, "next_steps":STRING,
+ *      "participant_reviewed":BOOL, "risk":RISK, "text":STRING,
+ *      "amends_summary_id":STRING  the summary this one corrects, or ""
+ *      "created_at":TIME, "created_at_ms":INT,
+ *      "alert_id":STRING}       the alert this summary opened, or ""
+ *
+ *   careteam concern --json, careteam alert ack --json, careteam alerts --json
+ *     ALERT = {"type":"alert",
+ *      "alert_id":STRING, "participant_id":STRING, "raised_by":STRING,
+ *      "source":"summary" | "concern" | "unknown",
+ *      "summary_id":STRING, "referral_id":STRING   source "summary": the summary and its
+ *                                                 referral; "" otherwise
+ *      "risk":RISK, "text":STRING, "status":"open" | "escalated" | "acknowledged" | "unknown",
+ *      "escalations":INT,
+ *      "deadline":TIME or "", "deadline_ms":INT     when it escalates next; "" and 0 once
+ *                                                 acknowledged or fully escalated
+ *      "created_at":TIME, "created_at_ms":INT,
+ *      "acknowledged_by":STRING, "acknowledged_at":TIME or "", "acknowledged_at_ms":INT,
+ *      "note":STRING}           the acknowledgement's note
  *
  * Human output is for people and may change between versions; scripts use --json.
  */
@@ -58,41 +130,7 @@
 /* Width of the labels in human blocks ("participant  "). */
 #define LABEL_WIDTH 13
 
-/* ---- names and times ------------------------------------------------------------------------- */
-
-static const char *const PRIORITY_NAMES[] = {
-    [CARETEAM__V1__PRIORITY__PRIORITY_ROUTINE] = "routine",
-    [CARETEAM__V1__PRIORITY__PRIORITY_URGENT] = "urgent",
-    [CARETEAM__V1__PRIORITY__PRIORITY_ASAP] = "asap",
-    [CARETEAM__V1__PRIORITY__PRIORITY_STAT] = "stat",
-};
-#define N_PRIORITIES (sizeof PRIORITY_NAMES / sizeof PRIORITY_NAMES[0])
-
-const char *ct_cli_priority_name(int priority)
-{
-    if (priority == CARETEAM__V1__PRIORITY__PRIORITY_UNSPECIFIED)
-        return "routine"; /* the protocol stores and delivers UNSPECIFIED as ROUTINE */
-    if (priority < 0 || (size_t)priority >= N_PRIORITIES || PRIORITY_NAMES[priority] == NULL)
-        return "unknown";
-    return PRIORITY_NAMES[priority];
-}
-
-int ct_cli_priority_parse(const char *name, int *out)
-{
-    for (size_t i = 0; i < N_PRIORITIES; i++) {
-        if (PRIORITY_NAMES[i] != NULL && strcmp(PRIORITY_NAMES[i], name) == 0) {
-            *out = (int)i;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-const char *ct_cli_role_name(int role)
-{
-    const char *n = ct_role_name((ct_role_t)role);
-    return n != NULL ? n : "unknown";
-}
+/* ---- times ------------------------------------------------------------------------- */
 
 void ct_cli_format_time(int64_t ms, char out[CT_CLI_TIME_LEN])
 {
@@ -198,14 +236,16 @@ static void json_string(FILE *f, const char *str)
     putc('"', f);
 }
 
-/* One JSON object being written: json_begin, fields, json_end (which ends the line). */
+/* One JSON object being written: json_begin, fields, json_end (which ends the line); or an
+ * object nested in it: json_open, fields, json_close. */
 typedef struct json_obj {
     FILE *f;
+    bool empty; /* no field written yet: the next one needs no comma */
 } json_obj_t;
 
 static json_obj_t json_begin(FILE *f, const char *type)
 {
-    json_obj_t j = {f};
+    json_obj_t j = {f, false};
     fputs("{\"type\":", f);
     json_string(f, type);
     return j;
@@ -213,9 +253,24 @@ static json_obj_t json_begin(FILE *f, const char *type)
 
 static void json_key(json_obj_t *j, const char *key)
 {
-    putc(',', j->f);
+    if (!j->empty)
+        putc(',', j->f);
+    j->empty = false;
     json_string(j->f, key);
     putc(':', j->f);
+}
+
+/* Starts the object value of key in j; its fields go to the returned object. */
+static json_obj_t json_open(json_obj_t *j, const char *key)
+{
+    json_key(j, key);
+    putc('{', j->f);
+    return (json_obj_t){j->f, true};
+}
+
+static void json_close(json_obj_t *j)
+{
+    putc('}', j->f);
 }
 
 static void json_str(json_obj_t *j, const char *key, const char *value)
@@ -258,6 +313,18 @@ static void json_time(json_obj_t *j, const char *key, int64_t ms)
 static void json_end(json_obj_t *j)
 {
     fputs("}\n", j->f);
+}
+
+/* "<base>":TIME and "<base>_ms":INT. With optional, a time of 0 (not set) is "" (its _ms 0). */
+static void json_times(json_obj_t *j, const char *base, int64_t ms, bool optional)
+{
+    char key[64];
+    if (optional && ms == 0)
+        json_str(j, base, "");
+    else
+        json_time(j, base, ms);
+    snprintf(key, sizeof key, "%s_ms", base);
+    json_int(j, key, ms);
 }
 
 /* ---- human text ------------------------------------------------------------------------------ */
@@ -324,6 +391,497 @@ static void list(FILE *f, const char *const *v, size_t n, const char *sep)
     }
 }
 
+/* A field whose value may span lines: the lines after the first are indented under the value. */
+static void field_text(FILE *f, const char *name, const char *value)
+{
+    static const char indent[LABEL_WIDTH + 1] = "             ";
+    label(f, name);
+    put_text(f, value != NULL && value[0] != '\0' ? value : "-", indent);
+    putc('\n', f);
+}
+
+/* A field holding a time; "-" for 0 (not set). */
+static void field_time(FILE *f, const char *name, int64_t ms)
+{
+    char t[CT_CLI_TIME_LEN];
+    if (ms == 0) {
+        field(f, name, "-");
+        return;
+    }
+    ct_cli_format_time(ms, t);
+    field(f, name, t);
+}
+
+/* "2026-01-31 09:05Z": a time to the minute, for table cells; "-" for 0. */
+static void short_time(int64_t ms, char out[CT_CLI_TIME_LEN])
+{
+    if (ms == 0) {
+        snprintf(out, CT_CLI_TIME_LEN, "-");
+        return;
+    }
+    char t[CT_CLI_TIME_LEN];
+    ct_cli_format_time(ms, t);
+    if (t[0] == '@') { /* out of gmtime's range: as it is */
+        snprintf(out, CT_CLI_TIME_LEN, "%s", t);
+        return;
+    }
+    snprintf(out, CT_CLI_TIME_LEN, "%.10s %.5sZ", t, t + 11);
+}
+
+/* ---- tables ---------------------------------------------------------------------------------- */
+
+#define TABLE_MAX_COLS 9
+#define TABLE_CELL_LEN 96 /* ids are at most 64 bytes; longer cells are cut */
+
+typedef char table_row_t[TABLE_MAX_COLS][TABLE_CELL_LEN];
+
+/* Fills the cells of one row from item (an element of a list response). */
+typedef void (*table_row_fn)(const void *item, table_row_t cells);
+
+/*
+ * Prints items[0..n) as aligned columns under the headings head[0..ncols): each column as wide
+ * as its widest cell, two spaces between columns, no padding after the last. Rows are built
+ * twice (once to measure) rather than stored, so a long list needs no memory.
+ */
+static void table(FILE *f, const char *const *head, size_t ncols, const void *const *items,
+                  size_t n, table_row_fn row)
+{
+    size_t width[TABLE_MAX_COLS];
+    table_row_t cells;
+    for (size_t c = 0; c < ncols; c++)
+        width[c] = strlen(head[c]);
+    for (size_t i = 0; i < n; i++) {
+        row(items[i], cells);
+        for (size_t c = 0; c < ncols; c++)
+            if (strlen(cells[c]) > width[c])
+                width[c] = strlen(cells[c]);
+    }
+    for (size_t i = 0; i <= n; i++) {
+        if (i > 0)
+            row(items[i - 1], cells);
+        for (size_t c = 0; c < ncols; c++) {
+            const char *cell = i == 0 ? head[c] : cells[c];
+            put_text(f, cell, NULL);
+            if (c + 1 < ncols)
+                fprintf(f, "%*s", (int)(width[c] - strlen(cell) + 2), "");
+        }
+        putc('\n', f);
+    }
+}
+
+/* Copies s into a cell ("-" when empty). */
+static void cell(char out[TABLE_CELL_LEN], const char *s)
+{
+    snprintf(out, TABLE_CELL_LEN, "%s", s != NULL && s[0] != '\0' ? s : "-");
+}
+
+/* ---- workflow objects: their fields, shared by their own records and by event messages ------ */
+
+static void json_consent_fields(json_obj_t *j, const Careteam__V1__Consent *c)
+{
+    json_str(j, "consent_id", c->consent_id);
+    json_str(j, "participant_id", c->participant_id);
+    json_str(j, "scope", ct_cli_name(&ct_cli_scope_names, c->scope));
+    json_str(j, "method", ct_cli_name(&ct_cli_method_names, c->method));
+    json_str(j, "note", c->note);
+    json_str(j, "recorded_by", c->recorded_by);
+    json_times(j, "recorded_at", c->recorded_at_ms, false);
+    json_bool(j, "active", c->active);
+    json_str(j, "withdrawn_by", c->withdrawn_by);
+    json_times(j, "withdrawn_at", c->withdrawn_at_ms, true);
+    json_str(j, "withdraw_reason", c->withdraw_reason);
+}
+
+static void consent_block(FILE *f, const Careteam__V1__Consent *c)
+{
+    char t[CT_CLI_TIME_LEN];
+    field(f, "consent", c->consent_id);
+    field(f, "participant", c->participant_id);
+    field(f, "scope", ct_cli_name(&ct_cli_scope_names, c->scope));
+    field(f, "method", ct_cli_name(&ct_cli_method_names, c->method));
+    label(f, "recorded");
+    ct_cli_format_time(c->recorded_at_ms, t);
+    fprintf(f, "%s by ", t);
+    put_text(f, c->recorded_by, NULL);
+    putc('\n', f);
+    if (c->active) {
+        field(f, "status", "active");
+    } else {
+        label(f, "status");
+        ct_cli_format_time(c->withdrawn_at_ms, t);
+        fprintf(f, "withdrawn %s by ", t);
+        put_text(f, c->withdrawn_by, NULL);
+        putc('\n', f);
+        if (c->withdraw_reason != NULL && c->withdraw_reason[0] != '\0')
+            field_text(f, "reason", c->withdraw_reason);
+    }
+    if (c->note != NULL && c->note[0] != '\0')
+        field_text(f, "note", c->note);
+}
+
+static void consent_row(const void *item, table_row_t cells)
+{
+    const Careteam__V1__Consent *c = item;
+    cell(cells[0], c->consent_id);
+    cell(cells[1], c->participant_id);
+    cell(cells[2], ct_cli_name(&ct_cli_scope_names, c->scope));
+    cell(cells[3], ct_cli_name(&ct_cli_method_names, c->method));
+    cell(cells[4], c->active ? "active" : "withdrawn");
+    cell(cells[5], c->recorded_by);
+    short_time(c->recorded_at_ms, cells[6]);
+}
+
+static void json_referral_fields(json_obj_t *j, const Careteam__V1__Referral *r)
+{
+    json_str(j, "referral_id", r->referral_id);
+    json_str(j, "participant_id", r->participant_id);
+    json_str(j, "referrer_id", r->referrer_id);
+    json_str(j, "addressee_id", r->addressee_id);
+    json_str(j, "assignee_id", r->assignee_id);
+    json_str(j, "status", ct_cli_name(&ct_cli_referral_status_names, r->status));
+    json_str(j, "reason", r->reason);
+    json_str_array(j, "goals", (const char *const *)r->goals, r->n_goals);
+    json_str(j, "priority", ct_cli_priority_name(r->priority));
+    json_str(j, "status_reason", r->status_reason);
+    json_times(j, "created_at", r->created_at_ms, false);
+    json_times(j, "updated_at", r->updated_at_ms, false);
+    json_str(j, "held_from",
+             r->held_from != 0 ? ct_cli_name(&ct_cli_referral_status_names, r->held_from) : "");
+}
+
+/* Who a referral is with: the assignee once accepted, else the addressee or the queue. */
+static const char *referral_with(const Careteam__V1__Referral *r)
+{
+    if (r->assignee_id != NULL && r->assignee_id[0] != '\0')
+        return r->assignee_id;
+    if (r->addressee_id != NULL && r->addressee_id[0] != '\0')
+        return r->addressee_id;
+    return "(queue)";
+}
+
+static void referral_block(FILE *f, const Careteam__V1__Referral *r)
+{
+    field(f, "referral", r->referral_id);
+    field(f, "participant", r->participant_id);
+    label(f, "status");
+    fputs(ct_cli_name(&ct_cli_referral_status_names, r->status), f);
+    if (r->status == CARETEAM__V1__REFERRAL_STATUS__REFERRAL_STATUS_ON_HOLD && r->held_from != 0)
+        fprintf(f, " (resumes as %s)", ct_cli_name(&ct_cli_referral_status_names, r->held_from));
+    putc('\n', f);
+    field(f, "priority", ct_cli_priority_name(r->priority));
+    field(f, "referrer", r->referrer_id);
+    field(f, "to",
+          r->addressee_id != NULL && r->addressee_id[0] != '\0' ? r->addressee_id
+                                                                : "the peer-worker queue");
+    field(f, "assignee", r->assignee_id);
+    field_text(f, "reason", r->reason);
+    for (size_t i = 0; i < r->n_goals; i++)
+        field_text(f, i == 0 ? "goals" : "", r->goals[i]);
+    if (r->status_reason != NULL && r->status_reason[0] != '\0')
+        field_text(f, "status note", r->status_reason);
+    field_time(f, "created", r->created_at_ms);
+    field_time(f, "updated", r->updated_at_ms);
+}
+
+static void referral_row(const void *item, table_row_t cells)
+{
+    const Careteam__V1__Referral *r = item;
+    cell(cells[0], r->referral_id);
+    cell(cells[1], r->participant_id);
+    cell(cells[2], ct_cli_name(&ct_cli_referral_status_names, r->status));
+    cell(cells[3], ct_cli_priority_name(r->priority));
+    cell(cells[4], r->referrer_id);
+    cell(cells[5], referral_with(r));
+    short_time(r->updated_at_ms, cells[6]);
+}
+
+static void json_summary_fields(json_obj_t *j, const Careteam__V1__Summary *s)
+{
+    json_str(j, "summary_id", s->summary_id);
+    json_str(j, "referral_id", s->referral_id);
+    json_str(j, "participant_id", s->participant_id);
+    json_str(j, "author_id", s->author_id);
+    json_str(j, "session_date", s->session_date);
+    json_int(j, "duration_minutes", s->duration_minutes);
+    json_str(j, "format", ct_cli_name(&ct_cli_format_names, s->format));
+    json_str_array(j, "themes", (const char *const *)s->themes, s->n_themes);
+    json_str(j, "goals_progress", s->goals_progress);
+    json_str(j, "next_steps", s->next_steps);
+    json_bool(j, "participant_reviewed", s->participant_reviewed);
+    json_str(j, "risk", ct_cli_name(&ct_cli_risk_names, s->risk));
+    json_str(j, "text", s->text);
+    json_str(j, "amends_summary_id", s->amends_summary_id);
+    json_times(j, "created_at", s->created_at_ms, false);
+    json_str(j, "alert_id", s->alert_id);
+}
+
+static void summary_block(FILE *f, const Careteam__V1__Summary *s)
+{
+    field(f, "summary", s->summary_id);
+    field(f, "participant", s->participant_id);
+    field(f, "referral", s->referral_id);
+    field(f, "author", s->author_id);
+    label(f, "session");
+    put_text(f, s->session_date, NULL);
+    fprintf(f, ", %u min, %s\n", (unsigned)s->duration_minutes,
+            ct_cli_name(&ct_cli_format_names, s->format));
+    label(f, "risk");
+    fputs(ct_cli_name(&ct_cli_risk_names, s->risk), f);
+    if (s->alert_id != NULL && s->alert_id[0] != '\0') {
+        fputs(" (opened alert ", f);
+        put_text(f, s->alert_id, NULL);
+        putc(')', f);
+    }
+    putc('\n', f);
+    field(f, "reviewed", s->participant_reviewed ? "yes, by the participant" : "no");
+    if (s->n_themes > 0) {
+        label(f, "themes");
+        list(f, (const char *const *)s->themes, s->n_themes, ", ");
+        putc('\n', f);
+    }
+    if (s->amends_summary_id != NULL && s->amends_summary_id[0] != '\0')
+        field(f, "amends", s->amends_summary_id);
+    if (s->goals_progress != NULL && s->goals_progress[0] != '\0')
+        field_text(f, "progress", s->goals_progress);
+    if (s->next_steps != NULL && s->next_steps[0] != '\0')
+        field_text(f, "next steps", s->next_steps);
+    field_time(f, "posted", s->created_at_ms);
+    if (s->text != NULL && s->text[0] != '\0') {
+        fputs("\n    ", f);
+        put_text(f, s->text, "    ");
+        putc('\n', f);
+    }
+}
+
+static void summary_row(const void *item, table_row_t cells)
+{
+    const Careteam__V1__Summary *s = item;
+    cell(cells[0], s->summary_id);
+    cell(cells[1], s->participant_id);
+    cell(cells[2], s->session_date);
+    snprintf(cells[3], TABLE_CELL_LEN, "%u", (unsigned)s->duration_minutes);
+    cell(cells[4], ct_cli_name(&ct_cli_format_names, s->format));
+    cell(cells[5], ct_cli_name(&ct_cli_risk_names, s->risk));
+    cell(cells[6], s->author_id);
+    short_time(s->created_at_ms, cells[7]);
+}
+
+static void json_alert_fields(json_obj_t *j, const Careteam__V1__Alert *a)
+{
+    json_str(j, "alert_id", a->alert_id);
+    json_str(j, "participant_id", a->participant_id);
+    json_str(j, "raised_by", a->raised_by);
+    json_str(j, "source", ct_cli_name(&ct_cli_alert_source_names, a->source));
+    json_str(j, "summary_id", a->summary_id);
+    json_str(j, "referral_id", a->referral_id);
+    json_str(j, "risk", ct_cli_name(&ct_cli_risk_names, a->risk));
+    json_str(j, "text", a->text);
+    json_str(j, "status", ct_cli_name(&ct_cli_alert_status_names, a->status));
+    json_int(j, "escalations", a->escalations);
+    json_times(j, "deadline", a->deadline_ms, true);
+    json_times(j, "created_at", a->created_at_ms, false);
+    json_str(j, "acknowledged_by", a->acknowledged_by);
+    json_times(j, "acknowledged_at", a->acknowledged_at_ms, true);
+    json_str(j, "note", a->note);
+}
+
+/* "urgent concern" or "concern": what an alert reports, for human text. */
+static const char *alert_what(const Careteam__V1__Alert *a)
+{
+    return a->risk == CARETEAM__V1__RISK__RISK_URGENT ? "urgent concern" : "concern";
+}
+
+static void alert_block(FILE *f, const Careteam__V1__Alert *a)
+{
+    char t[CT_CLI_TIME_LEN];
+    field(f, "alert", a->alert_id);
+    field(f, "participant", a->participant_id);
+    field(f, "risk", ct_cli_name(&ct_cli_risk_names, a->risk));
+    label(f, "status");
+    fputs(ct_cli_name(&ct_cli_alert_status_names, a->status), f);
+    if (a->status == CARETEAM__V1__ALERT_STATUS__ALERT_STATUS_ACKNOWLEDGED) {
+        ct_cli_format_time(a->acknowledged_at_ms, t);
+        fprintf(f, " %s by ", t);
+        put_text(f, a->acknowledged_by, NULL);
+    } else if (a->escalations > 0) {
+        fprintf(f, " (escalated %u time%s)", (unsigned)a->escalations,
+                a->escalations == 1 ? "" : "s");
+    }
+    putc('\n', f);
+    if (a->status != CARETEAM__V1__ALERT_STATUS__ALERT_STATUS_ACKNOWLEDGED)
+        field_time(f, "deadline", a->deadline_ms);
+    label(f, "raised");
+    ct_cli_format_time(a->created_at_ms, t);
+    fprintf(f, "%s by ", t);
+    put_text(f, a->raised_by[0] != '\0' ? a->raised_by : "-", NULL);
+    putc('\n', f);
+    if (a->source == CARETEAM__V1__ALERT_SOURCE__ALERT_SOURCE_SUMMARY) {
+        label(f, "source");
+        fputs("summary ", f);
+        put_text(f, a->summary_id, NULL);
+        if (a->referral_id != NULL && a->referral_id[0] != '\0') {
+            fputs(" (referral ", f);
+            put_text(f, a->referral_id, NULL);
+            putc(')', f);
+        }
+        putc('\n', f);
+    } else {
+        field(f, "source", ct_cli_name(&ct_cli_alert_source_names, a->source));
+    }
+    if (a->text != NULL && a->text[0] != '\0')
+        field_text(f, "text", a->text);
+    if (a->note != NULL && a->note[0] != '\0')
+        field_text(f, "note", a->note);
+}
+
+static void alert_row(const void *item, table_row_t cells)
+{
+    const Careteam__V1__Alert *a = item;
+    cell(cells[0], a->alert_id);
+    cell(cells[1], a->participant_id);
+    cell(cells[2], ct_cli_name(&ct_cli_risk_names, a->risk));
+    cell(cells[3], ct_cli_name(&ct_cli_alert_status_names, a->status));
+    snprintf(cells[4], TABLE_CELL_LEN, "%u", (unsigned)a->escalations);
+    cell(cells[5], a->raised_by);
+    short_time(a->created_at_ms, cells[6]);
+    if (a->status == CARETEAM__V1__ALERT_STATUS__ALERT_STATUS_ACKNOWLEDGED)
+        cell(cells[7], a->acknowledged_by);
+    else
+        short_time(a->deadline_ms, cells[7]);
+}
+
+/* ---- workflow events: delivered messages of kind REFERRAL, SUMMARY or ALERT ------------------ */
+
+/* Writes the object an event message carries as "referral", "summary" or "alert": only the one
+ * of the message's kind, and only when the server sent it. */
+static void json_message_object(json_obj_t *j, const Careteam__V1__Message *m)
+{
+    json_obj_t sub;
+    if (m->kind == CARETEAM__V1__MESSAGE_KIND__MESSAGE_KIND_REFERRAL && m->referral != NULL) {
+        sub = json_open(j, "referral");
+        json_referral_fields(&sub, m->referral);
+        json_close(&sub);
+    } else if (m->kind == CARETEAM__V1__MESSAGE_KIND__MESSAGE_KIND_SUMMARY && m->summary != NULL) {
+        sub = json_open(j, "summary");
+        json_summary_fields(&sub, m->summary);
+        json_close(&sub);
+    } else if (m->kind == CARETEAM__V1__MESSAGE_KIND__MESSAGE_KIND_ALERT && m->alert != NULL) {
+        sub = json_open(j, "alert");
+        json_alert_fields(&sub, m->alert);
+        json_close(&sub);
+    }
+}
+
+static bool is_event(const Careteam__V1__Message *m, const char *event)
+{
+    return m->event != NULL && strcmp(m->event, event) == 0;
+}
+
+/* " by ID", when id is not empty (events the server makes itself have no sender). */
+static void by(FILE *f, const char *id)
+{
+    if (id != NULL && id[0] != '\0') {
+        fputs(" by ", f);
+        put_text(f, id, NULL);
+    }
+}
+
+/* "referral R accepted by pw.sam": the headline of a referral event. */
+static void referral_headline(FILE *f, const Careteam__V1__Message *m, const char *verb)
+{
+    const Careteam__V1__Referral *r = m->referral;
+    fputs("referral ", f);
+    put_text(f, r->referral_id, NULL);
+    putc(' ', f);
+    put_text(f, verb, NULL);
+    if (is_event(m, "referral.create")) {
+        fputs(" for ", f);
+        put_text(f, r->participant_id, NULL);
+        fprintf(f, " (priority %s)", ct_cli_priority_name(r->priority));
+        if (r->addressee_id == NULL || r->addressee_id[0] == '\0')
+            fputs(" in the peer-worker queue", f);
+    } else if (is_event(m, "referral.reassign")) {
+        fputs(" to ", f);
+        put_text(f, r->assignee_id, NULL);
+    }
+    by(f, m->sender_id);
+}
+
+/* "summary S posted for p-1001 (risk urgent) by pw.sam". */
+static void summary_headline(FILE *f, const Careteam__V1__Message *m, const char *verb)
+{
+    const Careteam__V1__Summary *s = m->summary;
+    fputs("summary ", f);
+    put_text(f, s->summary_id, NULL);
+    putc(' ', f);
+    put_text(f, verb, NULL);
+    fputs(" for ", f);
+    put_text(f, s->participant_id, NULL);
+    fprintf(f, " (risk %s)", ct_cli_name(&ct_cli_risk_names, s->risk));
+    by(f, s->author_id);
+}
+
+/* "ALERT A escalated: urgent concern about p-1001", or for an acknowledgement
+ * "alert A acknowledged by dr.ahmed: concern about p-1001". Capitals while it needs action. */
+static void alert_headline(FILE *f, const Careteam__V1__Message *m, const char *verb)
+{
+    const Careteam__V1__Alert *a = m->alert;
+    bool acked = a->status == CARETEAM__V1__ALERT_STATUS__ALERT_STATUS_ACKNOWLEDGED;
+    fputs(acked ? "alert " : "ALERT ", f);
+    put_text(f, a->alert_id, NULL);
+    putc(' ', f);
+    put_text(f, verb, NULL);
+    if (acked)
+        by(f, a->acknowledged_by);
+    fprintf(f, ": %s about ", alert_what(a));
+    put_text(f, a->participant_id, NULL);
+}
+
+/* A workflow event in human form: a headline saying what happened, when, then the object. An
+ * event without its object (not sent by a conforming server) shows the event name and body. */
+static void event_message(FILE *f, const Careteam__V1__Message *m)
+{
+    const char *verb = ct_cli_event_verb(m->event);
+    if (verb == NULL)
+        verb = m->event != NULL && m->event[0] != '\0' ? m->event : "changed";
+    bool have = false;
+    switch (m->kind) {
+    case CARETEAM__V1__MESSAGE_KIND__MESSAGE_KIND_REFERRAL:
+        if ((have = m->referral != NULL))
+            referral_headline(f, m, verb);
+        break;
+    case CARETEAM__V1__MESSAGE_KIND__MESSAGE_KIND_SUMMARY:
+        if ((have = m->summary != NULL))
+            summary_headline(f, m, verb);
+        break;
+    case CARETEAM__V1__MESSAGE_KIND__MESSAGE_KIND_ALERT:
+        if ((have = m->alert != NULL))
+            alert_headline(f, m, verb);
+        break;
+    default:
+        break;
+    }
+    if (!have) {
+        fprintf(f, "%s event ", ct_cli_name(&ct_cli_message_kind_names, m->kind));
+        put_text(f, m->event, NULL);
+        by(f, m->sender_id);
+    }
+    putc('\n', f);
+    field_time(f, "time", m->stored_at_ms);
+    if (m->kind == CARETEAM__V1__MESSAGE_KIND__MESSAGE_KIND_REFERRAL && have)
+        referral_block(f, m->referral);
+    else if (m->kind == CARETEAM__V1__MESSAGE_KIND__MESSAGE_KIND_SUMMARY && have)
+        summary_block(f, m->summary);
+    else if (m->kind == CARETEAM__V1__MESSAGE_KIND__MESSAGE_KIND_ALERT && have)
+        alert_block(f, m->alert);
+    else if (m->body != NULL && m->body[0] != '\0') {
+        fputs("\n    ", f);
+        put_text(f, m->body, "    ");
+        putc('\n', f);
+    }
+    putc('\n', f);
+}
+
 /* ---- records --------------------------------------------------------------------------------- */
 
 void ct_out_whoami(ct_out_t *o, const Careteam__V1__Welcome *w, const char *server)
@@ -364,6 +922,18 @@ void ct_out_sent(ct_out_t *o, const Careteam__V1__Ack *ack, const char *const *t
         json_str(&j, "stored_at", t);
         json_int(&j, "stored_at_ms", ack->stored_at_ms);
         json_bool(&j, "duplicate", ack->duplicate);
+        json_key(&j, "withheld");
+        putc('[', o->f);
+        for (size_t i = 0; i < ack->n_withheld; i++) {
+            if (i > 0)
+                putc(',', o->f);
+            json_obj_t w = {o->f, true};
+            putc('{', o->f);
+            json_str(&w, "member_id", ack->withheld[i]->member_id);
+            json_str(&w, "reason", ack->withheld[i]->reason);
+            json_close(&w);
+        }
+        putc(']', o->f);
         json_end(&j);
         return;
     }
@@ -375,6 +945,13 @@ void ct_out_sent(ct_out_t *o, const Careteam__V1__Ack *ack, const char *const *t
     if (ack->duplicate)
         fputs(" (already sent earlier: same client_msg_id)", o->f);
     putc('\n', o->f);
+    for (size_t i = 0; i < ack->n_withheld; i++) {
+        fputs("not sent to ", o->f);
+        put_text(o->f, ack->withheld[i]->member_id, NULL);
+        fputs(": ", o->f);
+        put_text(o->f, ack->withheld[i]->reason, NULL);
+        putc('\n', o->f);
+    }
 }
 
 void ct_out_message(ct_out_t *o, const Careteam__V1__Message *m)
@@ -391,7 +968,15 @@ void ct_out_message(ct_out_t *o, const Careteam__V1__Message *m)
         json_str(&j, "body", m->body);
         json_time(&j, "stored_at", m->stored_at_ms);
         json_int(&j, "stored_at_ms", m->stored_at_ms);
+        json_str(&j, "kind", ct_cli_name(&ct_cli_message_kind_names, m->kind));
+        json_str(&j, "event", m->event);
+        json_message_object(&j, m);
         json_end(&j);
+        return;
+    }
+    if (m->kind != CARETEAM__V1__MESSAGE_KIND__MESSAGE_KIND_UNSPECIFIED &&
+        m->kind != CARETEAM__V1__MESSAGE_KIND__MESSAGE_KIND_TEXT) {
+        event_message(o->f, m);
         return;
     }
     char t[CT_CLI_TIME_LEN];
@@ -411,6 +996,143 @@ void ct_out_message(ct_out_t *o, const Careteam__V1__Message *m)
     fputs("\n    ", f);
     put_text(f, m->body, "    ");
     fputs("\n\n", f);
+}
+
+void ct_out_consent(ct_out_t *o, const Careteam__V1__Consent *c)
+{
+    if (o->format == CT_OUT_JSON) {
+        json_obj_t j = json_begin(o->f, "consent");
+        json_consent_fields(&j, c);
+        json_end(&j);
+        return;
+    }
+    consent_block(o->f, c);
+}
+
+void ct_out_consents(ct_out_t *o, const Careteam__V1__ConsentList *l)
+{
+    static const char *const head[] = {"CONSENT", "PARTICIPANT", "SCOPE",   "METHOD",
+                                       "STATUS",  "RECORDED BY", "RECORDED"};
+    if (o->format == CT_OUT_JSON) {
+        for (size_t i = 0; i < l->n_consents; i++)
+            ct_out_consent(o, l->consents[i]);
+        return;
+    }
+    if (l->n_consents == 0) {
+        fputs("No consents recorded.\n", o->f);
+        return;
+    }
+    table(o->f, head, 7, (const void *const *)l->consents, l->n_consents, consent_row);
+}
+
+void ct_out_lockbox(ct_out_t *o, const char *participant, const char *member, bool restricted)
+{
+    if (o->format == CT_OUT_JSON) {
+        json_obj_t j = json_begin(o->f, "lockbox");
+        json_str(&j, "participant_id", participant);
+        json_str(&j, "member_id", member);
+        json_bool(&j, "restricted", restricted);
+        json_end(&j);
+        return;
+    }
+    put_text(o->f, member, NULL);
+    fputs(restricted ? " is now restricted from participant "
+                     : " is no longer restricted from "
+                       "participant ",
+          o->f);
+    put_text(o->f, participant, NULL);
+    fputs(restricted ? " (lockbox): they receive and read nothing more about them.\n"
+                     : " (lockbox lifted).\n",
+          o->f);
+}
+
+void ct_out_referral(ct_out_t *o, const Careteam__V1__Referral *r)
+{
+    if (o->format == CT_OUT_JSON) {
+        json_obj_t j = json_begin(o->f, "referral");
+        json_referral_fields(&j, r);
+        json_end(&j);
+        return;
+    }
+    referral_block(o->f, r);
+}
+
+void ct_out_referrals(ct_out_t *o, const Careteam__V1__ReferralList *l)
+{
+    static const char *const head[] = {"REFERRAL", "PARTICIPANT", "STATUS", "PRIORITY",
+                                       "REFERRER", "WITH",        "UPDATED"};
+    if (o->format == CT_OUT_JSON) {
+        for (size_t i = 0; i < l->n_referrals; i++)
+            ct_out_referral(o, l->referrals[i]);
+        return;
+    }
+    if (l->n_referrals == 0) {
+        fputs("No referrals.\n", o->f);
+        return;
+    }
+    table(o->f, head, 7, (const void *const *)l->referrals, l->n_referrals, referral_row);
+}
+
+void ct_out_summary(ct_out_t *o, const Careteam__V1__Summary *s)
+{
+    if (o->format == CT_OUT_JSON) {
+        json_obj_t j = json_begin(o->f, "summary");
+        json_summary_fields(&j, s);
+        json_end(&j);
+        return;
+    }
+    summary_block(o->f, s);
+}
+
+void ct_out_summaries(ct_out_t *o, const Careteam__V1__SummaryList *l, bool full)
+{
+    static const char *const head[] = {"SUMMARY", "PARTICIPANT", "DATE",   "MIN",
+                                       "FORMAT",  "RISK",        "AUTHOR", "POSTED"};
+    if (o->format == CT_OUT_JSON) {
+        for (size_t i = 0; i < l->n_summaries; i++)
+            ct_out_summary(o, l->summaries[i]);
+        return;
+    }
+    if (l->n_summaries == 0) {
+        fputs("No summaries.\n", o->f);
+        return;
+    }
+    if (!full) {
+        table(o->f, head, 8, (const void *const *)l->summaries, l->n_summaries, summary_row);
+        return;
+    }
+    for (size_t i = 0; i < l->n_summaries; i++) {
+        if (i > 0)
+            putc('\n', o->f);
+        summary_block(o->f, l->summaries[i]);
+    }
+}
+
+void ct_out_alert(ct_out_t *o, const Careteam__V1__Alert *a)
+{
+    if (o->format == CT_OUT_JSON) {
+        json_obj_t j = json_begin(o->f, "alert");
+        json_alert_fields(&j, a);
+        json_end(&j);
+        return;
+    }
+    alert_block(o->f, a);
+}
+
+void ct_out_alerts(ct_out_t *o, const Careteam__V1__AlertList *l)
+{
+    static const char *const head[] = {"ALERT", "PARTICIPANT", "RISK",   "STATUS",
+                                       "ESC",   "RAISED BY",   "RAISED", "DEADLINE/ACK BY"};
+    if (o->format == CT_OUT_JSON) {
+        for (size_t i = 0; i < l->n_alerts; i++)
+            ct_out_alert(o, l->alerts[i]);
+        return;
+    }
+    if (l->n_alerts == 0) {
+        fputs("No alerts.\n", o->f);
+        return;
+    }
+    table(o->f, head, 8, (const void *const *)l->alerts, l->n_alerts, alert_row);
 }
 
 void ct_out_inbox_end(ct_out_t *o, size_t n, bool acked)

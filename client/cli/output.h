@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "careteam.pb-c.h"
+#include "names.h"
 
 typedef enum ct_out_format {
     CT_OUT_HUMAN = 0,
@@ -37,6 +38,25 @@ void ct_out_message(ct_out_t *o, const Careteam__V1__Message *m);
 /* inbox: the closing line after n messages (human only; JSON prints nothing). */
 void ct_out_inbox_end(ct_out_t *o, size_t n, bool acked);
 
+/* ---- care-team workflow: one record for an object, one per element for a list. A list that
+ * is empty prints one human line saying so, and nothing in JSON. ---- */
+
+void ct_out_consent(ct_out_t *o, const Careteam__V1__Consent *c);
+void ct_out_consents(ct_out_t *o, const Careteam__V1__ConsentList *l);
+
+/* lockbox add/remove: the server's Ok for restricting member (restricted) or lifting it. */
+void ct_out_lockbox(ct_out_t *o, const char *participant, const char *member, bool restricted);
+
+void ct_out_referral(ct_out_t *o, const Careteam__V1__Referral *r);
+void ct_out_referrals(ct_out_t *o, const Careteam__V1__ReferralList *l);
+
+void ct_out_summary(ct_out_t *o, const Careteam__V1__Summary *s);
+/* full: human output prints each summary whole (as ct_out_summary) instead of a table. */
+void ct_out_summaries(ct_out_t *o, const Careteam__V1__SummaryList *l, bool full);
+
+void ct_out_alert(ct_out_t *o, const Careteam__V1__Alert *a);
+void ct_out_alerts(ct_out_t *o, const Careteam__V1__AlertList *l);
+
 /* Flushes o. Returns 0, or the errno of a failed write (then nothing may be acknowledged, since
  * the reader did not get it). */
 int ct_out_flush(ct_out_t *o);
@@ -44,15 +64,6 @@ int ct_out_flush(ct_out_t *o);
 /* "careteam: " + the formatted text + newline, on stderr; control characters in the text (which
  * may come from the server) are shown escaped rather than sent to the terminal. */
 void ct_cli_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* "routine", "urgent", "asap", "stat" (UNSPECIFIED is "routine"; unknown values "unknown"). */
-const char *ct_cli_priority_name(int priority);
-
-/* Parses a name above into a Careteam__V1__Priority value. Returns 0 or -1. */
-int ct_cli_priority_parse(const char *name, int *out);
-
-/* "unknown" for a role without a name, else ct_role_name. */
-const char *ct_cli_role_name(int role);
 
 /* Unix milliseconds as UTC ISO 8601 with milliseconds: "2026-01-31T09:05:00.123Z". */
 #define CT_CLI_TIME_LEN 32

@@ -408,6 +408,7 @@ Test(cli, whoami_json)
 Test(cli, send_then_inbox_human)
 {
     ct_test_daemon_launch(&g_d, NULL);
+    ct_test_daemon_care_team(&g_d, "p-001", "dr.ahmed", "pw.sam", NULL);
     cli_proc_t p;
     cli_as(&p, "dr.ahmed",
            ARGS("send", "--to", "pw.sam", "--subject", "Check-in", "--participant", "p-001",

@@ -235,6 +235,7 @@ static void raw_hello(ct_test_raw_t *r, const char *id)
 Test(relay, online_relay_reaches_every_connection)
 {
     ct_test_daemon_launch(&g_d, NULL);
+    ct_test_daemon_care_team(&g_d, "p-0001", "dr.ahmed", "th.lee", "pw.sam", NULL);
     ct_sync_t *sam1 = connect_idle("pw.sam");
     ct_sync_t *sam2 = connect_idle("pw.sam");
     ct_sync_t *lee = connect_idle("th.lee");

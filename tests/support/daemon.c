@@ -123,6 +123,21 @@ int ct_test_careteamd(ct_test_daemon_t *d, const char *arg, ...)
     return run_argv(d, argv);
 }
 
+void ct_test_daemon_care_team(ct_test_daemon_t *d, const char *participant, const char *member, ...)
+{
+    int st = ct_test_careteamd(d, "participant", "add", d->data, "--id", participant, "--label",
+                               "T.P.", NULL);
+    cr_assert_eq(st, 0, "careteamd participant add %s exited %d", participant, st);
+    va_list ap;
+    va_start(ap, member);
+    for (const char *m = member; m != NULL; m = va_arg(ap, const char *)) {
+        st = ct_test_careteamd(d, "team", "add", d->data, "--participant", participant, "--member",
+                               m, NULL);
+        cr_assert_eq(st, 0, "careteamd team add %s %s exited %d", participant, m, st);
+    }
+    va_end(ap);
+}
+
 int ct_test_daemon_enroll(ct_test_daemon_t *d, const char *id, const char *name, const char *role)
 {
     char prefix[4096];

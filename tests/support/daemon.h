@@ -35,6 +35,11 @@ int ct_test_daemon_enroll(ct_test_daemon_t *d, const char *id, const char *name,
 /* Runs `careteamd ARGS...` (NULL-terminated) to completion; returns its exit status. */
 int ct_test_careteamd(ct_test_daemon_t *d, const char *arg, ...);
 
+/* Registers participant (label "T.P.") and puts each member (NULL-terminated list) on its care
+ * team with the admin commands; works while the daemon serves. Asserts on failure. */
+void ct_test_daemon_care_team(ct_test_daemon_t *d, const char *participant, const char *member,
+                              ...);
+
 /* Starts `careteamd serve` and waits until it listens (asserts within 10 s). */
 void ct_test_daemon_start(ct_test_daemon_t *d);
 
