@@ -432,6 +432,15 @@ static int run_list(ct_wf_t *w, ct_store_t *st, int64_t now_ms)
         .status = (int)m->status,
         .limit = 100000,
     };
+    /* About one participant: the member needs a relation to them (the care team, or a part in
+     * one of their referrals), and a lockbox refuses even that. */
+    if (err == 0 && m->participant_id[0] != '\0') {
+        unsigned extra = 0;
+        err = ct_referral_participant_relations(st, m->participant_id, w->actor_id, w->actor_role,
+                                                &extra);
+        if (err == 0)
+            err = ct_wf_authorize(w, st, m->participant_id, extra, NULL);
+    }
     if (err == 0) {
         err = ct_store_referral_list(st, &f, collect_referral, &l);
         err = err < 0 ? err : l.err;

@@ -284,27 +284,22 @@ static int run_list(ct_wf_t *w, ct_store_t *st, int64_t now_ms)
         snprintf(participant, sizeof participant, "%s", r.participant_id);
     }
     snprintf(w->job.audit.participant_id, sizeof w->job.audit.participant_id, "%s", participant);
-    unsigned rel = 0;
-    int err;
-    if (w->actor_role == CT_ROLE_PEER_SUPERVISOR && extra == 0) {
-        /* A supervisor off the team may still see their peer workers' summaries: rows are
-         * filtered one by one below; only the participant's existence and the lockbox are
-         * checked here. */
-        ct_participant_t p;
-        err = ct_store_participant_get(st, participant, &p);
-        if (err == CT_ENOTFOUND)
-            return ct_wf_refuse(w, err, "participant %s is not registered", participant);
-        if (err == 0)
-            err = ct_wf_relation(st, participant, w->actor_id, &rel);
-        if (err == 0 && (rel & CT_REL_LOCKBOXED))
-            err = ct_wf_refuse(w, CT_EFORBIDDEN,
-                               "participant %s has restricted you from their care (lockbox)",
-                               participant);
-    } else {
-        err = ct_wf_authorize(w, st, participant, extra, &rel);
+    /* A supervisor off the care team reads the summaries of the peer workers they supervise:
+     * the relation to the participant comes from those peer workers' referrals, and the rows
+     * are then filtered one by one (collect_summary). */
+    if (w->actor_role == CT_ROLE_PEER_SUPERVISOR && m->referral_id[0] == '\0') {
+        unsigned via = 0;
+        int err =
+            ct_referral_participant_relations(st, participant, w->actor_id, w->actor_role, &via);
+        if (err != 0)
+            return err;
+        extra |= via & CT_REL_SUPERVISOR;
     }
+    unsigned rel = 0;
+    int err = ct_wf_authorize(w, st, participant, extra, &rel);
     if (err != 0)
         return err;
+    rel &= ~(unsigned)CT_REL_SUPERVISOR; /* per row: only the summaries of their own peers */
     summary_list_t l = {.w = w, .st = st, .base_rel = rel};
     l.limit = m->limit == 0 ? LIST_DEFAULT : m->limit;
     l.budget = w->ctx->cfg->max_frame / 2;

@@ -100,3 +100,32 @@ int ct_referral_relations(ct_store_t *st, const ct_referral_t *r, const char *me
     *rel = out;
     return 0;
 }
+
+typedef struct any_relation {
+    ct_store_t *st;
+    const char *member_id;
+    ct_role_t role;
+    unsigned rel;
+    int err;
+} any_relation_t;
+
+static int add_relations(const ct_referral_t *r, void *arg)
+{
+    any_relation_t *a = arg;
+    unsigned rel = 0;
+    a->err = ct_referral_relations(a->st, r, a->member_id, a->role, &rel);
+    if (a->err != 0)
+        return 1;
+    a->rel |= rel & (CT_REL_REFERRER | CT_REL_ADDRESSEE | CT_REL_ASSIGNEE | CT_REL_SUPERVISOR);
+    return 0;
+}
+
+int ct_referral_participant_relations(ct_store_t *st, const char *participant_id,
+                                      const char *member_id, ct_role_t role, unsigned *rel)
+{
+    any_relation_t a = {.st = st, .member_id = member_id, .role = role};
+    ct_referral_filter_t f = {.participant_id = participant_id};
+    int err = ct_store_referral_list(st, &f, add_relations, &a);
+    *rel = a.rel;
+    return err < 0 ? err : a.err;
+}

@@ -40,4 +40,12 @@ void ct_referral_describe_from(unsigned from, char *out, size_t len);
 int ct_referral_relations(ct_store_t *st, const ct_referral_t *r, const char *member_id,
                           ct_role_t role, unsigned *rel);
 
+/*
+ * The referral relations (REFERRER, ADDRESSEE, ASSIGNEE, SUPERVISOR) member_id has to any referral
+ * of participant_id, or-ed together: what lets a member who is not on the care team list that
+ * participant's referrals or summaries. Returns 0 or CT_E*.
+ */
+int ct_referral_participant_relations(ct_store_t *st, const char *participant_id,
+                                      const char *member_id, ct_role_t role, unsigned *rel);
+
 #endif
