@@ -176,10 +176,7 @@ static int reply_alert(ct_wf_t *w, const ct_alert_t *a)
 {
     Careteam__V1__Alert pb;
     ct_pb_alert(a, &pb);
-    Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
-    env.body_case = CARETEAM__V1__ENVELOPE__BODY_ALERT;
-    env.alert = &pb;
-    return ct_wf_reply(w, &env);
+    return ct_wf_reply_body(w, CARETEAM__V1__ENVELOPE__BODY_ALERT, &pb);
 }
 
 static int run_concern(ct_wf_t *w, ct_store_t *st, int64_t now_ms)
@@ -206,11 +203,9 @@ static int run_concern(ct_wf_t *w, ct_store_t *st, int64_t now_ms)
 int ct_handle_raise_concern(ct_request_t *req)
 {
     const Careteam__V1__RaiseConcern *m = req->env->raise_concern;
-    if (!ct_id_valid(m->participant_id)) {
-        snprintf(req->why, sizeof req->why,
-                 "participant_id must be 1-64 characters of A-Z a-z 0-9 . _ -");
-        return CT_EINVAL;
-    }
+    int bad = ct_wf_check_participant_id(req, m->participant_id, false);
+    if (bad != 0)
+        return bad;
     if (m->risk != CARETEAM__V1__RISK__RISK_CONCERN && m->risk != CARETEAM__V1__RISK__RISK_URGENT) {
         snprintf(req->why, sizeof req->why, "risk must be CONCERN or URGENT");
         return CT_EINVAL;
@@ -221,11 +216,9 @@ int ct_handle_raise_concern(ct_request_t *req)
                  len);
         return len == 0 ? CT_EINVAL : CT_ETOOBIG;
     }
-    ct_wf_t *w = ct_wf_new(req, run_concern);
+    ct_wf_t *w = ct_wf_new(req, run_concern, m->participant_id);
     if (w == NULL)
         return CT_ENOMEM;
-    snprintf(w->job.audit.participant_id, sizeof w->job.audit.participant_id, "%s",
-             m->participant_id);
     ct_wf_write(w);
     return 0;
 }
@@ -239,8 +232,7 @@ static int run_acknowledge(ct_wf_t *w, ct_store_t *st, int64_t now_ms)
         return ct_wf_refuse(w, err, "alert %s does not exist", m->alert_id);
     if (err != 0)
         return err;
-    snprintf(w->job.audit.participant_id, sizeof w->job.audit.participant_id, "%s",
-             a.participant_id);
+    ct_wf_set_participant(w, a.participant_id);
     err = ct_wf_authorize(w, st, a.participant_id, 0, NULL);
     if (err != 0)
         return err;
@@ -275,7 +267,7 @@ int ct_handle_acknowledge_alert(ct_request_t *req)
         snprintf(req->why, sizeof req->why, "note is over %d bytes", CT_NOTE_MAX);
         return CT_ETOOBIG;
     }
-    ct_wf_t *w = ct_wf_new(req, run_acknowledge);
+    ct_wf_t *w = ct_wf_new(req, run_acknowledge, NULL);
     if (w == NULL)
         return CT_ENOMEM;
     ct_audit_rec_object(&w->job.audit, "alert", m->alert_id);
@@ -330,10 +322,7 @@ static int run_list(ct_wf_t *w, ct_store_t *st, int64_t now_ms)
         Careteam__V1__AlertList list = CARETEAM__V1__ALERT_LIST__INIT;
         list.n_alerts = l.n;
         list.alerts = pv;
-        Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
-        env.body_case = CARETEAM__V1__ENVELOPE__BODY_ALERT_LIST;
-        env.alert_list = &list;
-        err = ct_wf_reply(w, &env);
+        err = ct_wf_reply_body(w, CARETEAM__V1__ENVELOPE__BODY_ALERT_LIST, &list);
         snprintf(w->job.audit.detail, sizeof w->job.audit.detail, "results=%zu", l.n);
     }
     free(l.items);
@@ -349,15 +338,11 @@ int ct_handle_list_alerts(ct_request_t *req)
         snprintf(req->why, sizeof req->why, "limit is at most %d", LIST_MAX);
         return CT_EINVAL;
     }
-    if (m->participant_id[0] != '\0' && !ct_id_valid(m->participant_id)) {
-        snprintf(req->why, sizeof req->why,
-                 "participant_id must be 1-64 characters of A-Z a-z 0-9 . _ -");
-        return CT_EINVAL;
-    }
-    ct_wf_t *w = ct_wf_new(req, run_list);
+    int bad = ct_wf_check_participant_id(req, m->participant_id, true);
+    if (bad != 0)
+        return bad;
+    ct_wf_t *w = ct_wf_new(req, run_list, m->participant_id);
     if (w == NULL)
         return CT_ENOMEM;
-    snprintf(w->job.audit.participant_id, sizeof w->job.audit.participant_id, "%s",
-             m->participant_id);
     return ct_wf_read(w);
 }

@@ -18,10 +18,7 @@ static int reply_consent(ct_wf_t *w, const ct_consent_t *c)
 {
     Careteam__V1__Consent pb;
     ct_pb_consent(c, &pb);
-    Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
-    env.body_case = CARETEAM__V1__ENVELOPE__BODY_CONSENT;
-    env.consent = &pb;
-    return ct_wf_reply(w, &env);
+    return ct_wf_reply_body(w, CARETEAM__V1__ENVELOPE__BODY_CONSENT, &pb);
 }
 
 static int run_record(ct_wf_t *w, ct_store_t *st, int64_t now_ms)
@@ -63,11 +60,9 @@ static int check_note(ct_request_t *req, const char *field, const char *s)
 int ct_handle_record_consent(ct_request_t *req)
 {
     const Careteam__V1__RecordConsent *m = req->env->record_consent;
-    if (!ct_id_valid(m->participant_id)) {
-        snprintf(req->why, sizeof req->why,
-                 "participant_id must be 1-64 characters of A-Z a-z 0-9 . _ -");
-        return CT_EINVAL;
-    }
+    int bad = ct_wf_check_participant_id(req, m->participant_id, false);
+    if (bad != 0)
+        return bad;
     if (m->scope != CARETEAM__V1__CONSENT_SCOPE__CONSENT_SCOPE_PEER_SUPPORT &&
         m->scope != CARETEAM__V1__CONSENT_SCOPE__CONSENT_SCOPE_INFORMATION_SHARING) {
         snprintf(req->why, sizeof req->why,
@@ -83,11 +78,9 @@ int ct_handle_record_consent(ct_request_t *req)
     int r = check_note(req, "note", m->note);
     if (r != 0)
         return r;
-    ct_wf_t *w = ct_wf_new(req, run_record);
+    ct_wf_t *w = ct_wf_new(req, run_record, m->participant_id);
     if (w == NULL)
         return CT_ENOMEM;
-    snprintf(w->job.audit.participant_id, sizeof w->job.audit.participant_id, "%s",
-             m->participant_id);
     ct_wf_write(w);
     return 0;
 }
@@ -101,8 +94,7 @@ static int run_withdraw(ct_wf_t *w, ct_store_t *st, int64_t now_ms)
         return ct_wf_refuse(w, err, "consent %s does not exist", m->consent_id);
     if (err != 0)
         return err;
-    snprintf(w->job.audit.participant_id, sizeof w->job.audit.participant_id, "%s",
-             c.participant_id);
+    ct_wf_set_participant(w, c.participant_id);
     err = ct_wf_authorize(w, st, c.participant_id, 0, NULL);
     if (err != 0)
         return err;
@@ -128,7 +120,7 @@ int ct_handle_withdraw_consent(ct_request_t *req)
     int r = check_note(req, "reason", m->reason);
     if (r != 0)
         return r;
-    ct_wf_t *w = ct_wf_new(req, run_withdraw);
+    ct_wf_t *w = ct_wf_new(req, run_withdraw, NULL);
     if (w == NULL)
         return CT_ENOMEM;
     ct_audit_rec_object(&w->job.audit, "consent", m->consent_id);
@@ -175,10 +167,7 @@ static int run_list(ct_wf_t *w, ct_store_t *st, int64_t now_ms)
         Careteam__V1__ConsentList list = CARETEAM__V1__CONSENT_LIST__INIT;
         list.n_consents = l.n;
         list.consents = pv;
-        Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
-        env.body_case = CARETEAM__V1__ENVELOPE__BODY_CONSENT_LIST;
-        env.consent_list = &list;
-        err = ct_wf_reply(w, &env);
+        err = ct_wf_reply_body(w, CARETEAM__V1__ENVELOPE__BODY_CONSENT_LIST, &list);
         snprintf(w->job.audit.detail, sizeof w->job.audit.detail, "results=%zu", l.n);
     }
     free(l.items);
@@ -190,15 +179,11 @@ static int run_list(ct_wf_t *w, ct_store_t *st, int64_t now_ms)
 int ct_handle_list_consents(ct_request_t *req)
 {
     const Careteam__V1__ListConsents *m = req->env->list_consents;
-    if (!ct_id_valid(m->participant_id)) {
-        snprintf(req->why, sizeof req->why,
-                 "participant_id must be 1-64 characters of A-Z a-z 0-9 . _ -");
-        return CT_EINVAL;
-    }
-    ct_wf_t *w = ct_wf_new(req, run_list);
+    int bad = ct_wf_check_participant_id(req, m->participant_id, false);
+    if (bad != 0)
+        return bad;
+    ct_wf_t *w = ct_wf_new(req, run_list, m->participant_id);
     if (w == NULL)
         return CT_ENOMEM;
-    snprintf(w->job.audit.participant_id, sizeof w->job.audit.participant_id, "%s",
-             m->participant_id);
     return ct_wf_read(w);
 }

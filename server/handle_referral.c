@@ -28,12 +28,8 @@ static int referral_envelope(ct_wf_t *w, const ct_referral_t *r)
     Careteam__V1__Referral pb;
     ct_pb_scratch_t sc = {0};
     int err = ct_pb_referral(r, &pb, &sc);
-    if (err == 0) {
-        Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
-        env.body_case = CARETEAM__V1__ENVELOPE__BODY_REFERRAL;
-        env.referral = &pb;
-        err = ct_wf_reply(w, &env);
-    }
+    if (err == 0)
+        err = ct_wf_reply_body(w, CARETEAM__V1__ENVELOPE__BODY_REFERRAL, &pb);
     ct_pb_scratch_free(&sc);
     return err;
 }
@@ -174,10 +170,9 @@ int ct_handle_create_referral(ct_request_t *req)
 {
     const Careteam__V1__CreateReferral *m = req->env->create_referral;
     char goals[CT_LONGTEXT_MAX + 1];
-    if (!ct_id_valid(m->participant_id)) {
-        snprintf(req->why, sizeof req->why, "participant_id must be %s", ID_RULE);
-        return CT_EINVAL;
-    }
+    int bad = ct_wf_check_participant_id(req, m->participant_id, false);
+    if (bad != 0)
+        return bad;
     bool named = m->peer_worker_id[0] != '\0';
     if (named == m->to_queue) {
         snprintf(req->why, sizeof req->why,
@@ -202,11 +197,9 @@ int ct_handle_create_referral(ct_request_t *req)
                  (int)m->priority);
         return CT_EINVAL;
     }
-    ct_wf_t *w = ct_wf_new(req, run_create);
+    ct_wf_t *w = ct_wf_new(req, run_create, m->participant_id);
     if (w == NULL)
         return CT_ENOMEM;
-    snprintf(w->job.audit.participant_id, sizeof w->job.audit.participant_id, "%s",
-             m->participant_id);
     ct_wf_write(w);
     return 0;
 }
@@ -266,8 +259,7 @@ static int run_update(ct_wf_t *w, ct_store_t *st, int64_t now_ms)
         return ct_wf_refuse(w, err, "referral %s does not exist", m->referral_id);
     if (err != 0)
         return err;
-    snprintf(w->job.audit.participant_id, sizeof w->job.audit.participant_id, "%s",
-             r.participant_id);
+    ct_wf_set_participant(w, r.participant_id);
     unsigned rel = 0;
     err = ct_referral_relations(st, &r, w->actor_id, w->actor_role, &rel);
     if (err == 0)
@@ -380,7 +372,7 @@ int ct_handle_update_referral(ct_request_t *req)
                  reassign ? ID_RULE : "");
         return CT_EINVAL;
     }
-    ct_wf_t *w = ct_wf_new(req, run_update);
+    ct_wf_t *w = ct_wf_new(req, run_update, NULL);
     if (w == NULL)
         return CT_ENOMEM;
     snprintf(w->job.audit.action, sizeof w->job.audit.action, "referral.%s", mv->name);
@@ -453,10 +445,7 @@ static int run_list(ct_wf_t *w, ct_store_t *st, int64_t now_ms)
         Careteam__V1__ReferralList list = CARETEAM__V1__REFERRAL_LIST__INIT;
         list.n_referrals = l.n;
         list.referrals = pv;
-        Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
-        env.body_case = CARETEAM__V1__ENVELOPE__BODY_REFERRAL_LIST;
-        env.referral_list = &list;
-        err = ct_wf_reply(w, &env);
+        err = ct_wf_reply_body(w, CARETEAM__V1__ENVELOPE__BODY_REFERRAL_LIST, &list);
         snprintf(w->job.audit.detail, sizeof w->job.audit.detail, "results=%zu", l.n);
     }
     for (size_t i = 0; sc != NULL && i < l.limit; i++)
@@ -475,19 +464,16 @@ int ct_handle_list_referrals(ct_request_t *req)
         snprintf(req->why, sizeof req->why, "limit is at most %d", LIST_MAX);
         return CT_EINVAL;
     }
-    if (m->participant_id[0] != '\0' && !ct_id_valid(m->participant_id)) {
-        snprintf(req->why, sizeof req->why, "participant_id must be %s", ID_RULE);
-        return CT_EINVAL;
-    }
+    int bad = ct_wf_check_participant_id(req, m->participant_id, true);
+    if (bad != 0)
+        return bad;
     if ((int)m->status < 0 ||
         m->status > CARETEAM__V1__REFERRAL_STATUS__REFERRAL_STATUS_CANCELLED) {
         snprintf(req->why, sizeof req->why, "status %d is not a ReferralStatus", (int)m->status);
         return CT_EINVAL;
     }
-    ct_wf_t *w = ct_wf_new(req, run_list);
+    ct_wf_t *w = ct_wf_new(req, run_list, m->participant_id);
     if (w == NULL)
         return CT_ENOMEM;
-    snprintf(w->job.audit.participant_id, sizeof w->job.audit.participant_id, "%s",
-             m->participant_id);
     return ct_wf_read(w);
 }

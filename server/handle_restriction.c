@@ -14,10 +14,7 @@
 static int reply_ok(ct_wf_t *w)
 {
     Careteam__V1__Ok ok = CARETEAM__V1__OK__INIT;
-    Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
-    env.body_case = CARETEAM__V1__ENVELOPE__BODY_OK;
-    env.ok = &ok;
-    return ct_wf_reply(w, &env);
+    return ct_wf_reply_body(w, CARETEAM__V1__ENVELOPE__BODY_OK, &ok);
 }
 
 static int run_record(ct_wf_t *w, ct_store_t *st, int64_t now_ms)
@@ -73,10 +70,9 @@ static int start(ct_request_t *req, const char *participant_id, const char *memb
         snprintf(req->why, sizeof req->why, "reason is over %d bytes", CT_NOTE_MAX);
         return CT_ETOOBIG;
     }
-    ct_wf_t *w = ct_wf_new(req, run);
+    ct_wf_t *w = ct_wf_new(req, run, participant_id);
     if (w == NULL)
         return CT_ENOMEM;
-    snprintf(w->job.audit.participant_id, sizeof w->job.audit.participant_id, "%s", participant_id);
     ct_audit_rec_object(&w->job.audit, "member", member_id);
     ct_wf_write(w);
     return 0;

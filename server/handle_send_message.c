@@ -314,17 +314,6 @@ static int apply_send(ct_job_t *job, ct_store_t *st, const ct_writer_env_t *env)
     return 0;
 }
 
-typedef struct fanout {
-    int64_t seq;
-    const ct_buf_t *frame;
-} fanout_t;
-
-static void deliver_to(ct_session_t *s, void *arg)
-{
-    const fanout_t *f = arg;
-    s->ops->deliver(s, f->seq, f->frame->data, f->frame->len);
-}
-
 /* Loop thread. See the file comment, step 3. */
 static void done_send(ct_job_t *job)
 {
@@ -363,9 +352,9 @@ static void done_send(ct_job_t *job)
              * recipient that is offline, or whose send fails, still has its pending row. */
             ct_buf_t frame = CT_BUF_INIT;
             if (ct_replay_encode_deliver(&j->msg, &frame, UINT32_MAX) == 0) {
-                fanout_t f = {.seq = j->msg.seq, .frame = &frame};
                 for (size_t i = 0; i < j->msg.n_to; i++)
-                    ct_router_each(j->ctx->router, j->msg.to[i], deliver_to, &f);
+                    ct_router_deliver(j->ctx->router, j->msg.to[i], j->msg.seq, frame.data,
+                                      frame.len);
             }
             ct_buf_free(&frame);
         }

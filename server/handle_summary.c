@@ -43,12 +43,8 @@ static int summary_to_pb_envelope(ct_wf_t *w, const ct_summary_t *s)
     Careteam__V1__Summary pb;
     ct_pb_scratch_t sc = {0};
     int err = ct_pb_summary(s, &pb, &sc);
-    if (err == 0) {
-        Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
-        env.body_case = CARETEAM__V1__ENVELOPE__BODY_SUMMARY;
-        env.summary = &pb;
-        err = ct_wf_reply(w, &env);
-    }
+    if (err == 0)
+        err = ct_wf_reply_body(w, CARETEAM__V1__ENVELOPE__BODY_SUMMARY, &pb);
     ct_pb_scratch_free(&sc);
     return err;
 }
@@ -110,8 +106,7 @@ static int run_post(ct_wf_t *w, ct_store_t *st, int64_t now_ms)
         return ct_wf_refuse(w, err, "referral %s does not exist", m->referral_id);
     if (err != 0)
         return err;
-    snprintf(w->job.audit.participant_id, sizeof w->job.audit.participant_id, "%s",
-             r.participant_id);
+    ct_wf_set_participant(w, r.participant_id);
     unsigned rel = 0;
     err = ct_referral_relations(st, &r, w->actor_id, w->actor_role, &rel);
     if (err == 0)
@@ -217,7 +212,7 @@ int ct_handle_post_summary(ct_request_t *req)
                              THEMES_MAX, THEME_BYTES, themes, sizeof themes);
     if (r != 0)
         return r;
-    ct_wf_t *w = ct_wf_new(req, run_post);
+    ct_wf_t *w = ct_wf_new(req, run_post, NULL);
     if (w == NULL)
         return CT_ENOMEM;
     ct_wf_write(w);
@@ -283,7 +278,7 @@ static int run_list(ct_wf_t *w, ct_store_t *st, int64_t now_ms)
         extra &= CT_REL_SUPERVISOR;
         snprintf(participant, sizeof participant, "%s", r.participant_id);
     }
-    snprintf(w->job.audit.participant_id, sizeof w->job.audit.participant_id, "%s", participant);
+    ct_wf_set_participant(w, participant);
     /* A supervisor off the care team reads the summaries of the peer workers they supervise:
      * the relation to the participant comes from those peer workers' referrals, and the rows
      * are then filtered one by one (collect_summary). */
@@ -322,10 +317,7 @@ static int run_list(ct_wf_t *w, ct_store_t *st, int64_t now_ms)
         Careteam__V1__SummaryList list = CARETEAM__V1__SUMMARY_LIST__INIT;
         list.n_summaries = l.n;
         list.summaries = pv;
-        Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
-        env.body_case = CARETEAM__V1__ENVELOPE__BODY_SUMMARY_LIST;
-        env.summary_list = &list;
-        err = ct_wf_reply(w, &env);
+        err = ct_wf_reply_body(w, CARETEAM__V1__ENVELOPE__BODY_SUMMARY_LIST, &list);
         snprintf(w->job.audit.detail, sizeof w->job.audit.detail, "results=%zu", l.n);
     }
     for (size_t i = 0; l.items != NULL && i < l.n; i++)
@@ -358,7 +350,7 @@ int ct_handle_list_summaries(ct_request_t *req)
         snprintf(req->why, sizeof req->why, "limit is at most %d", LIST_MAX);
         return CT_EINVAL;
     }
-    ct_wf_t *w = ct_wf_new(req, run_list);
+    ct_wf_t *w = ct_wf_new(req, run_list, NULL);
     if (w == NULL)
         return CT_ENOMEM;
     return ct_wf_read(w);

@@ -41,7 +41,7 @@ static ct_wf_t *wf_alloc(const ct_handler_ctx_t *ctx, ct_wf_run_fn run)
     return w;
 }
 
-ct_wf_t *ct_wf_new(ct_request_t *req, ct_wf_run_fn run)
+ct_wf_t *ct_wf_new(ct_request_t *req, ct_wf_run_fn run, const char *participant_id)
 {
     ct_wf_t *w = wf_alloc(req->ctx, run);
     if (w == NULL)
@@ -56,7 +56,24 @@ ct_wf_t *ct_wf_new(ct_request_t *req, ct_wf_run_fn run)
     snprintf(w->actor_id, sizeof w->actor_id, "%s", req->session->member_id);
     w->actor_role = req->session->role;
     ct_audit_rec_init(&w->job.audit, req->session, req->action);
+    if (participant_id != NULL)
+        ct_wf_set_participant(w, participant_id);
     return w;
+}
+
+void ct_wf_set_participant(ct_wf_t *w, const char *participant_id)
+{
+    snprintf(w->job.audit.participant_id, sizeof w->job.audit.participant_id, "%s", participant_id);
+}
+
+int ct_wf_check_participant_id(ct_request_t *req, const char *participant_id, bool optional)
+{
+    if ((optional && participant_id[0] == '\0') || ct_id_valid(participant_id))
+        return 0;
+    snprintf(req->why, sizeof req->why,
+             "participant_id must be 1-64 characters of A-Z a-z 0-9 . _ -%s",
+             optional ? ", or empty" : "");
+    return CT_EINVAL;
 }
 
 ct_wf_t *ct_wf_new_system(const ct_handler_ctx_t *ctx, const char *action, ct_wf_run_fn run)
@@ -91,17 +108,6 @@ static void wf_free(ct_wf_t *w)
     free(w);
 }
 
-typedef struct fanout {
-    int64_t seq;
-    const ct_buf_t *frame;
-} fanout_t;
-
-static void deliver_to(ct_session_t *s, void *arg)
-{
-    const fanout_t *f = arg;
-    s->ops->deliver(s, f->seq, f->frame->data, f->frame->len);
-}
-
 /* Loop thread: the reply, then the pushes of a committed job. */
 static void wf_finish(ct_wf_t *w, int result)
 {
@@ -114,9 +120,10 @@ static void wf_finish(ct_wf_t *w, int result)
     }
     if (result == 0) {
         for (size_t i = 0; i < w->n_events; i++) {
-            fanout_t f = {.seq = w->events[i].seq, .frame = &w->events[i].frame};
-            for (size_t k = 0; k < w->events[i].n_to; k++)
-                ct_router_each(w->ctx->router, w->events[i].to[k], deliver_to, &f);
+            const ct_wf_event_t *ev = &w->events[i];
+            for (size_t k = 0; k < ev->n_to; k++)
+                ct_router_deliver(w->ctx->router, ev->to[k], ev->seq, ev->frame.data,
+                                  ev->frame.len);
         }
         if (w->alerts_changed && w->ctx->alerts != NULL)
             ct_alerts_rearm(w->ctx->alerts, w->next_deadline_ms);
@@ -190,6 +197,19 @@ int ct_wf_reply(ct_wf_t *w, Careteam__V1__Envelope *env)
     env->request_id = w->request_id;
     ct_buf_reset(&w->reply);
     return ct_frame_append_envelope(&w->reply, env, UINT32_MAX);
+}
+
+int ct_wf_reply_body(ct_wf_t *w, Careteam__V1__Envelope__BodyCase body, const void *msg)
+{
+    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(
+        &careteam__v1__envelope__descriptor, (unsigned)body);
+    if (f == NULL || f->type != PROTOBUF_C_TYPE_MESSAGE)
+        return CT_EINTERNAL;
+    Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
+    env.body_case = body;
+    /* The oneof's members share one pointer slot at the field's offset. */
+    memcpy((char *)&env + f->offset, &msg, sizeof msg);
+    return ct_wf_reply(w, &env);
 }
 
 int ct_wf_refuse(ct_wf_t *w, int err, const char *fmt, ...)

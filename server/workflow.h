@@ -66,8 +66,17 @@ struct ct_wf {
 };
 
 /* A job for the request of `req` (copied: the decoded envelope is freed after dispatch), with
- * the request's audit record started. Returns NULL when out of memory. */
-ct_wf_t *ct_wf_new(ct_request_t *req, ct_wf_run_fn run);
+ * the request's audit record started, about participant_id (NULL or "" when not yet known; see
+ * ct_wf_set_participant). Returns NULL when out of memory. */
+ct_wf_t *ct_wf_new(ct_request_t *req, ct_wf_run_fn run, const char *participant_id);
+
+/* The participant the request turned out to be about (from its referral, alert, ...), for the
+ * audit record. */
+void ct_wf_set_participant(ct_wf_t *w, const char *participant_id);
+
+/* Loop thread: checks a request's participant_id field (a member/participant id; "" allowed only
+ * when optional). Returns 0, or CT_EINVAL with req->why saying what is allowed. */
+int ct_wf_check_participant_id(ct_request_t *req, const char *participant_id, bool optional);
 
 /* A system job (no requester, no reply) auditing `action`. */
 ct_wf_t *ct_wf_new_system(const ct_handler_ctx_t *ctx, const char *action, ct_wf_run_fn run);
@@ -80,6 +89,10 @@ int ct_wf_read(ct_wf_t *w);
 
 /* Off-loop: sets the reply to env (request_id is filled in). Returns 0 or CT_E*. */
 int ct_wf_reply(ct_wf_t *w, Careteam__V1__Envelope *env);
+
+/* Off-loop: sets the reply to an Envelope whose body is `msg`, the message of the oneof field
+ * `body` (e.g. BODY_REFERRAL and a Careteam__V1__Referral *). Returns 0 or CT_E*. */
+int ct_wf_reply_body(ct_wf_t *w, Careteam__V1__Envelope__BodyCase body, const void *msg);
 
 /*
  * Writer thread: stores a workflow event for recipients (duplicates and "" ignored; the circle of
