@@ -36,6 +36,7 @@
 #include <getopt.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "careteam.h"
@@ -193,6 +194,23 @@ int ct_cli_plain_options(cli_t *cli, int argc, char **argv);
 int ct_cli_next_arg(cli_t *cli, int argc, char **argv, const struct option *opts,
                     const char **operand);
 
+/* A server-made id that a subcommand takes as its one operand (`alert ack ALERT_ID`). */
+typedef struct ct_cli_id_operand {
+    const char *name; /* in usage and messages: "ALERT_ID" */
+    const char *what; /* what it is: "alert id" */
+    const char *list; /* the command that prints such ids: "careteam alerts" */
+} ct_cli_id_operand_t;
+
+/*
+ * ct_cli_next_arg for a subcommand whose one operand is the id described by spec, among its
+ * options: checks the operand and keeps it in *id (NULL before the first call), and hands back
+ * only the options. Returns an option code; 0 when argv is done and *id is set; or -1 when the
+ * command must return cli->exit_code (as ct_cli_next_option, and for an id that is malformed,
+ * missing or given twice, reported).
+ */
+int ct_cli_next_option_id(cli_t *cli, int argc, char **argv, const struct option *opts,
+                          const ct_cli_id_operand_t *spec, const char **id);
+
 /* Runs the subcommand named by the first operand of argv (argv[0] is the command; global
  * options may come before the subcommand's name) from subs, with cli->command "CMD SUB".
  * Returns its exit code, or CT_CLI_EXIT_USAGE (reported) for a missing or unknown name. */
@@ -219,6 +237,9 @@ int ct_cli_check_name(cli_t *cli, const char *opt, const char *arg, const ct_cli
 /* A whole number in min..max; *out its value. */
 int ct_cli_check_number(cli_t *cli, const char *opt, const char *arg, unsigned min, unsigned max,
                         unsigned *out);
+/* The --limit N of a list command: 1 to 1000, the most the protocol allows (not giving it, 0,
+ * means the server's default of 100); *out its value. */
+int ct_cli_check_limit(cli_t *cli, const char *arg, uint32_t *out);
 /* A calendar date YYYY-MM-DD (a real day: 2026-02-30 is refused). */
 int ct_cli_check_date(cli_t *cli, const char *opt, const char *arg);
 /* Text: valid UTF-8. */
@@ -248,6 +269,12 @@ int ct_cli_read_text_file(const char *path, const char *what, size_t max, char *
  */
 int ct_cli_request(cli_t *cli, Careteam__V1__Envelope *req, Careteam__V1__Envelope__BodyCase want,
                    const char *what, Careteam__V1__Envelope **resp);
+
+/* ct_cli_request, then prints the object or list answered (a body case ct_out_answer prints:
+ * a consent, referral, summary or alert, or a list of them) and flushes. Returns 0 or an exit
+ * code, reported. */
+int ct_cli_request_print(cli_t *cli, Careteam__V1__Envelope *req,
+                         Careteam__V1__Envelope__BodyCase want, const char *what);
 
 /* Flushes what a command printed. Returns 0, or CT_CLI_EXIT_FILE (reported). */
 int ct_cli_output_done(cli_t *cli);

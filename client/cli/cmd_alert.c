@@ -30,18 +30,6 @@ enum {
     "  status is open, escalated or acknowledged; source summary or concern; risk concern\n"       \
     "  or urgent; deadline and acknowledged_at are \"\" when not set.\n"
 
-/* Sends env, whose answer is an Alert, and prints it. */
-static int alert_request(cli_t *cli, Careteam__V1__Envelope *env, const char *what)
-{
-    Careteam__V1__Envelope *resp;
-    int rc = ct_cli_request(cli, env, CARETEAM__V1__ENVELOPE__BODY_ALERT, what, &resp);
-    if (rc != 0)
-        return rc;
-    ct_out_alert(&cli->out, resp->alert);
-    ct_envelope_free(resp);
-    return ct_cli_output_done(cli);
-}
-
 /* ---- concern --------------------------------------------------------------------------------- */
 
 const char ct_cli_concern_help[] =
@@ -103,7 +91,8 @@ int ct_cli_cmd_concern(cli_t *cli, int argc, char **argv)
     Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
     env.body_case = CARETEAM__V1__ENVELOPE__BODY_RAISE_CONCERN;
     env.raise_concern = &req;
-    return alert_request(cli, &env, "raising the concern");
+    return ct_cli_request_print(cli, &env, CARETEAM__V1__ENVELOPE__BODY_ALERT,
+                                "raising the concern");
 }
 
 /* ---- alerts ---------------------------------------------------------------------------------- */
@@ -133,7 +122,6 @@ int ct_cli_cmd_alerts(cli_t *cli, int argc, char **argv)
         {0},
     };
     Careteam__V1__ListAlerts req = CARETEAM__V1__LIST_ALERTS__INIT;
-    unsigned limit = 0;
     int c = 0, rc = 0;
     while (rc == 0 && (c = ct_cli_next_option(cli, argc, argv, opts)) > 0) {
         switch (c) {
@@ -145,7 +133,7 @@ int ct_cli_cmd_alerts(cli_t *cli, int argc, char **argv)
             req.open_only = true;
             break;
         case OPT_LIMIT:
-            rc = ct_cli_check_number(cli, "--limit", optarg, 1, 1000, &limit);
+            rc = ct_cli_check_limit(cli, optarg, &req.limit);
             break;
         default:
             rc = ct_cli_usage_error(cli, "unhandled option");
@@ -153,18 +141,11 @@ int ct_cli_cmd_alerts(cli_t *cli, int argc, char **argv)
     }
     if (rc != 0 || ct_cli_no_operands(cli, c, argc, argv) != 0)
         return cli->exit_code;
-    req.limit = limit;
     Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
     env.body_case = CARETEAM__V1__ENVELOPE__BODY_LIST_ALERTS;
     env.list_alerts = &req;
-    Careteam__V1__Envelope *resp;
-    rc =
-        ct_cli_request(cli, &env, CARETEAM__V1__ENVELOPE__BODY_ALERT_LIST, "listing alerts", &resp);
-    if (rc != 0)
-        return rc;
-    ct_out_alerts(&cli->out, resp->alert_list);
-    ct_envelope_free(resp);
-    return ct_cli_output_done(cli);
+    return ct_cli_request_print(cli, &env, CARETEAM__V1__ENVELOPE__BODY_ALERT_LIST,
+                                "listing alerts");
 }
 
 /* ---- alert ack ------------------------------------------------------------------------------- */
@@ -200,17 +181,12 @@ static int alert_ack(cli_t *cli, int argc, char **argv)
         CT_CLI_GLOBAL_OPTIONS,
         {0},
     };
+    static const ct_cli_id_operand_t alert_id = {"ALERT_ID", "alert id", "careteam alerts"};
     Careteam__V1__AcknowledgeAlert req = CARETEAM__V1__ACKNOWLEDGE_ALERT__INIT;
-    const char *id = NULL, *arg = NULL;
+    const char *id = NULL;
     int c = 0, rc = 0;
-    while (rc == 0 && (c = ct_cli_next_arg(cli, argc, argv, opts, &arg)) > 0) {
-        if (c == CT_CLI_ARG_OPERAND) {
-            if (id != NULL)
-                rc = ct_cli_usage_error(cli, "unexpected argument '%s'", arg);
-            else
-                rc = ct_cli_check_uuid(cli, "ALERT_ID", arg, "alert id", "careteam alerts");
-            id = arg;
-        } else if (c == OPT_NOTE) {
+    while (rc == 0 && (c = ct_cli_next_option_id(cli, argc, argv, opts, &alert_id, &id)) > 0) {
+        if (c == OPT_NOTE) {
             rc = ct_cli_check_text(cli, "--note", optarg);
             req.note = optarg;
         } else {
@@ -219,13 +195,12 @@ static int alert_ack(cli_t *cli, int argc, char **argv)
     }
     if (rc != 0 || c < 0)
         return cli->exit_code;
-    if (id == NULL)
-        return ct_cli_missing(cli, "ALERT_ID", "(as `careteam alerts` prints it)");
     req.alert_id = (char *)id;
     Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
     env.body_case = CARETEAM__V1__ENVELOPE__BODY_ACKNOWLEDGE_ALERT;
     env.acknowledge_alert = &req;
-    return alert_request(cli, &env, "acknowledging the alert");
+    return ct_cli_request_print(cli, &env, CARETEAM__V1__ENVELOPE__BODY_ALERT,
+                                "acknowledging the alert");
 }
 
 const ct_cli_subcommand_t ct_cli_alert_subcommands[] = {

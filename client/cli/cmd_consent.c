@@ -82,18 +82,6 @@ static const char consent_list_help[] =
     "\n"
     "--json prints one line per consent (nothing when there is none):\n" CONSENT_JSON_HELP;
 
-/* Sends env, whose answer is a Consent, and prints it. */
-static int consent_request(cli_t *cli, Careteam__V1__Envelope *env, const char *what)
-{
-    Careteam__V1__Envelope *resp;
-    int rc = ct_cli_request(cli, env, CARETEAM__V1__ENVELOPE__BODY_CONSENT, what, &resp);
-    if (rc != 0)
-        return rc;
-    ct_out_consent(&cli->out, resp->consent);
-    ct_envelope_free(resp);
-    return ct_cli_output_done(cli);
-}
-
 static int consent_record(cli_t *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -141,7 +129,8 @@ static int consent_record(cli_t *cli, int argc, char **argv)
     Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
     env.body_case = CARETEAM__V1__ENVELOPE__BODY_RECORD_CONSENT;
     env.record_consent = &req;
-    return consent_request(cli, &env, "recording the consent");
+    return ct_cli_request_print(cli, &env, CARETEAM__V1__ENVELOPE__BODY_CONSENT,
+                                "recording the consent");
 }
 
 static int consent_withdraw(cli_t *cli, int argc, char **argv)
@@ -151,18 +140,13 @@ static int consent_withdraw(cli_t *cli, int argc, char **argv)
         CT_CLI_GLOBAL_OPTIONS,
         {0},
     };
+    static const ct_cli_id_operand_t consent_id = {"CONSENT_ID", "consent id",
+                                                   "careteam consent list"};
     Careteam__V1__WithdrawConsent req = CARETEAM__V1__WITHDRAW_CONSENT__INIT;
-    const char *id = NULL, *arg = NULL;
+    const char *id = NULL;
     int c = 0, rc = 0;
-    while (rc == 0 && (c = ct_cli_next_arg(cli, argc, argv, opts, &arg)) > 0) {
-        if (c == CT_CLI_ARG_OPERAND) {
-            if (id != NULL)
-                rc = ct_cli_usage_error(cli, "unexpected argument '%s'", arg);
-            else
-                rc = ct_cli_check_uuid(cli, "CONSENT_ID", arg, "consent id",
-                                       "careteam consent list");
-            id = arg;
-        } else if (c == OPT_REASON) {
+    while (rc == 0 && (c = ct_cli_next_option_id(cli, argc, argv, opts, &consent_id, &id)) > 0) {
+        if (c == OPT_REASON) {
             rc = ct_cli_check_text(cli, "--reason", optarg);
             req.reason = optarg;
         } else {
@@ -171,13 +155,12 @@ static int consent_withdraw(cli_t *cli, int argc, char **argv)
     }
     if (rc != 0 || c < 0)
         return cli->exit_code;
-    if (id == NULL)
-        return ct_cli_missing(cli, "CONSENT_ID", "(as `careteam consent list` prints it)");
     req.consent_id = (char *)id;
     Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
     env.body_case = CARETEAM__V1__ENVELOPE__BODY_WITHDRAW_CONSENT;
     env.withdraw_consent = &req;
-    return consent_request(cli, &env, "withdrawing the consent");
+    return ct_cli_request_print(cli, &env, CARETEAM__V1__ENVELOPE__BODY_CONSENT,
+                                "withdrawing the consent");
 }
 
 static int consent_list(cli_t *cli, int argc, char **argv)
@@ -206,14 +189,8 @@ static int consent_list(cli_t *cli, int argc, char **argv)
     Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
     env.body_case = CARETEAM__V1__ENVELOPE__BODY_LIST_CONSENTS;
     env.list_consents = &req;
-    Careteam__V1__Envelope *resp;
-    rc = ct_cli_request(cli, &env, CARETEAM__V1__ENVELOPE__BODY_CONSENT_LIST, "listing consents",
-                        &resp);
-    if (rc != 0)
-        return rc;
-    ct_out_consents(&cli->out, resp->consent_list);
-    ct_envelope_free(resp);
-    return ct_cli_output_done(cli);
+    return ct_cli_request_print(cli, &env, CARETEAM__V1__ENVELOPE__BODY_CONSENT_LIST,
+                                "listing consents");
 }
 
 const ct_cli_subcommand_t ct_cli_consent_subcommands[] = {

@@ -36,18 +36,6 @@ enum {
     "  status is a FHIR Task code: requested accepted rejected in-progress on-hold\n"              \
     "  completed cancelled; addressee_id is \"\" for the queue, held_from \"\" unless on hold.\n"
 
-/* Sends env, whose answer is a Referral, and prints it. */
-static int referral_request(cli_t *cli, Careteam__V1__Envelope *env, const char *what)
-{
-    Careteam__V1__Envelope *resp;
-    int rc = ct_cli_request(cli, env, CARETEAM__V1__ENVELOPE__BODY_REFERRAL, what, &resp);
-    if (rc != 0)
-        return rc;
-    ct_out_referral(&cli->out, resp->referral);
-    ct_envelope_free(resp);
-    return ct_cli_output_done(cli);
-}
-
 /* ---- refer ----------------------------------------------------------------------------------- */
 
 const char ct_cli_refer_help[] =
@@ -149,7 +137,8 @@ int ct_cli_cmd_refer(cli_t *cli, int argc, char **argv)
         Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
         env.body_case = CARETEAM__V1__ENVELOPE__BODY_CREATE_REFERRAL;
         env.create_referral = &req;
-        rc = referral_request(cli, &env, "creating the referral");
+        rc = ct_cli_request_print(cli, &env, CARETEAM__V1__ENVELOPE__BODY_REFERRAL,
+                                  "creating the referral");
     }
     free(req.goals);
     return rc;
@@ -192,7 +181,6 @@ int ct_cli_cmd_referrals(cli_t *cli, int argc, char **argv)
     };
     Careteam__V1__ListReferrals req = CARETEAM__V1__LIST_REFERRALS__INIT;
     int status = 0, c = 0, rc = 0;
-    unsigned limit = 0;
     while (rc == 0 && (c = ct_cli_next_option(cli, argc, argv, opts)) > 0) {
         switch (c) {
         case OPT_ASSIGNED:
@@ -212,7 +200,7 @@ int ct_cli_cmd_referrals(cli_t *cli, int argc, char **argv)
             req.participant_id = optarg;
             break;
         case OPT_LIMIT:
-            rc = ct_cli_check_number(cli, "--limit", optarg, 1, 1000, &limit);
+            rc = ct_cli_check_limit(cli, optarg, &req.limit);
             break;
         default:
             rc = ct_cli_usage_error(cli, "unhandled option");
@@ -221,18 +209,11 @@ int ct_cli_cmd_referrals(cli_t *cli, int argc, char **argv)
     if (rc != 0 || ct_cli_no_operands(cli, c, argc, argv) != 0)
         return cli->exit_code;
     req.status = status;
-    req.limit = limit;
     Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
     env.body_case = CARETEAM__V1__ENVELOPE__BODY_LIST_REFERRALS;
     env.list_referrals = &req;
-    Careteam__V1__Envelope *resp;
-    rc = ct_cli_request(cli, &env, CARETEAM__V1__ENVELOPE__BODY_REFERRAL_LIST, "listing referrals",
-                        &resp);
-    if (rc != 0)
-        return rc;
-    ct_out_referrals(&cli->out, resp->referral_list);
-    ct_envelope_free(resp);
-    return ct_cli_output_done(cli);
+    return ct_cli_request_print(cli, &env, CARETEAM__V1__ENVELOPE__BODY_REFERRAL_LIST,
+                                "listing referrals");
 }
 
 /* ---- referral ACTION ID ---------------------------------------------------------------------- */
@@ -360,24 +341,18 @@ static int referral_move(cli_t *cli, int argc, char **argv)
         CT_CLI_GLOBAL_OPTIONS,
         {0},
     };
+    static const ct_cli_id_operand_t referral_id = {"REFERRAL_ID", "referral id",
+                                                    "careteam referrals"};
     const struct move *m = MOVES;
     while (strcmp(m->name, argv[0]) != 0)
         m++; /* argv[0] is a name of ct_cli_referral_subcommands, all of which are in MOVES */
     bool reassign = m->action == CARETEAM__V1__REFERRAL_ACTION__REFERRAL_ACTION_REASSIGN;
     Careteam__V1__UpdateReferral req = CARETEAM__V1__UPDATE_REFERRAL__INIT;
-    const char *id = NULL, *to = NULL, *arg = NULL;
+    const char *id = NULL, *to = NULL;
     int c = 0, rc = 0;
-    while (rc == 0 &&
-           (c = ct_cli_next_arg(cli, argc, argv, reassign ? reassign_opts : opts, &arg)) > 0) {
+    while (rc == 0 && (c = ct_cli_next_option_id(cli, argc, argv, reassign ? reassign_opts : opts,
+                                                 &referral_id, &id)) > 0) {
         switch (c) {
-        case CT_CLI_ARG_OPERAND:
-            if (id != NULL)
-                rc = ct_cli_usage_error(cli, "unexpected argument '%s'", arg);
-            else
-                rc =
-                    ct_cli_check_uuid(cli, "REFERRAL_ID", arg, "referral id", "careteam referrals");
-            id = arg;
-            break;
         case OPT_REASON:
             rc = ct_cli_check_text(cli, "--reason", optarg);
             req.reason = optarg;
@@ -392,8 +367,6 @@ static int referral_move(cli_t *cli, int argc, char **argv)
     }
     if (rc != 0 || c < 0)
         return cli->exit_code;
-    if (id == NULL)
-        return ct_cli_missing(cli, "REFERRAL_ID", "(as `careteam referrals` prints it)");
     if (reassign && to == NULL)
         return ct_cli_missing(cli, "--to", "PEER_ID (the peer worker to hand it to)");
     if (m->needs_reason && req.reason[0] == '\0')
@@ -405,7 +378,7 @@ static int referral_move(cli_t *cli, int argc, char **argv)
     Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
     env.body_case = CARETEAM__V1__ENVELOPE__BODY_UPDATE_REFERRAL;
     env.update_referral = &req;
-    return referral_request(cli, &env, m->doing);
+    return ct_cli_request_print(cli, &env, CARETEAM__V1__ENVELOPE__BODY_REFERRAL, m->doing);
 }
 
 const ct_cli_subcommand_t ct_cli_referral_subcommands[] = {

@@ -172,12 +172,8 @@ static int parse_send_options(cli_t *cli, int argc, char **argv, send_opts_t *o)
             o->body_file = optarg;
             break;
         case OPT_PARTICIPANT:
-            if (!ct_id_valid(optarg))
-                return ct_cli_usage_error(
-                    cli,
-                    "--participant '%s' is not a participant id (1-64 characters "
-                    "of A-Z a-z 0-9 . _ -)",
-                    optarg);
+            if ((rc = ct_cli_check_id(cli, "--participant", optarg, "participant id")) != 0)
+                return rc;
             o->participant = optarg;
             break;
         case OPT_SUBJECT:

@@ -225,14 +225,8 @@ static int summary_post(cli_t *cli, int argc, char **argv)
     Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
     env.body_case = CARETEAM__V1__ENVELOPE__BODY_POST_SUMMARY;
     env.post_summary = &req;
-    Careteam__V1__Envelope *resp;
-    rc = ct_cli_request(cli, &env, CARETEAM__V1__ENVELOPE__BODY_SUMMARY, "posting the summary",
-                        &resp);
-    if (rc == 0) {
-        ct_out_summary(&cli->out, resp->summary);
-        ct_envelope_free(resp);
-        rc = ct_cli_output_done(cli);
-    }
+    rc = ct_cli_request_print(cli, &env, CARETEAM__V1__ENVELOPE__BODY_SUMMARY,
+                              "posting the summary");
 done:
     free(file_text);
     free(o.themes);
@@ -278,8 +272,6 @@ int ct_cli_cmd_summaries(cli_t *cli, int argc, char **argv)
     };
     Careteam__V1__ListSummaries req = CARETEAM__V1__LIST_SUMMARIES__INIT;
     const char *participant = NULL, *referral = NULL;
-    bool full = false;
-    unsigned limit = 0;
     int c = 0, rc = 0;
     while (rc == 0 && (c = ct_cli_next_option(cli, argc, argv, opts)) > 0) {
         switch (c) {
@@ -292,10 +284,10 @@ int ct_cli_cmd_summaries(cli_t *cli, int argc, char **argv)
             referral = optarg;
             break;
         case OPT_LIMIT:
-            rc = ct_cli_check_number(cli, "--limit", optarg, 1, 1000, &limit);
+            rc = ct_cli_check_limit(cli, optarg, &req.limit);
             break;
         case OPT_FULL:
-            full = true;
+            cli->out.full = true;
             break;
         default:
             rc = ct_cli_usage_error(cli, "unhandled option");
@@ -311,16 +303,9 @@ int ct_cli_cmd_summaries(cli_t *cli, int argc, char **argv)
         req.participant_id = (char *)participant;
     if (referral != NULL)
         req.referral_id = (char *)referral;
-    req.limit = limit;
     Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
     env.body_case = CARETEAM__V1__ENVELOPE__BODY_LIST_SUMMARIES;
     env.list_summaries = &req;
-    Careteam__V1__Envelope *resp;
-    rc = ct_cli_request(cli, &env, CARETEAM__V1__ENVELOPE__BODY_SUMMARY_LIST, "listing summaries",
-                        &resp);
-    if (rc != 0)
-        return rc;
-    ct_out_summaries(&cli->out, resp->summary_list, full);
-    ct_envelope_free(resp);
-    return ct_cli_output_done(cli);
+    return ct_cli_request_print(cli, &env, CARETEAM__V1__ENVELOPE__BODY_SUMMARY_LIST,
+                                "listing summaries");
 }

@@ -161,6 +161,27 @@ int ct_cli_next_arg(cli_t *cli, int argc, char **argv, const struct option *opts
     return CT_CLI_ARG_OPERAND;
 }
 
+int ct_cli_next_option_id(cli_t *cli, int argc, char **argv, const struct option *opts,
+                          const ct_cli_id_operand_t *spec, const char **id)
+{
+    const char *arg;
+    int c;
+    while ((c = ct_cli_next_arg(cli, argc, argv, opts, &arg)) == CT_CLI_ARG_OPERAND) {
+        if (*id != NULL) {
+            ct_cli_usage_error(cli, "unexpected argument '%s'", arg);
+            return -1;
+        }
+        if (ct_cli_check_uuid(cli, spec->name, arg, spec->what, spec->list) != 0)
+            return -1;
+        *id = arg;
+    }
+    if (c == 0 && *id == NULL) {
+        ct_cli_usage_error(cli, "missing %s (as `%s` prints it)", spec->name, spec->list);
+        return -1;
+    }
+    return c;
+}
+
 /* "record, withdraw, list": the names in subs. */
 static const char *subcommand_names(const ct_cli_subcommand_t *subs, char *buf, size_t len)
 {

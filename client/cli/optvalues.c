@@ -57,6 +57,15 @@ int ct_cli_check_number(cli_t *cli, const char *opt, const char *arg, unsigned m
     return 0;
 }
 
+int ct_cli_check_limit(cli_t *cli, const char *arg, uint32_t *out)
+{
+    unsigned limit;
+    int rc = ct_cli_check_number(cli, "--limit", arg, 1, 1000, &limit);
+    if (rc == 0)
+        *out = limit;
+    return rc;
+}
+
 /* Days in month m (1-12) of year y, Gregorian. */
 static int days_in_month(int y, int m)
 {

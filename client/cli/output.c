@@ -477,8 +477,9 @@ static void cell(char out[TABLE_CELL_LEN], const char *s)
 
 /* ---- workflow objects: their fields, shared by their own records and by event messages ------ */
 
-static void json_consent_fields(json_obj_t *j, const Careteam__V1__Consent *c)
+static void json_consent_fields(json_obj_t *j, const void *obj)
 {
+    const Careteam__V1__Consent *c = obj;
     json_str(j, "consent_id", c->consent_id);
     json_str(j, "participant_id", c->participant_id);
     json_str(j, "scope", ct_cli_name(&ct_cli_scope_names, c->scope));
@@ -492,8 +493,9 @@ static void json_consent_fields(json_obj_t *j, const Careteam__V1__Consent *c)
     json_str(j, "withdraw_reason", c->withdraw_reason);
 }
 
-static void consent_block(FILE *f, const Careteam__V1__Consent *c)
+static void consent_block(FILE *f, const void *obj)
 {
+    const Careteam__V1__Consent *c = obj;
     char t[CT_CLI_TIME_LEN];
     field(f, "consent", c->consent_id);
     field(f, "participant", c->participant_id);
@@ -531,8 +533,9 @@ static void consent_row(const void *item, table_row_t cells)
     short_time(c->recorded_at_ms, cells[6]);
 }
 
-static void json_referral_fields(json_obj_t *j, const Careteam__V1__Referral *r)
+static void json_referral_fields(json_obj_t *j, const void *obj)
 {
+    const Careteam__V1__Referral *r = obj;
     json_str(j, "referral_id", r->referral_id);
     json_str(j, "participant_id", r->participant_id);
     json_str(j, "referrer_id", r->referrer_id);
@@ -559,8 +562,9 @@ static const char *referral_with(const Careteam__V1__Referral *r)
     return "(queue)";
 }
 
-static void referral_block(FILE *f, const Careteam__V1__Referral *r)
+static void referral_block(FILE *f, const void *obj)
 {
+    const Careteam__V1__Referral *r = obj;
     field(f, "referral", r->referral_id);
     field(f, "participant", r->participant_id);
     label(f, "status");
@@ -595,8 +599,9 @@ static void referral_row(const void *item, table_row_t cells)
     short_time(r->updated_at_ms, cells[6]);
 }
 
-static void json_summary_fields(json_obj_t *j, const Careteam__V1__Summary *s)
+static void json_summary_fields(json_obj_t *j, const void *obj)
 {
+    const Careteam__V1__Summary *s = obj;
     json_str(j, "summary_id", s->summary_id);
     json_str(j, "referral_id", s->referral_id);
     json_str(j, "participant_id", s->participant_id);
@@ -615,8 +620,9 @@ static void json_summary_fields(json_obj_t *j, const Careteam__V1__Summary *s)
     json_str(j, "alert_id", s->alert_id);
 }
 
-static void summary_block(FILE *f, const Careteam__V1__Summary *s)
+static void summary_block(FILE *f, const void *obj)
 {
+    const Careteam__V1__Summary *s = obj;
     field(f, "summary", s->summary_id);
     field(f, "participant", s->participant_id);
     field(f, "referral", s->referral_id);
@@ -666,8 +672,9 @@ static void summary_row(const void *item, table_row_t cells)
     short_time(s->created_at_ms, cells[7]);
 }
 
-static void json_alert_fields(json_obj_t *j, const Careteam__V1__Alert *a)
+static void json_alert_fields(json_obj_t *j, const void *obj)
 {
+    const Careteam__V1__Alert *a = obj;
     json_str(j, "alert_id", a->alert_id);
     json_str(j, "participant_id", a->participant_id);
     json_str(j, "raised_by", a->raised_by);
@@ -691,8 +698,9 @@ static const char *alert_what(const Careteam__V1__Alert *a)
     return a->risk == CARETEAM__V1__RISK__RISK_URGENT ? "urgent concern" : "concern";
 }
 
-static void alert_block(FILE *f, const Careteam__V1__Alert *a)
+static void alert_block(FILE *f, const void *obj)
 {
+    const Careteam__V1__Alert *a = obj;
     char t[CT_CLI_TIME_LEN];
     field(f, "alert", a->alert_id);
     field(f, "participant", a->participant_id);
@@ -750,27 +758,7 @@ static void alert_row(const void *item, table_row_t cells)
         short_time(a->deadline_ms, cells[7]);
 }
 
-/* ---- workflow events: delivered messages of kind REFERRAL, SUMMARY or ALERT ------------------ */
-
-/* Writes the object an event message carries as "referral", "summary" or "alert": only the one
- * of the message's kind, and only when the server sent it. */
-static void json_message_object(json_obj_t *j, const Careteam__V1__Message *m)
-{
-    json_obj_t sub;
-    if (m->kind == CARETEAM__V1__MESSAGE_KIND__MESSAGE_KIND_REFERRAL && m->referral != NULL) {
-        sub = json_open(j, "referral");
-        json_referral_fields(&sub, m->referral);
-        json_close(&sub);
-    } else if (m->kind == CARETEAM__V1__MESSAGE_KIND__MESSAGE_KIND_SUMMARY && m->summary != NULL) {
-        sub = json_open(j, "summary");
-        json_summary_fields(&sub, m->summary);
-        json_close(&sub);
-    } else if (m->kind == CARETEAM__V1__MESSAGE_KIND__MESSAGE_KIND_ALERT && m->alert != NULL) {
-        sub = json_open(j, "alert");
-        json_alert_fields(&sub, m->alert);
-        json_close(&sub);
-    }
-}
+/* ---- workflow events: the headlines of messages of kind REFERRAL, SUMMARY, ALERT ------------- */
 
 static bool is_event(const Careteam__V1__Message *m, const char *event)
 {
@@ -837,6 +825,107 @@ static void alert_headline(FILE *f, const Careteam__V1__Message *m, const char *
     put_text(f, a->participant_id, NULL);
 }
 
+/* ---- workflow objects: how each kind prints, alone, in a list, in an event ------------------- */
+
+/* How one kind of workflow object is printed: as its own record (a JSON line or a human block),
+ * as a row of a table, and, for the kinds an event message carries, in that message. Each
+ * function takes the kind's protobuf struct (Careteam__V1__Consent for CONSENT, ...). */
+typedef struct object_kind {
+    const char *type; /* the JSON record's "type", and the key of the object in an event */
+    void (*json_fields)(json_obj_t *j, const void *obj);
+    void (*block)(FILE *f, const void *obj);
+    const char *none;        /* the human line for an empty list */
+    const char *const *head; /* the table's headings, ncols of them */
+    size_t ncols;
+    table_row_fn row;
+    /* The first line of an event message about the object; NULL for a kind no event carries. */
+    void (*headline)(FILE *f, const Careteam__V1__Message *m, const char *verb);
+} object_kind_t;
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char *const CONSENT_HEAD[] = {"CONSENT", "PARTICIPANT", "SCOPE",   "METHOD",
+                                           "STATUS",  "RECORDED BY", "RECORDED"};
+static const char *const REFERRAL_HEAD[] = {"REFERRAL", "PARTICIPANT", "STATUS", "PRIORITY",
+                                            "REFERRER", "WITH",        "UPDATED"};
+static const char *const SUMMARY_HEAD[] = {"SUMMARY", "PARTICIPANT", "DATE",   "MIN",
+                                           "FORMAT",  "RISK",        "AUTHOR", "POSTED"};
+static const char *const ALERT_HEAD[] = {"ALERT", "PARTICIPANT", "RISK",   "STATUS",
+                                         "ESC",   "RAISED BY",   "RAISED", "DEADLINE/ACK BY"};
+
+static const object_kind_t CONSENT = {
+    .type = "consent",
+    .json_fields = json_consent_fields,
+    .block = consent_block,
+    .none = "No consents recorded.",
+    .head = CONSENT_HEAD,
+    .ncols = COUNT(CONSENT_HEAD),
+    .row = consent_row,
+};
+static const object_kind_t REFERRAL = {
+    .type = "referral",
+    .json_fields = json_referral_fields,
+    .block = referral_block,
+    .none = "No referrals.",
+    .head = REFERRAL_HEAD,
+    .ncols = COUNT(REFERRAL_HEAD),
+    .row = referral_row,
+    .headline = referral_headline,
+};
+static const object_kind_t SUMMARY = {
+    .type = "summary",
+    .json_fields = json_summary_fields,
+    .block = summary_block,
+    .none = "No summaries.",
+    .head = SUMMARY_HEAD,
+    .ncols = COUNT(SUMMARY_HEAD),
+    .row = summary_row,
+    .headline = summary_headline,
+};
+static const object_kind_t ALERT = {
+    .type = "alert",
+    .json_fields = json_alert_fields,
+    .block = alert_block,
+    .none = "No alerts.",
+    .head = ALERT_HEAD,
+    .ncols = COUNT(ALERT_HEAD),
+    .row = alert_row,
+    .headline = alert_headline,
+};
+
+/* The object an event message carries, with its kind in *k; NULL for a text message, and for
+ * an event whose object the server did not send. */
+static const void *message_object(const Careteam__V1__Message *m, const object_kind_t **k)
+{
+    switch (m->kind) {
+    case CARETEAM__V1__MESSAGE_KIND__MESSAGE_KIND_REFERRAL:
+        *k = &REFERRAL;
+        return m->referral;
+    case CARETEAM__V1__MESSAGE_KIND__MESSAGE_KIND_SUMMARY:
+        *k = &SUMMARY;
+        return m->summary;
+    case CARETEAM__V1__MESSAGE_KIND__MESSAGE_KIND_ALERT:
+        *k = &ALERT;
+        return m->alert;
+    default:
+        *k = NULL;
+        return NULL;
+    }
+}
+
+/* Writes the object an event message carries as "referral", "summary" or "alert": only the one
+ * of the message's kind, and only when the server sent it. */
+static void json_message_object(json_obj_t *j, const Careteam__V1__Message *m)
+{
+    const object_kind_t *k;
+    const void *obj = message_object(m, &k);
+    if (obj == NULL)
+        return;
+    json_obj_t sub = json_open(j, k->type);
+    k->json_fields(&sub, obj);
+    json_close(&sub);
+}
+
 /* A workflow event in human form: a headline saying what happened, when, then the object. An
  * event without its object (not sent by a conforming server) shows the event name and body. */
 static void event_message(FILE *f, const Careteam__V1__Message *m)
@@ -844,42 +933,62 @@ static void event_message(FILE *f, const Careteam__V1__Message *m)
     const char *verb = ct_cli_event_verb(m->event);
     if (verb == NULL)
         verb = m->event != NULL && m->event[0] != '\0' ? m->event : "changed";
-    bool have = false;
-    switch (m->kind) {
-    case CARETEAM__V1__MESSAGE_KIND__MESSAGE_KIND_REFERRAL:
-        if ((have = m->referral != NULL))
-            referral_headline(f, m, verb);
-        break;
-    case CARETEAM__V1__MESSAGE_KIND__MESSAGE_KIND_SUMMARY:
-        if ((have = m->summary != NULL))
-            summary_headline(f, m, verb);
-        break;
-    case CARETEAM__V1__MESSAGE_KIND__MESSAGE_KIND_ALERT:
-        if ((have = m->alert != NULL))
-            alert_headline(f, m, verb);
-        break;
-    default:
-        break;
-    }
-    if (!have) {
+    const object_kind_t *k;
+    const void *obj = message_object(m, &k);
+    if (obj != NULL) {
+        k->headline(f, m, verb);
+    } else {
         fprintf(f, "%s event ", ct_cli_name(&ct_cli_message_kind_names, m->kind));
         put_text(f, m->event, NULL);
         by(f, m->sender_id);
     }
     putc('\n', f);
     field_time(f, "time", m->stored_at_ms);
-    if (m->kind == CARETEAM__V1__MESSAGE_KIND__MESSAGE_KIND_REFERRAL && have)
-        referral_block(f, m->referral);
-    else if (m->kind == CARETEAM__V1__MESSAGE_KIND__MESSAGE_KIND_SUMMARY && have)
-        summary_block(f, m->summary);
-    else if (m->kind == CARETEAM__V1__MESSAGE_KIND__MESSAGE_KIND_ALERT && have)
-        alert_block(f, m->alert);
-    else if (m->body != NULL && m->body[0] != '\0') {
+    if (obj != NULL) {
+        k->block(f, obj);
+    } else if (m->body != NULL && m->body[0] != '\0') {
         fputs("\n    ", f);
         put_text(f, m->body, "    ");
         putc('\n', f);
     }
     putc('\n', f);
+}
+
+/* One object as its own record. */
+static void object(ct_out_t *o, const object_kind_t *k, const void *obj)
+{
+    if (o->format == CT_OUT_JSON) {
+        json_obj_t j = json_begin(o->f, k->type);
+        k->json_fields(&j, obj);
+        json_end(&j);
+        return;
+    }
+    k->block(o->f, obj);
+}
+
+/* A list, items[0..n): in JSON one record per item and nothing when there is none; in human
+ * text a line saying there is none, a table, or with o->full each item whole, a blank line
+ * between two. */
+static void objects(ct_out_t *o, const object_kind_t *k, const void *const *items, size_t n)
+{
+    if (o->format == CT_OUT_JSON) {
+        for (size_t i = 0; i < n; i++)
+            object(o, k, items[i]);
+        return;
+    }
+    if (n == 0) {
+        fprintf(o->f, "%s\n", k->none);
+        return;
+    }
+    if (!o->full) {
+        table(o->f, k->head, k->ncols, items, n, k->row);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            putc('\n', o->f);
+        k->block(o->f, items[i]);
+    }
 }
 
 /* ---- records --------------------------------------------------------------------------------- */
@@ -998,33 +1107,6 @@ void ct_out_message(ct_out_t *o, const Careteam__V1__Message *m)
     fputs("\n\n", f);
 }
 
-void ct_out_consent(ct_out_t *o, const Careteam__V1__Consent *c)
-{
-    if (o->format == CT_OUT_JSON) {
-        json_obj_t j = json_begin(o->f, "consent");
-        json_consent_fields(&j, c);
-        json_end(&j);
-        return;
-    }
-    consent_block(o->f, c);
-}
-
-void ct_out_consents(ct_out_t *o, const Careteam__V1__ConsentList *l)
-{
-    static const char *const head[] = {"CONSENT", "PARTICIPANT", "SCOPE",   "METHOD",
-                                       "STATUS",  "RECORDED BY", "RECORDED"};
-    if (o->format == CT_OUT_JSON) {
-        for (size_t i = 0; i < l->n_consents; i++)
-            ct_out_consent(o, l->consents[i]);
-        return;
-    }
-    if (l->n_consents == 0) {
-        fputs("No consents recorded.\n", o->f);
-        return;
-    }
-    table(o->f, head, 7, (const void *const *)l->consents, l->n_consents, consent_row);
-}
-
 void ct_out_lockbox(ct_out_t *o, const char *participant, const char *member, bool restricted)
 {
     if (o->format == CT_OUT_JSON) {
@@ -1046,93 +1128,40 @@ void ct_out_lockbox(ct_out_t *o, const char *participant, const char *member, bo
           o->f);
 }
 
-void ct_out_referral(ct_out_t *o, const Careteam__V1__Referral *r)
+void ct_out_answer(ct_out_t *o, const Careteam__V1__Envelope *resp)
 {
-    if (o->format == CT_OUT_JSON) {
-        json_obj_t j = json_begin(o->f, "referral");
-        json_referral_fields(&j, r);
-        json_end(&j);
-        return;
+    switch (resp->body_case) {
+    case CARETEAM__V1__ENVELOPE__BODY_CONSENT:
+        object(o, &CONSENT, resp->consent);
+        break;
+    case CARETEAM__V1__ENVELOPE__BODY_CONSENT_LIST:
+        objects(o, &CONSENT, (const void *const *)resp->consent_list->consents,
+                resp->consent_list->n_consents);
+        break;
+    case CARETEAM__V1__ENVELOPE__BODY_REFERRAL:
+        object(o, &REFERRAL, resp->referral);
+        break;
+    case CARETEAM__V1__ENVELOPE__BODY_REFERRAL_LIST:
+        objects(o, &REFERRAL, (const void *const *)resp->referral_list->referrals,
+                resp->referral_list->n_referrals);
+        break;
+    case CARETEAM__V1__ENVELOPE__BODY_SUMMARY:
+        object(o, &SUMMARY, resp->summary);
+        break;
+    case CARETEAM__V1__ENVELOPE__BODY_SUMMARY_LIST:
+        objects(o, &SUMMARY, (const void *const *)resp->summary_list->summaries,
+                resp->summary_list->n_summaries);
+        break;
+    case CARETEAM__V1__ENVELOPE__BODY_ALERT:
+        object(o, &ALERT, resp->alert);
+        break;
+    case CARETEAM__V1__ENVELOPE__BODY_ALERT_LIST:
+        objects(o, &ALERT, (const void *const *)resp->alert_list->alerts,
+                resp->alert_list->n_alerts);
+        break;
+    default:
+        break;
     }
-    referral_block(o->f, r);
-}
-
-void ct_out_referrals(ct_out_t *o, const Careteam__V1__ReferralList *l)
-{
-    static const char *const head[] = {"REFERRAL", "PARTICIPANT", "STATUS", "PRIORITY",
-                                       "REFERRER", "WITH",        "UPDATED"};
-    if (o->format == CT_OUT_JSON) {
-        for (size_t i = 0; i < l->n_referrals; i++)
-            ct_out_referral(o, l->referrals[i]);
-        return;
-    }
-    if (l->n_referrals == 0) {
-        fputs("No referrals.\n", o->f);
-        return;
-    }
-    table(o->f, head, 7, (const void *const *)l->referrals, l->n_referrals, referral_row);
-}
-
-void ct_out_summary(ct_out_t *o, const Careteam__V1__Summary *s)
-{
-    if (o->format == CT_OUT_JSON) {
-        json_obj_t j = json_begin(o->f, "summary");
-        json_summary_fields(&j, s);
-        json_end(&j);
-        return;
-    }
-    summary_block(o->f, s);
-}
-
-void ct_out_summaries(ct_out_t *o, const Careteam__V1__SummaryList *l, bool full)
-{
-    static const char *const head[] = {"SUMMARY", "PARTICIPANT", "DATE",   "MIN",
-                                       "FORMAT",  "RISK",        "AUTHOR", "POSTED"};
-    if (o->format == CT_OUT_JSON) {
-        for (size_t i = 0; i < l->n_summaries; i++)
-            ct_out_summary(o, l->summaries[i]);
-        return;
-    }
-    if (l->n_summaries == 0) {
-        fputs("No summaries.\n", o->f);
-        return;
-    }
-    if (!full) {
-        table(o->f, head, 8, (const void *const *)l->summaries, l->n_summaries, summary_row);
-        return;
-    }
-    for (size_t i = 0; i < l->n_summaries; i++) {
-        if (i > 0)
-            putc('\n', o->f);
-        summary_block(o->f, l->summaries[i]);
-    }
-}
-
-void ct_out_alert(ct_out_t *o, const Careteam__V1__Alert *a)
-{
-    if (o->format == CT_OUT_JSON) {
-        json_obj_t j = json_begin(o->f, "alert");
-        json_alert_fields(&j, a);
-        json_end(&j);
-        return;
-    }
-    alert_block(o->f, a);
-}
-
-void ct_out_alerts(ct_out_t *o, const Careteam__V1__AlertList *l)
-{
-    static const char *const head[] = {"ALERT", "PARTICIPANT", "RISK",   "STATUS",
-                                       "ESC",   "RAISED BY",   "RAISED", "DEADLINE/ACK BY"};
-    if (o->format == CT_OUT_JSON) {
-        for (size_t i = 0; i < l->n_alerts; i++)
-            ct_out_alert(o, l->alerts[i]);
-        return;
-    }
-    if (l->n_alerts == 0) {
-        fputs("No alerts.\n", o->f);
-        return;
-    }
-    table(o->f, head, 8, (const void *const *)l->alerts, l->n_alerts, alert_row);
 }
 
 void ct_out_inbox_end(ct_out_t *o, size_t n, bool acked)

@@ -24,6 +24,7 @@ typedef enum ct_out_format {
 typedef struct ct_out {
     FILE *f; /* stdout, or a test's stream; not owned */
     ct_out_format_t format;
+    bool full; /* human lists print each element whole, not a table (summaries --full) */
 } ct_out_t;
 
 /* whoami: who the server says we are, and where. */
@@ -38,24 +39,18 @@ void ct_out_message(ct_out_t *o, const Careteam__V1__Message *m);
 /* inbox: the closing line after n messages (human only; JSON prints nothing). */
 void ct_out_inbox_end(ct_out_t *o, size_t n, bool acked);
 
-/* ---- care-team workflow: one record for an object, one per element for a list. A list that
- * is empty prints one human line saying so, and nothing in JSON. ---- */
+/* ---- care-team workflow ---- */
 
-void ct_out_consent(ct_out_t *o, const Careteam__V1__Consent *c);
-void ct_out_consents(ct_out_t *o, const Careteam__V1__ConsentList *l);
+/*
+ * Prints the workflow object or list that resp, a server's answer, carries: a consent, referral,
+ * summary or alert, or a list of one of these. An object is one record; a list one record per
+ * element, and when it is empty one human line saying so and nothing in JSON. Human lists are
+ * tables, or with o->full each element whole. Any other answer prints nothing.
+ */
+void ct_out_answer(ct_out_t *o, const Careteam__V1__Envelope *resp);
 
 /* lockbox add/remove: the server's Ok for restricting member (restricted) or lifting it. */
 void ct_out_lockbox(ct_out_t *o, const char *participant, const char *member, bool restricted);
-
-void ct_out_referral(ct_out_t *o, const Careteam__V1__Referral *r);
-void ct_out_referrals(ct_out_t *o, const Careteam__V1__ReferralList *l);
-
-void ct_out_summary(ct_out_t *o, const Careteam__V1__Summary *s);
-/* full: human output prints each summary whole (as ct_out_summary) instead of a table. */
-void ct_out_summaries(ct_out_t *o, const Careteam__V1__SummaryList *l, bool full);
-
-void ct_out_alert(ct_out_t *o, const Careteam__V1__Alert *a);
-void ct_out_alerts(ct_out_t *o, const Careteam__V1__AlertList *l);
 
 /* Flushes o. Returns 0, or the errno of a failed write (then nothing may be acknowledged, since
  * the reader did not get it). */

@@ -4,7 +4,8 @@
  *
  * The command builds the Envelope; this connects, sends it, waits, closes, and sorts the outcome
  * into the CLI's exit codes (cli.h), so that every such command reports a refusal, a lost
- * connection or a wrong answer the same way.
+ * connection or a wrong answer the same way. Most then print the object or list answered, which
+ * ct_cli_request_print does for them.
  */
 #include "cli.h"
 
@@ -30,6 +31,18 @@ int ct_cli_request(cli_t *cli, Careteam__V1__Envelope *req, Careteam__V1__Envelo
         *resp = NULL;
     }
     return rc;
+}
+
+int ct_cli_request_print(cli_t *cli, Careteam__V1__Envelope *req,
+                         Careteam__V1__Envelope__BodyCase want, const char *what)
+{
+    Careteam__V1__Envelope *resp;
+    int rc = ct_cli_request(cli, req, want, what, &resp);
+    if (rc != 0)
+        return rc;
+    ct_out_answer(&cli->out, resp);
+    ct_envelope_free(resp);
+    return ct_cli_output_done(cli);
 }
 
 int ct_cli_output_done(cli_t *cli)
