@@ -290,7 +290,9 @@ static const migration_t migrations[] = {
     "     AND (m.kind = 2 OR EXISTS (SELECT 1 FROM care_team AS t"                                 \
     "          WHERE t.participant_id = m.participant_id AND t.member_id = ?1))))"
 
-/* The columns of each workflow table, in the order of its *_from_row and its INSERT. */
+/* The columns of each workflow table, in the order of its *_from_row and its INSERT. The UPDATEs
+ * of referrals and alerts number their parameters as these columns too, so that one bind_* function
+ * per struct serves both the insert and the update. */
 #define CONSENT_COLUMNS                                                                            \
     "consent_id, participant_id, scope, method, note, recorded_by, recorded_at_ms, withdrawn,"     \
     " withdrawn_by, withdrawn_at_ms, withdraw_reason"
@@ -349,9 +351,9 @@ static const migration_t migrations[] = {
     X(RCPT_ACK, "UPDATE message_recipients SET delivered_at_ms = ?3"                               \
                 " WHERE member_id = ?1 AND delivered_at_ms IS NULL"                                \
                 " AND message_seq = (SELECT seq FROM messages WHERE message_id = ?2)")             \
-    X(RCPT_EXISTS, "SELECT 1 FROM message_recipients"                                              \
+    X(RCPT_EXISTS, "SELECT EXISTS (SELECT 1 FROM message_recipients"                               \
                    " WHERE member_id = ?1"                                                         \
-                   " AND message_seq = (SELECT seq FROM messages WHERE message_id = ?2)")          \
+                   " AND message_seq = (SELECT seq FROM messages WHERE message_id = ?2))")         \
     X(INBOX_PAGE, "SELECT m.seq, m.message_id, m.sender_id, m.sender_role, m.client_msg_id,"       \
                   " m.participant_id, m.subject, m.body, m.priority, m.stored_at_ms,"              \
                   " m.kind, m.event, m.payload, m.withheld"                                        \
@@ -401,8 +403,8 @@ static const migration_t migrations[] = {
     X(REFERRAL_INSERT, "INSERT INTO referrals (" REFERRAL_COLUMNS ")"                              \
                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)")         \
     X(REFERRAL_GET, "SELECT " REFERRAL_COLUMNS " FROM referrals WHERE referral_id = ?1")           \
-    X(REFERRAL_UPDATE, "UPDATE referrals SET addressee_id = ?2, assignee_id = ?3, status = ?4,"    \
-                       " held_from = ?5, status_reason = ?6, updated_at_ms = ?7"                   \
+    X(REFERRAL_UPDATE, "UPDATE referrals SET addressee_id = ?4, assignee_id = ?5, status = ?6,"    \
+                       " held_from = ?7, status_reason = ?11, updated_at_ms = ?13"                 \
                        " WHERE referral_id = ?1")                                                  \
     X(REFERRAL_LIST_PARTICIPANT, REFERRAL_LIST("participant_id = ?1"))                             \
     X(REFERRAL_LIST_ASSIGNEE, REFERRAL_LIST("assignee_id = ?2"))                                   \
@@ -422,8 +424,8 @@ static const migration_t migrations[] = {
     X(ALERT_INSERT, "INSERT INTO alerts (" ALERT_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"   \
                     " ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)")                                      \
     X(ALERT_GET, "SELECT " ALERT_COLUMNS " FROM alerts WHERE alert_id = ?1")                       \
-    X(ALERT_UPDATE, "UPDATE alerts SET status = ?2, escalations = ?3, deadline_ms = ?4,"           \
-                    " acknowledged_by = ?5, acknowledged_at_ms = ?6, note = ?7"                    \
+    X(ALERT_UPDATE, "UPDATE alerts SET status = ?9, escalations = ?10, deadline_ms = ?11,"         \
+                    " acknowledged_by = ?13, acknowledged_at_ms = ?14, note = ?15"                 \
                     " WHERE alert_id = ?1")                                                        \
     X(ALERT_LIST_PARTICIPANT, "SELECT " ALERT_COLUMNS " FROM alerts WHERE participant_id = ?1"     \
                               " AND (?2 = 0 OR status != " ALERT_ACKNOWLEDGED ")"                  \
@@ -573,28 +575,49 @@ static void bind_int64(sqlite3_stmt *s, int idx, int64_t v, int *rc)
         *rc = sqlite3_bind_int64(s, idx, v);
 }
 
-/* Runs a statement that returns no rows, after its parameters are bound; always resets it. */
-static int step_done(ct_store_t *st, sqlite3_stmt *s, const char *op)
+/*
+ * Runs a statement that returns no rows (a write, or transaction control) after its parameters
+ * were bound with the helpers above (rc is their result); always resets it. Returns 0 if it
+ * changed a row, and if_unchanged if it changed none: CT_ENOTFOUND for an update or delete of a
+ * missing row, 1 for an insert that kept the row already there (ON CONFLICT DO NOTHING), 0 where
+ * that cannot happen or does not matter. Otherwise a CT_E* code, never CT_ENOTFOUND (no SQLite
+ * error maps to it), so that callers may take CT_ENOTFOUND to mean "no row changed".
+ */
+static int run_write(ct_store_t *st, sqlite3_stmt *s, int rc, const char *op, int if_unchanged)
 {
-    int rc = sqlite3_step(s);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(s);
     int err = rc == SQLITE_DONE ? 0 : fail(st, rc, op);
+    if (err == 0 && if_unchanged != 0 && sqlite3_changes(st->db) == 0)
+        err = if_unchanged;
     stmt_done(s);
     return err;
 }
 
 /*
- * Runs a write whose parameters were bound with the helpers above (rc is their result); always
- * resets it. Sets *changes (if not NULL) to the number of rows it changed.
+ * Fetches the cached statement id of a write, refusing first when the caller's transaction was
+ * lost (invariant 3): the write would otherwise be stored on its own.
  */
-static int run_write(ct_store_t *st, sqlite3_stmt *s, int rc, const char *op, int *changes)
+static int write_stmt(ct_store_t *st, enum stmt_id id, sqlite3_stmt **out)
 {
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(s);
-    int err = rc == SQLITE_DONE ? 0 : fail(st, rc, op);
-    if (changes != NULL)
-        *changes = err == 0 ? sqlite3_changes(st->db) : 0;
-    stmt_done(s);
-    return err;
+    int err = txn_lost(st);
+    return err != 0 ? err : stmt_get(st, id, out);
+}
+
+/* Binds the fields of a struct to a write's parameters; *rc as the bind helpers. */
+typedef void (*row_binder_t)(sqlite3_stmt *s, const void *in, int *rc);
+
+/* Runs the write id with its parameters bound from in by bind; returns as run_write. */
+static int write_row(ct_store_t *st, enum stmt_id id, row_binder_t bind, const void *in,
+                     const char *op, int if_unchanged)
+{
+    sqlite3_stmt *s = NULL;
+    int err = write_stmt(st, id, &s);
+    if (err != 0)
+        return err;
+    int rc = SQLITE_OK;
+    bind(s, in, &rc);
+    return run_write(st, s, rc, op, if_unchanged);
 }
 
 /* Runs one parameterless cached statement (transaction control, mostly). */
@@ -603,26 +626,159 @@ static int exec_stmt(ct_store_t *st, enum stmt_id id, const char *op)
     sqlite3_stmt *s = NULL;
     int err = stmt_get(st, id, &s);
     if (err == 0)
-        err = step_done(st, s, op);
+        err = run_write(st, s, SQLITE_OK, op, 0);
+    return err;
+}
+
+/* ---- reading rows ------------------------------------------------------------------------ */
+
+/*
+ * Steps a bound query that always returns one row (an EXISTS or an aggregate; rc is the result
+ * of its binds) and reads its first n columns as integers into v[]; always resets it.
+ */
+static int query_ints(ct_store_t *st, sqlite3_stmt *s, int rc, int64_t *v, int n, const char *op)
+{
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(s);
+    int err = 0;
+    if (rc == SQLITE_ROW) {
+        for (int i = 0; i < n; i++)
+            v[i] = sqlite3_column_int64(s, i);
+    } else {
+        err = fail(st, rc, op);
+    }
+    stmt_done(s);
+    return err;
+}
+
+/* Reads the current row of a statement into a struct; returns 0 or a CT_E* code. */
+typedef int (*row_reader_t)(sqlite3_stmt *s, void *out);
+
+/*
+ * Runs a lookup by one text key (bound to ?1) that returns at most one row, read into out.
+ * CT_ENOTFOUND when there is none.
+ */
+static int get_by_key(ct_store_t *st, enum stmt_id id, const char *key, row_reader_t read,
+                      void *out, const char *op)
+{
+    sqlite3_stmt *s = NULL;
+    int err = stmt_get(st, id, &s);
+    if (err != 0)
+        return err;
+    int rc = SQLITE_OK;
+    bind_text(s, 1, key, &rc);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        err = read(s, out);
+    else if (rc == SQLITE_DONE)
+        err = CT_ENOTFOUND;
+    else
+        err = fail(st, rc, op);
+    stmt_done(s);
     return err;
 }
 
 /*
- * Copies text column col into a fixed array of cap bytes. A stored value that does not fit
- * cannot come from this file's writers (they check lengths), so it is reported as internal.
+ * Steps a bound list statement (rc is the result of its binds) and calls visit for every row.
+ * Stops at the first non-zero value of visit and returns it. The statement stays open while
+ * visit runs: a caller's callback inside it may use every other store call on this handle but
+ * must not start the same list on it again. Always resets the statement.
  */
-static int copy_col(sqlite3_stmt *s, int col, char *dst, size_t cap)
+static int walk_rows(ct_store_t *st, sqlite3_stmt *s, int rc,
+                     int (*visit)(sqlite3_stmt *s, void *ctx), void *ctx, const char *op)
 {
+    int err = 0;
+    while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        err = visit(s, ctx);
+        if (err != 0)
+            break;
+        rc = SQLITE_OK;
+    }
+    if (err == 0 && rc != SQLITE_DONE)
+        err = fail(st, rc, op);
+    stmt_done(s);
+    return err;
+}
+
+/* walk_rows over the parameterless statement id. */
+static int list_all(ct_store_t *st, enum stmt_id id, int (*visit)(sqlite3_stmt *s, void *ctx),
+                    void *ctx, const char *op)
+{
+    sqlite3_stmt *s = NULL;
+    int err = stmt_get(st, id, &s);
+    return err != 0 ? err : walk_rows(st, s, SQLITE_OK, visit, ctx, op);
+}
+
+/* walk_rows over statement id with key bound to ?1 (a participant's team, consents, ...). */
+static int list_by_key(ct_store_t *st, enum stmt_id id, const char *key,
+                       int (*visit)(sqlite3_stmt *s, void *ctx), void *ctx, const char *op)
+{
+    sqlite3_stmt *s = NULL;
+    int err = stmt_get(st, id, &s);
+    if (err != 0)
+        return err;
+    int rc = SQLITE_OK;
+    bind_text(s, 1, key, &rc);
+    return walk_rows(st, s, rc, visit, ctx, op);
+}
+
+/*
+ * The visitor of a list whose callback takes a ct_<type>: defines name_walk_t (the caller's
+ * callback and its argument) and name_visit, which reads each row with reader into a struct on
+ * the stack and passes it on. The callbacks of store.h differ in their row type, and calling one
+ * through a pointer of another function type is undefined behaviour, so this typed call is the
+ * only code a list needs of its own.
+ */
+#define ROW_VISITOR(name, type, reader)                                                            \
+    typedef struct name##_walk {                                                                   \
+        int (*cb)(const type *row, void *arg);                                                     \
+        void *arg;                                                                                 \
+    } name##_walk_t;                                                                               \
+                                                                                                   \
+    static int name##_visit(sqlite3_stmt *s, void *ctx)                                            \
+    {                                                                                              \
+        name##_walk_t *w = ctx;                                                                    \
+        type row;                                                                                  \
+        int err = reader(s, &row);                                                                 \
+        return err != 0 ? err : w->cb(&row, w->arg);                                               \
+    }
+
+/*
+ * Returns arr, an array of n elements of size bytes with *cap allocated, with room for one more:
+ * doubled when full (4 at first). NULL when out of memory; arr is then unchanged.
+ */
+static void *reserve_one(void *arr, size_t n, size_t *cap, size_t size)
+{
+    if (n < *cap)
+        return arr;
+    size_t ncap = *cap == 0 ? 4 : *cap * 2;
+    void *p = realloc(arr, ncap * size);
+    if (p != NULL)
+        *cap = ncap;
+    return p;
+}
+
+/*
+ * Copies text column col into a fixed array of cap bytes. Like the bind helpers it does nothing
+ * once *err is set, so a run of copies needs one check at the end. A stored value that does not
+ * fit cannot come from this file's writers (they check lengths), so it is reported as internal.
+ */
+static void copy_col(sqlite3_stmt *s, int col, char *dst, size_t cap, int *err)
+{
+    if (*err != 0)
+        return;
     const unsigned char *v = sqlite3_column_text(s, col);
     size_t n = (size_t)sqlite3_column_bytes(s, col);
     if (v == NULL)
         n = 0;
-    if (n >= cap)
-        return CT_EINTERNAL;
+    if (n >= cap) {
+        *err = CT_EINTERNAL;
+        return;
+    }
     if (n > 0)
         memcpy(dst, v, n);
     dst[n] = '\0';
-    return 0;
 }
 
 /* Returns a malloc'd NUL-terminated copy of text column col and its length in *len. */
@@ -649,6 +805,21 @@ static bool fits(const char *s, size_t cap)
     return memchr(s, '\0', cap) != NULL;
 }
 
+/* fits for a char array field of a store.h struct (an array, never a pointer). */
+#define FITS(field) fits((field), sizeof(field))
+
+/* store.h's list limits: "at most limit rows"; 0 or less means no limit (SQLite's -1). */
+static int64_t sql_limit(int limit)
+{
+    return limit > 0 ? limit : -1;
+}
+
+/* True when an optional filter string is set (store.h: NULL or "" means any). */
+static bool given(const char *s)
+{
+    return s != NULL && s[0] != '\0';
+}
+
 /* ---- open, migrate, close ---------------------------------------------------------------- */
 
 int ct_store_schema_version(void)
@@ -659,13 +830,11 @@ int ct_store_schema_version(void)
 int ct_store_db_version(ct_store_t *st)
 {
     sqlite3_stmt *s = NULL;
+    int64_t v = 0;
     int err = stmt_get(st, STMT_USER_VERSION, &s);
-    if (err != 0)
-        return err;
-    int rc = sqlite3_step(s);
-    int v = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) : fail(st, rc, "db_version");
-    stmt_done(s);
-    return v;
+    if (err == 0)
+        err = query_ints(st, s, SQLITE_OK, &v, 1, "db_version");
+    return err != 0 ? err : (int)v;
 }
 
 /* Runs an SQL script on db (no cache: for open-time pragmas and migrations). */
@@ -944,85 +1113,55 @@ int ct_store_rollback_to(ct_store_t *st)
 
 /* ---- members ----------------------------------------------------------------------------- */
 
-/* Fills m from the MEMBER_COLUMNS that start s's current row. */
-static int member_from_row(sqlite3_stmt *s, ct_member_t *m)
+/* Fills out (a ct_member_t) from the MEMBER_COLUMNS that start s's current row. */
+static int member_from_row(sqlite3_stmt *s, void *out)
 {
+    ct_member_t *m = out;
     memset(m, 0, sizeof *m);
-    int err = copy_col(s, 0, m->id, sizeof m->id);
-    if (err == 0)
-        err = copy_col(s, 1, m->display_name, sizeof m->display_name);
+    int err = 0;
+    copy_col(s, 0, m->id, sizeof m->id, &err);
+    copy_col(s, 1, m->display_name, sizeof m->display_name, &err);
     m->role = (ct_role_t)sqlite3_column_int(s, 2);
     m->active = sqlite3_column_int(s, 3) != 0;
     m->created_at_ms = sqlite3_column_int64(s, 4);
-    if (err == 0)
-        err = copy_col(s, 5, m->supervisor_id, sizeof m->supervisor_id);
+    copy_col(s, 5, m->supervisor_id, sizeof m->supervisor_id, &err);
     return err;
+}
+
+/* Binds in (a ct_member_t) to ?1..?6 as MEMBER_COLUMNS. */
+static void bind_member(sqlite3_stmt *s, const void *in, int *rc)
+{
+    const ct_member_t *m = in;
+    bind_text(s, 1, m->id, rc);
+    bind_text(s, 2, m->display_name, rc);
+    bind_int64(s, 3, m->role, rc);
+    bind_int64(s, 4, m->active ? 1 : 0, rc);
+    bind_int64(s, 5, m->created_at_ms, rc);
+    bind_text(s, 6, m->supervisor_id, rc);
 }
 
 int ct_store_member_add(ct_store_t *st, const ct_member_t *m)
 {
-    if (!fits(m->id, sizeof m->id) || !fits(m->display_name, sizeof m->display_name) ||
-        !fits(m->supervisor_id, sizeof m->supervisor_id))
+    if (!FITS(m->id) || !FITS(m->display_name) || !FITS(m->supervisor_id))
         return CT_EINVAL;
-    sqlite3_stmt *s = NULL;
-    int err = txn_lost(st);
-    if (err == 0)
-        err = stmt_get(st, STMT_MEMBER_ADD, &s);
-    if (err != 0)
-        return err;
-    int rc = SQLITE_OK;
-    bind_text(s, 1, m->id, &rc);
-    bind_text(s, 2, m->display_name, &rc);
-    bind_int64(s, 3, m->role, &rc);
-    bind_int64(s, 4, m->active ? 1 : 0, &rc);
-    bind_int64(s, 5, m->created_at_ms, &rc);
-    bind_text(s, 6, m->supervisor_id, &rc);
-    if (rc != SQLITE_OK) {
-        stmt_done(s);
-        return fail(st, rc, "member_add.bind");
-    }
-    return step_done(st, s, "member_add");
+    return write_row(st, STMT_MEMBER_ADD, bind_member, m, "member_add", 0);
 }
 
 int ct_store_member_get(ct_store_t *st, const char *id, ct_member_t *out)
 {
-    sqlite3_stmt *s = NULL;
-    int err = stmt_get(st, STMT_MEMBER_GET, &s);
-    if (err != 0)
-        return err;
-    int rc = SQLITE_OK;
-    bind_text(s, 1, id, &rc);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
-        err = member_from_row(s, out);
-    else if (rc == SQLITE_DONE)
-        err = CT_ENOTFOUND;
-    else
-        err = fail(st, rc, "member_get");
-    stmt_done(s);
-    return err;
+    return get_by_key(st, STMT_MEMBER_GET, id, member_from_row, out, "member_get");
 }
 
 int ct_store_member_set_active(ct_store_t *st, const char *id, bool active)
 {
     sqlite3_stmt *s = NULL;
-    int err = txn_lost(st);
-    if (err == 0)
-        err = stmt_get(st, STMT_MEMBER_SET_ACTIVE, &s);
+    int err = write_stmt(st, STMT_MEMBER_SET_ACTIVE, &s);
     if (err != 0)
         return err;
     int rc = SQLITE_OK;
     bind_text(s, 1, id, &rc);
     bind_int64(s, 2, active ? 1 : 0, &rc);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(s);
-    if (rc == SQLITE_DONE)
-        err = sqlite3_changes(st->db) == 0 ? CT_ENOTFOUND : 0;
-    else
-        err = fail(st, rc, "member_set_active");
-    stmt_done(s);
-    return err;
+    return run_write(st, s, rc, "member_set_active", CT_ENOTFOUND);
 }
 
 int ct_store_member_set_supervisor(ct_store_t *st, const char *id, const char *supervisor_id)
@@ -1030,20 +1169,16 @@ int ct_store_member_set_supervisor(ct_store_t *st, const char *id, const char *s
     if (supervisor_id != NULL && strlen(supervisor_id) > CT_ID_MAX)
         return CT_EINVAL;
     sqlite3_stmt *s = NULL;
-    int err = txn_lost(st);
-    if (err == 0)
-        err = stmt_get(st, STMT_MEMBER_SET_SUPERVISOR, &s);
+    int err = write_stmt(st, STMT_MEMBER_SET_SUPERVISOR, &s);
     if (err != 0)
         return err;
     int rc = SQLITE_OK;
     bind_text(s, 1, id, &rc);
     bind_text(s, 2, supervisor_id, &rc);
-    int changes = 0;
-    err = run_write(st, s, rc, "member_set_supervisor", &changes);
-    if (err == 0 && changes == 0)
-        err = CT_ENOTFOUND;
-    return err;
+    return run_write(st, s, rc, "member_set_supervisor", CT_ENOTFOUND);
 }
+
+ROW_VISITOR(member, ct_member_t, member_from_row)
 
 /*
  * The statement stays open while cb runs: cb may use every other store call on this handle but
@@ -1051,23 +1186,8 @@ int ct_store_member_set_supervisor(ct_store_t *st, const char *id, const char *s
  */
 int ct_store_member_list(ct_store_t *st, int (*cb)(const ct_member_t *m, void *arg), void *arg)
 {
-    sqlite3_stmt *s = NULL;
-    int err = stmt_get(st, STMT_MEMBER_LIST, &s);
-    if (err != 0)
-        return err;
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        ct_member_t m;
-        err = member_from_row(s, &m);
-        if (err == 0)
-            err = cb(&m, arg);
-        if (err != 0)
-            break;
-    }
-    if (err == 0 && rc != SQLITE_DONE)
-        err = fail(st, rc, "member_list");
-    stmt_done(s);
-    return err;
+    member_walk_t w = {cb, arg};
+    return list_all(st, STMT_MEMBER_LIST, member_visit, &w, "member_list");
 }
 
 /* ---- messages ---------------------------------------------------------------------------- */
@@ -1107,13 +1227,12 @@ int ct_store_message_find(ct_store_t *st, const char *sender_id, const char *cli
     if (rc == SQLITE_ROW) {
         memset(out, 0, sizeof *out);
         out->seq = sqlite3_column_int64(s, 0);
-        err = copy_col(s, 1, out->message_id, sizeof out->message_id);
+        copy_col(s, 1, out->message_id, sizeof out->message_id, &err);
         out->stored_at_ms = sqlite3_column_int64(s, 2);
         const void *h = sqlite3_column_blob(s, 3);
         *hash_match = h != NULL && sqlite3_column_bytes(s, 3) == HASH_LEN &&
                       memcmp(h, request_hash, HASH_LEN) == 0;
-        if (err == 0)
-            err = copy_col(s, 4, out->withheld, sizeof out->withheld);
+        copy_col(s, 4, out->withheld, sizeof out->withheld, &err);
     } else if (rc == SQLITE_DONE) {
         err = CT_ENOTFOUND;
     } else {
@@ -1153,11 +1272,7 @@ static int insert_message_row(ct_store_t *st, const ct_message_t *m, const uint8
                  ? sqlite3_bind_blob(s, 13, m->payload, (int)m->payload_len, SQLITE_STATIC)
                  : sqlite3_bind_null(s, 13);
     bind_text(s, 14, m->withheld, &rc);
-    if (rc != SQLITE_OK) {
-        stmt_done(s);
-        return fail(st, rc, "message_insert.bind");
-    }
-    err = step_done(st, s, "message_insert");
+    err = run_write(st, s, rc, "message_insert", 0);
     if (err == 0)
         *seq = sqlite3_last_insert_rowid(st->db);
     return err;
@@ -1169,17 +1284,13 @@ static int insert_recipients(ct_store_t *st, const ct_message_t *m, int64_t seq)
     sqlite3_stmt *s = NULL;
     int err = stmt_get(st, STMT_RCPT_INSERT, &s);
     for (size_t i = 0; err == 0 && i < m->n_to; i++) {
-        if (!fits(m->to[i], sizeof m->to[i]))
+        if (!FITS(m->to[i]))
             return CT_EINVAL;
         int rc = SQLITE_OK;
         bind_int64(s, 1, seq, &rc);
         bind_text(s, 2, m->to[i], &rc);
         bind_int64(s, 3, (int64_t)i, &rc);
-        if (rc != SQLITE_OK) {
-            stmt_done(s);
-            return fail(st, rc, "message_insert.recipient_bind");
-        }
-        err = step_done(st, s, "message_insert.recipient");
+        err = run_write(st, s, rc, "message_insert.recipient", 0);
         /* The same member twice in m->to is the caller's bug, not a resend: keep CT_EEXISTS
          * for "(sender, client_msg_id) is taken". */
         if (err == CT_EEXISTS)
@@ -1197,11 +1308,10 @@ static int insert_recipients(ct_store_t *st, const ct_message_t *m, int64_t seq)
 int ct_store_message_insert(ct_store_t *st, const ct_message_t *m, const uint8_t request_hash[32],
                             ct_message_receipt_t *out)
 {
-    if (!fits(m->message_id, sizeof m->message_id) || !fits(m->sender_id, sizeof m->sender_id) ||
-        !fits(m->client_msg_id, sizeof m->client_msg_id) ||
-        !fits(m->participant_id, sizeof m->participant_id) || m->body_len > INT_MAX ||
+    if (!FITS(m->message_id) || !FITS(m->sender_id) || !FITS(m->client_msg_id) ||
+        !FITS(m->participant_id) || m->body_len > INT_MAX ||
         (m->body == NULL && m->body_len != 0) || (m->to == NULL && m->n_to != 0) ||
-        !fits(m->event, sizeof m->event) || m->payload_len > INT_MAX ||
+        !FITS(m->event) || m->payload_len > INT_MAX ||
         (m->payload == NULL && m->payload_len != 0) ||
         (m->withheld != NULL && strlen(m->withheld) >= sizeof out->withheld))
         return CT_EINVAL;
@@ -1244,41 +1354,49 @@ int ct_store_delivery_ack(ct_store_t *st, const char *member_id, const char *mes
                           int64_t now_ms)
 {
     sqlite3_stmt *s = NULL;
-    int err = txn_lost(st);
-    if (err == 0)
-        err = stmt_get(st, STMT_RCPT_ACK, &s);
+    int err = write_stmt(st, STMT_RCPT_ACK, &s);
     if (err != 0)
         return err;
     int rc = SQLITE_OK;
     bind_text(s, 1, member_id, &rc);
     bind_text(s, 2, message_id, &rc);
     bind_int64(s, 3, now_ms, &rc);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(s);
-    int changed = rc == SQLITE_DONE ? sqlite3_changes(st->db) : 0;
-    err = rc == SQLITE_DONE ? 0 : fail(st, rc, "delivery_ack");
-    stmt_done(s);
-    if (err != 0)
+    err = run_write(st, s, rc, "delivery_ack", CT_ENOTFOUND);
+    if (err != CT_ENOTFOUND)
         return err;
-    if (changed > 0)
-        return 0;
 
     /* Nothing was pending: either already delivered (1) or not a recipient at all. */
+    int64_t recipient = 0;
     err = stmt_get(st, STMT_RCPT_EXISTS, &s);
     if (err != 0)
         return err;
     rc = SQLITE_OK;
     bind_text(s, 1, member_id, &rc);
     bind_text(s, 2, message_id, &rc);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
-        err = 1;
-    else if (rc == SQLITE_DONE)
-        err = CT_ENOTFOUND;
-    else
-        err = fail(st, rc, "delivery_ack.exists");
-    stmt_done(s);
+    err = query_ints(st, s, rc, &recipient, 1, "delivery_ack.exists");
+    if (err == 0)
+        err = recipient != 0 ? 1 : CT_ENOTFOUND;
+    return err;
+}
+
+/* The recipients being read into a message (load_recipients). */
+typedef struct recipients_fill {
+    ct_message_t *m;
+    size_t cap; /* elements allocated at m->to */
+} recipients_fill_t;
+
+static int recipient_collect(sqlite3_stmt *s, void *ctx)
+{
+    recipients_fill_t *f = ctx;
+    ct_message_t *m = f->m;
+    void *to = reserve_one(m->to, m->n_to, &f->cap, sizeof *m->to);
+    if (to == NULL)
+        return CT_ENOMEM;
+    m->to = to;
+    int err = 0;
+    copy_col(s, 0, m->to[m->n_to], sizeof m->to[0], &err);
+    if (err == 0)
+        m->n_to++;
     return err;
 }
 
@@ -1291,47 +1409,24 @@ static int load_recipients(ct_store_t *st, int64_t seq, ct_message_t *m)
         return err;
     int rc = SQLITE_OK;
     bind_int64(s, 1, seq, &rc);
-    size_t cap = 0;
-    while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (m->n_to == cap) {
-            size_t ncap = cap == 0 ? 4 : cap * 2;
-            void *p = realloc(m->to, ncap * sizeof *m->to);
-            if (p == NULL) {
-                err = CT_ENOMEM;
-                break;
-            }
-            m->to = p;
-            cap = ncap;
-        }
-        err = copy_col(s, 0, m->to[m->n_to], sizeof m->to[0]);
-        if (err != 0)
-            break;
-        m->n_to++;
-        rc = SQLITE_OK;
-    }
-    if (err == 0 && rc != SQLITE_DONE)
-        err = fail(st, rc, "inbox_page.recipients");
-    stmt_done(s);
-    return err;
+    recipients_fill_t f = {m, 0};
+    return walk_rows(st, s, rc, recipient_collect, &f, "inbox_page.recipients");
 }
 
 /* Fills m (zeroed by the caller) from the current INBOX_PAGE row. */
 static int message_from_row(ct_store_t *st, sqlite3_stmt *s, ct_message_t *m)
 {
+    int err = 0;
     m->seq = sqlite3_column_int64(s, 0);
-    int err = copy_col(s, 1, m->message_id, sizeof m->message_id);
-    if (err == 0)
-        err = copy_col(s, 2, m->sender_id, sizeof m->sender_id);
+    copy_col(s, 1, m->message_id, sizeof m->message_id, &err);
+    copy_col(s, 2, m->sender_id, sizeof m->sender_id, &err);
     m->sender_role = (ct_role_t)sqlite3_column_int(s, 3);
-    if (err == 0)
-        err = copy_col(s, 4, m->client_msg_id, sizeof m->client_msg_id);
-    if (err == 0)
-        err = copy_col(s, 5, m->participant_id, sizeof m->participant_id);
+    copy_col(s, 4, m->client_msg_id, sizeof m->client_msg_id, &err);
+    copy_col(s, 5, m->participant_id, sizeof m->participant_id, &err);
     m->priority = sqlite3_column_int(s, 8);
     m->stored_at_ms = sqlite3_column_int64(s, 9);
     m->kind = sqlite3_column_int(s, 10);
-    if (err == 0)
-        err = copy_col(s, 11, m->event, sizeof m->event);
+    copy_col(s, 11, m->event, sizeof m->event, &err);
     if (err != 0)
         return err;
     m->subject = dup_col(s, 6, NULL);
@@ -1388,103 +1483,44 @@ int ct_store_inbox_page(ct_store_t *st, const char *member_id, int64_t after_seq
 /* ---- care-team workflow ------------------------------------------------------------------ */
 
 /*
- * Sets *p and *m to whether participant_id and member_id exist. The tables' foreign keys would
- * refuse a missing one too, but as a constraint error; store.h promises CT_ENOTFOUND.
+ * Called before a write that names a participant (and, unless member_id is NULL, a member).
+ * Returns 0 if they exist, else CT_ENOTFOUND or the error of the lookup; like write_stmt, it
+ * first refuses a lost transaction (invariant 3). The tables' foreign keys would refuse a
+ * missing one too, but as a constraint error; store.h promises CT_ENOTFOUND.
  */
-static int exists_pm(ct_store_t *st, const char *participant_id, const char *member_id, bool *p,
-                     bool *m)
+static int require(ct_store_t *st, const char *participant_id, const char *member_id)
 {
     sqlite3_stmt *s = NULL;
-    int err = stmt_get(st, STMT_EXISTS_PM, &s);
+    int64_t found[2] = {0, 0}; /* the participant, the member */
+    int err = txn_lost(st);
+    if (err == 0)
+        err = stmt_get(st, STMT_EXISTS_PM, &s);
     if (err != 0)
         return err;
     int rc = SQLITE_OK;
     bind_text(s, 1, participant_id, &rc);
     bind_text(s, 2, member_id, &rc);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        *p = sqlite3_column_int(s, 0) != 0;
-        *m = sqlite3_column_int(s, 1) != 0;
-    } else {
-        err = fail(st, rc, "exists");
-    }
-    stmt_done(s);
-    return err;
-}
-
-/* Returns 0 if the participant (and, unless member_id is NULL, the member) exists, else
- * CT_ENOTFOUND or the error of the lookup. */
-static int require(ct_store_t *st, const char *participant_id, const char *member_id)
-{
-    bool p = false, m = false;
-    int err = exists_pm(st, participant_id, member_id != NULL ? member_id : "", &p, &m);
-    if (err == 0 && (!p || (member_id != NULL && !m)))
+    err = query_ints(st, s, rc, found, 2, "exists");
+    if (err == 0 && (found[0] == 0 || (member_id != NULL && found[1] == 0)))
         err = CT_ENOTFOUND;
     return err;
 }
 
-/* Reads the current row of a statement into a struct; returns 0 or a CT_E* code. */
-typedef int (*row_reader_t)(sqlite3_stmt *s, void *out);
-
 /*
- * Runs a lookup by one text key (bound to ?1) that returns at most one row, read into out.
- * CT_ENOTFOUND when there is none.
+ * Deletes the row of (participant_id, member_id) with statement id (TEAM_REMOVE,
+ * RESTRICTION_REMOVE). CT_ENOTFOUND if there was none.
  */
-static int get_by_key(ct_store_t *st, enum stmt_id id, const char *key, row_reader_t read,
-                      void *out, const char *op)
+static int delete_pair(ct_store_t *st, enum stmt_id id, const char *participant_id,
+                       const char *member_id, const char *op)
 {
     sqlite3_stmt *s = NULL;
-    int err = stmt_get(st, id, &s);
+    int err = write_stmt(st, id, &s);
     if (err != 0)
         return err;
     int rc = SQLITE_OK;
-    bind_text(s, 1, key, &rc);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
-        err = read(s, out);
-    else if (rc == SQLITE_DONE)
-        err = CT_ENOTFOUND;
-    else
-        err = fail(st, rc, op);
-    stmt_done(s);
-    return err;
-}
-
-/*
- * Steps a bound list statement (rc is the result of its binds) and calls visit for every row,
- * which reads the row and calls the caller's callback. Stops at the first non-zero value of
- * visit and returns it. The statement stays open while the callback runs: the callback may use
- * every other store call on this handle but must not start the same list on it again. Always
- * resets the statement.
- */
-static int walk_rows(ct_store_t *st, sqlite3_stmt *s, int rc,
-                     int (*visit)(sqlite3_stmt *s, void *ctx), void *ctx, const char *op)
-{
-    int err = 0;
-    while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-        err = visit(s, ctx);
-        if (err != 0)
-            break;
-        rc = SQLITE_OK;
-    }
-    if (err == 0 && rc != SQLITE_DONE)
-        err = fail(st, rc, op);
-    stmt_done(s);
-    return err;
-}
-
-/* store.h's list limits: "at most limit rows"; 0 or less means no limit (SQLite's -1). */
-static int64_t sql_limit(int limit)
-{
-    return limit > 0 ? limit : -1;
-}
-
-/* True when an optional filter string is set (store.h: NULL or "" means any). */
-static bool given(const char *s)
-{
-    return s != NULL && s[0] != '\0';
+    bind_text(s, 1, participant_id, &rc);
+    bind_text(s, 2, member_id, &rc);
+    return run_write(st, s, rc, op, CT_ENOTFOUND);
 }
 
 /* ---- participants ---- */
@@ -1493,28 +1529,26 @@ static int participant_from_row(sqlite3_stmt *s, void *out)
 {
     ct_participant_t *p = out;
     memset(p, 0, sizeof *p);
-    int err = copy_col(s, 0, p->id, sizeof p->id);
-    if (err == 0)
-        err = copy_col(s, 1, p->label, sizeof p->label);
+    int err = 0;
+    copy_col(s, 0, p->id, sizeof p->id, &err);
+    copy_col(s, 1, p->label, sizeof p->label, &err);
     p->created_at_ms = sqlite3_column_int64(s, 2);
     return err;
 }
 
+static void bind_participant(sqlite3_stmt *s, const void *in, int *rc)
+{
+    const ct_participant_t *p = in;
+    bind_text(s, 1, p->id, rc);
+    bind_text(s, 2, p->label, rc);
+    bind_int64(s, 3, p->created_at_ms, rc);
+}
+
 int ct_store_participant_add(ct_store_t *st, const ct_participant_t *p)
 {
-    if (!fits(p->id, sizeof p->id) || !fits(p->label, sizeof p->label))
+    if (!FITS(p->id) || !FITS(p->label))
         return CT_EINVAL;
-    sqlite3_stmt *s = NULL;
-    int err = txn_lost(st);
-    if (err == 0)
-        err = stmt_get(st, STMT_PARTICIPANT_ADD, &s);
-    if (err != 0)
-        return err;
-    int rc = SQLITE_OK;
-    bind_text(s, 1, p->id, &rc);
-    bind_text(s, 2, p->label, &rc);
-    bind_int64(s, 3, p->created_at_ms, &rc);
-    return run_write(st, s, rc, "participant_add", NULL);
+    return write_row(st, STMT_PARTICIPANT_ADD, bind_participant, p, "participant_add", 0);
 }
 
 int ct_store_participant_get(ct_store_t *st, const char *id, ct_participant_t *out)
@@ -1522,28 +1556,13 @@ int ct_store_participant_get(ct_store_t *st, const char *id, ct_participant_t *o
     return get_by_key(st, STMT_PARTICIPANT_GET, id, participant_from_row, out, "participant_get");
 }
 
-typedef struct participant_walk {
-    int (*cb)(const ct_participant_t *p, void *arg);
-    void *arg;
-} participant_walk_t;
-
-static int participant_visit(sqlite3_stmt *s, void *ctx)
-{
-    participant_walk_t *w = ctx;
-    ct_participant_t p;
-    int err = participant_from_row(s, &p);
-    return err != 0 ? err : w->cb(&p, w->arg);
-}
+ROW_VISITOR(participant, ct_participant_t, participant_from_row)
 
 int ct_store_participant_list(ct_store_t *st, int (*cb)(const ct_participant_t *p, void *arg),
                               void *arg)
 {
-    sqlite3_stmt *s = NULL;
-    int err = stmt_get(st, STMT_PARTICIPANT_LIST, &s);
-    if (err != 0)
-        return err;
     participant_walk_t w = {cb, arg};
-    return walk_rows(st, s, SQLITE_OK, participant_visit, &w, "participant_list");
+    return list_all(st, STMT_PARTICIPANT_LIST, participant_visit, &w, "participant_list");
 }
 
 /* ---- care teams and relations ---- */
@@ -1554,11 +1573,9 @@ int ct_store_team_add(ct_store_t *st, const char *participant_id, const char *me
     if (via != NULL && strlen(via) >= sizeof((ct_team_entry_t *)0)->via)
         return CT_EINVAL;
     sqlite3_stmt *s = NULL;
-    int err = txn_lost(st);
+    int err = require(st, participant_id, member_id);
     if (err == 0)
-        err = require(st, participant_id, member_id);
-    if (err == 0)
-        err = stmt_get(st, STMT_TEAM_ADD, &s);
+        err = write_stmt(st, STMT_TEAM_ADD, &s);
     if (err != 0)
         return err;
     int rc = SQLITE_OK;
@@ -1566,82 +1583,54 @@ int ct_store_team_add(ct_store_t *st, const char *participant_id, const char *me
     bind_text(s, 2, member_id, &rc);
     bind_int64(s, 3, now_ms, &rc);
     bind_text(s, 4, via, &rc);
-    int changes = 0;
-    err = run_write(st, s, rc, "team_add", &changes);
-    return err != 0 ? err : changes == 0 ? 1 : 0;
+    return run_write(st, s, rc, "team_add", 1);
 }
 
 int ct_store_team_remove(ct_store_t *st, const char *participant_id, const char *member_id)
 {
-    sqlite3_stmt *s = NULL;
-    int err = txn_lost(st);
-    if (err == 0)
-        err = stmt_get(st, STMT_TEAM_REMOVE, &s);
-    if (err != 0)
-        return err;
-    int rc = SQLITE_OK;
-    bind_text(s, 1, participant_id, &rc);
-    bind_text(s, 2, member_id, &rc);
-    int changes = 0;
-    err = run_write(st, s, rc, "team_remove", &changes);
-    return err != 0 ? err : changes == 0 ? CT_ENOTFOUND : 0;
+    return delete_pair(st, STMT_TEAM_REMOVE, participant_id, member_id, "team_remove");
 }
-
-typedef struct team_walk {
-    int (*cb)(const ct_team_entry_t *e, void *arg);
-    void *arg;
-} team_walk_t;
 
 /* TEAM_LIST rows: MEMBER_COLUMNS, then participant_id, joined_at_ms, via. */
-static int team_visit(sqlite3_stmt *s, void *ctx)
+static int team_entry_from_row(sqlite3_stmt *s, void *out)
 {
-    team_walk_t *w = ctx;
-    ct_team_entry_t e;
-    memset(&e, 0, sizeof e);
-    int err = member_from_row(s, &e.member);
-    if (err == 0)
-        err = copy_col(s, 6, e.participant_id, sizeof e.participant_id);
-    e.joined_at_ms = sqlite3_column_int64(s, 7);
-    if (err == 0)
-        err = copy_col(s, 8, e.via, sizeof e.via);
-    return err != 0 ? err : w->cb(&e, w->arg);
+    ct_team_entry_t *e = out;
+    memset(e, 0, sizeof *e);
+    int err = member_from_row(s, &e->member);
+    copy_col(s, 6, e->participant_id, sizeof e->participant_id, &err);
+    e->joined_at_ms = sqlite3_column_int64(s, 7);
+    copy_col(s, 8, e->via, sizeof e->via, &err);
+    return err;
 }
+
+ROW_VISITOR(team, ct_team_entry_t, team_entry_from_row)
 
 int ct_store_team_list(ct_store_t *st, const char *participant_id,
                        int (*cb)(const ct_team_entry_t *e, void *arg), void *arg)
 {
-    sqlite3_stmt *s = NULL;
-    int err = stmt_get(st, STMT_TEAM_LIST, &s);
-    if (err != 0)
-        return err;
-    int rc = SQLITE_OK;
-    bind_text(s, 1, participant_id, &rc);
     team_walk_t w = {cb, arg};
-    return walk_rows(st, s, rc, team_visit, &w, "team_list");
+    return list_by_key(st, STMT_TEAM_LIST, participant_id, team_visit, &w, "team_list");
 }
 
 int ct_store_relation(ct_store_t *st, const char *participant_id, const char *member_id,
                       unsigned *out)
 {
     sqlite3_stmt *s = NULL;
+    int64_t rel[2] = {0, 0}; /* on the team, lockboxed */
     int err = stmt_get(st, STMT_RELATION, &s);
     if (err != 0)
         return err;
     int rc = SQLITE_OK;
     bind_text(s, 1, participant_id, &rc);
     bind_text(s, 2, member_id, &rc);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
+    err = query_ints(st, s, rc, rel, 2, "relation");
+    if (err == 0) {
         *out = 0;
-        if (sqlite3_column_int(s, 0) != 0)
+        if (rel[0] != 0)
             *out |= CT_STORE_REL_ON_TEAM;
-        if (sqlite3_column_int(s, 1) != 0)
+        if (rel[1] != 0)
             *out |= CT_STORE_REL_LOCKBOXED;
-    } else {
-        err = fail(st, rc, "relation");
     }
-    stmt_done(s);
     return err;
 }
 
@@ -1652,53 +1641,46 @@ static int consent_from_row(sqlite3_stmt *s, void *out)
 {
     ct_consent_t *c = out;
     memset(c, 0, sizeof *c);
-    int err = copy_col(s, 0, c->consent_id, sizeof c->consent_id);
-    if (err == 0)
-        err = copy_col(s, 1, c->participant_id, sizeof c->participant_id);
+    int err = 0;
+    copy_col(s, 0, c->consent_id, sizeof c->consent_id, &err);
+    copy_col(s, 1, c->participant_id, sizeof c->participant_id, &err);
     c->scope = sqlite3_column_int(s, 2);
     c->method = sqlite3_column_int(s, 3);
-    if (err == 0)
-        err = copy_col(s, 4, c->note, sizeof c->note);
-    if (err == 0)
-        err = copy_col(s, 5, c->recorded_by, sizeof c->recorded_by);
+    copy_col(s, 4, c->note, sizeof c->note, &err);
+    copy_col(s, 5, c->recorded_by, sizeof c->recorded_by, &err);
     c->recorded_at_ms = sqlite3_column_int64(s, 6);
-    if (err == 0)
-        err = copy_col(s, 8, c->withdrawn_by, sizeof c->withdrawn_by);
+    copy_col(s, 8, c->withdrawn_by, sizeof c->withdrawn_by, &err);
     c->withdrawn_at_ms = sqlite3_column_int64(s, 9);
-    if (err == 0)
-        err = copy_col(s, 10, c->withdraw_reason, sizeof c->withdraw_reason);
+    copy_col(s, 10, c->withdraw_reason, sizeof c->withdraw_reason, &err);
     return err;
+}
+
+/* Binds in (a ct_consent_t) to ?1..?11 as CONSENT_COLUMNS. */
+static void bind_consent(sqlite3_stmt *s, const void *in, int *rc)
+{
+    const ct_consent_t *c = in;
+    bind_text(s, 1, c->consent_id, rc);
+    bind_text(s, 2, c->participant_id, rc);
+    bind_int64(s, 3, c->scope, rc);
+    bind_int64(s, 4, c->method, rc);
+    bind_text(s, 5, c->note, rc);
+    bind_text(s, 6, c->recorded_by, rc);
+    bind_int64(s, 7, c->recorded_at_ms, rc);
+    bind_int64(s, 8, c->withdrawn_by[0] != '\0' || c->withdrawn_at_ms != 0, rc);
+    bind_text(s, 9, c->withdrawn_by, rc);
+    bind_int64(s, 10, c->withdrawn_at_ms, rc);
+    bind_text(s, 11, c->withdraw_reason, rc);
 }
 
 int ct_store_consent_add(ct_store_t *st, const ct_consent_t *c)
 {
-    if (!fits(c->consent_id, sizeof c->consent_id) ||
-        !fits(c->participant_id, sizeof c->participant_id) || !fits(c->note, sizeof c->note) ||
-        !fits(c->recorded_by, sizeof c->recorded_by) ||
-        !fits(c->withdrawn_by, sizeof c->withdrawn_by) ||
-        !fits(c->withdraw_reason, sizeof c->withdraw_reason))
+    if (!FITS(c->consent_id) || !FITS(c->participant_id) || !FITS(c->note) ||
+        !FITS(c->recorded_by) || !FITS(c->withdrawn_by) || !FITS(c->withdraw_reason))
         return CT_EINVAL;
-    sqlite3_stmt *s = NULL;
-    int err = txn_lost(st);
+    int err = require(st, c->participant_id, NULL);
     if (err == 0)
-        err = require(st, c->participant_id, NULL);
-    if (err == 0)
-        err = stmt_get(st, STMT_CONSENT_ADD, &s);
-    if (err != 0)
-        return err;
-    int rc = SQLITE_OK;
-    bind_text(s, 1, c->consent_id, &rc);
-    bind_text(s, 2, c->participant_id, &rc);
-    bind_int64(s, 3, c->scope, &rc);
-    bind_int64(s, 4, c->method, &rc);
-    bind_text(s, 5, c->note, &rc);
-    bind_text(s, 6, c->recorded_by, &rc);
-    bind_int64(s, 7, c->recorded_at_ms, &rc);
-    bind_int64(s, 8, c->withdrawn_by[0] != '\0' || c->withdrawn_at_ms != 0, &rc);
-    bind_text(s, 9, c->withdrawn_by, &rc);
-    bind_int64(s, 10, c->withdrawn_at_ms, &rc);
-    bind_text(s, 11, c->withdraw_reason, &rc);
-    return run_write(st, s, rc, "consent_add", NULL);
+        err = write_row(st, STMT_CONSENT_ADD, bind_consent, c, "consent_add", 0);
+    return err;
 }
 
 int ct_store_consent_get(ct_store_t *st, const char *consent_id, ct_consent_t *out)
@@ -1712,9 +1694,7 @@ int ct_store_consent_withdraw(ct_store_t *st, const char *consent_id, const char
     if ((by != NULL && strlen(by) > CT_ID_MAX) || (reason != NULL && strlen(reason) > CT_NOTE_MAX))
         return CT_EINVAL;
     sqlite3_stmt *s = NULL;
-    int err = txn_lost(st);
-    if (err == 0)
-        err = stmt_get(st, STMT_CONSENT_WITHDRAW, &s);
+    int err = write_stmt(st, STMT_CONSENT_WITHDRAW, &s);
     if (err != 0)
         return err;
     int rc = SQLITE_OK;
@@ -1722,9 +1702,8 @@ int ct_store_consent_withdraw(ct_store_t *st, const char *consent_id, const char
     bind_text(s, 2, by, &rc);
     bind_int64(s, 3, now_ms, &rc);
     bind_text(s, 4, reason, &rc);
-    int changes = 0;
-    err = run_write(st, s, rc, "consent_withdraw", &changes);
-    if (err != 0 || changes > 0)
+    err = run_write(st, s, rc, "consent_withdraw", CT_ENOTFOUND);
+    if (err != CT_ENOTFOUND)
         return err;
     /* Nothing active had that id: absent, or withdrawn before. */
     ct_consent_t c;
@@ -1735,123 +1714,78 @@ int ct_store_consent_withdraw(ct_store_t *st, const char *consent_id, const char
 int ct_store_consent_active(ct_store_t *st, const char *participant_id, int scope, bool *active)
 {
     sqlite3_stmt *s = NULL;
+    int64_t found = 0;
     int err = stmt_get(st, STMT_CONSENT_ACTIVE, &s);
     if (err != 0)
         return err;
     int rc = SQLITE_OK;
     bind_text(s, 1, participant_id, &rc);
     bind_int64(s, 2, scope, &rc);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
-        *active = sqlite3_column_int(s, 0) != 0;
-    else
-        err = fail(st, rc, "consent_active");
-    stmt_done(s);
+    err = query_ints(st, s, rc, &found, 1, "consent_active");
+    if (err == 0)
+        *active = found != 0;
     return err;
 }
 
-typedef struct consent_walk {
-    int (*cb)(const ct_consent_t *c, void *arg);
-    void *arg;
-} consent_walk_t;
-
-static int consent_visit(sqlite3_stmt *s, void *ctx)
-{
-    consent_walk_t *w = ctx;
-    ct_consent_t c;
-    int err = consent_from_row(s, &c);
-    return err != 0 ? err : w->cb(&c, w->arg);
-}
+ROW_VISITOR(consent, ct_consent_t, consent_from_row)
 
 int ct_store_consent_list(ct_store_t *st, const char *participant_id,
                           int (*cb)(const ct_consent_t *c, void *arg), void *arg)
 {
-    sqlite3_stmt *s = NULL;
-    int err = stmt_get(st, STMT_CONSENT_LIST, &s);
-    if (err != 0)
-        return err;
-    int rc = SQLITE_OK;
-    bind_text(s, 1, participant_id, &rc);
     consent_walk_t w = {cb, arg};
-    return walk_rows(st, s, rc, consent_visit, &w, "consent_list");
+    return list_by_key(st, STMT_CONSENT_LIST, participant_id, consent_visit, &w, "consent_list");
 }
 
 /* ---- lockbox restrictions ---- */
 
+static int restriction_from_row(sqlite3_stmt *s, void *out)
+{
+    ct_restriction_t *r = out;
+    memset(r, 0, sizeof *r);
+    int err = 0;
+    copy_col(s, 0, r->participant_id, sizeof r->participant_id, &err);
+    copy_col(s, 1, r->member_id, sizeof r->member_id, &err);
+    copy_col(s, 2, r->reason, sizeof r->reason, &err);
+    copy_col(s, 3, r->recorded_by, sizeof r->recorded_by, &err);
+    r->recorded_at_ms = sqlite3_column_int64(s, 4);
+    return err;
+}
+
+static void bind_restriction(sqlite3_stmt *s, const void *in, int *rc)
+{
+    const ct_restriction_t *r = in;
+    bind_text(s, 1, r->participant_id, rc);
+    bind_text(s, 2, r->member_id, rc);
+    bind_text(s, 3, r->reason, rc);
+    bind_text(s, 4, r->recorded_by, rc);
+    bind_int64(s, 5, r->recorded_at_ms, rc);
+}
+
 int ct_store_restriction_add(ct_store_t *st, const ct_restriction_t *r)
 {
-    if (!fits(r->participant_id, sizeof r->participant_id) ||
-        !fits(r->member_id, sizeof r->member_id) || !fits(r->reason, sizeof r->reason) ||
-        !fits(r->recorded_by, sizeof r->recorded_by))
+    if (!FITS(r->participant_id) || !FITS(r->member_id) || !FITS(r->reason) ||
+        !FITS(r->recorded_by))
         return CT_EINVAL;
-    sqlite3_stmt *s = NULL;
-    int err = txn_lost(st);
+    int err = require(st, r->participant_id, r->member_id);
     if (err == 0)
-        err = require(st, r->participant_id, r->member_id);
-    if (err == 0)
-        err = stmt_get(st, STMT_RESTRICTION_ADD, &s);
-    if (err != 0)
-        return err;
-    int rc = SQLITE_OK;
-    bind_text(s, 1, r->participant_id, &rc);
-    bind_text(s, 2, r->member_id, &rc);
-    bind_text(s, 3, r->reason, &rc);
-    bind_text(s, 4, r->recorded_by, &rc);
-    bind_int64(s, 5, r->recorded_at_ms, &rc);
-    int changes = 0;
-    err = run_write(st, s, rc, "restriction_add", &changes);
-    return err != 0 ? err : changes == 0 ? 1 : 0;
+        err = write_row(st, STMT_RESTRICTION_ADD, bind_restriction, r, "restriction_add", 1);
+    return err;
 }
 
 int ct_store_restriction_remove(ct_store_t *st, const char *participant_id, const char *member_id)
 {
-    sqlite3_stmt *s = NULL;
-    int err = txn_lost(st);
-    if (err == 0)
-        err = stmt_get(st, STMT_RESTRICTION_REMOVE, &s);
-    if (err != 0)
-        return err;
-    int rc = SQLITE_OK;
-    bind_text(s, 1, participant_id, &rc);
-    bind_text(s, 2, member_id, &rc);
-    int changes = 0;
-    err = run_write(st, s, rc, "restriction_remove", &changes);
-    return err != 0 ? err : changes == 0 ? CT_ENOTFOUND : 0;
+    return delete_pair(st, STMT_RESTRICTION_REMOVE, participant_id, member_id,
+                       "restriction_remove");
 }
 
-typedef struct restriction_walk {
-    int (*cb)(const ct_restriction_t *r, void *arg);
-    void *arg;
-} restriction_walk_t;
-
-static int restriction_visit(sqlite3_stmt *s, void *ctx)
-{
-    restriction_walk_t *w = ctx;
-    ct_restriction_t r;
-    memset(&r, 0, sizeof r);
-    int err = copy_col(s, 0, r.participant_id, sizeof r.participant_id);
-    if (err == 0)
-        err = copy_col(s, 1, r.member_id, sizeof r.member_id);
-    if (err == 0)
-        err = copy_col(s, 2, r.reason, sizeof r.reason);
-    if (err == 0)
-        err = copy_col(s, 3, r.recorded_by, sizeof r.recorded_by);
-    r.recorded_at_ms = sqlite3_column_int64(s, 4);
-    return err != 0 ? err : w->cb(&r, w->arg);
-}
+ROW_VISITOR(restriction, ct_restriction_t, restriction_from_row)
 
 int ct_store_restriction_list(ct_store_t *st, const char *participant_id,
                               int (*cb)(const ct_restriction_t *r, void *arg), void *arg)
 {
-    sqlite3_stmt *s = NULL;
-    int err = stmt_get(st, STMT_RESTRICTION_LIST, &s);
-    if (err != 0)
-        return err;
-    int rc = SQLITE_OK;
-    bind_text(s, 1, participant_id, &rc);
     restriction_walk_t w = {cb, arg};
-    return walk_rows(st, s, rc, restriction_visit, &w, "restriction_list");
+    return list_by_key(st, STMT_RESTRICTION_LIST, participant_id, restriction_visit, &w,
+                       "restriction_list");
 }
 
 /* ---- referrals ---- */
@@ -1860,37 +1794,48 @@ static int referral_from_row(sqlite3_stmt *s, void *out)
 {
     ct_referral_t *r = out;
     memset(r, 0, sizeof *r);
-    int err = copy_col(s, 0, r->referral_id, sizeof r->referral_id);
-    if (err == 0)
-        err = copy_col(s, 1, r->participant_id, sizeof r->participant_id);
-    if (err == 0)
-        err = copy_col(s, 2, r->referrer_id, sizeof r->referrer_id);
-    if (err == 0)
-        err = copy_col(s, 3, r->addressee_id, sizeof r->addressee_id);
-    if (err == 0)
-        err = copy_col(s, 4, r->assignee_id, sizeof r->assignee_id);
+    int err = 0;
+    copy_col(s, 0, r->referral_id, sizeof r->referral_id, &err);
+    copy_col(s, 1, r->participant_id, sizeof r->participant_id, &err);
+    copy_col(s, 2, r->referrer_id, sizeof r->referrer_id, &err);
+    copy_col(s, 3, r->addressee_id, sizeof r->addressee_id, &err);
+    copy_col(s, 4, r->assignee_id, sizeof r->assignee_id, &err);
     r->status = sqlite3_column_int(s, 5);
     r->held_from = sqlite3_column_int(s, 6);
     r->priority = sqlite3_column_int(s, 7);
-    if (err == 0)
-        err = copy_col(s, 8, r->reason, sizeof r->reason);
-    if (err == 0)
-        err = copy_col(s, 9, r->goals, sizeof r->goals);
-    if (err == 0)
-        err = copy_col(s, 10, r->status_reason, sizeof r->status_reason);
+    copy_col(s, 8, r->reason, sizeof r->reason, &err);
+    copy_col(s, 9, r->goals, sizeof r->goals, &err);
+    copy_col(s, 10, r->status_reason, sizeof r->status_reason, &err);
     r->created_at_ms = sqlite3_column_int64(s, 11);
     r->updated_at_ms = sqlite3_column_int64(s, 12);
     return err;
 }
 
+/* Binds in (a ct_referral_t) to ?1..?13 as REFERRAL_COLUMNS: REFERRAL_INSERT, and the subset
+ * that REFERRAL_UPDATE uses. */
+static void bind_referral(sqlite3_stmt *s, const void *in, int *rc)
+{
+    const ct_referral_t *r = in;
+    bind_text(s, 1, r->referral_id, rc);
+    bind_text(s, 2, r->participant_id, rc);
+    bind_text(s, 3, r->referrer_id, rc);
+    bind_text(s, 4, r->addressee_id, rc);
+    bind_text(s, 5, r->assignee_id, rc);
+    bind_int64(s, 6, r->status, rc);
+    bind_int64(s, 7, r->held_from, rc);
+    bind_int64(s, 8, r->priority, rc);
+    bind_text(s, 9, r->reason, rc);
+    bind_text(s, 10, r->goals, rc);
+    bind_text(s, 11, r->status_reason, rc);
+    bind_int64(s, 12, r->created_at_ms, rc);
+    bind_int64(s, 13, r->updated_at_ms, rc);
+}
+
 static bool referral_fits(const ct_referral_t *r)
 {
-    return fits(r->referral_id, sizeof r->referral_id) &&
-           fits(r->participant_id, sizeof r->participant_id) &&
-           fits(r->referrer_id, sizeof r->referrer_id) &&
-           fits(r->addressee_id, sizeof r->addressee_id) &&
-           fits(r->assignee_id, sizeof r->assignee_id) && fits(r->reason, sizeof r->reason) &&
-           fits(r->goals, sizeof r->goals) && fits(r->status_reason, sizeof r->status_reason);
+    return FITS(r->referral_id) && FITS(r->participant_id) && FITS(r->referrer_id) &&
+           FITS(r->addressee_id) && FITS(r->assignee_id) && FITS(r->reason) && FITS(r->goals) &&
+           FITS(r->status_reason);
 }
 
 /* Also CT_ENOTFOUND if the participant does not exist (the foreign key). */
@@ -1898,29 +1843,10 @@ int ct_store_referral_insert(ct_store_t *st, const ct_referral_t *r)
 {
     if (!referral_fits(r))
         return CT_EINVAL;
-    sqlite3_stmt *s = NULL;
-    int err = txn_lost(st);
+    int err = require(st, r->participant_id, NULL);
     if (err == 0)
-        err = require(st, r->participant_id, NULL);
-    if (err == 0)
-        err = stmt_get(st, STMT_REFERRAL_INSERT, &s);
-    if (err != 0)
-        return err;
-    int rc = SQLITE_OK;
-    bind_text(s, 1, r->referral_id, &rc);
-    bind_text(s, 2, r->participant_id, &rc);
-    bind_text(s, 3, r->referrer_id, &rc);
-    bind_text(s, 4, r->addressee_id, &rc);
-    bind_text(s, 5, r->assignee_id, &rc);
-    bind_int64(s, 6, r->status, &rc);
-    bind_int64(s, 7, r->held_from, &rc);
-    bind_int64(s, 8, r->priority, &rc);
-    bind_text(s, 9, r->reason, &rc);
-    bind_text(s, 10, r->goals, &rc);
-    bind_text(s, 11, r->status_reason, &rc);
-    bind_int64(s, 12, r->created_at_ms, &rc);
-    bind_int64(s, 13, r->updated_at_ms, &rc);
-    return run_write(st, s, rc, "referral_insert", NULL);
+        err = write_row(st, STMT_REFERRAL_INSERT, bind_referral, r, "referral_insert", 0);
+    return err;
 }
 
 int ct_store_referral_get(ct_store_t *st, const char *referral_id, ct_referral_t *out)
@@ -1932,37 +1858,10 @@ int ct_store_referral_update(ct_store_t *st, const ct_referral_t *r)
 {
     if (!referral_fits(r))
         return CT_EINVAL;
-    sqlite3_stmt *s = NULL;
-    int err = txn_lost(st);
-    if (err == 0)
-        err = stmt_get(st, STMT_REFERRAL_UPDATE, &s);
-    if (err != 0)
-        return err;
-    int rc = SQLITE_OK;
-    bind_text(s, 1, r->referral_id, &rc);
-    bind_text(s, 2, r->addressee_id, &rc);
-    bind_text(s, 3, r->assignee_id, &rc);
-    bind_int64(s, 4, r->status, &rc);
-    bind_int64(s, 5, r->held_from, &rc);
-    bind_text(s, 6, r->status_reason, &rc);
-    bind_int64(s, 7, r->updated_at_ms, &rc);
-    int changes = 0;
-    err = run_write(st, s, rc, "referral_update", &changes);
-    return err != 0 ? err : changes == 0 ? CT_ENOTFOUND : 0;
+    return write_row(st, STMT_REFERRAL_UPDATE, bind_referral, r, "referral_update", CT_ENOTFOUND);
 }
 
-typedef struct referral_walk {
-    int (*cb)(const ct_referral_t *r, void *arg);
-    void *arg;
-} referral_walk_t;
-
-static int referral_visit(sqlite3_stmt *s, void *ctx)
-{
-    referral_walk_t *w = ctx;
-    ct_referral_t r;
-    int err = referral_from_row(s, &r);
-    return err != 0 ? err : w->cb(&r, w->arg);
-}
+ROW_VISITOR(referral, ct_referral_t, referral_from_row)
 
 /*
  * One statement per leading filter, so that each list is a walk of one index in its order:
@@ -2011,29 +1910,21 @@ static int summary_from_row(sqlite3_stmt *s, void *out)
 {
     ct_summary_t *m = out;
     memset(m, 0, sizeof *m);
-    int err = copy_col(s, 0, m->summary_id, sizeof m->summary_id);
-    if (err == 0)
-        err = copy_col(s, 1, m->referral_id, sizeof m->referral_id);
-    if (err == 0)
-        err = copy_col(s, 2, m->participant_id, sizeof m->participant_id);
-    if (err == 0)
-        err = copy_col(s, 3, m->author_id, sizeof m->author_id);
-    if (err == 0)
-        err = copy_col(s, 4, m->session_date, sizeof m->session_date);
+    int err = 0;
+    copy_col(s, 0, m->summary_id, sizeof m->summary_id, &err);
+    copy_col(s, 1, m->referral_id, sizeof m->referral_id, &err);
+    copy_col(s, 2, m->participant_id, sizeof m->participant_id, &err);
+    copy_col(s, 3, m->author_id, sizeof m->author_id, &err);
+    copy_col(s, 4, m->session_date, sizeof m->session_date, &err);
     m->duration_minutes = (uint32_t)sqlite3_column_int64(s, 5);
     m->format = sqlite3_column_int(s, 6);
-    if (err == 0)
-        err = copy_col(s, 7, m->themes, sizeof m->themes);
-    if (err == 0)
-        err = copy_col(s, 8, m->goals_progress, sizeof m->goals_progress);
-    if (err == 0)
-        err = copy_col(s, 9, m->next_steps, sizeof m->next_steps);
+    copy_col(s, 7, m->themes, sizeof m->themes, &err);
+    copy_col(s, 8, m->goals_progress, sizeof m->goals_progress, &err);
+    copy_col(s, 9, m->next_steps, sizeof m->next_steps, &err);
     m->participant_reviewed = sqlite3_column_int(s, 10) != 0;
     m->risk = sqlite3_column_int(s, 11);
-    if (err == 0)
-        err = copy_col(s, 13, m->amends_summary_id, sizeof m->amends_summary_id);
-    if (err == 0)
-        err = copy_col(s, 14, m->alert_id, sizeof m->alert_id);
+    copy_col(s, 13, m->amends_summary_id, sizeof m->amends_summary_id, &err);
+    copy_col(s, 14, m->alert_id, sizeof m->alert_id, &err);
     m->created_at_ms = sqlite3_column_int64(s, 15);
     if (err != 0)
         return err;
@@ -2041,45 +1932,40 @@ static int summary_from_row(sqlite3_stmt *s, void *out)
     return m->text != NULL ? 0 : CT_ENOMEM;
 }
 
+/* Binds in (a ct_summary_t) to ?1..?16 as SUMMARY_COLUMNS. */
+static void bind_summary(sqlite3_stmt *s, const void *in, int *rc)
+{
+    const ct_summary_t *m = in;
+    bind_text(s, 1, m->summary_id, rc);
+    bind_text(s, 2, m->referral_id, rc);
+    bind_text(s, 3, m->participant_id, rc);
+    bind_text(s, 4, m->author_id, rc);
+    bind_text(s, 5, m->session_date, rc);
+    bind_int64(s, 6, m->duration_minutes, rc);
+    bind_int64(s, 7, m->format, rc);
+    bind_text(s, 8, m->themes, rc);
+    bind_text(s, 9, m->goals_progress, rc);
+    bind_text(s, 10, m->next_steps, rc);
+    bind_int64(s, 11, m->participant_reviewed ? 1 : 0, rc);
+    bind_int64(s, 12, m->risk, rc);
+    bind_text(s, 13, m->text, rc);
+    bind_text(s, 14, m->amends_summary_id, rc);
+    bind_text(s, 15, m->alert_id, rc);
+    bind_int64(s, 16, m->created_at_ms, rc);
+}
+
 /* Also CT_ENOTFOUND if the participant does not exist (the foreign key). */
 int ct_store_summary_insert(ct_store_t *st, const ct_summary_t *m)
 {
-    if (!fits(m->summary_id, sizeof m->summary_id) ||
-        !fits(m->referral_id, sizeof m->referral_id) ||
-        !fits(m->participant_id, sizeof m->participant_id) ||
-        !fits(m->author_id, sizeof m->author_id) ||
-        !fits(m->session_date, sizeof m->session_date) || !fits(m->themes, sizeof m->themes) ||
-        !fits(m->goals_progress, sizeof m->goals_progress) ||
-        !fits(m->next_steps, sizeof m->next_steps) ||
-        !fits(m->amends_summary_id, sizeof m->amends_summary_id) ||
-        !fits(m->alert_id, sizeof m->alert_id) || (m->text != NULL && strlen(m->text) > INT_MAX))
+    if (!FITS(m->summary_id) || !FITS(m->referral_id) || !FITS(m->participant_id) ||
+        !FITS(m->author_id) || !FITS(m->session_date) || !FITS(m->themes) ||
+        !FITS(m->goals_progress) || !FITS(m->next_steps) || !FITS(m->amends_summary_id) ||
+        !FITS(m->alert_id) || (m->text != NULL && strlen(m->text) > INT_MAX))
         return CT_EINVAL;
-    sqlite3_stmt *s = NULL;
-    int err = txn_lost(st);
+    int err = require(st, m->participant_id, NULL);
     if (err == 0)
-        err = require(st, m->participant_id, NULL);
-    if (err == 0)
-        err = stmt_get(st, STMT_SUMMARY_INSERT, &s);
-    if (err != 0)
-        return err;
-    int rc = SQLITE_OK;
-    bind_text(s, 1, m->summary_id, &rc);
-    bind_text(s, 2, m->referral_id, &rc);
-    bind_text(s, 3, m->participant_id, &rc);
-    bind_text(s, 4, m->author_id, &rc);
-    bind_text(s, 5, m->session_date, &rc);
-    bind_int64(s, 6, m->duration_minutes, &rc);
-    bind_int64(s, 7, m->format, &rc);
-    bind_text(s, 8, m->themes, &rc);
-    bind_text(s, 9, m->goals_progress, &rc);
-    bind_text(s, 10, m->next_steps, &rc);
-    bind_int64(s, 11, m->participant_reviewed ? 1 : 0, &rc);
-    bind_int64(s, 12, m->risk, &rc);
-    bind_text(s, 13, m->text, &rc);
-    bind_text(s, 14, m->amends_summary_id, &rc);
-    bind_text(s, 15, m->alert_id, &rc);
-    bind_int64(s, 16, m->created_at_ms, &rc);
-    return run_write(st, s, rc, "summary_insert", NULL);
+        err = write_row(st, STMT_SUMMARY_INSERT, bind_summary, m, "summary_insert", 0);
+    return err;
 }
 
 int ct_store_summary_get(ct_store_t *st, const char *summary_id, ct_summary_t *out)
@@ -2088,6 +1974,7 @@ int ct_store_summary_get(ct_store_t *st, const char *summary_id, ct_summary_t *o
     return get_by_key(st, STMT_SUMMARY_GET, summary_id, summary_from_row, out, "summary_get");
 }
 
+/* Not a ROW_VISITOR: the row owns its text, which is freed once the callback returns. */
 typedef struct summary_walk {
     int (*cb)(const ct_summary_t *s, void *arg);
     void *arg;
@@ -2129,38 +2016,52 @@ static int alert_from_row(sqlite3_stmt *s, void *out)
 {
     ct_alert_t *a = out;
     memset(a, 0, sizeof *a);
-    int err = copy_col(s, 0, a->alert_id, sizeof a->alert_id);
-    if (err == 0)
-        err = copy_col(s, 1, a->participant_id, sizeof a->participant_id);
-    if (err == 0)
-        err = copy_col(s, 2, a->raised_by, sizeof a->raised_by);
+    int err = 0;
+    copy_col(s, 0, a->alert_id, sizeof a->alert_id, &err);
+    copy_col(s, 1, a->participant_id, sizeof a->participant_id, &err);
+    copy_col(s, 2, a->raised_by, sizeof a->raised_by, &err);
     a->source = sqlite3_column_int(s, 3);
-    if (err == 0)
-        err = copy_col(s, 4, a->summary_id, sizeof a->summary_id);
-    if (err == 0)
-        err = copy_col(s, 5, a->referral_id, sizeof a->referral_id);
+    copy_col(s, 4, a->summary_id, sizeof a->summary_id, &err);
+    copy_col(s, 5, a->referral_id, sizeof a->referral_id, &err);
     a->risk = sqlite3_column_int(s, 6);
-    if (err == 0)
-        err = copy_col(s, 7, a->text, sizeof a->text);
+    copy_col(s, 7, a->text, sizeof a->text, &err);
     a->status = sqlite3_column_int(s, 8);
     a->escalations = (uint32_t)sqlite3_column_int64(s, 9);
     a->deadline_ms = sqlite3_column_int64(s, 10);
     a->created_at_ms = sqlite3_column_int64(s, 11);
-    if (err == 0)
-        err = copy_col(s, 12, a->acknowledged_by, sizeof a->acknowledged_by);
+    copy_col(s, 12, a->acknowledged_by, sizeof a->acknowledged_by, &err);
     a->acknowledged_at_ms = sqlite3_column_int64(s, 13);
-    if (err == 0)
-        err = copy_col(s, 14, a->note, sizeof a->note);
+    copy_col(s, 14, a->note, sizeof a->note, &err);
     return err;
+}
+
+/* Binds in (a ct_alert_t) to ?1..?15 as ALERT_COLUMNS: ALERT_INSERT, and the subset that
+ * ALERT_UPDATE uses. */
+static void bind_alert(sqlite3_stmt *s, const void *in, int *rc)
+{
+    const ct_alert_t *a = in;
+    bind_text(s, 1, a->alert_id, rc);
+    bind_text(s, 2, a->participant_id, rc);
+    bind_text(s, 3, a->raised_by, rc);
+    bind_int64(s, 4, a->source, rc);
+    bind_text(s, 5, a->summary_id, rc);
+    bind_text(s, 6, a->referral_id, rc);
+    bind_int64(s, 7, a->risk, rc);
+    bind_text(s, 8, a->text, rc);
+    bind_int64(s, 9, a->status, rc);
+    bind_int64(s, 10, a->escalations, rc);
+    bind_int64(s, 11, a->deadline_ms, rc);
+    bind_int64(s, 12, a->created_at_ms, rc);
+    bind_text(s, 13, a->acknowledged_by, rc);
+    bind_int64(s, 14, a->acknowledged_at_ms, rc);
+    bind_text(s, 15, a->note, rc);
 }
 
 static bool alert_fits(const ct_alert_t *a)
 {
-    return fits(a->alert_id, sizeof a->alert_id) &&
-           fits(a->participant_id, sizeof a->participant_id) &&
-           fits(a->raised_by, sizeof a->raised_by) && fits(a->summary_id, sizeof a->summary_id) &&
-           fits(a->referral_id, sizeof a->referral_id) && fits(a->text, sizeof a->text) &&
-           fits(a->acknowledged_by, sizeof a->acknowledged_by) && fits(a->note, sizeof a->note);
+    return FITS(a->alert_id) && FITS(a->participant_id) && FITS(a->raised_by) &&
+           FITS(a->summary_id) && FITS(a->referral_id) && FITS(a->text) &&
+           FITS(a->acknowledged_by) && FITS(a->note);
 }
 
 /* Also CT_ENOTFOUND if the participant does not exist (the foreign key). */
@@ -2168,31 +2069,10 @@ int ct_store_alert_insert(ct_store_t *st, const ct_alert_t *a)
 {
     if (!alert_fits(a))
         return CT_EINVAL;
-    sqlite3_stmt *s = NULL;
-    int err = txn_lost(st);
+    int err = require(st, a->participant_id, NULL);
     if (err == 0)
-        err = require(st, a->participant_id, NULL);
-    if (err == 0)
-        err = stmt_get(st, STMT_ALERT_INSERT, &s);
-    if (err != 0)
-        return err;
-    int rc = SQLITE_OK;
-    bind_text(s, 1, a->alert_id, &rc);
-    bind_text(s, 2, a->participant_id, &rc);
-    bind_text(s, 3, a->raised_by, &rc);
-    bind_int64(s, 4, a->source, &rc);
-    bind_text(s, 5, a->summary_id, &rc);
-    bind_text(s, 6, a->referral_id, &rc);
-    bind_int64(s, 7, a->risk, &rc);
-    bind_text(s, 8, a->text, &rc);
-    bind_int64(s, 9, a->status, &rc);
-    bind_int64(s, 10, a->escalations, &rc);
-    bind_int64(s, 11, a->deadline_ms, &rc);
-    bind_int64(s, 12, a->created_at_ms, &rc);
-    bind_text(s, 13, a->acknowledged_by, &rc);
-    bind_int64(s, 14, a->acknowledged_at_ms, &rc);
-    bind_text(s, 15, a->note, &rc);
-    return run_write(st, s, rc, "alert_insert", NULL);
+        err = write_row(st, STMT_ALERT_INSERT, bind_alert, a, "alert_insert", 0);
+    return err;
 }
 
 int ct_store_alert_get(ct_store_t *st, const char *alert_id, ct_alert_t *out)
@@ -2204,37 +2084,10 @@ int ct_store_alert_update(ct_store_t *st, const ct_alert_t *a)
 {
     if (!alert_fits(a))
         return CT_EINVAL;
-    sqlite3_stmt *s = NULL;
-    int err = txn_lost(st);
-    if (err == 0)
-        err = stmt_get(st, STMT_ALERT_UPDATE, &s);
-    if (err != 0)
-        return err;
-    int rc = SQLITE_OK;
-    bind_text(s, 1, a->alert_id, &rc);
-    bind_int64(s, 2, a->status, &rc);
-    bind_int64(s, 3, a->escalations, &rc);
-    bind_int64(s, 4, a->deadline_ms, &rc);
-    bind_text(s, 5, a->acknowledged_by, &rc);
-    bind_int64(s, 6, a->acknowledged_at_ms, &rc);
-    bind_text(s, 7, a->note, &rc);
-    int changes = 0;
-    err = run_write(st, s, rc, "alert_update", &changes);
-    return err != 0 ? err : changes == 0 ? CT_ENOTFOUND : 0;
+    return write_row(st, STMT_ALERT_UPDATE, bind_alert, a, "alert_update", CT_ENOTFOUND);
 }
 
-typedef struct alert_walk {
-    int (*cb)(const ct_alert_t *a, void *arg);
-    void *arg;
-} alert_walk_t;
-
-static int alert_visit(sqlite3_stmt *s, void *ctx)
-{
-    alert_walk_t *w = ctx;
-    ct_alert_t a;
-    int err = alert_from_row(s, &a);
-    return err != 0 ? err : w->cb(&a, w->arg);
-}
+ROW_VISITOR(alert, ct_alert_t, alert_from_row)
 
 int ct_store_alert_list(ct_store_t *st, const char *participant_id, bool open_only, int limit,
                         int (*cb)(const ct_alert_t *a, void *arg), void *arg)
@@ -2253,6 +2106,25 @@ int ct_store_alert_list(ct_store_t *st, const char *participant_id, bool open_on
     return walk_rows(st, s, rc, alert_visit, &w, "alert_list");
 }
 
+/* The due alerts, read into memory (see ct_store_alert_due). */
+typedef struct alert_array {
+    ct_alert_t *v; /* owned; freed by ct_store_alert_due */
+    size_t n, cap;
+} alert_array_t;
+
+static int alert_collect(sqlite3_stmt *s, void *ctx)
+{
+    alert_array_t *a = ctx;
+    ct_alert_t *v = reserve_one(a->v, a->n, &a->cap, sizeof *a->v);
+    if (v == NULL)
+        return CT_ENOMEM;
+    a->v = v;
+    int err = alert_from_row(s, &a->v[a->n]);
+    if (err == 0)
+        a->n++;
+    return err;
+}
+
 /*
  * The due alerts are read into memory before the first callback, because the escalation timer
  * updates each one (new deadline, or none) from its callback: changing rows of the index a
@@ -2268,31 +2140,11 @@ int ct_store_alert_due(ct_store_t *st, int64_t now_ms, int (*cb)(const ct_alert_
         return err;
     int rc = SQLITE_OK;
     bind_int64(s, 1, now_ms, &rc);
-    ct_alert_t *due = NULL;
-    size_t n = 0, cap = 0;
-    while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (n == cap) {
-            size_t ncap = cap == 0 ? 4 : cap * 2;
-            void *p = realloc(due, ncap * sizeof *due);
-            if (p == NULL) {
-                err = CT_ENOMEM;
-                break;
-            }
-            due = p;
-            cap = ncap;
-        }
-        err = alert_from_row(s, &due[n]);
-        if (err != 0)
-            break;
-        n++;
-        rc = SQLITE_OK;
-    }
-    if (err == 0 && rc != SQLITE_DONE)
-        err = fail(st, rc, "alert_due");
-    stmt_done(s);
-    for (size_t i = 0; err == 0 && i < n; i++)
-        err = cb(&due[i], arg);
-    free(due);
+    alert_array_t due = {NULL, 0, 0};
+    err = walk_rows(st, s, rc, alert_collect, &due, "alert_due");
+    for (size_t i = 0; err == 0 && i < due.n; i++)
+        err = cb(&due.v[i], arg);
+    free(due.v);
     return err;
 }
 
@@ -2300,14 +2152,8 @@ int ct_store_alert_next_deadline(ct_store_t *st, int64_t *deadline_ms)
 {
     sqlite3_stmt *s = NULL;
     int err = stmt_get(st, STMT_ALERT_NEXT_DEADLINE, &s);
-    if (err != 0)
-        return err;
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
-        *deadline_ms = sqlite3_column_int64(s, 0); /* min() of no rows is NULL, read as 0 */
-    else
-        err = fail(st, rc, "alert_next_deadline");
-    stmt_done(s);
+    if (err == 0) /* min() of no rows is NULL, read as 0 */
+        err = query_ints(st, s, SQLITE_OK, deadline_ms, 1, "alert_next_deadline");
     return err;
 }
 
@@ -2398,11 +2244,7 @@ static int audit_insert_row(ct_store_t *st, sqlite3_stmt *s, const ct_audit_row_
     bind_audit_text(s, 11, row->detail, &rc);
     bind_hash(s, 12, leaf, &rc);
     bind_hash(s, 13, chain, &rc);
-    if (rc != SQLITE_OK) {
-        stmt_done(s);
-        return fail(st, rc, op);
-    }
-    return step_done(st, s, op);
+    return run_write(st, s, rc, op, 0);
 }
 
 /* Computes the leaf of row and, from *chain (the previous row's), the row's own chain value,
@@ -2574,44 +2416,38 @@ int64_t ct_store_audit_append(ct_store_t *st, const ct_audit_t *a)
     return err != 0 ? err : seq;
 }
 
+/* Fills out (a ct_audit_stored_t) from an AUDIT_SCAN row; it points into that row. */
+static int audit_stored_from_row(sqlite3_stmt *s, void *out)
+{
+    ct_audit_stored_t *r = out;
+    memset(r, 0, sizeof *r);
+    r->bad_column = audit_bad_column(s, AUDIT_ROW_NCOLS + 2);
+    audit_row_from(s, &r->row);
+    r->leaf = sqlite3_column_blob(s, AUDIT_ROW_NCOLS);
+    r->leaf_len = r->leaf != NULL ? (size_t)sqlite3_column_bytes(s, AUDIT_ROW_NCOLS) : 0;
+    r->chain = sqlite3_column_blob(s, AUDIT_ROW_NCOLS + 1);
+    r->chain_len = r->chain != NULL ? (size_t)sqlite3_column_bytes(s, AUDIT_ROW_NCOLS + 1) : 0;
+    return 0;
+}
+
+ROW_VISITOR(audit, ct_audit_stored_t, audit_stored_from_row)
+
 int ct_store_audit_scan(ct_store_t *st, int (*cb)(const ct_audit_stored_t *row, void *arg),
                         void *arg)
 {
-    sqlite3_stmt *s = NULL;
-    int err = stmt_get(st, STMT_AUDIT_SCAN, &s);
-    if (err != 0)
-        return err;
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        ct_audit_stored_t r;
-        memset(&r, 0, sizeof r);
-        r.bad_column = audit_bad_column(s, AUDIT_ROW_NCOLS + 2);
-        audit_row_from(s, &r.row);
-        r.leaf = sqlite3_column_blob(s, AUDIT_ROW_NCOLS);
-        r.leaf_len = r.leaf != NULL ? (size_t)sqlite3_column_bytes(s, AUDIT_ROW_NCOLS) : 0;
-        r.chain = sqlite3_column_blob(s, AUDIT_ROW_NCOLS + 1);
-        r.chain_len = r.chain != NULL ? (size_t)sqlite3_column_bytes(s, AUDIT_ROW_NCOLS + 1) : 0;
-        err = cb(&r, arg);
-        if (err != 0)
-            break;
-    }
-    if (err == 0 && rc != SQLITE_DONE)
-        err = fail(st, rc, "audit_scan");
-    stmt_done(s);
-    return err;
+    audit_walk_t w = {cb, arg};
+    return list_all(st, STMT_AUDIT_SCAN, audit_visit, &w, "audit_scan");
 }
 
 int64_t ct_store_audit_count(ct_store_t *st, const char *action)
 {
     sqlite3_stmt *s = NULL;
+    int64_t n = 0;
     int err = stmt_get(st, STMT_AUDIT_COUNT, &s);
     if (err != 0)
         return err;
     int rc = SQLITE_OK;
     bind_text(s, 1, action, &rc);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(s);
-    int64_t n = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : fail(st, rc, "audit_count");
-    stmt_done(s);
-    return n;
+    err = query_ints(st, s, rc, &n, 1, "audit_count");
+    return err != 0 ? err : n;
 }
