@@ -403,8 +403,14 @@ int ct_wf_authorize(ct_wf_t *w, ct_store_t *st, const char *participant_id, unsi
                             "participant %s has restricted you from their care (lockbox); you "
                             "cannot send, receive or read anything about them",
                             participant_id);
+    unsigned grant = ct_authz_grant(request, w->actor_role);
+    if (grant == CT_REL_ON_TEAM)
+        return ct_wf_refuse(w, CT_EFORBIDDEN,
+                            "you are not on participant %s's care team; ask the administrator to "
+                            "add you (careteamd team add) or accept a referral for them",
+                            participant_id);
     char need[200];
-    describe_grant(ct_authz_grant(request, w->actor_role), participant_id, need, sizeof need);
+    describe_grant(grant, participant_id, need, sizeof need);
     return ct_wf_refuse(w, CT_EFORBIDDEN, "this request needs you to be %s", need);
 }
 

@@ -19,7 +19,7 @@ enum {
     "  "                                                                                           \
     "{\"type\":\"consent\",\"consent_id\":..,\"participant_id\":..,\"scope\":..,\"method\":..,\n"  \
     "   "                                                                                          \
-    "\"note\":..,\"recorded_by\":..,\"recorded_at\":..,\"recorded_at_ms\":..,\"active\":true,\n"   \
+    "\"note\":..,\"recorded_by\":..,\"recorded_at\":..,\"recorded_at_ms\":..,\"active\":BOOL,\n"   \
     "   \"withdrawn_by\":..,\"withdrawn_at\":..,\"withdrawn_at_ms\":..,\"withdraw_reason\":..}\n"
 
 const char ct_cli_consent_help[] =
