@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages careteam needs that are missing, and nothing else.
 #   scripts/deps.sh          build + run (cmake, compiler, libuv, protobuf-c, OpenSSL, SQLite)
-#   scripts/deps.sh --test   also what the test suite uses (Criterion, clang-format)
+#   scripts/deps.sh --test   also what the test suite uses (Criterion, clang-format, python3 for
+#                            the audit export checks of tests/integration/audit_check.py)
 #   scripts/deps.sh --fuzz   also clang and lld, for the libFuzzer harnesses (scripts/fuzz.sh)
 # Needs root (or sudo) only when something is missing.
 set -euo pipefail
@@ -9,7 +10,7 @@ set -euo pipefail
 pkgs=(cmake make gcc pkg-config libuv1-dev libprotobuf-c-dev protobuf-c-compiler libssl-dev
       libsqlite3-dev openssl)
 if [ "${1:-}" = "--test" ]; then
-  pkgs+=(libcriterion-dev clang-format)
+  pkgs+=(libcriterion-dev clang-format python3)
 fi
 if [ "${1:-}" = "--fuzz" ]; then
   pkgs+=(clang lld)

@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "audit_export.h"
+#include "audit_sign.h"
 #include "audit_verify.h"
 #include "config.h"
 #include "err.h"
@@ -89,9 +91,9 @@ static int open_store(const char *dir, ct_store_t **st)
 /* Removes the files init may have created in a directory it made, then the directory. */
 static void remove_partial_dir(const char *dir)
 {
-    static const char *const names[] = {CT_DIR_CA_KEY,     CT_DIR_CA_CRT,   CT_DIR_SERVER_KEY,
-                                        CT_DIR_SERVER_CRT, CT_DIR_CONF,     CT_DIR_DB,
-                                        CT_DIR_DB "-wal",  CT_DIR_DB "-shm"};
+    static const char *const names[] = {
+        CT_DIR_CA_KEY,    CT_DIR_CA_CRT, CT_DIR_SERVER_KEY, CT_DIR_SERVER_CRT, CT_DIR_AUDIT_KEY,
+        CT_DIR_AUDIT_PUB, CT_DIR_CONF,   CT_DIR_DB,         CT_DIR_DB "-wal",  CT_DIR_DB "-shm"};
     char path[4096];
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         if (ct_dir_path(path, sizeof path, dir, names[i]) == 0)
@@ -121,6 +123,9 @@ int ct_admin_init(const char *dir, const char *const *hosts, size_t n_hosts)
     }
     chmod(tmp, 0700);
     char ca_key[4096], ca_crt[4096], key[4096], crt[4096], conf[4096], db[4096], err[512];
+    char audit_key[4096], audit_pub[4096], key_id[CT_AUDIT_KEY_ID_LEN + 1] = "";
+    ct_dir_path(audit_key, sizeof audit_key, tmp, CT_DIR_AUDIT_KEY);
+    ct_dir_path(audit_pub, sizeof audit_pub, tmp, CT_DIR_AUDIT_PUB);
     ct_dir_path(ca_key, sizeof ca_key, tmp, CT_DIR_CA_KEY);
     ct_dir_path(ca_crt, sizeof ca_crt, tmp, CT_DIR_CA_CRT);
     ct_dir_path(key, sizeof key, tmp, CT_DIR_SERVER_KEY);
@@ -139,6 +144,9 @@ int ct_admin_init(const char *dir, const char *const *hosts, size_t n_hosts)
     if (r == 0)
         r = ct_pki_issue_server(ca_key, ca_crt, key, crt, "careteamd", hosts, n_hosts, err,
                                 sizeof err);
+    /* The audit signing key is its own Ed25519 pair, apart from the TLS keys (audit_sign.h). */
+    if (r == 0)
+        r = ct_audit_sign_keygen(audit_key, audit_pub, key_id, err, sizeof err);
     if (r == 0)
         r = ct_config_write(conf, &cfg, err, sizeof err);
     if (r == 0)
@@ -149,7 +157,7 @@ int ct_admin_init(const char *dir, const char *const *hosts, size_t n_hosts)
                     strerror(errno));
     if (r == 0) {
         char detail[128];
-        snprintf(detail, sizeof detail, "extra_hosts=%zu", n_hosts);
+        snprintf(detail, sizeof detail, "extra_hosts=%zu audit_key_id=%s", n_hosts, key_id);
         r = admin_audit(st, "admin.init", "daemon", "", detail);
         if (r != 0)
             snprintf(err, sizeof err, "cannot write the first audit record: %s", ct_strerror(r));
@@ -168,13 +176,16 @@ int ct_admin_init(const char *dir, const char *const *hosts, size_t n_hosts)
            "  CA certificate      %s/%s  (give this to clients)\n"
            "  CA key              %s/%s  (keep private: it issues member certificates)\n"
            "  server certificate  %s/%s\n"
+           "  audit signing key   %s/%s  (keep private: it signs audit checkpoints)\n"
+           "  audit public key    %s/%s  (key id %s: keep a copy off this host)\n"
            "  settings            %s/%s\n"
            "  database            %s/%s\n"
            "Next: enroll members with `careteamd enroll %s --id ID --name NAME --role ROLE --out "
            "PREFIX`,\n"
            "then run `careteamd serve %s`.\n",
-           dir, dir, CT_DIR_CA_CRT, dir, CT_DIR_CA_KEY, dir, CT_DIR_SERVER_CRT, dir, CT_DIR_CONF,
-           dir, CT_DIR_DB, dir, dir);
+           dir, dir, CT_DIR_CA_CRT, dir, CT_DIR_CA_KEY, dir, CT_DIR_SERVER_CRT, dir,
+           CT_DIR_AUDIT_KEY, dir, CT_DIR_AUDIT_PUB, key_id, dir, CT_DIR_CONF, dir, CT_DIR_DB, dir,
+           dir);
     return 0;
 }
 
@@ -440,27 +451,246 @@ int ct_admin_set_active(const char *dir, const char *id, bool active)
     return 0;
 }
 
-int ct_admin_audit_verify(const char *dir)
+/* ---- audit: verify, keygen, checkpoint, checkpoints ---------------------------------------- */
+
+/* Loads the public key that checkpoints are checked against (see ct_admin_audit_verify), taking
+ * over *file_key when it is the one. *key stays NULL, with 0, only when no key was named and DIR
+ * has none. */
+static int verify_key(const char *dir, const char *cp_file, const char *pub_file,
+                      ct_audit_pubkey_t **file_key, size_t n_cps, ct_audit_pubkey_t **key)
+{
+    char path[4096], err[512];
+    *key = NULL;
+    if (pub_file == NULL && cp_file != NULL) {
+        if (*file_key == NULL && n_cps > 0) {
+            fprintf(stderr,
+                    "careteamd: %s has no pubkey line: give the audit public key with --pubkey "
+                    "FILE\n",
+                    cp_file);
+            return CT_EINVAL;
+        }
+        *key = *file_key;
+        *file_key = NULL;
+        return 0;
+    }
+    if (pub_file != NULL)
+        snprintf(path, sizeof path, "%s", pub_file);
+    else
+        ct_dir_path(path, sizeof path, dir, CT_DIR_AUDIT_PUB);
+    int r = ct_audit_pubkey_load(path, key, err, sizeof err);
+    if (r == CT_ENOTFOUND && pub_file == NULL && n_cps == 0)
+        return 0;
+    if (r == CT_ENOTFOUND && pub_file == NULL)
+        fprintf(stderr,
+                "careteamd: cannot check the %zu signed checkpoints: %s is missing. Give the "
+                "public key you keep off this host with --pubkey FILE\n",
+                n_cps, path);
+    else if (r != 0)
+        fprintf(stderr, "careteamd: %s\n", err);
+    return r;
+}
+
+/* Prints the verdict of a verification; returns 0 (verified) or 1 (failed). */
+static int print_verdict(const char *dir, const ct_audit_verdict_t *v, const ct_audit_pubkey_t *key,
+                         const char *source)
+{
+    char head[2 * CT_AUDIT_HASH_LEN + 1], when[40];
+    ct_audit_chain_hex(v->head, head);
+    if (v->fault != CT_AUDIT_FAULT_NONE) {
+        printf("audit log verification FAILED at seq %" PRId64 " (%s): %s\n"
+               "%" PRId64 " records before seq %" PRId64 " verified, chain head there %s\n",
+               v->bad_seq, ct_audit_fault_name(v->fault), v->what, v->records, v->bad_seq, head);
+        return 1;
+    }
+    printf("audit log verified: %" PRId64 " records, chain head %s\n", v->records, head);
+    if (key == NULL) {
+        printf("checkpoints: none, and %s has no audit signing key; create one with `careteamd "
+               "audit keygen %s`\n",
+               dir, dir);
+    } else if (v->checkpoints == 0) {
+        printf("checkpoints: none in %s yet; the records are covered by the chain alone (the "
+               "daemon signs one every audit_checkpoint_rows records or "
+               "audit_checkpoint_interval_ms, and when it stops)\n",
+               source);
+    } else {
+        ct_audit_time_text(v->checkpoint_time_ms, when, sizeof when);
+        printf("checkpoints: %" PRId64 " from %s verified with audit key %s; the newest covers "
+               "seq %" PRId64 ", signed %s",
+               v->checkpoints, source, ct_audit_pubkey_key_id(key), v->checkpoint_seq, when);
+        if (v->records > v->checkpoint_seq)
+            printf("; records after it are covered by the chain alone");
+        printf("\n");
+    }
+    return 0;
+}
+
+int ct_admin_audit_verify(const char *dir, const char *cp_file, const char *pub_file)
 {
     ct_store_t *st;
     int r = ct_admin_open_store(dir, CT_STORE_READONLY, &st);
     if (r != 0)
         return r;
+    char err[512], source[4200];
+    ct_audit_checkpoint_t *cps = NULL;
+    size_t n = 0;
+    ct_audit_pubkey_t *file_key = NULL, *key = NULL;
+    /* Checkpoints first: the rows they cover are then in the scan's later snapshot. */
+    if (cp_file != NULL) {
+        snprintf(source, sizeof source, "%s", cp_file);
+        r = ct_audit_export_read(cp_file, &cps, &n, &file_key, err, sizeof err);
+        if (r != 0)
+            fprintf(stderr, "careteamd: %s\n", err);
+    } else {
+        snprintf(source, sizeof source, "the database");
+        r = ct_audit_checkpoints_read(st, &cps, &n);
+        if (r != 0)
+            fprintf(stderr, "careteamd: cannot read the audit checkpoints: %s\n", ct_strerror(r));
+    }
+    if (r == 0)
+        r = verify_key(dir, cp_file, pub_file, &file_key, n, &key);
     ct_audit_verdict_t v;
-    r = ct_audit_verify(st, &v);
+    if (r == 0) {
+        ct_audit_verify_opts_t o = {.checkpoints = cps, .n_checkpoints = n, .pubkey = key};
+        r = ct_audit_verify(st, &o, &v);
+        if (r != 0)
+            fprintf(stderr, "careteamd: cannot read the audit log to the end: %s\n",
+                    ct_strerror(r));
+    }
+    ct_store_close(st);
+    if (r == 0)
+        r = print_verdict(dir, &v, key, source);
+    free(cps);
+    ct_audit_pubkey_free(file_key);
+    ct_audit_pubkey_free(key);
+    return r;
+}
+
+int ct_admin_audit_keygen(const char *dir)
+{
+    char key[4096], pub[4096], err[512], id[CT_AUDIT_KEY_ID_LEN + 1];
+    ct_dir_path(key, sizeof key, dir, CT_DIR_AUDIT_KEY);
+    ct_dir_path(pub, sizeof pub, dir, CT_DIR_AUDIT_PUB);
+    ct_store_t *st;
+    int r = open_store(dir, &st);
+    if (r != 0)
+        return r;
+    r = ct_audit_sign_keygen(key, pub, id, err, sizeof err);
+    if (r == 0) {
+        char detail[64];
+        snprintf(detail, sizeof detail, "key_id=%s", id);
+        r = admin_audit(st, "audit.keygen", "audit_key", id, detail);
+        if (r != 0) {
+            /* An unrecorded key is no key: take it back so that the command can be re-run. */
+            unlink(key);
+            unlink(pub);
+            snprintf(err, sizeof err, "cannot write the audit record: %s", ct_strerror(r));
+        }
+    }
     ct_store_close(st);
     if (r != 0) {
-        fprintf(stderr, "careteamd: cannot read the audit log to the end: %s\n", ct_strerror(r));
+        fprintf(stderr, "careteamd: audit keygen failed: %s\n", err);
         return r;
     }
-    char head[2 * CT_AUDIT_HASH_LEN + 1];
-    ct_audit_chain_hex(v.head, head);
-    if (v.fault == CT_AUDIT_FAULT_NONE) {
-        printf("audit log verified: %" PRId64 " records, chain head %s\n", v.records, head);
-        return 0;
+    printf("Created the audit signing key %s (mode 0600, key id %s)\n"
+           "and its public key %s.\n"
+           "Keep a copy of the public key off this host: `careteamd audit verify %s --pubkey "
+           "COPY`\nchecks the log against it. Restart `careteamd serve` to sign checkpoints.\n",
+           key, id, pub, dir);
+    return 0;
+}
+
+int ct_admin_audit_checkpoint(const char *dir)
+{
+    char path[4096], err[512] = "";
+    ct_dir_path(path, sizeof path, dir, CT_DIR_AUDIT_KEY);
+    ct_audit_signer_t *signer = NULL;
+    ct_store_t *st = NULL;
+    int r = open_store(dir, &st);
+    if (r != 0)
+        return r;
+    r = ct_audit_signer_load(path, &signer, err, sizeof err);
+    if (r == CT_ENOTFOUND)
+        snprintf(err, sizeof err, "%s not found; create it with `careteamd audit keygen %s`", path,
+                 dir);
+    int64_t seq = 0;
+    uint8_t head[CT_AUDIT_HASH_LEN];
+    ct_audit_checkpoint_t cp;
+    if (r == 0)
+        r = ct_store_begin(st);
+    if (r == 0) {
+        char detail[64];
+        snprintf(detail, sizeof detail, "key_id=%s", ct_audit_signer_key_id(signer));
+        r = admin_audit(st, "audit.checkpoint", "audit", "", detail);
+        if (r == 0)
+            r = ct_store_audit_head(st, &seq, head);
+        if (r == 0)
+            r = ct_audit_signer_sign(signer, seq, head, ct_now_ms(), &cp);
+        if (r == 0 && (r = ct_store_audit_checkpoint_add(st, &cp)) == 1)
+            r = 0; /* cannot happen: the row above is new */
+        if (r == 0)
+            r = ct_store_commit(st);
+        else
+            (void)ct_store_rollback(st);
+        if (r != 0 && err[0] == '\0')
+            snprintf(err, sizeof err, "%s", ct_strerror(r));
     }
-    printf("audit log verification FAILED at seq %" PRId64 " (%s): %s\n"
-           "%" PRId64 " records before seq %" PRId64 " verified, chain head there %s\n",
-           v.bad_seq, ct_audit_fault_name(v.fault), v.what, v.records, v.bad_seq, head);
-    return 1;
+    ct_store_close(st);
+    ct_audit_signer_free(signer);
+    if (r != 0) {
+        fprintf(stderr, "careteamd: audit checkpoint failed: %s\n", err);
+        return r;
+    }
+    char hex[2 * CT_AUDIT_HASH_LEN + 1];
+    ct_audit_chain_hex(head, hex);
+    printf("checkpoint signed: seq %" PRId64 ", chain head %s, key id %s\n", seq, hex, cp.key_id);
+    return 0;
+}
+
+int ct_admin_audit_checkpoints(const char *dir, const char *out_file)
+{
+    ct_store_t *st;
+    int r = ct_admin_open_store(dir, CT_STORE_READONLY, &st);
+    if (r != 0)
+        return r;
+    ct_audit_checkpoint_t *cps = NULL;
+    size_t n = 0;
+    r = ct_audit_checkpoints_read(st, &cps, &n);
+    ct_store_close(st);
+    if (r != 0) {
+        fprintf(stderr, "careteamd: cannot read the audit checkpoints: %s\n", ct_strerror(r));
+        return r;
+    }
+    char path[4096], err[512], when[40], comment[4400];
+    ct_audit_pubkey_t *key = NULL;
+    ct_dir_path(path, sizeof path, dir, CT_DIR_AUDIT_PUB);
+    if (ct_audit_pubkey_load(path, &key, err, sizeof err) != 0)
+        fprintf(stderr,
+                "careteamd: warning: %s; exporting the checkpoints without a public key (verify "
+                "them with --pubkey FILE)\n",
+                err);
+    FILE *f = stdout;
+    if (out_file != NULL && (f = fopen(out_file, "wxe")) == NULL) {
+        int e = errno;
+        fprintf(stderr, "careteamd: cannot create %s: %s%s\n", out_file, strerror(e),
+                e == EEXIST ? " (an export is never overwritten: choose a new name)" : "");
+        free(cps);
+        ct_audit_pubkey_free(key);
+        return e == EEXIST ? CT_EEXISTS : CT_ESYS;
+    }
+    ct_audit_time_text(ct_now_ms(), when, sizeof when);
+    snprintf(comment, sizeof comment,
+             "%zu checkpoints of %s, exported %s; keep this file off the careteamd host", n, dir,
+             when);
+    r = ct_audit_export_write(f, comment, key, cps, n);
+    if (out_file != NULL && fclose(f) != 0)
+        r = CT_EIO;
+    if (r != 0)
+        fprintf(stderr, "careteamd: cannot write %s: %s\n", out_file != NULL ? out_file : "stdout",
+                ct_strerror(r));
+    else if (out_file != NULL)
+        fprintf(stderr, "exported %zu checkpoints%s to %s\n", n,
+                key != NULL ? " and the audit public key" : "", out_file);
+    free(cps);
+    ct_audit_pubkey_free(key);
+    return r;
 }

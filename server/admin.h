@@ -26,6 +26,8 @@
 #define CT_DIR_SERVER_CRT "server.crt"
 #define CT_DIR_CRL "crl.pem"       /* optional certificate revocation list, read on start/SIGHUP */
 #define CT_DIR_PID "careteamd.pid" /* the serving daemon's pid, while it runs */
+#define CT_DIR_AUDIT_KEY "audit-signing.key" /* Ed25519 key that signs audit checkpoints */
+#define CT_DIR_AUDIT_PUB "audit-signing.pub" /* its public key: copy it off the host */
 
 /* Joins dir and name into out; returns 0 or CT_EINVAL if it does not fit. */
 int ct_dir_path(char *out, size_t len, const char *dir, const char *name);
@@ -39,13 +41,29 @@ int ct_admin_members(const char *dir, bool json);
 int ct_admin_set_active(const char *dir, const char *id, bool active);
 
 /*
- * `careteamd audit verify DIR`: opens the database read-only and verifies the audit chain
- * (audit_verify.h). Prints the verdict on stdout: "audit log verified: N records, chain head
- * HEX", or "audit log verification FAILED at seq K (FAULT): ..." naming the first bad row.
- * Unlike the other commands it has three outcomes: 0 verified, 1 the log failed verification,
- * or a negative CT_E* code when it could not be checked (message on stderr).
+ * `careteamd audit verify DIR [--checkpoints FILE] [--pubkey FILE]`: opens the database
+ * read-only and verifies the audit chain and the signed checkpoints (audit_verify.h): those of
+ * the database, or with checkpoints_file (not NULL) those of an export instead. The public key is
+ * pubkey_file if not NULL, else the export's own key (with checkpoints_file), else
+ * DIR/audit-signing.pub. Prints the verdict on stdout: "audit log verified: N records, chain
+ * head HEX" and a "checkpoints: ..." line, or "audit log verification FAILED at seq K (FAULT):
+ * ..." naming the first bad row. Unlike the other commands it has three outcomes: 0 verified, 1
+ * the log failed verification, or a negative CT_E* code when it could not be checked (message
+ * on stderr), e.g. checkpoints to check and no public key to check them with.
  */
-int ct_admin_audit_verify(const char *dir);
+int ct_admin_audit_verify(const char *dir, const char *checkpoints_file, const char *pubkey_file);
+
+/* `careteamd audit keygen DIR`: makes DIR/audit-signing.key and .pub for a data directory made
+ * before `init` made them; refuses if either exists. Audited (audit.keygen). */
+int ct_admin_audit_keygen(const char *dir);
+
+/* `careteamd audit checkpoint DIR`: appends an audit.checkpoint row and signs a checkpoint
+ * covering it, in one transaction, with DIR's signing key. */
+int ct_admin_audit_checkpoint(const char *dir);
+
+/* `careteamd audit checkpoints DIR [--out FILE]`: exports every checkpoint and the public key
+ * (audit_export.h) to out_file (a new file, mode 0644) or, when NULL, stdout. Read-only. */
+int ct_admin_audit_checkpoints(const char *dir, const char *out_file);
 
 /* ---- care-team administration (admin_care.c) ------------------------------------------------
  * Participants are registered by id and a label (initials or a chart number, never a full name:
@@ -99,5 +117,27 @@ void ct_admin_json_string(const char *s);
  */
 int ct_admin_supervisor_check(ct_store_t *st, const char *dir, const char *id, char *err,
                               size_t errlen);
+
+/* ---- retention (admin_purge.c) --------------------------------------------------------------
+ * `careteamd purge DIR --before DATE`: removes the content of messages and the free text of
+ * session summaries older than DATE and audits it (retention.purge) in the same transaction;
+ * see admin_purge.c for the rules and docs/compliance.md "Retention" for the policy. */
+
+/* A cutoff less than this many days ago needs --force (a date in the future is always refused). */
+#define CT_PURGE_MIN_AGE_DAYS 30
+
+typedef struct ct_admin_purge_opts {
+    bool dry_run;         /* count only: read-only, nothing changed, no audit row */
+    bool include_pending; /* also messages still waiting for delivery to a recipient */
+    bool force;           /* allow a cutoff less than CT_PURGE_MIN_AGE_DAYS ago */
+} ct_admin_purge_opts_t;
+
+/* Parses DATE: YYYY-MM-DD (midnight UTC starting that day) or an RFC 3339 date-time with an
+ * offset ("2024-01-31T12:00:00Z", "2024-01-31T14:00:00.5+02:00"). Returns 0 and the instant in
+ * Unix milliseconds, or CT_EINVAL. */
+int ct_admin_purge_parse_date(const char *s, int64_t *out_ms);
+
+/* Returns 0 or a CT_E* code (CT_EINVAL for a refused cutoff) after saying why on stderr. */
+int ct_admin_purge(const char *dir, int64_t before_ms, const ct_admin_purge_opts_t *o);
 
 #endif

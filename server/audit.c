@@ -18,6 +18,7 @@ void ct_audit_rec_init(ct_audit_rec_t *r, const ct_session_t *s, const char *act
     if (s != NULL) {
         copy(r->actor_id, sizeof r->actor_id, s->member_id);
         r->actor_role = s->role;
+        copy(r->cert_fp, sizeof r->cert_fp, s->cert_fp);
         copy(r->peer_addr, sizeof r->peer_addr, s->peer_addr);
     }
     copy(r->action, sizeof r->action, action);
@@ -46,6 +47,7 @@ void ct_audit_rec_view(const ct_audit_rec_t *r, ct_audit_t *out)
     out->time_ms = r->time_ms;
     out->actor_id = r->actor_id;
     out->actor_role = r->actor_role;
+    out->cert_fp = r->cert_fp;
     out->peer_addr = r->peer_addr;
     out->action = r->action;
     out->object_type = r->object_type;

@@ -16,6 +16,7 @@ typedef struct ct_audit_rec {
     int64_t time_ms;
     char actor_id[CT_ID_MAX + 1];
     ct_role_t actor_role;
+    char cert_fp[65]; /* the session's certificate SHA-256 in hex; "" if none (see init) */
     char peer_addr[64];
     char action[48];
     char object_type[24];
@@ -26,7 +27,8 @@ typedef struct ct_audit_rec {
 } ct_audit_rec_t;
 
 /* Starts a record for an action by the session's member (or by an unauthenticated peer, when
- * s->member_id is still empty). Time is now. */
+ * s->member_id is still empty): actor id, role, certificate fingerprint and peer address from s
+ * (all empty when s is NULL, as for the daemon's own records). Time is now. */
 void ct_audit_rec_init(ct_audit_rec_t *r, const ct_session_t *s, const char *action);
 
 /* Sets the object; either may be NULL. */

@@ -1,4 +1,5 @@
-/* The canonical encoding and hashes of audit rows (see audit_chain.h for the format). */
+/* The canonical encoding and hashes of audit rows, and the checkpoint message (see
+ * audit_chain.h for the formats). */
 #include "audit_chain.h"
 
 #include <stdlib.h>
@@ -15,8 +16,10 @@
 #define TEXT_PREFIX_LEN 4
 /* seq, time_ms, actor_role, outcome */
 #define N_INTS 4
-/* actor_id, peer_addr, action, object_type, object_id, participant_id, detail */
-#define N_TEXTS 7
+/* actor_id, peer_addr, action, object_type, object_id, participant_id, detail; and cert_fp in
+ * version 2 */
+#define N_TEXTS_V1 7
+#define N_TEXTS_V2 8
 
 const uint8_t ct_audit_genesis[CT_AUDIT_HASH_LEN] = {0};
 
@@ -28,11 +31,16 @@ ct_audit_text_t ct_audit_text(const char *s)
 
 size_t ct_audit_chain_encoded_len(const ct_audit_row_t *row)
 {
-    const ct_audit_text_t *texts[N_TEXTS] = {
+    if (row->version == CT_AUDIT_ENCODING_V1 && row->cert_fp.len != 0)
+        return 0; /* version 1 cannot hold a fingerprint: it would not be hashed (invariant 2) */
+    if (row->version != CT_AUDIT_ENCODING_V1 && row->version != CT_AUDIT_ENCODING_V2)
+        return 0;
+    const ct_audit_text_t *texts[N_TEXTS_V2] = {
         &row->actor_id,  &row->peer_addr,      &row->action, &row->object_type,
-        &row->object_id, &row->participant_id, &row->detail};
-    size_t total = 1 + N_INTS * INT_LEN + N_TEXTS * TEXT_PREFIX_LEN;
-    for (size_t i = 0; i < N_TEXTS; i++) {
+        &row->object_id, &row->participant_id, &row->detail, &row->cert_fp};
+    size_t n_texts = row->version == CT_AUDIT_ENCODING_V2 ? N_TEXTS_V2 : N_TEXTS_V1;
+    size_t total = 1 + N_INTS * INT_LEN + n_texts * TEXT_PREFIX_LEN;
+    for (size_t i = 0; i < n_texts; i++) {
         size_t len = texts[i]->len;
         if ((uint64_t)len > UINT32_MAX || len > SIZE_MAX - total)
             return 0;
@@ -64,11 +72,13 @@ static uint8_t *put_text(uint8_t *p, ct_audit_text_t t)
 void ct_audit_chain_encode(const ct_audit_row_t *row, uint8_t *out)
 {
     uint8_t *p = out;
-    *p++ = CT_AUDIT_ENCODING_V1;
+    *p++ = (uint8_t)row->version;
     p = put_int(p, row->seq);
     p = put_int(p, row->time_ms);
     p = put_text(p, row->actor_id);
     p = put_int(p, row->actor_role);
+    if (row->version >= CT_AUDIT_ENCODING_V2)
+        p = put_text(p, row->cert_fp);
     p = put_text(p, row->peer_addr);
     p = put_text(p, row->action);
     p = put_text(p, row->object_type);
@@ -112,4 +122,41 @@ void ct_audit_chain_hex(const uint8_t h[CT_AUDIT_HASH_LEN], char out[2 * CT_AUDI
         out[2 * i + 1] = digits[h[i] & 0x0f];
     }
     out[2 * CT_AUDIT_HASH_LEN] = '\0';
+}
+
+void ct_audit_checkpoint_message(int64_t seq, const uint8_t head[CT_AUDIT_HASH_LEN],
+                                 int64_t time_ms, uint8_t out[CT_AUDIT_CHECKPOINT_MSG_LEN])
+{
+    static const char domain[] = CT_AUDIT_CHECKPOINT_DOMAIN;
+    uint8_t *p = out;
+    memcpy(p, domain, sizeof domain - 1);
+    p += sizeof domain - 1;
+    p = put_int(p, seq);
+    memcpy(p, head, CT_AUDIT_HASH_LEN);
+    p += CT_AUDIT_HASH_LEN;
+    (void)put_int(p, time_ms);
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int ct_audit_hex_decode(const char *s, size_t slen, uint8_t *out, size_t len)
+{
+    if (slen != 2 * len)
+        return CT_EINVAL;
+    for (size_t i = 0; i < len; i++) {
+        int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return CT_EINVAL;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return 0;
 }

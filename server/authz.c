@@ -48,6 +48,8 @@ static const authz_row_t TABLE[] = {
     {CARETEAM__V1__ENVELOPE__BODY_RAISE_CONCERN,      {0, TEAM, TEAM, TEAM, TEAM, 0, 0}},
     {CARETEAM__V1__ENVELOPE__BODY_ACKNOWLEDGE_ALERT,  {0, TEAM, TEAM, 0, 0, 0, 0}},
     {CARETEAM__V1__ENVELOPE__BODY_LIST_ALERTS,        {0, TEAM, TEAM, TEAM, TEAM, 0, 0}},
+    /* The audit log: compliance reads it whole (metadata only, never content); no one else. */
+    {CARETEAM__V1__ENVELOPE__BODY_AUDIT_QUERY,        {0, 0, 0, 0, 0, ANY, 0}},
 };
 /* clang-format on */
 

@@ -107,6 +107,11 @@ static const struct key keys[] = {
     {"alert_concern_deadline_ms", KEY_DURATION, FIELD(alert_concern_deadline_ms), 1000,
      30u * 24 * 60 * 60 * 1000u, NULL,
      "A concern-level safety alert not acknowledged within this escalates"},
+    {"audit_checkpoint_rows", KEY_COUNT, FIELD(audit_checkpoint_rows), 1, 100000000, NULL,
+     "Sign an audit checkpoint once this many audit records were added since the last one"},
+    {"audit_checkpoint_interval_ms", KEY_DURATION, FIELD(audit_checkpoint_interval_ms), 100,
+     24 * 60 * 60 * 1000, NULL,
+     "Sign an audit checkpoint at least this often while audit records are being added"},
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -129,6 +134,8 @@ void ct_config_defaults(ct_config_t *cfg)
     cfg->member_cert_days = 365;
     cfg->alert_urgent_deadline_ms = 15 * 60 * 1000;
     cfg->alert_concern_deadline_ms = 24 * 60 * 60 * 1000;
+    cfg->audit_checkpoint_rows = 1000;
+    cfg->audit_checkpoint_interval_ms = 60 * 1000;
 }
 
 /* ---- host:port ------------------------------------------------------------------------------ */

@@ -30,6 +30,8 @@ typedef struct ct_config {
     uint32_t member_cert_days;          /* validity of certificates issued by enroll; default 365 */
     uint32_t alert_urgent_deadline_ms;  /* urgent alert unacknowledged -> escalate; 15 min */
     uint32_t alert_concern_deadline_ms; /* concern alert unacknowledged -> escalate; 24 h */
+    uint32_t audit_checkpoint_rows;     /* sign a checkpoint after this many audit rows; 1000 */
+    uint32_t audit_checkpoint_interval_ms; /* ... or this long, if a row was added; 60 s */
 } ct_config_t;
 
 /* Fills cfg with the defaults. */

@@ -157,6 +157,12 @@ static void on_timer(uv_timer_t *t)
     }
     ct_log_info("session.idle", "conn=%llu member=%s", (unsigned long long)c->session.id,
                 c->session.member_id);
+    /* Audited: the end of a session is part of the record, and a client that stops halfway
+     * through a frame is bad input like any other. */
+    char detail[64];
+    snprintf(detail, sizeof detail, "reason=idle partial_frame_bytes=%zu",
+             ct_frame_reader_buffered(&c->reader));
+    audit_conn_failure(c, "session.idle", CT_ETIMEDOUT, detail);
     ct_session_send_error(&c->session, 0, CT_ETIMEDOUT,
                           "closing an idle connection; send Ping to keep a connection open");
     conn_close(c, true);

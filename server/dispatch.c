@@ -50,6 +50,7 @@ static const route_t ROUTES[] = {
     {CARETEAM__V1__ENVELOPE__BODY_ACKNOWLEDGE_ALERT, "alert.acknowledge",
      ct_handle_acknowledge_alert, false},
     {CARETEAM__V1__ENVELOPE__BODY_LIST_ALERTS, "alert.list", ct_handle_list_alerts, false},
+    {CARETEAM__V1__ENVELOPE__BODY_AUDIT_QUERY, "audit.query", ct_handle_audit_query, false},
 };
 
 static const route_t *find_route(Careteam__V1__Envelope__BodyCase c)
@@ -101,6 +102,47 @@ int ct_dispatch_audit(const ct_handler_ctx_t *ctx, ct_session_t *s, const ct_aud
     s->ops->request_begin(s);
     ct_writer_submit(ctx->writer, &a->job);
     return 0;
+}
+
+void ct_dispatch_audit_delivery(const ct_handler_ctx_t *ctx, const ct_session_t *s,
+                                const char *message_id, const char *participant_id,
+                                const char *detail)
+{
+    ct_audit_rec_t rec;
+    ct_audit_rec_init(&rec, s, "message.deliver");
+    ct_audit_rec_object(&rec, "message", message_id);
+    snprintf(rec.participant_id, sizeof rec.participant_id, "%s", participant_id);
+    snprintf(rec.detail, sizeof rec.detail, "%s", detail != NULL ? detail : "");
+    if (ct_writer_audit(ctx->writer, &rec) != 0)
+        ct_log_error("audit.dropped", "action=message.deliver reason=out_of_memory");
+}
+
+typedef struct live_delivery {
+    int64_t seq;
+    const uint8_t *frame;
+    size_t len;
+    const ct_session_t *first; /* the first session that took it: the audit's identity */
+} live_delivery_t;
+
+static void deliver_live(ct_session_t *s, void *arg)
+{
+    live_delivery_t *d = arg;
+    s->ops->deliver(s, d->seq, d->frame, d->len);
+    if (d->first == NULL)
+        d->first = s;
+}
+
+void ct_dispatch_deliver(const ct_handler_ctx_t *ctx, const char *member_id, int64_t seq,
+                         const char *message_id, const char *participant_id, const uint8_t *frame,
+                         size_t len)
+{
+    live_delivery_t d = {.seq = seq, .frame = frame, .len = len};
+    size_t n = ct_router_each(ctx->router, member_id, deliver_live, &d);
+    if (d.first == NULL)
+        return; /* offline: the pending inbox row is the record until the replay */
+    char detail[32];
+    snprintf(detail, sizeof detail, "sessions=%zu", n);
+    ct_dispatch_audit_delivery(ctx, d.first, message_id, participant_id, detail);
 }
 
 /* Answers a refused request: Error to the client, an audit row of the refusal, a log line. */

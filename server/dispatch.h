@@ -65,6 +65,8 @@ int ct_handle_list_summaries(ct_request_t *req);
 int ct_handle_raise_concern(ct_request_t *req);
 int ct_handle_acknowledge_alert(ct_request_t *req);
 int ct_handle_list_alerts(ct_request_t *req);
+/* The audit log, compliance only (handle_audit_query.c). */
+int ct_handle_audit_query(ct_request_t *req);
 
 /*
  * The checks SendMessage passes before it touches storage (ids, UTF-8, sizes, recipients), as
@@ -88,6 +90,19 @@ ct_dispatch_result_t ct_dispatch(const ct_handler_ctx_t *ctx, ct_session_t *s,
  * in-flight window until it is written, so a flood of cheap requests (pings, refusals) cannot
  * queue unbounded work. Returns 0 or CT_ENOMEM (the row is then only logged as dropped). */
 int ct_dispatch_audit(const ct_handler_ctx_t *ctx, ct_session_t *s, const ct_audit_rec_t *rec);
+
+/* Audits that a stored message was handed to session s for delivery (message.deliver, actor the
+ * recipient member). detail: e.g. "replay=1". Not counted against s's window: deliveries are
+ * bounded by the senders' windows and by the replay's pacing. */
+void ct_dispatch_audit_delivery(const ct_handler_ctx_t *ctx, const ct_session_t *s,
+                                const char *message_id, const char *participant_id,
+                                const char *detail);
+
+/* Pushes the Deliver frame of stored message `seq` to every live session of member_id
+ * (ct_router_deliver) and, if one took it, audits the delivery once for that member. */
+void ct_dispatch_deliver(const ct_handler_ctx_t *ctx, const char *member_id, int64_t seq,
+                         const char *message_id, const char *participant_id, const uint8_t *frame,
+                         size_t len);
 
 /* Answers a request that came over the connection's rate_limit with Error RATE_LIMITED. At most
  * one refusal per connection per second is audited (under the request's action) and logged, with

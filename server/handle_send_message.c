@@ -353,8 +353,8 @@ static void done_send(ct_job_t *job)
             ct_buf_t frame = CT_BUF_INIT;
             if (ct_replay_encode_deliver(&j->msg, &frame, UINT32_MAX) == 0) {
                 for (size_t i = 0; i < j->msg.n_to; i++)
-                    ct_router_deliver(j->ctx->router, j->msg.to[i], j->msg.seq, frame.data,
-                                      frame.len);
+                    ct_dispatch_deliver(j->ctx, j->msg.to[i], j->msg.seq, j->msg.message_id,
+                                        j->msg.participant_id, frame.data, frame.len);
             }
             ct_buf_free(&frame);
         }

@@ -27,7 +27,8 @@ static const char USAGE[] =
     "The careteam daemon and its local administration.\n"
     "\n"
     "commands:\n"
-    "  init DIR [--host NAME]...      create a data directory (CA, server certificate, database)\n"
+    "  init DIR [--host NAME]...      create a data directory (CA, server certificate, audit\n"
+    "                                 signing key, database)\n"
     "  enroll DIR --id ID --name NAME --role ROLE --out PREFIX [--supervisor ID]\n"
     "                                 register a member and issue PREFIX.key / PREFIX.crt\n"
     "  members DIR [--json]           list members\n"
@@ -39,7 +40,11 @@ static const char USAGE[] =
     "                                 members a participant wants to receive nothing about them\n"
     "  supervisor set DIR ...         set or clear a peer worker's peer supervisor\n"
     "  serve DIR [--listen HOST:PORT] run the daemon in the foreground\n"
-    "  audit verify DIR               check the audit log's hash chain from its first record\n"
+    "  audit verify|keygen|checkpoint|checkpoints DIR ...\n"
+    "                                 check the audit log (chain and signed checkpoints),\n"
+    "                                 make its signing key, sign or export checkpoints\n"
+    "  purge DIR --before DATE [--dry-run] [--include-pending] [--force]\n"
+    "                                 remove message and summary content older than DATE\n"
     "\n"
     "roles: psychiatrist, therapist, peer_worker, peer_supervisor, compliance, admin\n"
     "Run `careteamd COMMAND --help` for a command's options.\n";
@@ -84,8 +89,9 @@ static int cmd_init(int argc, char **argv)
             printf("usage: careteamd init DIR [--host NAME]...\n\n"
                    "Creates DIR (which must not exist) with a certificate authority (ca.crt,\n"
                    "ca.key), a server certificate for 127.0.0.1, ::1, localhost and every\n"
-                   "--host NAME (a DNS name or an IP address), careteamd.conf with every\n"
-                   "setting at its default, and an empty database.\n");
+                   "--host NAME (a DNS name or an IP address), the Ed25519 key that signs audit\n"
+                   "checkpoints (audit-signing.key, and audit-signing.pub to keep off the host),\n"
+                   "careteamd.conf with every setting at its default, and an empty database.\n");
             return 0;
         default:
             return usage_error("init", "%s", "unknown option");
@@ -252,34 +258,130 @@ static int cmd_serve(int argc, char **argv)
 }
 
 static const char AUDIT_USAGE[] =
-    "usage: careteamd audit verify DIR\n"
+    "usage: careteamd audit verify DIR [--checkpoints FILE] [--pubkey FILE]\n"
+    "       careteamd audit keygen DIR\n"
+    "       careteamd audit checkpoint DIR\n"
+    "       careteamd audit checkpoints DIR [--out FILE]\n"
     "\n"
-    "  verify DIR   recompute the hash chain of DIR's audit log from its first record\n";
+    "  verify       recompute the hash chain of DIR's audit log from its first record and\n"
+    "               check every signed checkpoint against it\n"
+    "  keygen       make the checkpoint signing key of a data directory that has none\n"
+    "  checkpoint   sign a checkpoint of the log as it is now\n"
+    "  checkpoints  export every checkpoint and the public key, to keep off the host\n";
+
+/* The options of the audit subcommands: one parser, each subcommand names the ones it takes. */
+typedef struct audit_args {
+    const char *dir, *checkpoints, *pubkey, *out;
+} audit_args_t;
+
+#define AO_CHECKPOINTS 0x1u
+#define AO_PUBKEY 0x2u
+#define AO_OUT 0x4u
+
+/* Parses `careteamd audit SUB DIR [OPTIONS]` (argv[0] is SUB) into a. Returns -1 to go on, or
+ * the exit code (help printed: 0; usage error: 2). */
+static int audit_parse(const char *cmd, unsigned allowed, const char *help, int argc, char **argv,
+                       audit_args_t *a)
+{
+    static const struct option opts[] = {{"checkpoints", required_argument, NULL, 'c'},
+                                         {"pubkey", required_argument, NULL, 'p'},
+                                         {"out", required_argument, NULL, 'o'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "c:p:o:h", opts, NULL)) != -1) {
+        unsigned bit = c == 'c' ? AO_CHECKPOINTS : c == 'p' ? AO_PUBKEY : c == 'o' ? AO_OUT : 0;
+        if (c == 'h') {
+            fputs(help, stdout);
+            return 0;
+        }
+        if (bit == 0)
+            return usage_error(cmd, "%s", "unknown option");
+        if (!(allowed & bit))
+            return usage_error(cmd, "%s does not apply to this command",
+                               c == 'c'   ? "--checkpoints"
+                               : c == 'p' ? "--pubkey"
+                                          : "--out");
+        if (c == 'c')
+            a->checkpoints = optarg;
+        else if (c == 'p')
+            a->pubkey = optarg;
+        else
+            a->out = optarg;
+    }
+    a->dir = take_dir(cmd, argc, argv);
+    return a->dir == NULL ? EXIT_USAGE : -1;
+}
 
 static int cmd_audit_verify(int argc, char **argv)
 {
-    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0}};
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'h':
-            printf("usage: careteamd audit verify DIR\n\n"
-                   "Reads DIR's audit log read-only and recomputes every record's leaf hash and\n"
-                   "the hash chain from the genesis value (docs/compliance.md). Prints\n"
-                   "\"audit log verified: N records, chain head HEX\" and exits 0, or names the\n"
-                   "first bad sequence number and what is wrong with it (edited, missing,\n"
-                   "inserted, renumbered, chain, malformed) and exits 1. Exits 3 if the log\n"
-                   "cannot be read. Safe to run while the daemon serves.\n");
-            return 0;
-        default:
-            return usage_error("audit verify", "%s", "unknown option");
-        }
-    }
-    const char *dir = take_dir("audit verify", argc, argv);
-    if (dir == NULL)
-        return EXIT_USAGE;
-    int r = ct_admin_audit_verify(dir);
+    static const char help[] =
+        "usage: careteamd audit verify DIR [--checkpoints FILE] [--pubkey FILE]\n\n"
+        "Reads DIR's audit log read-only and recomputes every record's leaf hash and the hash\n"
+        "chain from the genesis value (docs/compliance.md), and checks every signed checkpoint:\n"
+        "its signature, its chain head against the recomputed one, and that the log is not\n"
+        "shorter than it. Prints \"audit log verified: N records, chain head HEX\" and a line\n"
+        "about the checkpoints and exits 0, or names the first bad sequence number and what is\n"
+        "wrong with it (edited, missing, inserted, renumbered, chain, malformed, signature,\n"
+        "rewritten, truncated) and exits 1. Exits 3 if the log cannot be checked. Safe to run\n"
+        "while the daemon serves.\n"
+        "  --checkpoints FILE  check against the checkpoints of an export (`careteamd audit\n"
+        "                      checkpoints`) instead of those in the database, with the\n"
+        "                      export's public key unless --pubkey is given\n"
+        "  --pubkey FILE       the audit public key (PEM, a copy of audit-signing.pub) to\n"
+        "                      check signatures with, instead of DIR/audit-signing.pub\n";
+    audit_args_t a = {0};
+    int rc = audit_parse("audit verify", AO_CHECKPOINTS | AO_PUBKEY, help, argc, argv, &a);
+    if (rc >= 0)
+        return rc;
+    int r = ct_admin_audit_verify(a.dir, a.checkpoints, a.pubkey);
     return r == 0 ? 0 : r > 0 ? 1 : EXIT_UNCHECKED;
+}
+
+static int cmd_audit_keygen(int argc, char **argv)
+{
+    static const char help[] =
+        "usage: careteamd audit keygen DIR\n\n"
+        "Makes the Ed25519 key that signs the audit log's checkpoints, DIR/audit-signing.key\n"
+        "(mode 0600), and its public key DIR/audit-signing.pub, for a data directory made\n"
+        "before `careteamd init` made them; `careteamd serve` refuses to start without it.\n"
+        "Refuses if either file exists. Audited (audit.keygen). Keep a copy of the public key\n"
+        "off this host.\n";
+    audit_args_t a = {0};
+    int rc = audit_parse("audit keygen", 0, help, argc, argv, &a);
+    if (rc >= 0)
+        return rc;
+    return ct_admin_audit_keygen(a.dir) == 0 ? 0 : 1;
+}
+
+static int cmd_audit_checkpoint(int argc, char **argv)
+{
+    static const char help[] =
+        "usage: careteamd audit checkpoint DIR\n\n"
+        "Appends an audit.checkpoint record and signs a checkpoint covering the whole log as\n"
+        "it is now, with DIR/audit-signing.key. The daemon signs checkpoints by itself (every\n"
+        "audit_checkpoint_rows records or audit_checkpoint_interval_ms, and when it stops);\n"
+        "this is for a checkpoint now, e.g. just before an export. Safe while it serves.\n";
+    audit_args_t a = {0};
+    int rc = audit_parse("audit checkpoint", 0, help, argc, argv, &a);
+    if (rc >= 0)
+        return rc;
+    return ct_admin_audit_checkpoint(a.dir) == 0 ? 0 : 1;
+}
+
+static int cmd_audit_checkpoints(int argc, char **argv)
+{
+    static const char help[] =
+        "usage: careteamd audit checkpoints DIR [--out FILE]\n\n"
+        "Exports every signed checkpoint of DIR's audit log (seq, chain head, time, signature,\n"
+        "key id; one a line) and the audit public key, to keep off this host; `careteamd audit\n"
+        "verify DIR --checkpoints FILE` checks the log against such a file. Read-only.\n"
+        "  --out FILE  write to FILE (which must not exist) instead of stdout\n";
+    audit_args_t a = {0};
+    int rc = audit_parse("audit checkpoints", AO_OUT, help, argc, argv, &a);
+    if (rc >= 0)
+        return rc;
+    return ct_admin_audit_checkpoints(a.dir, a.out) == 0 ? 0 : 1;
 }
 
 /* `careteamd audit SUBCOMMAND ...`: argv[0] is "audit". */
@@ -299,8 +401,75 @@ static int cmd_audit(int argc, char **argv)
     optind = 1;
     if (strcmp(sub, "verify") == 0)
         return cmd_audit_verify(argc, argv);
+    if (strcmp(sub, "keygen") == 0)
+        return cmd_audit_keygen(argc, argv);
+    if (strcmp(sub, "checkpoint") == 0)
+        return cmd_audit_checkpoint(argc, argv);
+    if (strcmp(sub, "checkpoints") == 0)
+        return cmd_audit_checkpoints(argc, argv);
     fprintf(stderr, "careteamd audit: unknown subcommand '%s'\n\n%s", sub, AUDIT_USAGE);
     return EXIT_USAGE;
+}
+
+/* `careteamd purge DIR --before DATE ...` (admin_purge.c). */
+static int cmd_purge(int argc, char **argv)
+{
+    static const struct option opts[] = {{"before", required_argument, NULL, 'b'},
+                                         {"dry-run", no_argument, NULL, 'n'},
+                                         {"include-pending", no_argument, NULL, 'p'},
+                                         {"force", no_argument, NULL, 'f'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    const char *before = NULL;
+    ct_admin_purge_opts_t o = {0};
+    int c;
+    while ((c = getopt_long(argc, argv, "b:npfh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'b':
+            before = optarg;
+            break;
+        case 'n':
+            o.dry_run = true;
+            break;
+        case 'p':
+            o.include_pending = true;
+            break;
+        case 'f':
+            o.force = true;
+            break;
+        case 'h':
+            printf("usage: careteamd purge DIR --before DATE [--dry-run] [--include-pending]\n"
+                   "                       [--force]\n\n"
+                   "Removes the subject and body of every message stored before DATE (and the\n"
+                   "snapshot a workflow event carries), and the text, goals progress and next\n"
+                   "steps of every session summary created before DATE. Ids, senders,\n"
+                   "recipients, times and the audit trail are kept; audit records are never\n"
+                   "purged. The purge is itself audited (retention.purge). Safe to run while\n"
+                   "the daemon serves.\n"
+                   "  --before DATE      YYYY-MM-DD (midnight UTC) or RFC 3339, e.g.\n"
+                   "                     2024-01-31T12:00:00Z; at least %d days ago\n"
+                   "  --dry-run          print what would be removed; change nothing\n"
+                   "  --include-pending  also messages not yet delivered to every recipient\n"
+                   "                     (kept by default: their content was never read)\n"
+                   "  --force            allow a DATE less than %d days ago\n",
+                   CT_PURGE_MIN_AGE_DAYS, CT_PURGE_MIN_AGE_DAYS);
+            return 0;
+        default:
+            return usage_error("purge", "%s", "unknown option");
+        }
+    }
+    const char *dir = take_dir("purge", argc, argv);
+    if (dir == NULL)
+        return EXIT_USAGE;
+    if (before == NULL)
+        return usage_error("purge", "%s", "--before DATE is required");
+    int64_t before_ms;
+    if (ct_admin_purge_parse_date(before, &before_ms) != 0)
+        return usage_error("purge",
+                           "--before '%s' is not a date: use YYYY-MM-DD (UTC) or RFC 3339 "
+                           "such as 2024-01-31T12:00:00Z",
+                           before);
+    return ct_admin_purge(dir, before_ms, &o) == 0 ? 0 : 1;
 }
 
 /* ---- care-team commands: participant, team, lockbox, supervisor (admin_care.c) -------------
@@ -604,6 +773,8 @@ int main(int argc, char **argv)
         return cmd_serve(argc, argv);
     if (strcmp(cmd, "audit") == 0)
         return cmd_audit(argc, argv);
+    if (strcmp(cmd, "purge") == 0)
+        return cmd_purge(argc, argv);
     if (is_care_group(cmd))
         return cmd_care(argc, argv);
     fprintf(stderr, "careteamd: unknown command '%s'\n\n%s", cmd, USAGE);

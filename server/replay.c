@@ -141,6 +141,7 @@ static void send_page(void *arg)
             ct_log_error("replay.encode_failed", "conn=%llu", (unsigned long long)s->id);
             s->ops->close(s);
         } else if (s->ops->send(s, frame.data, frame.len) == 0) {
+            ct_dispatch_audit_delivery(rp->ctx, s, m->message_id, m->participant_id, "replay=1");
             rp->sent++;
             rp->after_seq = m->seq;
             s->replay_last_seq = m->seq;

@@ -84,22 +84,3 @@ size_t ct_router_count(const ct_router_t *r)
 {
     return r->count;
 }
-
-typedef struct fanout {
-    int64_t seq;
-    const uint8_t *frame;
-    size_t len;
-} fanout_t;
-
-static void deliver_to(ct_session_t *s, void *arg)
-{
-    const fanout_t *f = arg;
-    s->ops->deliver(s, f->seq, f->frame, f->len);
-}
-
-size_t ct_router_deliver(ct_router_t *r, const char *member_id, int64_t seq, const uint8_t *frame,
-                         size_t len)
-{
-    fanout_t f = {.seq = seq, .frame = frame, .len = len};
-    return ct_router_each(r, member_id, deliver_to, &f);
-}

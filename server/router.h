@@ -24,11 +24,6 @@ void ct_router_remove(ct_router_t *r, ct_session_t *s); /* no-op if s is not reg
 size_t ct_router_each(ct_router_t *r, const char *member_id, void (*cb)(ct_session_t *s, void *arg),
                       void *arg);
 
-/* Sends the Deliver frame of stored message `seq` to each live session of member_id (see the
- * session's deliver op: held during its inbox replay). Returns how many sessions there were. */
-size_t ct_router_deliver(ct_router_t *r, const char *member_id, int64_t seq, const uint8_t *frame,
-                         size_t len);
-
 /* Live sessions in total. */
 size_t ct_router_count(const ct_router_t *r);
 

@@ -26,6 +26,7 @@
 #include "admin.h"
 #include "alerts.h"
 #include "audit.h"
+#include "audit_sign.h"
 #include "config.h"
 #include "conn.h"
 #include "err.h"
@@ -328,6 +329,7 @@ static int check_permissions(const char *dir)
         {NULL, 022, "700", "writable by group or others"},
         {CT_DIR_CA_KEY, 077, "600", "readable by group or others"},
         {CT_DIR_SERVER_KEY, 077, "600", "readable by group or others"},
+        {CT_DIR_AUDIT_KEY, 077, "600", "readable by group or others"},
         {CT_DIR_DB, 007, "600", "readable by others"},
     };
     int rc = 0;
@@ -347,6 +349,28 @@ static int check_permissions(const char *dir)
         }
     }
     return rc;
+}
+
+/*
+ * Loads the audit signing key, without which the daemon does not serve: a data directory made
+ * before the key existed gets one from `careteamd audit keygen DIR`, a deliberate step after
+ * which the admin copies the public key off the host (docs/compliance.md). The daemon never
+ * makes the key itself, so that a deleted key is noticed rather than silently replaced.
+ */
+static int load_audit_signer(const char *dir, ct_audit_signer_t **out)
+{
+    char path[4096], err[512];
+    ct_dir_path(path, sizeof path, dir, CT_DIR_AUDIT_KEY);
+    int r = ct_audit_signer_load(path, out, err, sizeof err);
+    if (r == CT_ENOTFOUND)
+        fprintf(stderr,
+                "careteamd: %s not found: this data directory has no audit signing key, which "
+                "signs the audit log's checkpoints. Create one with `careteamd audit keygen "
+                "%s`, then keep a copy of %s/%s off this host.\n",
+                path, dir, dir, CT_DIR_AUDIT_PUB);
+    else if (r != 0)
+        fprintf(stderr, "careteamd: %s\n", err);
+    return r;
 }
 
 int ct_server_run(const ct_serve_opts_t *opts)
@@ -392,10 +416,16 @@ int ct_server_run(const ct_serve_opts_t *opts)
         goto out_loop;
     }
     ct_dir_path(path, sizeof path, opts->dir, CT_DIR_DB);
+    ct_audit_signer_t *signer = NULL;
+    if (load_audit_signer(opts->dir, &signer) != 0)
+        goto out_tls;
     if (ct_writer_start(&srv->loop, path, &h->writer, err, sizeof err) != 0) {
         fprintf(stderr, "careteamd: %s\n", err);
+        ct_audit_signer_free(signer);
         goto out_tls;
     }
+    ct_writer_checkpoints(h->writer, signer, srv->cfg.audit_checkpoint_rows,
+                          srv->cfg.audit_checkpoint_interval_ms);
     if (ct_readers_open(&srv->loop, path, READERS, &h->readers, err, sizeof err) != 0) {
         fprintf(stderr, "careteamd: %s\n", err);
         goto out_writer;

@@ -105,6 +105,8 @@ typedef struct ct_audit {
     int64_t time_ms;
     const char *actor_id;    /* member id, or "" before authentication */
     ct_role_t actor_role;    /* CT_ROLE_UNSPECIFIED when unknown */
+    const char *cert_fp;     /* the actor's certificate SHA-256 (64 hex digits); NULL or "" for
+                                admin commands, the daemon, and before the handshake */
     const char *peer_addr;   /* "ip:port", or "local" for admin commands */
     const char *action;      /* stable action code, e.g. "message.send", "tls.handshake" */
     const char *object_type; /* "message", "member", "connection", ... */
@@ -398,7 +400,8 @@ int ct_store_inbox_page(ct_store_t *st, const char *member_id, int64_t after_seq
 
 /*
  * Appends an audit record as the row after the newest one: seq = newest seq + 1 (1 for the
- * first), leaf and chain computed by audit_chain.h from the newest row's chain (genesis for the
+ * first), encoded with the current encoding version (CT_AUDIT_ENCODING_CURRENT, which covers
+ * cert_fp), leaf and chain computed by audit_chain.h from the newest row's chain (genesis for the
  * first). The newest row is read under the write lock, in the transaction that inserts the new
  * one, so appends from several processes (the daemon's writer, the admin commands) form one
  * chain. Inside the caller's transaction the row is part of it; with no transaction open the
@@ -410,18 +413,19 @@ int ct_store_inbox_page(ct_store_t *st, const char *member_id, int64_t after_seq
 int64_t ct_store_audit_append(ct_store_t *st, const ct_audit_t *a);
 
 /*
- * The newest audit row: its seq and chain value (the chain head), for `audit verify` and, later,
- * signed checkpoints. An empty log gives *seq 0 and the genesis value. CT_EINTERNAL if the
+ * The newest audit row: its seq and chain value (the chain head), for `audit verify` and signed
+ * checkpoints. An empty log gives *seq 0 and the genesis value. CT_EINTERNAL if the
  * stored chain value is not 32 bytes.
  */
 int ct_store_audit_head(ct_store_t *st, int64_t *seq, uint8_t chain[CT_AUDIT_HASH_LEN]);
 
 /*
- * One audit row as stored, for the verifier (and later query and export). The texts, leaf and
- * chain point into the store's row buffers and are valid only until the callback returns. The
- * values are exactly what the file holds, which need not be what the store wrote: bad_column
- * names the first column whose SQLite type is not the declared one (NULL when all are right),
- * and leaf_len / chain_len are whatever length the stored blobs have.
+ * One audit row as stored, for the verifier. The texts, leaf and chain point into the store's
+ * row buffers and are valid only until the callback returns. The values are exactly what the
+ * file holds, which need not be what the store wrote: bad_column names the first column whose
+ * SQLite type is not the declared one (NULL when all are right), leaf_len / chain_len are
+ * whatever length the stored blobs have, and row.version is the stored encoding version (any
+ * integer; the verifier judges it).
  */
 typedef struct ct_audit_stored {
     ct_audit_row_t row;
@@ -441,7 +445,105 @@ typedef struct ct_audit_stored {
 int ct_store_audit_scan(ct_store_t *st, int (*cb)(const ct_audit_stored_t *row, void *arg),
                         void *arg);
 
+/*
+ * Signed checkpoints (audit_chain.h, audit_sign.h), in the append-only audit_checkpoints table,
+ * one per covered seq. add stores cp as given (the caller signed it over the head it read in the
+ * same transaction); returns 0, 1 if a checkpoint at cp->seq already exists (kept unchanged: its
+ * head is necessarily the same), or a negative error.
+ */
+int ct_store_audit_checkpoint_add(ct_store_t *st, const ct_audit_checkpoint_t *cp);
+
+/* The newest checkpoint's seq and time; *seq 0 (and *time_ms 0) when there is none. */
+int ct_store_audit_checkpoint_newest(ct_store_t *st, int64_t *seq, int64_t *time_ms);
+
+/*
+ * Calls cb for every checkpoint in seq order (stops early and returns cb's value if not 0). A
+ * checkpoint whose columns have the wrong type or length is passed with cp->malformed saying
+ * so, and the fields that could be read.
+ */
+int ct_store_audit_checkpoint_scan(ct_store_t *st,
+                                   int (*cb)(const ct_audit_checkpoint_t *cp, void *arg),
+                                   void *arg);
+
 /* Counts audit rows with the given action ("" for all): for tests and `careteamd audit`. */
 int64_t ct_store_audit_count(ct_store_t *st, const char *action);
+
+/* ---- audit query (AuditQuery, handle_audit_query.c) ---- */
+
+/* What an audit query matches: every field that is set (NULL or "" strings, 0 times and outcome
+ * -1 match everything). */
+typedef struct ct_audit_filter {
+    int64_t since_ms;           /* time_ms >= since_ms; 0 for no lower bound */
+    int64_t until_ms;           /* time_ms < until_ms; 0 for no upper bound */
+    const char *actor_id;       /* exact */
+    const char *participant_id; /* exact */
+    const char *action;         /* an exact code, or a prefix ending in '.' ("referral.") */
+    int outcome;                /* -1 for any, else 0, 4, 8 or 12 */
+    const char *object_type;    /* exact */
+    const char *object_id;      /* exact */
+} ct_audit_filter_t;
+
+/* One audit row as a query returns it: every stored column but the hashes. The strings point
+ * into the store's row buffers and are valid only until the callback returns. cert_fp is ""
+ * for rows written before migration 4 and for actors without a certificate. */
+typedef struct ct_audit_found {
+    int64_t seq;
+    int64_t time_ms;
+    const char *actor_id;
+    int actor_role;
+    const char *cert_fp;
+    const char *peer_addr;
+    const char *action;
+    const char *object_type;
+    const char *object_id;
+    const char *participant_id;
+    int outcome;
+    const char *detail;
+} ct_audit_found_t;
+
+/*
+ * Calls cb for the audit rows with seq > after_seq that match f, in seq order, at most `limit`
+ * of them (limit >= 1). Stops early when cb returns non-zero and returns that value; else 0 or
+ * a negative error. The SQL has a predicate only for each filter that is set, so SQLite can
+ * serve it from the audit indexes (time_ms; actor_id, participant_id or action with seq).
+ */
+int ct_store_audit_query(ct_store_t *st, const ct_audit_filter_t *f, int64_t after_seq, int limit,
+                         int (*cb)(const ct_audit_found_t *row, void *arg), void *arg);
+
+/* ==== retention (careteamd purge; docs/compliance.md "Retention") ==============================
+ * A purge removes the content of old messages and the free text of old session summaries and
+ * keeps every other column (ids, who, when, recipients and their delivery times), so that the
+ * audit trail's references still resolve. Audit rows are never touched. What a purge leaves:
+ *  - messages: subject CT_PURGE_MARKER, body "", payload NULL (workflow events lose the snapshot
+ *    of their object, which may quote summary or referral text; the object's own row remains);
+ *  - summaries: text CT_PURGE_MARKER, goals_progress "", next_steps "" (themes, dates, risk and
+ *    the other structured fields stay).
+ * Readers see those values as they are; a purged message is still delivered (replay) if it is
+ * pending. */
+
+#define CT_PURGE_MARKER "[removed by retention purge]"
+
+typedef struct ct_purge_counts {
+    int64_t messages;  /* messages whose content is (or would be) removed */
+    int64_t pending;   /* old messages still undelivered to some recipient: kept unless
+                          include_pending, else counted in messages too */
+    int64_t summaries; /* summaries whose free text is (or would be) removed */
+} ct_purge_counts_t;
+
+/* Counts what ct_store_purge_apply would remove: messages stored and summaries created before
+ * before_ms (Unix ms) whose content is still there. Writes nothing. */
+int ct_store_purge_count(ct_store_t *st, int64_t before_ms, bool include_pending,
+                         ct_purge_counts_t *out);
+
+/* Removes it, inside the caller's transaction (CT_EINTERNAL without one), and fills out with
+ * what was removed. Sets secure_delete on this handle so freed content is zeroed in the file. */
+int ct_store_purge_apply(ct_store_t *st, int64_t before_ms, bool include_pending,
+                         ct_purge_counts_t *out);
+
+/* Checkpoints the write-ahead log into the database and truncates it to zero bytes, so that old
+ * page images (which may hold purged content) leave the -wal file. CT_EUNAVAIL when another
+ * connection's reader holds an older snapshot (a serving daemon may): the log is then overwritten
+ * as the daemon writes and checkpoints. Outside a transaction only. */
+int ct_store_wal_truncate(ct_store_t *st);
 
 #endif

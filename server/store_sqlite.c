@@ -21,9 +21,11 @@
  *  4. Nothing of a message's subject or body is ever logged. SQLite error messages are logged;
  *     they name tables and columns, never values.
  *  5. The audit rows have seq 1, 2, 3, ... without gaps, and each row's leaf and chain are those
- *     of audit_chain.h, chained to the row before it. Only audit_append writes audit rows (and
- *     migration 2 for the rows that existed before the chain); it reads the newest row in the
- *     write transaction that inserts the next, so concurrent appenders cannot fork the chain.
+ *     of audit_chain.h under the row's encoding version (column enc), chained to the row before
+ *     it. Only audit_append writes audit rows (and migration 2 for the rows that existed before
+ *     the chain); it reads the newest row in the write transaction that inserts the next, so
+ *     concurrent appenders cannot fork the chain. A checkpoint row (audit_checkpoints) is only
+ *     written by checkpoint_add, signed by its caller over a head read in the same transaction.
  *  6. ct_store_inbox_page never returns a message about a participant to a member that store.h's
  *     circle of care excludes (lockbox, or not on the team for anything but a referral event).
  *     The check is in the page's SQL (INBOX_CIRCLE_OF_CARE), so a skipped message stays pending
@@ -202,6 +204,34 @@ static const char migrate3_sql[] =
     /* The escalation timer: only alerts with a deadline pending. */
     "CREATE INDEX alerts_deadline ON alerts (deadline_ms, alert_id) WHERE deadline_ms > 0;";
 
+/*
+ * Migration 3 -> 4: the audit trail records the actor's certificate fingerprint and is signed
+ * (issue 4). audit gains cert_fp and enc, the row's canonical encoding version (audit_chain.h):
+ * existing rows keep version 1 and an empty cert_fp, so their leaves and chains stay valid, and
+ * new rows are written with version 2, which covers cert_fp. ADD COLUMN leaves the table STRICT
+ * and its append-only triggers in place (it fires no UPDATE trigger). audit_checkpoints holds
+ * the signed checkpoints, append-only too. The four indexes serve the audit query (by time, and
+ * by actor, participant or action in seq order).
+ */
+static const char migrate4_sql[] =
+    "ALTER TABLE audit ADD COLUMN cert_fp TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE audit ADD COLUMN enc INTEGER NOT NULL DEFAULT 1;"
+    "CREATE TABLE audit_checkpoints ("
+    "  seq INTEGER PRIMARY KEY CHECK (seq >= 1),"
+    "  head BLOB NOT NULL CHECK (length(head) = 32),"
+    "  time_ms INTEGER NOT NULL,"
+    "  signature BLOB NOT NULL CHECK (length(signature) = 64),"
+    "  key_id TEXT NOT NULL"
+    ") STRICT;"
+    "CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints"
+    "  BEGIN SELECT RAISE(ABORT, 'audit_checkpoints is append-only'); END;"
+    "CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints"
+    "  BEGIN SELECT RAISE(ABORT, 'audit_checkpoints is append-only'); END;"
+    "CREATE INDEX audit_time ON audit (time_ms);"
+    "CREATE INDEX audit_actor ON audit (actor_id, seq);"
+    "CREATE INDEX audit_participant ON audit (participant_id, seq);"
+    "CREATE INDEX audit_action ON audit (action, seq);";
+
 static const migration_t migrations[] = {
     /* 0 -> 1: members, messages with their recipients, and the append-only audit trail. */
     {.sql = "CREATE TABLE members ("
@@ -260,15 +290,19 @@ static const migration_t migrations[] = {
     {.run = migrate_audit_chain},
     /* 2 -> 3: the care-team workflow; see migrate3_sql. */
     {.sql = migrate3_sql},
+    /* 3 -> 4: cert_fp and encoding version 2, signed checkpoints; see migrate4_sql. */
+    {.sql = migrate4_sql},
 };
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
-/* The columns of an audit row that the chain covers, in the order of ct_audit_row_t (and of
- * audit_row_from below). */
+/* The columns of an audit row that encoding version 1 covers, in the order of audit_row_from
+ * below (migration 2 reads and writes exactly these). The scan and the append add leaf, chain,
+ * and then the columns of migration 4, cert_fp and enc: AUDIT_STORED_COLUMNS. */
 #define AUDIT_ROW_COLUMNS                                                                          \
     "seq, time_ms, actor_id, actor_role, peer_addr, action, object_type, object_id,"               \
     " participant_id, outcome, detail"
+#define AUDIT_STORED_COLUMNS AUDIT_ROW_COLUMNS ", leaf, chain, cert_fp, enc"
 
 /* The columns of a member row, in the order of member_from_row. */
 #define MEMBER_COLUMNS_OF(t)                                                                       \
@@ -363,9 +397,14 @@ static const migration_t migrations[] = {
     X(RCPT_LIST, "SELECT member_id FROM message_recipients WHERE message_seq = ?1"                 \
                  " ORDER BY position")                                                             \
     X(AUDIT_HEAD, "SELECT seq, chain FROM audit ORDER BY seq DESC LIMIT 1")                        \
-    X(AUDIT_APPEND, "INSERT INTO audit (" AUDIT_ROW_COLUMNS ", leaf, chain)"                       \
-                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)")            \
-    X(AUDIT_SCAN, "SELECT " AUDIT_ROW_COLUMNS ", leaf, chain FROM audit ORDER BY seq")             \
+    X(AUDIT_APPEND, "INSERT INTO audit (" AUDIT_STORED_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5,"     \
+                    " ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)")                              \
+    X(AUDIT_SCAN, "SELECT " AUDIT_STORED_COLUMNS " FROM audit ORDER BY seq")                       \
+    X(CHECKPOINT_ADD, "INSERT INTO audit_checkpoints (seq, head, time_ms, signature, key_id)"      \
+                      " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (seq) DO NOTHING")                 \
+    X(CHECKPOINT_NEWEST, "SELECT seq, time_ms FROM audit_checkpoints ORDER BY seq DESC LIMIT 1")   \
+    X(CHECKPOINT_SCAN, "SELECT seq, head, time_ms, signature, key_id FROM audit_checkpoints"       \
+                       " ORDER BY seq")                                                            \
     X(AUDIT_COUNT, "SELECT count(*) FROM audit WHERE ?1 = '' OR action = ?1")                      \
     X(EXISTS_PM, "SELECT EXISTS (SELECT 1 FROM participants WHERE id = ?1),"                       \
                  " EXISTS (SELECT 1 FROM members WHERE id = ?2)")                                  \
@@ -2160,8 +2199,8 @@ int ct_store_alert_next_deadline(ct_store_t *st, int64_t *deadline_ms)
 /* ---- audit ------------------------------------------------------------------------------- */
 
 /*
- * The SQLite type each AUDIT_ROW_COLUMNS column must have, then leaf and chain. Migration 2 made
- * the table STRICT, so only a file edited outside SQLite's rules can hold anything else.
+ * The SQLite type each AUDIT_STORED_COLUMNS column must have. Migration 2 made the table STRICT,
+ * so only a file edited outside SQLite's rules can hold anything else.
  */
 static const struct {
     const char *name;
@@ -2171,10 +2210,13 @@ static const struct {
     {"actor_role", SQLITE_INTEGER}, {"peer_addr", SQLITE_TEXT},  {"action", SQLITE_TEXT},
     {"object_type", SQLITE_TEXT},   {"object_id", SQLITE_TEXT},  {"participant_id", SQLITE_TEXT},
     {"outcome", SQLITE_INTEGER},    {"detail", SQLITE_TEXT},     {"leaf", SQLITE_BLOB},
-    {"chain", SQLITE_BLOB},
+    {"chain", SQLITE_BLOB},         {"cert_fp", SQLITE_TEXT},    {"enc", SQLITE_INTEGER},
 };
 
-#define AUDIT_ROW_NCOLS 11 /* the columns of AUDIT_ROW_COLUMNS; leaf and chain follow */
+#define AUDIT_ROW_NCOLS 11    /* the columns of AUDIT_ROW_COLUMNS; leaf and chain follow */
+#define AUDIT_STORED_NCOLS 15 /* the columns of AUDIT_STORED_COLUMNS */
+#define AUDIT_COL_CERT_FP 13
+#define AUDIT_COL_ENC 14
 
 /* The name of the first of columns 0..n-1 of s whose type is not audit_columns[]'s, or NULL.
  * Called before any column is read: reading a column may convert its type. */
@@ -2195,9 +2237,12 @@ static ct_audit_text_t col_audit_text(sqlite3_stmt *s, int col)
     return t;
 }
 
-/* Fills row from the AUDIT_ROW_COLUMNS of s's current row; the texts point into that row. */
+/* Fills row from the AUDIT_ROW_COLUMNS of s's current row; the texts point into that row. The
+ * row reads as encoding version 1 with no cert_fp, as every row was before migration 4. */
 static void audit_row_from(sqlite3_stmt *s, ct_audit_row_t *row)
 {
+    row->version = CT_AUDIT_ENCODING_V1;
+    row->cert_fp = ct_audit_text("");
     row->seq = sqlite3_column_int64(s, 0);
     row->time_ms = sqlite3_column_int64(s, 1);
     row->actor_id = col_audit_text(s, 2);
@@ -2226,7 +2271,8 @@ static void bind_hash(sqlite3_stmt *s, int idx, const uint8_t *h, int *rc)
 }
 
 /* Binds row, leaf and chain to an INSERT whose parameters ?1..?13 are AUDIT_ROW_COLUMNS, leaf,
- * chain (AUDIT_APPEND, and migration 2's backfill), and steps it; always resets it. */
+ * chain (migration 2's backfill) or ?1..?15 AUDIT_STORED_COLUMNS (AUDIT_APPEND), and steps it;
+ * always resets it. */
 static int audit_insert_row(ct_store_t *st, sqlite3_stmt *s, const ct_audit_row_t *row,
                             const uint8_t *leaf, const uint8_t *chain, const char *op)
 {
@@ -2244,6 +2290,10 @@ static int audit_insert_row(ct_store_t *st, sqlite3_stmt *s, const ct_audit_row_
     bind_audit_text(s, 11, row->detail, &rc);
     bind_hash(s, 12, leaf, &rc);
     bind_hash(s, 13, chain, &rc);
+    if (sqlite3_bind_parameter_count(s) >= AUDIT_STORED_NCOLS) {
+        bind_audit_text(s, 14, row->cert_fp, &rc);
+        bind_int64(s, 15, row->version, &rc);
+    }
     return run_write(st, s, rc, op, 0);
 }
 
@@ -2370,10 +2420,12 @@ static int audit_insert(ct_store_t *st, const ct_audit_t *a, int64_t *seq)
     if (err != 0)
         return err;
     ct_audit_row_t row = {
+        .version = CT_AUDIT_ENCODING_CURRENT,
         .seq = last + 1,
         .time_ms = a->time_ms,
         .actor_id = ct_audit_text(a->actor_id),
         .actor_role = a->actor_role,
+        .cert_fp = ct_audit_text(a->cert_fp),
         .peer_addr = ct_audit_text(a->peer_addr),
         .action = ct_audit_text(a->action),
         .object_type = ct_audit_text(a->object_type),
@@ -2421,12 +2473,17 @@ static int audit_stored_from_row(sqlite3_stmt *s, void *out)
 {
     ct_audit_stored_t *r = out;
     memset(r, 0, sizeof *r);
-    r->bad_column = audit_bad_column(s, AUDIT_ROW_NCOLS + 2);
+    r->bad_column = audit_bad_column(s, AUDIT_STORED_NCOLS);
     audit_row_from(s, &r->row);
     r->leaf = sqlite3_column_blob(s, AUDIT_ROW_NCOLS);
     r->leaf_len = r->leaf != NULL ? (size_t)sqlite3_column_bytes(s, AUDIT_ROW_NCOLS) : 0;
     r->chain = sqlite3_column_blob(s, AUDIT_ROW_NCOLS + 1);
     r->chain_len = r->chain != NULL ? (size_t)sqlite3_column_bytes(s, AUDIT_ROW_NCOLS + 1) : 0;
+    r->row.cert_fp = col_audit_text(s, AUDIT_COL_CERT_FP);
+    /* A version beyond one byte is no version at all; 0 has no encoding either, so the verifier
+     * names it rather than hashing a truncated value. */
+    int64_t enc = sqlite3_column_int64(s, AUDIT_COL_ENC);
+    r->row.version = enc >= 1 && enc <= 255 ? (int)enc : 0;
     return 0;
 }
 
@@ -2437,6 +2494,88 @@ int ct_store_audit_scan(ct_store_t *st, int (*cb)(const ct_audit_stored_t *row, 
 {
     audit_walk_t w = {cb, arg};
     return list_all(st, STMT_AUDIT_SCAN, audit_visit, &w, "audit_scan");
+}
+
+int ct_store_audit_checkpoint_add(ct_store_t *st, const ct_audit_checkpoint_t *cp)
+{
+    sqlite3_stmt *s = NULL;
+    int err = write_stmt(st, STMT_CHECKPOINT_ADD, &s);
+    if (err != 0)
+        return err;
+    int rc = SQLITE_OK;
+    bind_int64(s, 1, cp->seq, &rc);
+    bind_hash(s, 2, cp->head, &rc);
+    bind_int64(s, 3, cp->time_ms, &rc);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_blob(s, 4, cp->sig, CT_AUDIT_SIG_LEN, SQLITE_STATIC);
+    bind_text(s, 5, cp->key_id, &rc);
+    return run_write(st, s, rc, "checkpoint_add", 1);
+}
+
+int ct_store_audit_checkpoint_newest(ct_store_t *st, int64_t *seq, int64_t *time_ms)
+{
+    sqlite3_stmt *s = NULL;
+    *seq = 0;
+    *time_ms = 0;
+    int err = stmt_get(st, STMT_CHECKPOINT_NEWEST, &s);
+    if (err != 0)
+        return err;
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *seq = sqlite3_column_int64(s, 0);
+        *time_ms = sqlite3_column_int64(s, 1);
+    } else if (rc != SQLITE_DONE) {
+        err = fail(st, rc, "checkpoint_newest");
+    }
+    stmt_done(s);
+    return err;
+}
+
+/* Copies a blob column of exactly len bytes into out; false (out zeroed) if it is not one. */
+static bool col_fixed_blob(sqlite3_stmt *s, int col, uint8_t *out, size_t len)
+{
+    memset(out, 0, len);
+    if (sqlite3_column_type(s, col) != SQLITE_BLOB)
+        return false;
+    const void *p = sqlite3_column_blob(s, col);
+    if (p == NULL || (size_t)sqlite3_column_bytes(s, col) != len)
+        return false;
+    memcpy(out, p, len);
+    return true;
+}
+
+/* Fills out (a ct_audit_checkpoint_t) from a CHECKPOINT_SCAN row, naming what is malformed. */
+static int checkpoint_from_row(sqlite3_stmt *s, void *out)
+{
+    ct_audit_checkpoint_t *cp = out;
+    memset(cp, 0, sizeof *cp);
+    bool ints =
+        sqlite3_column_type(s, 0) == SQLITE_INTEGER && sqlite3_column_type(s, 2) == SQLITE_INTEGER;
+    bool text = sqlite3_column_type(s, 4) == SQLITE_TEXT;
+    cp->seq = sqlite3_column_int64(s, 0);
+    cp->time_ms = sqlite3_column_int64(s, 2);
+    bool head = col_fixed_blob(s, 1, cp->head, CT_AUDIT_HASH_LEN);
+    bool sig = col_fixed_blob(s, 3, cp->sig, CT_AUDIT_SIG_LEN);
+    const char *id = text ? (const char *)sqlite3_column_text(s, 4) : NULL;
+    snprintf(cp->key_id, sizeof cp->key_id, "%s", id != NULL ? id : "");
+    if (!ints)
+        cp->malformed = "its seq or time is not an integer";
+    else if (!head)
+        cp->malformed = "its head is not a 32-byte value";
+    else if (!sig)
+        cp->malformed = "its signature is not a 64-byte value";
+    else if (!text)
+        cp->malformed = "its key id is not a text";
+    return 0;
+}
+
+ROW_VISITOR(checkpoint, ct_audit_checkpoint_t, checkpoint_from_row)
+
+int ct_store_audit_checkpoint_scan(ct_store_t *st,
+                                   int (*cb)(const ct_audit_checkpoint_t *cp, void *arg), void *arg)
+{
+    checkpoint_walk_t w = {cb, arg};
+    return list_all(st, STMT_CHECKPOINT_SCAN, checkpoint_visit, &w, "checkpoint_scan");
 }
 
 int64_t ct_store_audit_count(ct_store_t *st, const char *action)
@@ -2450,4 +2589,279 @@ int64_t ct_store_audit_count(ct_store_t *st, const char *action)
     bind_text(s, 1, action, &rc);
     err = query_ints(st, s, rc, &n, 1, "audit_count");
     return err != 0 ? err : n;
+}
+
+/* ---- audit query (AuditQuery) ------------------------------------------------------------- */
+
+/*
+ * ct_store_audit_query builds its SELECT from the filters that are set, so that each query is a
+ * plain conjunction SQLite can match to an index, where a statement with every predicate written
+ * "(? = '' OR col = ?)" would defeat them all. "seq > ?" is always there (a rowid range), then:
+ *   actor_id = ?, participant_id = ?, action = ?   the (column, seq) indexes of migration 4: one
+ *                                                  range of the index, already in seq order
+ *   action >= ? AND action < ?   (a prefix)        these and the rest the planner serves from the
+ *   time_ms >= ? / time_ms < ?                     rowid range in seq order (no sort, and a page
+ *   outcome, object_type, object_id                stops at its LIMIT), or from the time_ms index
+ *                                                  and a sort when it judges that cheaper
+ * (checked with EXPLAIN QUERY PLAN). The statement is prepared per call, there being 2^8 shapes
+ * (preparing is small next to reading a page), and finalized before returning, so it stays out
+ * of STMT_MAP.
+ */
+
+#define AQ_SQL_MAX 1024
+#define AQ_BINDS_MAX 12
+
+typedef struct aq_bind {
+    bool is_text;
+    int64_t i;
+    const char *s;
+    int slen; /* -1: NUL-terminated */
+} aq_bind_t;
+
+typedef struct aq_sql {
+    char text[AQ_SQL_MAX];
+    size_t len;
+    aq_bind_t binds[AQ_BINDS_MAX];
+    int n;
+    char prefix_end[64]; /* the upper bound of an action prefix ("referral/") */
+} aq_sql_t;
+
+static void aq_append(aq_sql_t *q, const char *sql)
+{
+    size_t n = strlen(sql);
+    if (q->len + n < sizeof q->text) {
+        memcpy(q->text + q->len, sql, n + 1);
+        q->len += n;
+    }
+}
+
+/* Appends " AND <pred>" whose one parameter "?" is bound to text s. */
+static void aq_text(aq_sql_t *q, const char *pred, const char *s, int slen)
+{
+    aq_append(q, " AND ");
+    aq_append(q, pred);
+    q->binds[q->n++] = (aq_bind_t){.is_text = true, .s = s, .slen = slen};
+}
+
+static void aq_int(aq_sql_t *q, const char *pred, int64_t v)
+{
+    aq_append(q, " AND ");
+    aq_append(q, pred);
+    q->binds[q->n++] = (aq_bind_t){.is_text = false, .i = v};
+}
+
+static bool aq_set(const char *s)
+{
+    return s != NULL && s[0] != '\0';
+}
+
+/* Builds the query for f into q. Returns 0, or CT_EINVAL for an action prefix too long. */
+static int aq_build(aq_sql_t *q, const ct_audit_filter_t *f, int64_t after_seq, int limit)
+{
+    memset(q, 0, sizeof *q);
+    aq_append(q, "SELECT seq, time_ms, actor_id, actor_role, cert_fp, peer_addr, action,"
+                 " object_type, object_id, participant_id, outcome, detail FROM audit"
+                 " WHERE seq > ?");
+    q->binds[q->n++] = (aq_bind_t){.is_text = false, .i = after_seq};
+    if (f->since_ms != 0)
+        aq_int(q, "time_ms >= ?", f->since_ms);
+    if (f->until_ms != 0)
+        aq_int(q, "time_ms < ?", f->until_ms);
+    if (aq_set(f->actor_id))
+        aq_text(q, "actor_id = ?", f->actor_id, -1);
+    if (aq_set(f->participant_id))
+        aq_text(q, "participant_id = ?", f->participant_id, -1);
+    if (aq_set(f->action)) {
+        size_t n = strlen(f->action);
+        if (f->action[n - 1] != '.') {
+            aq_text(q, "action = ?", f->action, -1);
+        } else {
+            /* "referral." matches [ "referral.", "referral/" ): '/' follows '.' in ASCII, and
+             * the BINARY collation compares bytes. */
+            if (n >= sizeof q->prefix_end)
+                return CT_EINVAL;
+            memcpy(q->prefix_end, f->action, n - 1);
+            q->prefix_end[n - 1] = '.' + 1;
+            aq_text(q, "action >= ?", f->action, -1);
+            aq_text(q, "action < ?", q->prefix_end, (int)n);
+        }
+    }
+    if (f->outcome >= 0)
+        aq_int(q, "outcome = ?", f->outcome);
+    if (aq_set(f->object_type))
+        aq_text(q, "object_type = ?", f->object_type, -1);
+    if (aq_set(f->object_id))
+        aq_text(q, "object_id = ?", f->object_id, -1);
+    aq_append(q, " ORDER BY seq LIMIT ?");
+    q->binds[q->n++] = (aq_bind_t){.is_text = false, .i = limit};
+    return 0;
+}
+
+static const char *aq_col_text(sqlite3_stmt *s, int col)
+{
+    const char *p = (const char *)sqlite3_column_text(s, col);
+    return p != NULL ? p : "";
+}
+
+typedef struct aq_walk {
+    int (*cb)(const ct_audit_found_t *row, void *arg);
+    void *arg;
+} aq_walk_t;
+
+static int aq_visit(sqlite3_stmt *s, void *ctx)
+{
+    aq_walk_t *w = ctx;
+    ct_audit_found_t r = {
+        .seq = sqlite3_column_int64(s, 0),
+        .time_ms = sqlite3_column_int64(s, 1),
+        .actor_id = aq_col_text(s, 2),
+        .actor_role = sqlite3_column_int(s, 3),
+        .cert_fp = aq_col_text(s, 4),
+        .peer_addr = aq_col_text(s, 5),
+        .action = aq_col_text(s, 6),
+        .object_type = aq_col_text(s, 7),
+        .object_id = aq_col_text(s, 8),
+        .participant_id = aq_col_text(s, 9),
+        .outcome = sqlite3_column_int(s, 10),
+        .detail = aq_col_text(s, 11),
+    };
+    return w->cb(&r, w->arg);
+}
+
+int ct_store_audit_query(ct_store_t *st, const ct_audit_filter_t *f, int64_t after_seq, int limit,
+                         int (*cb)(const ct_audit_found_t *row, void *arg), void *arg)
+{
+    if (limit < 1 || after_seq < 0)
+        return CT_EINVAL;
+    aq_sql_t *q = malloc(sizeof *q);
+    if (q == NULL)
+        return CT_ENOMEM;
+    int err = aq_build(q, f, after_seq, limit);
+    sqlite3_stmt *s = NULL;
+    int rc = SQLITE_OK;
+    if (err == 0) {
+        rc = sqlite3_prepare_v2(st->db, q->text, -1, &s, NULL);
+        if (rc != SQLITE_OK)
+            err = fail(st, rc, "audit_query.prepare");
+    }
+    for (int i = 0; err == 0 && rc == SQLITE_OK && i < q->n; i++) {
+        const aq_bind_t *b = &q->binds[i];
+        rc = b->is_text ? sqlite3_bind_text(s, i + 1, b->s, b->slen, SQLITE_STATIC)
+                        : sqlite3_bind_int64(s, i + 1, b->i);
+    }
+    if (err == 0) {
+        aq_walk_t w = {cb, arg};
+        err = walk_rows(st, s, rc, aq_visit, &w, "audit_query");
+    }
+    sqlite3_finalize(s);
+    free(q);
+    return err;
+}
+
+/* ---- retention purge (careteamd purge; store.h "retention") ------------------------------
+ * Statements are prepared here, not in STMT_MAP: a purge runs once per process, in the admin
+ * command's own handle. A row "not yet purged" is one whose content is not already exactly
+ * what a purge leaves, so running the same purge twice changes nothing the second time. */
+
+/* ?1 cutoff (ms). Messages stored before it whose content is still there. */
+#define PURGE_MSG_OLD                                                                              \
+    "m.stored_at_ms < ?1 AND NOT (m.subject = '" CT_PURGE_MARKER "' AND m.body = ''"               \
+    " AND m.payload IS NULL)"
+/* Whether message m still waits for delivery to at least one recipient. */
+#define PURGE_MSG_PENDING                                                                          \
+    "EXISTS (SELECT 1 FROM message_recipients AS r"                                                \
+    "        WHERE r.message_seq = m.seq AND r.delivered_at_ms IS NULL)"
+#define PURGE_SUMMARY_OLD                                                                          \
+    "created_at_ms < ?1 AND NOT (text = '" CT_PURGE_MARKER "' AND goals_progress = ''"             \
+    " AND next_steps = '')"
+
+/* Runs one purge statement with ?1 = before_ms and, if it has one, ?2 = include_pending.
+ * For a query, reads its one row's first n columns into v; for an UPDATE, sets *v to the number
+ * of rows it changed. */
+static int purge_run(ct_store_t *st, const char *sql, int64_t before_ms, bool include_pending,
+                     int64_t *v, int n, const char *op)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
+    if (rc != SQLITE_OK)
+        return fail(st, rc, op);
+    rc = sqlite3_bind_int64(s, 1, before_ms);
+    if (rc == SQLITE_OK && sqlite3_bind_parameter_count(s) >= 2)
+        rc = sqlite3_bind_int(s, 2, include_pending ? 1 : 0);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(s);
+    int err = 0;
+    if (rc == SQLITE_ROW) {
+        for (int i = 0; i < n; i++)
+            v[i] = sqlite3_column_int64(s, i);
+    } else if (rc == SQLITE_DONE && n == 0) {
+        *v = sqlite3_changes64(st->db);
+    } else {
+        err = fail(st, rc, op);
+    }
+    sqlite3_finalize(s);
+    return err;
+}
+
+int ct_store_purge_count(ct_store_t *st, int64_t before_ms, bool include_pending,
+                         ct_purge_counts_t *out)
+{
+    memset(out, 0, sizeof *out);
+    int64_t msg[2] = {0, 0}; /* old messages, of which pending */
+    int err = purge_run(st,
+                        "SELECT count(*), coalesce(sum(pending), 0) FROM (SELECT " PURGE_MSG_PENDING
+                        " AS pending FROM messages AS m WHERE " PURGE_MSG_OLD ")",
+                        before_ms, false, msg, 2, "purge.count_messages");
+    if (err == 0)
+        err = purge_run(st, "SELECT count(*) FROM summaries WHERE " PURGE_SUMMARY_OLD, before_ms,
+                        false, &out->summaries, 1, "purge.count_summaries");
+    if (err != 0)
+        return err;
+    out->pending = msg[1];
+    out->messages = include_pending ? msg[0] : msg[0] - msg[1];
+    return 0;
+}
+
+int ct_store_purge_apply(ct_store_t *st, int64_t before_ms, bool include_pending,
+                         ct_purge_counts_t *out)
+{
+    int err = txn_check(st, 1, "purge");
+    if (err == 0)
+        err = ct_store_purge_count(st, before_ms, include_pending, out);
+    /* Content freed by this handle's writes is overwritten with zeros in the file, rather than
+     * left in free space where a copy of the file would still show it. */
+    if (err == 0)
+        err = exec_script(st, "PRAGMA secure_delete = ON", "purge.secure_delete");
+    int64_t changed = 0;
+    if (err == 0)
+        err = purge_run(st,
+                        "UPDATE messages AS m SET subject = '" CT_PURGE_MARKER "', body = '',"
+                        " payload = NULL WHERE " PURGE_MSG_OLD " AND (?2 OR NOT " PURGE_MSG_PENDING
+                        ")",
+                        before_ms, include_pending, &changed, 0, "purge.messages");
+    if (err == 0 && changed != out->messages) {
+        ct_log_error("store.purge_mismatch", "table=messages counted=%lld changed=%lld",
+                     (long long)out->messages, (long long)changed);
+        err = CT_EINTERNAL; /* the write lock is held: nothing can have changed in between */
+    }
+    if (err == 0)
+        err = purge_run(st,
+                        "UPDATE summaries SET text = '" CT_PURGE_MARKER "', goals_progress = '',"
+                        " next_steps = '' WHERE " PURGE_SUMMARY_OLD,
+                        before_ms, false, &changed, 0, "purge.summaries");
+    if (err == 0 && changed != out->summaries) {
+        ct_log_error("store.purge_mismatch", "table=summaries counted=%lld changed=%lld",
+                     (long long)out->summaries, (long long)changed);
+        err = CT_EINTERNAL;
+    }
+    return err;
+}
+
+int ct_store_wal_truncate(ct_store_t *st)
+{
+    int rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    if (rc == SQLITE_OK)
+        return 0;
+    /* Busy is expected while a serving daemon's readers hold an older snapshot. */
+    return (rc & 0xff) == SQLITE_BUSY ? CT_EUNAVAIL : fail(st, rc, "wal_truncate");
 }

@@ -122,8 +122,8 @@ static void wf_finish(ct_wf_t *w, int result)
         for (size_t i = 0; i < w->n_events; i++) {
             const ct_wf_event_t *ev = &w->events[i];
             for (size_t k = 0; k < ev->n_to; k++)
-                ct_router_deliver(w->ctx->router, ev->to[k], ev->seq, ev->frame.data,
-                                  ev->frame.len);
+                ct_dispatch_deliver(w->ctx, ev->to[k], ev->seq, ev->message_id, ev->participant_id,
+                                    ev->frame.data, ev->frame.len);
         }
         if (w->alerts_changed && w->ctx->alerts != NULL)
             ct_alerts_rearm(w->ctx->alerts, w->next_deadline_ms);
@@ -318,6 +318,8 @@ int ct_wf_emit(ct_wf_t *w, ct_store_t *st, int64_t now_ms, int kind, const char 
         if (err == 0) {
             m.seq = receipt.seq;
             ev->seq = receipt.seq;
+            memcpy(ev->message_id, m.message_id, sizeof ev->message_id);
+            memcpy(ev->participant_id, m.participant_id, sizeof ev->participant_id);
             err = ct_replay_encode_deliver(&m, &ev->frame, UINT32_MAX);
         }
     }
@@ -333,6 +335,7 @@ int ct_wf_audit(ct_wf_t *w, ct_store_t *st, int64_t now_ms, const char *action,
         .time_ms = now_ms,
         .actor_id = w->actor_id,
         .actor_role = w->actor_role,
+        .cert_fp = w->job.audit.cert_fp,
         .peer_addr = w->job.audit.peer_addr,
         .action = action,
         .object_type = object_type,

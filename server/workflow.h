@@ -38,6 +38,8 @@ typedef int (*ct_wf_run_fn)(ct_wf_t *w, ct_store_t *st, int64_t now_ms);
 /* One event stored by run, to push after commit. */
 typedef struct ct_wf_event {
     int64_t seq;
+    char message_id[CT_UUID_STRLEN + 1];
+    char participant_id[CT_ID_MAX + 1];
     ct_buf_t frame; /* the Deliver frame */
     char (*to)[CT_ID_MAX + 1];
     size_t n_to;

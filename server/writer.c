@@ -8,6 +8,10 @@
  *  - A job is in exactly one place: the submitter's hands, the queue, the running batch, the done
  *    list, or its done callback.
  *  - done callbacks run in the order jobs were submitted.
+ *  - `signer` and the cp_every_* settings are written once, under `mu`, before the first job;
+ *    cp_pending and cp_due_ms belong to the writer thread alone.
+ *  - A checkpoint is only written inside a transaction, after the rows it covers: it commits
+ *    with them or not at all.
  */
 #include "writer.h"
 
@@ -31,7 +35,78 @@ struct ct_writer {
     ct_store_t *st;
     ct_uuid7_gen_t ids;
     ct_writer_stats_t stats;
+    ct_audit_signer_t *signer; /* owned; NULL: no checkpoints */
+    uint32_t cp_every_rows, cp_every_ms;
+    bool cp_pending;   /* committed audit rows are not covered by a checkpoint yet */
+    int64_t cp_due_ms; /* when cp_pending: when the interval makes one due */
 };
+
+/* Puts the next checkpoint attempt an interval from now (after a failure or a deferral). */
+static void checkpoint_later(ct_writer_t *w, int64_t now_ms)
+{
+    w->cp_pending = true;
+    w->cp_due_ms = now_ms + w->cp_every_ms;
+}
+
+/*
+ * Writer thread, inside a transaction after its audit rows: signs and stores a checkpoint of the
+ * newest audit row if one is due (see writer.h), or with force whenever a row was added since the
+ * newest checkpoint. Sets *wrote. Failures are logged, never returned: the batch's jobs do not
+ * depend on the checkpoint.
+ */
+static void checkpoint_in_txn(ct_writer_t *w, int64_t now_ms, bool force, bool *wrote)
+{
+    int64_t head_seq = 0, cp_seq = 0, cp_time = 0;
+    uint8_t head[CT_AUDIT_HASH_LEN];
+    *wrote = false;
+    int r = ct_store_audit_head(w->st, &head_seq, head);
+    if (r == 0)
+        r = ct_store_audit_checkpoint_newest(w->st, &cp_seq, &cp_time);
+    if (r == 0 && head_seq <= cp_seq) {
+        w->cp_pending = false; /* nothing new since the newest checkpoint */
+        return;
+    }
+    bool due = force || cp_seq == 0 || cp_time > now_ms ||
+               head_seq - cp_seq >= (int64_t)w->cp_every_rows ||
+               now_ms - cp_time >= (int64_t)w->cp_every_ms;
+    if (r == 0 && !due) {
+        w->cp_pending = true;
+        w->cp_due_ms = cp_time + w->cp_every_ms;
+        return;
+    }
+    ct_audit_checkpoint_t cp;
+    if (r == 0)
+        r = ct_audit_signer_sign(w->signer, head_seq, head, now_ms, &cp);
+    /* A failed insert is undone by SQLite alone (statement rollback): the batch stays intact. */
+    if (r == 0)
+        r = ct_store_audit_checkpoint_add(w->st, &cp);
+    if (r < 0) {
+        ct_log_error("audit.checkpoint_failed", "seq=%lld code=%s", (long long)head_seq,
+                     ct_errname(r));
+        checkpoint_later(w, now_ms);
+        return;
+    }
+    *wrote = true;
+    w->cp_pending = false;
+    ct_log_info("audit.checkpoint", "seq=%lld key_id=%s", (long long)head_seq, cp.key_id);
+}
+
+/* Writer thread, outside a batch: a checkpoint in a transaction of its own, when the interval is
+ * up while idle, or (force) when the writer stops. */
+static void run_checkpoint(ct_writer_t *w, bool force)
+{
+    int64_t now = ct_now_ms();
+    bool wrote = false;
+    int r = ct_store_begin(w->st);
+    if (r == 0) {
+        checkpoint_in_txn(w, now, force, &wrote);
+        r = wrote ? ct_store_commit(w->st) : ct_store_rollback(w->st);
+    }
+    if (r != 0) {
+        ct_log_error("audit.checkpoint_failed", "code=%s", ct_errname(r));
+        checkpoint_later(w, now);
+    }
+}
 
 static void run_one(ct_writer_t *w, ct_job_t *job, const ct_writer_env_t *env)
 {
@@ -68,12 +143,17 @@ static void run_one(ct_writer_t *w, ct_job_t *job, const ct_writer_env_t *env)
 static void run_batch(ct_writer_t *w, ct_job_t *batch)
 {
     ct_writer_env_t env = {.ids = &w->ids, .now_ms = ct_now_ms()};
+    bool checkpointed = false;
     int r = ct_store_begin(w->st);
     if (r == 0) {
         for (ct_job_t *j = batch; j != NULL; j = j->next)
             run_one(w, j, &env);
+        if (w->signer != NULL)
+            checkpoint_in_txn(w, env.now_ms, false, &checkpointed);
         r = ct_store_commit(w->st);
     }
+    if (r != 0 && w->signer != NULL)
+        checkpoint_later(w, env.now_ms); /* the checkpoint, if any, went with the batch */
     if (r != 0) {
         size_t n = 0;
         for (ct_job_t *j = batch; j != NULL; j = j->next, n++)
@@ -89,10 +169,25 @@ static void writer_main(void *arg)
     ct_writer_t *w = arg;
     uv_mutex_lock(&w->mu);
     for (;;) {
-        while (w->queue_head == NULL && !w->stop)
-            uv_cond_wait(&w->cv, &w->mu);
+        /* Idle: sleep until a job comes, or a checkpoint falls due for rows already committed. */
+        while (w->queue_head == NULL && !w->stop) {
+            if (!w->cp_pending) {
+                uv_cond_wait(&w->cv, &w->mu);
+                continue;
+            }
+            int64_t wait_ms = w->cp_due_ms - ct_now_ms();
+            if (wait_ms <= 0)
+                break;
+            (void)uv_cond_timedwait(&w->cv, &w->mu, (uint64_t)wait_ms * 1000000u);
+        }
         if (w->queue_head == NULL && w->stop)
             break;
+        if (w->queue_head == NULL) {
+            uv_mutex_unlock(&w->mu);
+            run_checkpoint(w, false);
+            uv_mutex_lock(&w->mu);
+            continue;
+        }
         /* Take up to CT_WRITER_BATCH jobs; the rest wait for the next transaction. */
         ct_job_t *batch = w->queue_head, *last = batch;
         size_t n = 1;
@@ -120,6 +215,12 @@ static void writer_main(void *arg)
         uv_async_send(&w->async);
         uv_mutex_lock(&w->mu);
     }
+    /* Everything queued is committed, the daemon's stop row last: cover it. */
+    if (w->signer != NULL) {
+        uv_mutex_unlock(&w->mu);
+        run_checkpoint(w, true);
+        uv_mutex_lock(&w->mu);
+    }
     w->stopped = true;
     uv_mutex_unlock(&w->mu);
     uv_async_send(&w->async);
@@ -133,6 +234,7 @@ static void on_async_closed(uv_handle_t *h)
 
 static void writer_destroy(ct_writer_t *w)
 {
+    ct_audit_signer_free(w->signer);
     ct_store_close(w->st);
     uv_cond_destroy(&w->cv);
     uv_mutex_destroy(&w->mu);
@@ -252,6 +354,17 @@ int ct_writer_audit(ct_writer_t *w, const ct_audit_rec_t *r)
     job->audit = *r;
     ct_writer_submit(w, job);
     return 0;
+}
+
+void ct_writer_checkpoints(ct_writer_t *w, ct_audit_signer_t *signer, uint32_t every_rows,
+                           uint32_t every_ms)
+{
+    uv_mutex_lock(&w->mu);
+    ct_audit_signer_free(w->signer);
+    w->signer = signer;
+    w->cp_every_rows = every_rows > 0 ? every_rows : 1;
+    w->cp_every_ms = every_ms > 0 ? every_ms : 1;
+    uv_mutex_unlock(&w->mu);
 }
 
 void ct_writer_stop(ct_writer_t *w)

@@ -11,9 +11,18 @@
  *   job->done(job) <--uv_async------ move the batch to the done queue
  *
  * A batch is sized by what is queued, never by a timer: a lone request commits at once, and
- * under load many requests share one fsync. If COMMIT fails (disk full, I/O error), every job of
- * the batch gets result CT_EIO and nothing of it is stored or acknowledged; the writer goes on
- * with the next batch, so the daemon recovers when the disk does.
+ * under load many requests share one fsync.
+ *
+ * Signed checkpoints (when enabled with ct_writer_checkpoints): after a batch's jobs, inside its
+ * transaction, the writer signs a checkpoint of the newest audit row (seq and chain head, with
+ * the batch's time) when at least `every_rows` rows were added since the newest checkpoint, or
+ * `every_ms` passed since it and a row was added, or there is none yet. So the checkpoint commits
+ * with the rows it covers, or not at all. While idle with rows not yet covered, the thread wakes
+ * when the interval is up and writes one in a transaction of its own; and when it stops, after
+ * the last job (the daemon's "daemon.stop" row), it writes a final one. A checkpoint that cannot
+ * be written is logged and retried an interval later; it never fails a job. If COMMIT fails (disk
+ * full, I/O error), every job of the batch gets result CT_EIO and nothing of it is stored or
+ * acknowledged; the writer goes on with the next batch, so the daemon recovers when the disk does.
  *
  * Jobs complete in submission order.
  */
@@ -26,6 +35,7 @@
 #include <uv.h>
 
 #include "audit.h"
+#include "audit_sign.h"
 #include "ids.h"
 #include "store.h"
 
@@ -62,6 +72,12 @@ struct ct_job {
 /* Opens the read-write store at db_path and starts the thread. Returns 0 or CT_E* (errbuf). */
 int ct_writer_start(uv_loop_t *loop, const char *db_path, ct_writer_t **out, char *errbuf,
                     size_t errlen);
+
+/* Enables signed checkpoints (see the top of this file). Call on the loop thread after
+ * ct_writer_start and before the first job is submitted. Takes ownership of signer (freed by
+ * ct_writer_free). every_rows and every_ms are at least 1. */
+void ct_writer_checkpoints(ct_writer_t *w, ct_audit_signer_t *signer, uint32_t every_rows,
+                           uint32_t every_ms);
 
 /* Queues a job. Never blocks on the disk. */
 void ct_writer_submit(ct_writer_t *w, ct_job_t *job);

@@ -15,6 +15,7 @@
  *                  referral): help texts and run functions
  *   settings.c     where each connection setting comes from (settings.h)
  *   output.c       everything printed on stdout (output.h)
+ *   audit_formats.c  the audit export formats of `audit query`: table, csv, jsonl, fhir
  *
  * Conventions every command follows:
  *  - A run function returns a ct_cli_exit_t code and has printed why on stderr when it is not 0.
@@ -122,6 +123,8 @@ extern const char ct_cli_summary_help[]; /* cmd_summary.c: post */
 extern const ct_cli_subcommand_t ct_cli_summary_subcommands[];
 extern const char ct_cli_alert_help[]; /* cmd_alert.c: ack */
 extern const ct_cli_subcommand_t ct_cli_alert_subcommands[];
+extern const char ct_cli_audit_help[]; /* cmd_audit.c: query actions */
+extern const ct_cli_subcommand_t ct_cli_audit_subcommands[];
 
 /* ---- help and version (main.c) ------------------------------------------------------------ */
 
@@ -242,6 +245,10 @@ int ct_cli_check_number(cli_t *cli, const char *opt, const char *arg, unsigned m
 int ct_cli_check_limit(cli_t *cli, const char *arg, uint32_t *out);
 /* A calendar date YYYY-MM-DD (a real day: 2026-02-30 is refused). */
 int ct_cli_check_date(cli_t *cli, const char *opt, const char *arg);
+/* A time: RFC 3339 ("2026-11-25T10:00:00Z", fractions and +HH:MM offsets allowed) or a date
+ * "2026-11-25", which means its first millisecond, or with end_of_day the first millisecond of
+ * the next day (so that `--until DATE` includes that day); *ms is Unix milliseconds. */
+int ct_cli_check_time(cli_t *cli, const char *opt, const char *arg, bool end_of_day, int64_t *ms);
 /* Text: valid UTF-8. */
 int ct_cli_check_text(cli_t *cli, const char *opt, const char *arg);
 /* Reports that a required option is missing: "missing --participant P" plus what it is. */

@@ -59,6 +59,8 @@ static const command_t COMMANDS[] = {
     {"alerts", "list safety alerts", ct_cli_alerts_help, ct_cli_cmd_alerts, NULL},
     {"alert", "acknowledge a safety alert (alert ack)", ct_cli_alert_help, NULL,
      ct_cli_alert_subcommands},
+    {"audit", "query or export the audit log (compliance)", ct_cli_audit_help, NULL,
+     ct_cli_audit_subcommands},
     {"help", "show help for a command (careteam help COMMAND [SUBCOMMAND])", ct_cli_help_help,
      ct_cli_cmd_help, NULL},
     {NULL, NULL, NULL, NULL, NULL},
@@ -110,7 +112,7 @@ static void print_main_help(void)
 {
     fputs(USAGE_HEAD, stdout);
     fputs("\nThe careteam command-line client: care-team messages, consents, referrals to peer\n"
-          "support, session summaries and safety alerts.\n\ncommands:\n",
+          "support, session summaries, safety alerts and the audit log.\n\ncommands:\n",
           stdout);
     for (const command_t *c = COMMANDS; c->name != NULL; c++)
         printf("  %-9s  %s\n", c->name, c->summary);

@@ -69,6 +69,22 @@ static const char *const RISKS[] = {
 /* A summary's UNSPECIFIED risk reads as NONE (an alert never has it). */
 const ct_cli_names_t ct_cli_risk_names = NAMES(RISKS, "none");
 
+/* careteam audit query --outcome: the AuditOutcomeFilter values, named by the outcome. */
+static const char *const OUTCOMES[] = {
+    [CARETEAM__V1__AUDIT_OUTCOME_FILTER__AUDIT_OUTCOME_FILTER_SUCCESS] = "success",
+    [CARETEAM__V1__AUDIT_OUTCOME_FILTER__AUDIT_OUTCOME_FILTER_MINOR_FAILURE] = "minor",
+    [CARETEAM__V1__AUDIT_OUTCOME_FILTER__AUDIT_OUTCOME_FILTER_SERIOUS_FAILURE] = "serious",
+    [CARETEAM__V1__AUDIT_OUTCOME_FILTER__AUDIT_OUTCOME_FILTER_MAJOR_FAILURE] = "major",
+};
+const ct_cli_names_t ct_cli_outcome_names = NAMES(OUTCOMES, NULL);
+
+const char *ct_cli_outcome_name(unsigned code)
+{
+    /* The outcome codes 0, 4, 8, 12 are filter values 1, 2, 3, 4. */
+    return code % 4 == 0 && code <= 12 ? ct_cli_name(&ct_cli_outcome_names, (int)(code / 4 + 1))
+                                       : "unknown";
+}
+
 static const char *const ALERT_STATUSES[] = {
     [CARETEAM__V1__ALERT_STATUS__ALERT_STATUS_OPEN] = "open",
     [CARETEAM__V1__ALERT_STATUS__ALERT_STATUS_ESCALATED] = "escalated",

@@ -28,6 +28,11 @@ extern const ct_cli_names_t ct_cli_risk_names;            /* none concern urgent
 extern const ct_cli_names_t ct_cli_alert_status_names;    /* open escalated acknowledged */
 extern const ct_cli_names_t ct_cli_alert_source_names;    /* summary concern */
 extern const ct_cli_names_t ct_cli_message_kind_names;    /* text referral summary alert */
+extern const ct_cli_names_t ct_cli_outcome_names;         /* success minor serious major */
+
+/* The name of an audit outcome code (0 success, 4 minor, 8 serious, 12 major); "unknown" for
+ * any other value. */
+const char *ct_cli_outcome_name(unsigned code);
 
 /* The name of value v in t: t->unspecified for 0 when set, "unknown" for a value without one
  * (a newer server may send values this version does not know). Never NULL. */

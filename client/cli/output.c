@@ -114,6 +114,17 @@
  *      "acknowledged_by":STRING, "acknowledged_at":TIME or "", "acknowledged_at_ms":INT,
  *      "note":STRING}           the acknowledgement's note
  *
+ *   careteam audit query --format jsonl (or --json), one record per audit record, oldest first
+ *   (written by audit_formats.c; the other formats are described there)
+ *     {"type":"audit_record",
+ *      "seq":INT, "time":TIME, "time_ms":INT,
+ *      "actor_id":STRING        a member id, "careteamd", "local:ACCOUNT", or "" (unauthenticated)
+ *      "actor_role":ROLE or ""  "" for the daemon and unauthenticated peers
+ *      "cert_fp":STRING, "peer_addr":STRING, "action":STRING, "object_type":STRING,
+ *      "object_id":STRING, "participant_id":STRING,
+ *      "outcome":INT            0 success, 4 minor, 8 serious, 12 major failure
+ *      "detail":STRING}
+ *
  * Human output is for people and may change between versions; scripts use --json.
  */
 #include "output.h"
@@ -367,6 +378,16 @@ static void put_text(FILE *f, const char *str, const char *indent)
             i++;
         }
     }
+}
+
+void ct_out_json_string(FILE *f, const char *s)
+{
+    json_string(f, s);
+}
+
+void ct_out_text(FILE *f, const char *s)
+{
+    put_text(f, s, NULL);
 }
 
 static void label(FILE *f, const char *name)

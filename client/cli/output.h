@@ -52,6 +52,12 @@ void ct_out_answer(ct_out_t *o, const Careteam__V1__Envelope *resp);
 /* lockbox add/remove: the server's Ok for restricting member (restricted) or lifting it. */
 void ct_out_lockbox(ct_out_t *o, const char *participant, const char *member, bool restricted);
 
+/* The writers of output.c for the audit export (audit_formats.c): s as a JSON string (quoted and
+ * escaped as the JSON schema above says), and s as text for a terminal (control characters
+ * shown escaped, invalid UTF-8 as U+FFFD, newlines kept). */
+void ct_out_json_string(FILE *f, const char *s);
+void ct_out_text(FILE *f, const char *s);
+
 /* Flushes o. Returns 0, or the errno of a failed write (then nothing may be acknowledged, since
  * the reader did not get it). */
 int ct_out_flush(ct_out_t *o);

@@ -1,16 +1,17 @@
 /*
- * Integration tests of `careteamd audit verify` (issue 4, section 7, the tamper catalogue): the
- * real binary run on a data directory made by `careteamd init` and `enroll` (six audit rows),
- * with rows appended through the store and, in one test, by a serving daemon and concurrent
- * admin commands.
+ * Integration tests of `careteamd audit verify` (issue 4, section 7, the tamper catalogue) and
+ * of the signed checkpoints it checks: the real binary run on a data directory made by
+ * `careteamd init` and `enroll` (six audit rows), with rows appended through the store, by a
+ * serving daemon and concurrent admin commands, and checkpoints signed by the daemon or by
+ * `careteamd audit checkpoint`.
  *
  * The tampering is done the way an attacker with access to the file would: with the sqlite3
  * library, after dropping the append-only triggers, and where it suits the attack with leaf and
- * chain values recomputed by the published algorithm (audit_chain.h). Each case asserts exit
- * status 1 and that the verdict names the first bad sequence number and the kind of fault.
- *
- * Not here, because they need signed checkpoints (not built yet): truncating the log, and
- * rebuilding every leaf and chain from some row on.
+ * chain values recomputed by the published algorithm (audit_chain.h) -- up to rebuilding the
+ * whole chain from some row on, which only the signed checkpoints reveal. One attacker also
+ * holds the signing key (a compromised host) and re-signs the checkpoints; only an export kept
+ * off the host reveals that. Each case asserts exit status 1 and that the verdict names the
+ * first bad sequence number and the kind of fault.
  */
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
@@ -21,11 +22,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
 
 #include "audit_chain.h"
+#include "audit_sign.h"
 #include "careteam.h"
 #include "daemon.h"
 #include "envelope.h"
@@ -87,9 +90,9 @@ static void make_log(void)
     append_rows(EXTRA_ROWS);
 }
 
-/* Runs `careteamd audit verify DATA`, capturing stdout and stderr (each NUL-terminated, the
- * caller frees them). Returns the exit status. */
-static int run_verify(const char *dir, char **out, char **err)
+/* Runs `careteamd ARGV...` (argv[0] is the first argument after the program), capturing stdout
+ * and stderr (each NUL-terminated, the caller frees them). Returns the exit status. */
+static int run_careteamd(char **args, char **out, char **err)
 {
     char out_path[4200], err_path[4200];
     snprintf(out_path, sizeof out_path, "%s/verify.out", g_d.dir);
@@ -98,7 +101,9 @@ static int run_verify(const char *dir, char **out, char **err)
     int err_fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     int in_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     cr_assert(out_fd >= 0 && err_fd >= 0 && in_fd >= 0, "open: %s", strerror(errno));
-    char *argv[] = {(char *)CT_TEST_CARETEAMD, "audit", "verify", (char *)dir, NULL};
+    char *argv[10] = {(char *)CT_TEST_CARETEAMD};
+    for (size_t i = 0; args[i] != NULL && i + 2 < sizeof argv / sizeof argv[0]; i++)
+        argv[i + 1] = args[i];
     ct_test_spawn_opts_t o = {.path = CT_TEST_CARETEAMD,
                               .argv = argv,
                               .in_fd = in_fd,
@@ -113,7 +118,7 @@ static int run_verify(const char *dir, char **out, char **err)
     int status;
     if (!ct_test_wait_bounded(pid, RUN_MS, &status)) {
         ct_test_kill_and_reap(pid);
-        cr_assert_fail("careteamd audit verify did not finish within %d ms", RUN_MS);
+        cr_assert_fail("careteamd %s did not finish within %d ms", args[0], RUN_MS);
     }
     *out = ct_test_read_file(out_path, NULL);
     *err = ct_test_read_file(err_path, NULL);
@@ -121,20 +126,42 @@ static int run_verify(const char *dir, char **out, char **err)
     return ct_test_exit_code(status);
 }
 
-/* Asserts that verify fails naming bad_seq and the fault (e.g. "edited"). */
-static void assert_fails_at(long bad_seq, const char *fault)
+/* Runs `careteamd audit verify DIR [EXTRA...]` (extra: NULL-terminated, or NULL). */
+static int run_verify_with(const char *dir, const char *const *extra, char **out, char **err)
+{
+    char *args[8] = {"audit", "verify", (char *)dir};
+    for (size_t i = 0; extra != NULL && extra[i] != NULL && i < 4; i++)
+        args[3 + i] = (char *)extra[i];
+    return run_careteamd(args, out, err);
+}
+
+static int run_verify(const char *dir, char **out, char **err)
+{
+    return run_verify_with(dir, NULL, out, err);
+}
+
+/* Asserts that verify (with extra arguments, or NULL) fails naming bad_seq and the fault (e.g.
+ * "edited"); returns its stdout (the caller frees it). */
+static char *assert_fails_at_with(long bad_seq, const char *fault, const char *const *extra)
 {
     char *out, *err;
-    int rc = run_verify(g_d.data, &out, &err);
+    int rc = run_verify_with(g_d.data, extra, &out, &err);
     char want[128];
     snprintf(want, sizeof want, "audit log verification FAILED at seq %ld (%s): ", bad_seq, fault);
     cr_log_info("verify said: %s%s", out, err);
     bool named = strstr(out, want) != NULL;
     cr_expect_eq(rc, 1, "exit status %d; stdout: %s stderr: %s", rc, out, err);
     cr_expect(named, "wanted \"%s\"; stdout: %s stderr: %s", want, out, err);
-    free(out);
     free(err);
+    if (!(rc == 1 && named))
+        free(out);
     cr_assert(rc == 1 && named);
+    return out;
+}
+
+static void assert_fails_at(long bad_seq, const char *fault)
+{
+    free(assert_fails_at_with(bad_seq, fault, NULL));
 }
 
 /* ---- the attacker -------------------------------------------------------------------------- */
@@ -148,10 +175,11 @@ static sqlite3 *attacker_open(void)
     int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
     cr_assert_eq(rc, SQLITE_OK, "open %s: %s", path, sqlite3_errstr(rc));
     sqlite3_busy_timeout(db, 5000);
-    rc = sqlite3_exec(db,
-                      "DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;"
-                      "CREATE TEMP TABLE moved AS SELECT * FROM audit WHERE 0;",
-                      NULL, NULL, NULL);
+    rc = sqlite3_exec(
+        db,
+        "DROP TRIGGER IF EXISTS audit_no_update; DROP TRIGGER IF EXISTS audit_no_delete;"
+        "CREATE TEMP TABLE moved AS SELECT * FROM audit WHERE 0;",
+        NULL, NULL, NULL);
     cr_assert_eq(rc, SQLITE_OK, "%s", sqlite3_errmsg(db));
     return db;
 }
@@ -190,7 +218,7 @@ static void shift_rows(sqlite3 *db, long from, long delta)
 /* Reads row seq's fields into row (texts copied into bufs, which must outlive row) and its
  * stored chain into chain (if not NULL). */
 typedef struct row_bufs {
-    char text[7][256];
+    char text[8][256];
 } row_bufs_t;
 
 static void read_row(sqlite3 *db, long seq, ct_audit_row_t *row, row_bufs_t *b, uint8_t *chain)
@@ -199,16 +227,17 @@ static void read_row(sqlite3 *db, long seq, ct_audit_row_t *row, row_bufs_t *b, 
     cr_assert_eq(sqlite3_prepare_v2(db,
                                     "SELECT seq, time_ms, actor_id, actor_role, peer_addr, action,"
                                     " object_type, object_id, participant_id, outcome, detail,"
-                                    " chain FROM audit WHERE seq = ?1",
+                                    " chain, cert_fp, enc FROM audit WHERE seq = ?1",
                                     -1, &s, NULL),
                  SQLITE_OK);
     sqlite3_bind_int64(s, 1, seq);
     cr_assert_eq(sqlite3_step(s), SQLITE_ROW, "no row %ld", seq);
-    static const int text_cols[7] = {2, 4, 5, 6, 7, 8, 10};
-    ct_audit_text_t *texts[7] = {&row->actor_id,    &row->peer_addr, &row->action,
+    static const int text_cols[8] = {2, 4, 5, 6, 7, 8, 10, 12};
+    ct_audit_text_t *texts[8] = {&row->actor_id,    &row->peer_addr, &row->action,
                                  &row->object_type, &row->object_id, &row->participant_id,
-                                 &row->detail};
-    for (int i = 0; i < 7; i++) {
+                                 &row->detail,      &row->cert_fp};
+    row->version = (int)sqlite3_column_int64(s, 13);
+    for (int i = 0; i < 8; i++) {
         snprintf(b->text[i], sizeof b->text[i], "%s",
                  (const char *)sqlite3_column_text(s, text_cols[i]));
         *texts[i] = ct_audit_text(b->text[i]);
@@ -256,7 +285,8 @@ static void insert_forged_row(sqlite3 *db, long seq)
     ct_audit_row_t before;
     row_bufs_t b;
     read_row(db, seq - 1, &before, &b, prev);
-    ct_audit_row_t row = {.seq = seq,
+    ct_audit_row_t row = {.version = CT_AUDIT_ENCODING_V2,
+                          .seq = seq,
                           .time_ms = before.time_ms,
                           .actor_id = ct_audit_text("co.jones"),
                           .actor_role = CT_ROLE_COMPLIANCE,
@@ -273,9 +303,9 @@ static void insert_forged_row(sqlite3 *db, long seq)
     cr_assert_eq(sqlite3_prepare_v2(db,
                                     "INSERT INTO audit (seq, time_ms, actor_id, actor_role,"
                                     " peer_addr, action, object_type, object_id, participant_id,"
-                                    " outcome, detail, leaf, chain) VALUES (?1, ?2, 'co.jones', 5,"
-                                    " '127.0.0.1:41000', 'audit.query', 'audit', '', 'p-1', 0,"
-                                    " 'forged', ?3, ?4)",
+                                    " outcome, detail, leaf, chain, cert_fp, enc) VALUES (?1, ?2,"
+                                    " 'co.jones', 5, '127.0.0.1:41000', 'audit.query', 'audit',"
+                                    " '', 'p-1', 0, 'forged', ?3, ?4, '', 2)",
                                     -1, &s, NULL),
                  SQLITE_OK, "%s", sqlite3_errmsg(db));
     sqlite3_bind_int64(s, 1, seq);
@@ -284,6 +314,81 @@ static void insert_forged_row(sqlite3 *db, long seq)
     sqlite3_bind_blob(s, 4, chain, CT_AUDIT_HASH_LEN, SQLITE_STATIC);
     cr_assert_eq(sqlite3_step(s), SQLITE_DONE, "%s", sqlite3_errmsg(db));
     sqlite3_finalize(s);
+}
+
+/* Recomputes leaf and chain of every row from seq `from` to the end, from the row before it:
+ * the whole chain rebuilt consistently, all an attacker without the signing key can do. */
+static void rebuild_chain_from(sqlite3 *db, long from)
+{
+    uint8_t chain[CT_AUDIT_HASH_LEN], leaf[CT_AUDIT_HASH_LEN];
+    ct_audit_row_t row;
+    row_bufs_t b;
+    if (from > 1)
+        read_row(db, from - 1, &row, &b, chain);
+    else
+        memcpy(chain, ct_audit_genesis, sizeof chain);
+    long last = (long)attacker_int(db, "SELECT max(seq) FROM audit");
+    for (long seq = from; seq <= last; seq++) {
+        read_row(db, seq, &row, &b, NULL);
+        cr_assert_eq(ct_audit_chain_leaf(&row, leaf), 0);
+        cr_assert_eq(ct_audit_chain_link(chain, leaf, chain), 0);
+        write_hashes(db, seq, leaf, chain);
+    }
+}
+
+/* Drops the append-only triggers of the checkpoints table too. */
+static void attacker_unlock_checkpoints(sqlite3 *db)
+{
+    attacker_exec(db, "DROP TRIGGER IF EXISTS audit_checkpoints_no_update;"
+                      "DROP TRIGGER IF EXISTS audit_checkpoints_no_delete;");
+}
+
+/* Flips the lowest bit of the first byte of checkpoint seq's signature. */
+static void flip_signature_bit(sqlite3 *db, long seq)
+{
+    uint8_t sig[CT_AUDIT_SIG_LEN];
+    sqlite3_stmt *s = NULL;
+    cr_assert_eq(sqlite3_prepare_v2(db, "SELECT signature FROM audit_checkpoints WHERE seq = ?1",
+                                    -1, &s, NULL),
+                 SQLITE_OK);
+    sqlite3_bind_int64(s, 1, seq);
+    cr_assert_eq(sqlite3_step(s), SQLITE_ROW, "no checkpoint %ld", seq);
+    cr_assert_eq(sqlite3_column_bytes(s, 0), CT_AUDIT_SIG_LEN);
+    memcpy(sig, sqlite3_column_blob(s, 0), sizeof sig);
+    sqlite3_finalize(s);
+    sig[0] ^= 1;
+    cr_assert_eq(sqlite3_prepare_v2(db,
+                                    "UPDATE audit_checkpoints SET signature = ?2 WHERE seq = ?1",
+                                    -1, &s, NULL),
+                 SQLITE_OK);
+    sqlite3_bind_int64(s, 1, seq);
+    sqlite3_bind_blob(s, 2, sig, sizeof sig, SQLITE_STATIC);
+    cr_assert_eq(sqlite3_step(s), SQLITE_DONE, "%s", sqlite3_errmsg(db));
+    sqlite3_finalize(s);
+}
+
+/* `careteamd audit checkpoint DATA`: an audit.checkpoint row, and a checkpoint covering it. */
+static void sign_checkpoint_now(void)
+{
+    cr_assert_eq(ct_test_careteamd(&g_d, "audit", "checkpoint", g_d.data, NULL), 0);
+}
+
+/* The demo log with checkpoints at seq ROWS + 1 and ROWS + 12: make_log, a checkpoint, ten
+ * rows, a checkpoint (each checkpoint command adds its own row first). */
+#define CP1 (ROWS + 1)
+#define CP2 (ROWS + 12)
+static void make_log_with_checkpoints(void)
+{
+    make_log();
+    sign_checkpoint_now();
+    append_rows(10);
+    sign_checkpoint_now();
+    sqlite3 *db = attacker_open();
+    long long n = attacker_int(db, "SELECT count(*) FROM audit_checkpoints");
+    long long s1 = attacker_int(db, "SELECT min(seq) FROM audit_checkpoints");
+    long long s2 = attacker_int(db, "SELECT max(seq) FROM audit_checkpoints");
+    sqlite3_close(db);
+    cr_assert(n == 2 && s1 == CP1 && s2 == CP2, "checkpoints %lld at %lld..%lld", n, s1, s2);
 }
 
 /* ---- a clean log --------------------------------------------------------------------------- */
@@ -306,8 +411,11 @@ Test(audit_verify, clean_log_verifies_and_prints_count_and_head)
     char *out, *err;
     int rc = run_verify(g_d.data, &out, &err);
     cr_expect_eq(rc, 0, "stdout: %s stderr: %s", out, err);
-    cr_expect_str_eq(out, want);
-    bool ok = rc == 0 && strcmp(out, want) == 0;
+    /* No daemon ran, so no checkpoint was signed yet: the second line says so. */
+    bool ok =
+        rc == 0 && strncmp(out, want, strlen(want)) == 0 &&
+        strstr(out + strlen(want), "checkpoints: none in the database yet") == out + strlen(want);
+    cr_expect(ok, "stdout: %s", out);
     free(out);
     free(err);
     cr_assert(ok);
@@ -579,5 +687,338 @@ Test(audit_verify, missing_database_exits_3)
     free(err);
     cr_assert_eq(rc, 3);
     cr_assert(said);
+    ct_test_daemon_finish(&g_d);
+}
+
+/* ---- signed checkpoints -------------------------------------------------------------------- */
+
+/* Writes `careteamd audit checkpoints DATA --out PATH` into path (under the test's directory). */
+static void export_checkpoints(char *path, size_t len)
+{
+    snprintf(path, len, "%s/checkpoints.txt", g_d.dir);
+    cr_assert_eq(ct_test_careteamd(&g_d, "audit", "checkpoints", g_d.data, "--out", path, NULL), 0);
+}
+
+Test(audit_verify, checkpoints_made_by_the_command_verify)
+{
+    make_log_with_checkpoints();
+    char *out, *err;
+    int rc = run_verify(g_d.data, &out, &err);
+    bool ok = rc == 0 && strstr(out, "checkpoints: 2 from the database verified") != NULL &&
+              strstr(out, "the newest covers seq 28") != NULL;
+    cr_expect(ok, "exit %d; stdout: %s stderr: %s", rc, out, err);
+    free(out);
+    free(err);
+    cr_assert(ok);
+    ct_test_daemon_finish(&g_d);
+}
+
+/* Rows cut off the end: the rest is a valid chain, but a checkpoint covers more rows. */
+Test(audit_verify, truncated_before_the_last_checkpoint_names_the_first_missing_row)
+{
+    make_log_with_checkpoints();
+    sqlite3 *db = attacker_open();
+    attacker_exec(db, "DELETE FROM audit WHERE seq >= 20");
+    sqlite3_close(db);
+    char *out = assert_fails_at_with(20, "truncated", NULL);
+    bool said = strstr(out, "rows 20 to 28") != NULL;
+    cr_expect(said, "%s", out);
+    free(out);
+    cr_assert(said);
+    ct_test_daemon_finish(&g_d);
+}
+
+/* Every checkpoint deleted as well: the database alone can no longer tell, an export can. */
+Test(audit_verify, truncation_with_the_checkpoints_deleted_is_caught_by_an_export)
+{
+    make_log_with_checkpoints();
+    char exported[4200];
+    export_checkpoints(exported, sizeof exported);
+    sqlite3 *db = attacker_open();
+    attacker_unlock_checkpoints(db);
+    attacker_exec(db, "DELETE FROM audit WHERE seq >= 20; DELETE FROM audit_checkpoints;");
+    sqlite3_close(db);
+    char *out, *err;
+    int rc = run_verify(g_d.data, &out, &err);
+    cr_expect_eq(rc, 0, "the database alone is consistent: %s %s", out, err);
+    free(out);
+    free(err);
+    const char *extra[] = {"--checkpoints", exported, NULL};
+    free(assert_fails_at_with(20, "truncated", extra));
+    ct_test_daemon_finish(&g_d);
+}
+
+/* Row 9 edited and the whole chain from it rebuilt: every leaf and chain value is consistent,
+ * only the first checkpoint after the edit holds the old head. */
+Test(audit_verify, whole_chain_rebuilt_without_the_key_is_caught_by_the_checkpoint)
+{
+    make_log_with_checkpoints();
+    sqlite3 *db = attacker_open();
+    attacker_exec(db, "UPDATE audit SET outcome = 8 WHERE seq = 9");
+    rebuild_chain_from(db, 9);
+    sqlite3_close(db);
+    char *out = assert_fails_at_with(CP1, "rewritten", NULL);
+    bool said = strstr(out, "rows 1 to 17") != NULL;
+    cr_expect(said, "%s", out);
+    free(out);
+    cr_assert(said);
+    ct_test_daemon_finish(&g_d);
+}
+
+/* An edit after the first checkpoint: the verdict names the second, and the range between. */
+Test(audit_verify, rebuilt_chain_after_a_good_checkpoint_names_the_range_since_it)
+{
+    make_log_with_checkpoints();
+    sqlite3 *db = attacker_open();
+    attacker_exec(db, "UPDATE audit SET detail = 'row=99' WHERE seq = 22");
+    rebuild_chain_from(db, 22);
+    sqlite3_close(db);
+    char *out = assert_fails_at_with(CP2, "rewritten", NULL);
+    bool said = strstr(out, "rows 18 to 28") != NULL;
+    cr_expect(said, "%s", out);
+    free(out);
+    cr_assert(said);
+    ct_test_daemon_finish(&g_d);
+}
+
+/* The attacker rebuilds the chain and moves the checkpoint's head along, but cannot sign it. */
+Test(audit_verify, checkpoint_head_moved_without_the_key_fails_its_signature)
+{
+    make_log_with_checkpoints();
+    sqlite3 *db = attacker_open();
+    attacker_unlock_checkpoints(db);
+    attacker_exec(db, "UPDATE audit SET outcome = 8 WHERE seq = 9");
+    rebuild_chain_from(db, 9);
+    attacker_exec(db, "UPDATE audit_checkpoints SET head ="
+                      " (SELECT chain FROM audit WHERE audit.seq = audit_checkpoints.seq)");
+    sqlite3_close(db);
+    free(assert_fails_at_with(CP1, "signature", NULL));
+    ct_test_daemon_finish(&g_d);
+}
+
+/* One bit of a signature flipped. */
+Test(audit_verify, forged_checkpoint_signature_is_named)
+{
+    make_log_with_checkpoints();
+    sqlite3 *db = attacker_open();
+    attacker_unlock_checkpoints(db);
+    flip_signature_bit(db, CP2);
+    sqlite3_close(db);
+    char *out = assert_fails_at_with(CP2, "signature", NULL);
+    bool said = strstr(out, "does not verify") != NULL;
+    cr_expect(said, "%s", out);
+    free(out);
+    cr_assert(said);
+    ct_test_daemon_finish(&g_d);
+}
+
+/* A compromised host: the attacker reads the signing key, rewrites row 9 and the chain after it,
+ * and replaces every checkpoint with one signed anew. The database verifies; the export taken
+ * before does not, and names the first checkpoint it disagrees with. */
+Test(audit_verify, rewritten_and_resigned_log_is_caught_by_the_exported_checkpoints)
+{
+    make_log_with_checkpoints();
+    char exported[4200], key_path[4200], pub_path[4200], err[512];
+    export_checkpoints(exported, sizeof exported);
+
+    sqlite3 *db = attacker_open();
+    attacker_unlock_checkpoints(db);
+    attacker_exec(db, "UPDATE audit SET actor_id = 'someone.else' WHERE seq = 9");
+    rebuild_chain_from(db, 9);
+    attacker_exec(db, "DELETE FROM audit_checkpoints");
+    sqlite3_close(db);
+    snprintf(key_path, sizeof key_path, "%s/audit-signing.key", g_d.data);
+    ct_audit_signer_t *signer = NULL;
+    cr_assert_eq(ct_audit_signer_load(key_path, &signer, err, sizeof err), 0, "%s", err);
+    char path[4200];
+    db_path(path, sizeof path);
+    ct_store_t *st = NULL;
+    cr_assert_eq(ct_store_open(path, CT_STORE_READWRITE, &st, err, sizeof err), 0, "%s", err);
+    const long seqs[] = {CP1, CP2};
+    for (size_t i = 0; i < 2; i++) {
+        sqlite3 *rd = attacker_open();
+        ct_audit_row_t row;
+        row_bufs_t b;
+        uint8_t head[CT_AUDIT_HASH_LEN];
+        read_row(rd, seqs[i], &row, &b, head);
+        sqlite3_close(rd);
+        ct_audit_checkpoint_t cp;
+        cr_assert_eq(ct_audit_signer_sign(signer, seqs[i], head, 1700000000000, &cp), 0);
+        cr_assert_eq(ct_store_audit_checkpoint_add(st, &cp), 0);
+    }
+    ct_store_close(st);
+    ct_audit_signer_free(signer);
+
+    char *out, *verr;
+    int rc = run_verify(g_d.data, &out, &verr);
+    cr_expect_eq(rc, 0, "re-signed, the database is consistent: %s %s", out, verr);
+    free(out);
+    free(verr);
+    const char *extra[] = {"--checkpoints", exported, NULL};
+    free(assert_fails_at_with(CP1, "rewritten", extra));
+    /* The same with the public key pinned from a copy, as an auditor would. */
+    snprintf(pub_path, sizeof pub_path, "%s/audit-signing.pub", g_d.data);
+    const char *pinned[] = {"--checkpoints", exported, "--pubkey", pub_path, NULL};
+    free(assert_fails_at_with(CP1, "rewritten", pinned));
+    ct_test_daemon_finish(&g_d);
+}
+
+/* The export file: a header, the public key, one line per checkpoint; it verifies the intact
+ * log; it is never overwritten. */
+Test(audit_verify, exported_checkpoints_verify_the_intact_log)
+{
+    make_log_with_checkpoints();
+    char exported[4200];
+    export_checkpoints(exported, sizeof exported);
+    char *text = ct_test_read_file(exported, NULL);
+    cr_assert_not_null(text);
+    bool format = strncmp(text, "careteam-audit-checkpoints 1\n", 29) == 0 &&
+                  strstr(text, "\npubkey ed25519 ") != NULL &&
+                  strstr(text, "\ncheckpoint 17 ") != NULL &&
+                  strstr(text, "\ncheckpoint 28 ") != NULL;
+    cr_expect(format, "%s", text);
+    free(text);
+    cr_assert(format);
+    cr_assert_eq(ct_test_careteamd(&g_d, "audit", "checkpoints", g_d.data, "--out", exported, NULL),
+                 1, "an existing export is not overwritten");
+
+    const char *extra[] = {"--checkpoints", exported, NULL};
+    char *out, *err;
+    int rc = run_verify_with(g_d.data, extra, &out, &err);
+    bool ok = rc == 0 && strstr(out, "checkpoints: 2 from ") != NULL;
+    cr_expect(ok, "exit %d; stdout: %s stderr: %s", rc, out, err);
+    free(out);
+    free(err);
+    cr_assert(ok);
+    ct_test_daemon_finish(&g_d);
+}
+
+/* A real daemon signs checkpoints every audit_checkpoint_rows rows, and one when it stops that
+ * covers its stop record; every member's record carries the certificate fingerprint. */
+Test(audit_verify, daemon_signs_checkpoints_that_verify)
+{
+    ct_test_daemon_launch(&g_d, "audit_checkpoint_rows = 5");
+    ct_sync_t *lee = ct_test_connect(&g_d, "th.lee");
+    enum { MESSAGES = 20 };
+    for (int i = 0; i < MESSAGES; i++) {
+        char cmid[32];
+        snprintf(cmid, sizeof cmid, "m-%d", i);
+        const char *to[] = {"pw.sam"};
+        ct_send_args_t a = {.client_msg_id = cmid, .to = to, .n_to = 1, .body = "hello"};
+        Careteam__V1__Envelope *resp = NULL;
+        cr_assert_eq(ct_sync_send_message(lee, &a, CALL_MS, &resp), 0);
+        careteam__v1__envelope__free_unpacked(resp, NULL);
+    }
+    ct_sync_close(lee);
+    cr_assert_eq(ct_test_daemon_stop(&g_d), 0);
+
+    sqlite3 *db = attacker_open();
+    long long cps = attacker_int(db, "SELECT count(*) FROM audit_checkpoints");
+    long long newest = attacker_int(db, "SELECT max(seq) FROM audit_checkpoints");
+    long long rows = attacker_int(db, "SELECT max(seq) FROM audit");
+    long long last_is_stop =
+        attacker_int(db, "SELECT action = 'daemon.stop' FROM audit ORDER BY seq DESC LIMIT 1");
+    long long with_fp = attacker_int(db, "SELECT count(*) FROM audit WHERE action ="
+                                         " 'message.send' AND length(cert_fp) = 64 AND enc = 2");
+    sqlite3_close(db);
+    cr_expect_geq(cps, 4, "at least one per 5 rows of the %d messages", MESSAGES);
+    cr_expect_eq(newest, rows, "the stop checkpoint covers the last row");
+    cr_expect_eq(last_is_stop, 1);
+    cr_expect_eq(with_fp, MESSAGES, "each message.send row has the sender's fingerprint");
+
+    char *out, *err;
+    int rc = run_verify(g_d.data, &out, &err);
+    char want[64];
+    snprintf(want, sizeof want, "checkpoints: %lld from the database verified", cps);
+    bool ok = rc == 0 && strstr(out, want) != NULL;
+    cr_expect(ok, "exit %d; stdout: %s stderr: %s", rc, out, err);
+    free(out);
+    free(err);
+    cr_assert(ok && cps >= 4 && newest == rows && with_fp == MESSAGES);
+    ct_test_daemon_finish(&g_d);
+}
+
+/* Idle after a write: the interval signs a checkpoint without waiting for more rows or a stop. */
+Test(audit_verify, idle_daemon_signs_a_checkpoint_when_the_interval_is_up)
+{
+    ct_test_daemon_launch(&g_d,
+                          "audit_checkpoint_rows = 1000000\naudit_checkpoint_interval_ms = 300");
+    ct_sync_t *lee = ct_test_connect(&g_d, "th.lee");
+    const char *to[] = {"pw.sam"};
+    ct_send_args_t a = {.client_msg_id = "idle-1", .to = to, .n_to = 1, .body = "hello"};
+    Careteam__V1__Envelope *resp = NULL;
+    cr_assert_eq(ct_sync_send_message(lee, &a, CALL_MS, &resp), 0);
+    careteam__v1__envelope__free_unpacked(resp, NULL);
+    long long covered = 0, rows = -1;
+    for (int i = 0; i < 100 && covered != rows; i++) {
+        usleep(100 * 1000);
+        sqlite3 *db = attacker_open();
+        rows = attacker_int(db, "SELECT max(seq) FROM audit");
+        covered = attacker_int(db, "SELECT coalesce(max(seq), 0) FROM audit_checkpoints");
+        sqlite3_close(db);
+    }
+    cr_expect_eq(covered, rows, "a checkpoint covers the message within 10 s while serving");
+    ct_sync_close(lee);
+    cr_assert_eq(covered, rows);
+    ct_test_daemon_finish(&g_d);
+}
+
+/* A data directory from before the signing key: serve refuses and names `audit keygen`, which
+ * makes the key once; afterwards the daemon serves and signs. */
+Test(audit_verify, serve_without_a_signing_key_refuses_until_audit_keygen)
+{
+    ct_test_daemon_init(&g_d, NULL);
+    char key[4200], pub[4200];
+    snprintf(key, sizeof key, "%s/audit-signing.key", g_d.data);
+    snprintf(pub, sizeof pub, "%s/audit-signing.pub", g_d.data);
+    cr_assert_eq(unlink(key), 0);
+    cr_assert_eq(unlink(pub), 0);
+    char *out, *err;
+    char *serve[] = {"serve", g_d.data, "--listen", "127.0.0.1:0", NULL};
+    int rc = run_careteamd(serve, &out, &err);
+    bool named = strstr(err, "careteamd audit keygen") != NULL;
+    cr_expect(rc == 1 && named, "exit %d; stderr: %s", rc, err);
+    free(out);
+    free(err);
+    cr_assert(rc == 1 && named);
+
+    rc = run_verify(g_d.data, &out, &err);
+    bool hint = rc == 0 && strstr(out, "no audit signing key") != NULL;
+    cr_expect(hint, "exit %d; stdout: %s", rc, out);
+    free(out);
+    free(err);
+    cr_assert(hint);
+
+    cr_assert_eq(ct_test_careteamd(&g_d, "audit", "keygen", g_d.data, NULL), 0);
+    cr_assert_eq(ct_test_careteamd(&g_d, "audit", "keygen", g_d.data, NULL), 1, "never replaced");
+    struct stat sb;
+    cr_assert_eq(stat(key, &sb), 0);
+    cr_assert_eq(sb.st_mode & 0777, 0600);
+    cr_assert_eq(ct_test_audit_count(&g_d, "audit.keygen"), 1);
+    ct_test_daemon_start(&g_d);
+    cr_assert_eq(ct_test_daemon_stop(&g_d), 0);
+    rc = run_verify(g_d.data, &out, &err);
+    bool ok = rc == 0 && strstr(out, "from the database verified") != NULL;
+    cr_expect(ok, "exit %d; stdout: %s stderr: %s", rc, out, err);
+    free(out);
+    free(err);
+    cr_assert(ok);
+    ct_test_daemon_finish(&g_d);
+}
+
+/* Checkpoints to check and no public key to check them with: "cannot check" (3), not "ok". */
+Test(audit_verify, checkpoints_without_a_public_key_exit_3)
+{
+    make_log_with_checkpoints();
+    char pub[4200];
+    snprintf(pub, sizeof pub, "%s/audit-signing.pub", g_d.data);
+    cr_assert_eq(unlink(pub), 0);
+    char *out, *err;
+    int rc = run_verify(g_d.data, &out, &err);
+    bool said = strstr(err, "--pubkey") != NULL;
+    cr_expect(rc == 3 && said, "exit %d; stderr: %s", rc, err);
+    free(out);
+    free(err);
+    cr_assert(rc == 3 && said);
     ct_test_daemon_finish(&g_d);
 }

@@ -11,9 +11,9 @@
  * starts. The member of the role connects with the raw TLS client (tests/support/rawtls.h, mutual
  * TLS 1.3), so every request is an explicit frame with a request id the test chose, and says, in
  * order: Hello (1), Ping (2), SendMessage (3), then receives a message from a clinician when its
- * role may receive one, DeliveryAck (4) of that message, and a last Ping (5) that proves a refused
- * request leaves the connection usable. Each cell is checked:
- *   allowed -> the normal response (Welcome, Pong, Ack, Ok), with the request id echoed;
+ * role may receive one, DeliveryAck (4) of that message, AuditQuery (5), and a last Ping (6) that
+ * proves a refused request leaves the connection usable. Each cell is checked:
+ *   allowed -> the normal response (Welcome, Pong, Ack, Ok, AuditPage), with the request id echoed;
  *   denied  -> Error FORBIDDEN naming the role and the request, and one more failed audit row with
  *              the route's action (ct_test_audit_failures);
  * and at the end every action has exactly the failed rows the denials explain: an allowed cell
@@ -48,7 +48,7 @@
 /* ---- the expected matrix (DESIGN.md section 2) ---------------------------------------------- */
 
 /* The client request types of the route table (server/dispatch.c), in the order they are walked. */
-enum { HELLO, PING, SEND_MESSAGE, DELIVERY_ACK, N_REQUESTS };
+enum { HELLO, PING, SEND_MESSAGE, DELIVERY_ACK, AUDIT_QUERY, N_REQUESTS };
 
 static const struct request_type {
     const char *name;                        /* for failure messages */
@@ -65,12 +65,15 @@ static const struct request_type {
                       CARETEAM__V1__ENVELOPE__BODY_SEND_MESSAGE, CARETEAM__V1__ENVELOPE__BODY_ACK},
     [DELIVERY_ACK] = {"DeliveryAck", "delivery_ack", "message.delivery_ack",
                       CARETEAM__V1__ENVELOPE__BODY_DELIVERY_ACK, CARETEAM__V1__ENVELOPE__BODY_OK},
+    [AUDIT_QUERY] = {"AuditQuery", "audit_query", "audit.query",
+                     CARETEAM__V1__ENVELOPE__BODY_AUDIT_QUERY,
+                     CARETEAM__V1__ENVELOPE__BODY_AUDIT_PAGE},
 };
 
 typedef struct role_row {
     const char *role;        /* as `careteamd enroll --role` and Error messages spell it */
     const char *member;      /* a member holding the role */
-    bool may[N_REQUESTS];    /* may send: Hello, Ping, SendMessage, DeliveryAck */
+    bool may[N_REQUESTS];    /* may send: Hello, Ping, SendMessage, DeliveryAck, AuditQuery */
     bool receives;           /* may be the recipient of a clinical message */
     const char *design_says; /* DESIGN.md section 2, for the reviewer */
 } role_row_t;
@@ -81,18 +84,18 @@ typedef struct role_row {
 /* clang-format off */
 enum { PSYCHIATRIST, THERAPIST, PEER_WORKER, PEER_SUPERVISOR, COMPLIANCE, ADMIN, N_ROLES };
 static const role_row_t EXPECTED[N_ROLES] = {
-    /*                   role               member       Hello Ping Send Ack   receives */
-    [PSYCHIATRIST]    = {"psychiatrist",    "dr.ahmed", {Y,    Y,   Y,   Y},   Y,
+    /*                   role               member       Hello Ping Send Ack Audit  receives */
+    [PSYCHIATRIST]    = {"psychiatrist",    "dr.ahmed", {Y,    Y,   Y,   Y,  N},    Y,
         "clinician: message team members about participants on their teams"},
-    [THERAPIST]       = {"therapist",       "th.lee",   {Y,    Y,   Y,   Y},   Y,
+    [THERAPIST]       = {"therapist",       "th.lee",   {Y,    Y,   Y,   Y,  N},    Y,
         "clinician: message team members about participants on their teams"},
-    [PEER_WORKER]     = {"peer_worker",     "pw.sam",   {Y,    Y,   Y,   Y},   Y,
+    [PEER_WORKER]     = {"peer_worker",     "pw.sam",   {Y,    Y,   Y,   Y,  N},    Y,
         "message their team"},
-    [PEER_SUPERVISOR] = {"peer_supervisor", "ps.rao",   {Y,    Y,   Y,   Y},   Y,
+    [PEER_SUPERVISOR] = {"peer_supervisor", "ps.rao",   {Y,    Y,   Y,   Y,  N},    Y,
         "everything a peer worker sees for the peers they supervise"},
-    [COMPLIANCE]      = {"compliance",      "co.jones", {Y,    Y,   N,   N},   N,
+    [COMPLIANCE]      = {"compliance",      "co.jones", {Y,    Y,   N,   N,  Y},    N,
         "audit log metadata only; may not send clinical messages or read message bodies"},
-    [ADMIN]           = {"admin",           "ad.ops",   {Y,    Y,   N,   N},   N,
+    [ADMIN]           = {"admin",           "ad.ops",   {Y,    Y,   N,   N,  N},    N,
         "acts locally on the server host through careteamd subcommands, not over the network"},
 };
 /* clang-format on */
@@ -154,6 +157,7 @@ static void send_request(ct_test_raw_t *r, int req, uint64_t rid, const char *cm
     Careteam__V1__Ping ping = CARETEAM__V1__PING__INIT;
     Careteam__V1__SendMessage send = CARETEAM__V1__SEND_MESSAGE__INIT;
     Careteam__V1__DeliveryAck ack = CARETEAM__V1__DELIVERY_ACK__INIT;
+    Careteam__V1__AuditQuery audit = CARETEAM__V1__AUDIT_QUERY__INIT;
     char *to[] = {SEND_TO};
     char *ids[] = {(char *)ack_id};
     Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
@@ -179,6 +183,10 @@ static void send_request(ct_test_raw_t *r, int req, uint64_t rid, const char *cm
         ack.n_message_ids = 1;
         ack.message_ids = ids;
         env.delivery_ack = &ack;
+        break;
+    case AUDIT_QUERY:
+        audit.limit = 1;
+        env.audit_query = &audit;
         break;
     default:
         cr_assert_fail("no request type %d", req);
@@ -371,8 +379,9 @@ static void walk_role(int role)
         walk_cell(&w, SEND_MESSAGE, 3, NULL);
         walk_receive(&w);
         walk_cell(&w, DELIVERY_ACK, 4, w.delivered[0] ? w.delivered : NO_SUCH_MESSAGE);
+        walk_cell(&w, AUDIT_QUERY, 5, NULL);
         /* After any refusals the connection still answers in order. */
-        walk_cell(&w, PING, 5, NULL);
+        walk_cell(&w, PING, 6, NULL);
     } else {
         /* Nothing but Hello may come first, so a role refused Hello can do nothing else. */
         for (int req = 0; req < N_REQUESTS; req++)

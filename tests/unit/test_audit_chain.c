@@ -1,8 +1,10 @@
 /*
- * Unit tests of the audit chain's canonical encoding and hashes (server/audit_chain.c).
+ * Unit tests of the audit chain's canonical encoding and hashes, and of the checkpoint message
+ * (server/audit_chain.c).
  *
  * The expected bytes and hashes below were computed independently of this code, with
- * /usr/bin/python3 and hashlib, from the format as docs/compliance.md states it:
+ * /usr/bin/python3 and hashlib, from the formats as docs/compliance.md states them. Version 1
+ * (vectors A to D):
  *
  *     import hashlib, struct
  *     def enc(seq, time_ms, actor_id, actor_role, peer_addr, action, object_type, object_id,
@@ -15,7 +17,9 @@
  *     leaf = lambda e: hashlib.sha256(b'\x00' + e).digest()
  *     link = lambda prev, lf: hashlib.sha256(prev + lf).digest()
  *
- * and pasted here as hex. If one of them fails, the encoding changed: that breaks every stored
+ * Version 2 (vector E) starts with b'\x02' and has t(cert_fp) right after i(actor_role). The
+ * checkpoint message is b'careteam-audit-checkpoint-v1' + i(seq) + head + i(time_ms). All were
+ * pasted here as hex. If one of them fails, the encoding changed: that breaks every stored
  * chain, so it needs a new encoding version, not new vectors.
  */
 #include <criterion/criterion.h>
@@ -35,6 +39,7 @@ TestSuite(audit_chain, .fini = ct_test_leak_check);
 static ct_audit_row_t row_a(void)
 {
     ct_audit_row_t r = {
+        .version = CT_AUDIT_ENCODING_V1,
         .seq = 1,
         .time_ms = 1700000000000,
         .actor_id = ct_audit_text("dr.ahmed"),
@@ -60,7 +65,7 @@ static const char LEAF_A[] = "76c8cc62713403fdecf09810ec6801b037c7e9b14fe053ce1c
 /* Vector B: every text empty, a negative time (two's complement), seq 2. */
 static ct_audit_row_t row_b(void)
 {
-    ct_audit_row_t r = {.seq = 2, .time_ms = -1, .outcome = 12};
+    ct_audit_row_t r = {.version = CT_AUDIT_ENCODING_V1, .seq = 2, .time_ms = -1, .outcome = 12};
     return r;
 }
 
@@ -72,6 +77,7 @@ static const char LEAF_B[] = "91e43b5c558f09573f6a377954e6e6b75e10cb1d6984b5ccfc
 static ct_audit_row_t row_c(void)
 {
     ct_audit_row_t r = {
+        .version = CT_AUDIT_ENCODING_V1,
         .seq = 0x0102030405060708,
         .time_ms = 1700000000123,
         .actor_id = ct_audit_text("pw.sam"),
@@ -95,6 +101,36 @@ static const char LEAF_C[] = "90255a5955707118669e7f5e6c5de5e3a98c599f699d823bc3
 
 /* Vector D: a detail of 5000 'x', larger than the leaf's stack buffer. */
 static const char LEAF_D[] = "603e797776c21a1acc415c625451b2c1cd9dfb296c54e9e822bbb0f5aa1f53fb";
+
+/* Vector E: vector A's record written with encoding version 2, with the actor's certificate
+ * fingerprint (SHA-256 of "example certificate", as hex). docs/compliance.md shows it by field. */
+#define FP_E "60a3fc80cd8d087bc8168f6570269dc500863b337424a07aa71b9a104dc25c7f"
+static ct_audit_row_t row_e(void)
+{
+    ct_audit_row_t r = row_a();
+    r.version = CT_AUDIT_ENCODING_V2;
+    r.cert_fp = ct_audit_text(FP_E);
+    return r;
+}
+
+static const char ENC_E[] =
+    "0200000000000000010000018bcfe568000000000864722e61686d6564000000000000000100000040363061"
+    "3366633830636438643038376263383136386636353730323639646335303038363362333337343234613037"
+    "6161373162396131303464633235633766"
+    "0000000f3132372e302e302e313a35303030300000000c6d6573736167652e73656e64000000076d6573736167"
+    "650000002430313930303030302d303030302d373030302d383030302d30303030303030303030303100000004"
+    "702d313700000000000000000000000c726563697069656e74733d32";
+static const char LEAF_E[] = "af8c7cd1bc2a3271086413de2a46373ad07fab7b3148fafcc6e4c247e8ec545a";
+static const char CHAIN_E[] = "661c85b9022a1e59472731fd36be8f82b12693184be95c38ca10cf5b961ac28b";
+/* Vector A as version 2 with an empty cert_fp: not vector A's leaf (the version byte and the
+ * empty text's prefix are hashed). */
+static const char LEAF_E_EMPTY_FP[] =
+    "a4bf05b966e9339b32725623621abe02251d887ebb743b3be8bfc21df996166d";
+
+/* The checkpoint message of (seq 1842, head CHAIN_1, time 1700000000000). */
+static const char CHECKPOINT_MSG[] =
+    "636172657465616d2d61756469742d636865636b706f696e742d76310000000000000732536b07e7e8fb563e03"
+    "008d403c1e34bea6c5be45347291c4487197a7efbe86800000018bcfe56800";
 
 /* chain(A at seq 1) from genesis, then chain(B at seq 2). */
 static const char CHAIN_1[] = "536b07e7e8fb563e03008d403c1e34bea6c5be45347291c4487197a7efbe8680";
@@ -169,6 +205,7 @@ Test(audit_chain, leaf_of_a_record_larger_than_the_stack_buffer_matches_the_vect
     memset(detail, 'x', 5000);
     detail[5000] = '\0';
     ct_audit_row_t d = {
+        .version = CT_AUDIT_ENCODING_V1,
         .seq = 3,
         .time_ms = 1700000000999,
         .actor_id = ct_audit_text("co.jones"),
@@ -282,5 +319,79 @@ Test(audit_chain, hex_is_lowercase_and_terminated)
     ct_audit_chain_hex(h, hex);
     cr_assert_eq(strlen(hex), 64);
     cr_assert_eq(strncmp(hex, "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff", 32), 0, "%s", hex);
+    ct_test_leak_check();
+}
+
+Test(audit_chain, version_2_encoding_adds_cert_fp_after_actor_role)
+{
+    ct_audit_row_t e = row_e();
+    cr_assert_eq(ct_audit_chain_encoded_len(&e), 223);
+    char *hex = encode_hex(&e);
+    cr_assert_str_eq(hex, ENC_E);
+    free(hex);
+    ct_test_leak_check();
+}
+
+Test(audit_chain, version_2_leaf_and_chain_match_the_vectors)
+{
+    ct_audit_row_t e = row_e();
+    assert_leaf(&e, LEAF_E);
+    uint8_t leaf[CT_AUDIT_HASH_LEN], chain[CT_AUDIT_HASH_LEN];
+    char hex[2 * CT_AUDIT_HASH_LEN + 1];
+    cr_assert_eq(ct_audit_chain_leaf(&e, leaf), 0);
+    cr_assert_eq(ct_audit_chain_link(ct_audit_genesis, leaf, chain), 0);
+    ct_audit_chain_hex(chain, hex);
+    cr_assert_str_eq(hex, CHAIN_E);
+    ct_test_leak_check();
+}
+
+/* The version byte is hashed: the same record under version 1 and 2 has two leaves. */
+Test(audit_chain, version_is_part_of_the_leaf)
+{
+    ct_audit_row_t e = row_a();
+    e.version = CT_AUDIT_ENCODING_V2;
+    assert_leaf(&e, LEAF_E_EMPTY_FP);
+    ct_audit_row_t a = row_a();
+    assert_leaf(&a, LEAF_A);
+    ct_test_leak_check();
+}
+
+/* Version 1 cannot hold a fingerprint: such a row has no encoding, rather than one that leaves
+ * the fingerprint unhashed. An unknown version (0 is what a zeroed row has) has none either. */
+Test(audit_chain, version_1_with_a_cert_fp_or_an_unknown_version_has_no_encoding)
+{
+    ct_audit_row_t a = row_a();
+    a.cert_fp = ct_audit_text(FP_E);
+    cr_assert_eq(ct_audit_chain_encoded_len(&a), 0);
+    uint8_t leaf[CT_AUDIT_HASH_LEN];
+    cr_assert_eq(ct_audit_chain_leaf(&a, leaf), CT_EINVAL);
+    ct_audit_row_t z = row_a();
+    z.version = 0;
+    cr_assert_eq(ct_audit_chain_encoded_len(&z), 0);
+    z.version = 3;
+    cr_assert_eq(ct_audit_chain_encoded_len(&z), 0);
+    ct_test_leak_check();
+}
+
+Test(audit_chain, checkpoint_message_matches_the_vector)
+{
+    uint8_t head[CT_AUDIT_HASH_LEN], msg[CT_AUDIT_CHECKPOINT_MSG_LEN];
+    cr_assert_eq(ct_audit_hex_decode(CHAIN_1, strlen(CHAIN_1), head, sizeof head), 0);
+    cr_assert_eq(CT_AUDIT_CHECKPOINT_MSG_LEN, 76);
+    ct_audit_checkpoint_message(1842, head, 1700000000000, msg);
+    char hex[2 * CT_AUDIT_CHECKPOINT_MSG_LEN + 1];
+    for (size_t i = 0; i < sizeof msg; i++)
+        snprintf(hex + 2 * i, 3, "%02x", msg[i]);
+    cr_assert_str_eq(hex, CHECKPOINT_MSG);
+    ct_test_leak_check();
+}
+
+Test(audit_chain, hex_decode_takes_exact_length_and_either_case)
+{
+    uint8_t out[2];
+    cr_assert_eq(ct_audit_hex_decode("aB0f", 4, out, 2), 0);
+    cr_assert(out[0] == 0xab && out[1] == 0x0f);
+    cr_assert_eq(ct_audit_hex_decode("ab0", 3, out, 2), CT_EINVAL);
+    cr_assert_eq(ct_audit_hex_decode("ab0g", 4, out, 2), CT_EINVAL);
     ct_test_leak_check();
 }

@@ -176,7 +176,9 @@ Test(config, written_file_comments_every_key)
                                         "idle_timeout_ms",
                                         "member_cert_days",
                                         "alert_urgent_deadline_ms",
-                                        "alert_concern_deadline_ms"};
+                                        "alert_concern_deadline_ms",
+                                        "audit_checkpoint_rows",
+                                        "audit_checkpoint_interval_ms"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         char needle[64];
         snprintf(needle, sizeof(needle), "\n%s = ", names[i]);

@@ -886,14 +886,16 @@ Test(store, audit_head_of_empty_log_is_genesis, .fini = cleanup)
     finish();
 }
 
-/* The first row's leaf and chain are the vectors of tests/unit/test_audit_chain.c (made with
- * Python's hashlib): the store hashes exactly the record it was given. */
+/* The first row's leaf and chain are vector E of tests/unit/test_audit_chain.c (made with
+ * Python's hashlib): the store hashes exactly the record it was given, with encoding version 2
+ * (which covers the certificate fingerprint), and stores the version with the row. */
 Test(store, audit_append_stores_the_leaf_and_chain_of_the_record, .fini = cleanup)
 {
     open_rw();
     ct_audit_t a = {.time_ms = 1700000000000,
                     .actor_id = "dr.ahmed",
                     .actor_role = CT_ROLE_PSYCHIATRIST,
+                    .cert_fp = "60a3fc80cd8d087bc8168f6570269dc500863b337424a07aa71b9a104dc25c7f",
                     .peer_addr = "127.0.0.1:50000",
                     .action = "message.send",
                     .object_type = "message",
@@ -903,12 +905,16 @@ Test(store, audit_append_stores_the_leaf_and_chain_of_the_record, .fini = cleanu
                     .detail = "recipients=2"};
     cr_assert_eq(ct_store_audit_append(g_st, &a), 1);
     sqlite3 *db = raw_open();
-    char leaf[80], chain[80];
+    char leaf[80], chain[80], enc[8], fp[80];
     raw_query(db, "SELECT lower(hex(leaf)) FROM audit WHERE seq = 1", leaf, sizeof leaf);
     raw_query(db, "SELECT lower(hex(chain)) FROM audit WHERE seq = 1", chain, sizeof chain);
+    raw_query(db, "SELECT enc FROM audit WHERE seq = 1", enc, sizeof enc);
+    raw_query(db, "SELECT cert_fp FROM audit WHERE seq = 1", fp, sizeof fp);
     sqlite3_close(db);
-    cr_assert_str_eq(leaf, "76c8cc62713403fdecf09810ec6801b037c7e9b14fe053ce1c6a05f8e5bedeed");
-    cr_assert_str_eq(chain, "536b07e7e8fb563e03008d403c1e34bea6c5be45347291c4487197a7efbe8680");
+    cr_assert_str_eq(leaf, "af8c7cd1bc2a3271086413de2a46373ad07fab7b3148fafcc6e4c247e8ec545a");
+    cr_assert_str_eq(chain, "661c85b9022a1e59472731fd36be8f82b12693184be95c38ca10cf5b961ac28b");
+    cr_assert_str_eq(enc, "2");
+    cr_assert_str_eq(fp, a.cert_fp);
     finish();
 }
 
@@ -1192,6 +1198,8 @@ Test(store, fixture_version1_is_migrated_and_its_audit_rows_chained, .fini = cle
     cr_assert_str_eq(v, "391de78822655159eabef63ea80b05cc5dc6ae97a69c17a5411b609675afb645");
     raw_query(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'audit_v2'", v, sizeof v);
     cr_assert_str_eq(v, "0");
+    raw_query(db, "SELECT group_concat(enc || ':' || cert_fp, ',') FROM audit", v, sizeof v);
+    cr_assert_str_eq(v, "1:,1:", "migration 4 keeps the old rows at encoding version 1");
     int rc = sqlite3_exec(db, "UPDATE audit SET detail = 'x'", NULL, NULL, NULL);
     cr_assert_eq(sqlite3_extended_errcode(db), SQLITE_CONSTRAINT_TRIGGER, "update: %d %s", rc,
                  sqlite3_errmsg(db));
@@ -1204,7 +1212,45 @@ Test(store, fixture_version1_is_migrated_and_its_audit_rows_chained, .fini = cle
     cr_assert_eq(ct_store_member_get(g_st, "dr.ahmed", &m), 0, "other tables are untouched");
     ct_audit_t a = audit("member.enroll");
     cr_assert_eq(ct_store_audit_append(g_st, &a), 3);
-    assert_chain_intact(g_st, 3);
+    assert_chain_intact(g_st, 3); /* versions 1 and 2 in one chain */
+    finish();
+}
+
+static int collect_cp(const ct_audit_checkpoint_t *cp, void *arg)
+{
+    int64_t *seqs = arg;
+    cr_assert_null(cp->malformed);
+    seqs[seqs[0] + 1] = cp->seq;
+    seqs[0]++;
+    return 0;
+}
+
+/* Checkpoints: one per seq (a second at the same seq is kept out), listed in seq order, and
+ * append-only like the audit rows. */
+Test(store, audit_checkpoints_are_one_per_seq_in_order_and_append_only, .fini = cleanup)
+{
+    open_rw();
+    int64_t seq = -1, t = -1;
+    cr_assert_eq(ct_store_audit_checkpoint_newest(g_st, &seq, &t), 0);
+    cr_assert(seq == 0 && t == 0, "none yet");
+    ct_audit_checkpoint_t cp = {.seq = 7, .time_ms = 1700000000007};
+    snprintf(cp.key_id, sizeof cp.key_id, "0123456789abcdef");
+    cr_assert_eq(ct_store_audit_checkpoint_add(g_st, &cp), 0);
+    cp.seq = 3;
+    cp.time_ms = 1700000000003;
+    cr_assert_eq(ct_store_audit_checkpoint_add(g_st, &cp), 0);
+    cr_assert_eq(ct_store_audit_checkpoint_add(g_st, &cp), 1, "seq 3 has one already");
+    cr_assert_eq(ct_store_audit_checkpoint_newest(g_st, &seq, &t), 0);
+    cr_assert(seq == 7 && t == 1700000000007);
+    int64_t seqs[4] = {0};
+    cr_assert_eq(ct_store_audit_checkpoint_scan(g_st, collect_cp, seqs), 0);
+    cr_assert(seqs[0] == 2 && seqs[1] == 3 && seqs[2] == 7, "in seq order");
+    sqlite3 *db = raw_open();
+    sqlite3_exec(db, "DELETE FROM audit_checkpoints", NULL, NULL, NULL);
+    cr_assert_eq(sqlite3_extended_errcode(db), SQLITE_CONSTRAINT_TRIGGER);
+    sqlite3_exec(db, "UPDATE audit_checkpoints SET time_ms = 0", NULL, NULL, NULL);
+    cr_assert_eq(sqlite3_extended_errcode(db), SQLITE_CONSTRAINT_TRIGGER);
+    sqlite3_close(db);
     finish();
 }
 

@@ -1320,8 +1320,8 @@ Test(store_care, fixture_version2_is_migrated_and_old_messages_read_as_text, .fi
     cr_assert_eq(ct_store_open(g_path, CT_STORE_READONLY, &ro, err, sizeof err), CT_EPRECONDITION);
     cr_assert_not_null(strstr(err, "older"), "read-only names the old version: %s", err);
     cr_assert_eq(ct_store_open(g_path, CT_STORE_READWRITE, &g_st, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(ct_store_db_version(g_st), 3);
-    cr_assert_eq(ct_store_schema_version(), 3);
+    cr_assert_geq(ct_store_schema_version(), 3);
+    cr_assert_eq(ct_store_db_version(g_st), ct_store_schema_version(), "on to the newest");
 
     ct_member_t m;
     cr_assert_eq(ct_store_member_get(g_st, "bob", &m), 0);
@@ -1358,7 +1358,7 @@ Test(store_care, fixture_version2_is_migrated_and_old_messages_read_as_text, .fi
     ct_store_close(g_st);
     g_st = NULL;
     cr_assert_eq(ct_store_open(g_path, CT_STORE_READWRITE, &g_st, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(ct_store_db_version(g_st), 3);
+    cr_assert_eq(ct_store_db_version(g_st), ct_store_schema_version());
     ct_restriction_t r = restriction("p-9", "bob", T0);
     cr_assert_eq(ct_store_restriction_add(g_st, &r), 0);
     cr_assert_eq(ct_store_inbox_page(g_st, "bob", 0, page, 4), 1);

@@ -49,6 +49,8 @@ static const struct {
     {BODY(RAISE_CONCERN), "RaiseConcern", {TEAM, TEAM, TEAM, TEAM, 0, 0}},
     {BODY(ACKNOWLEDGE_ALERT), "AcknowledgeAlert", {TEAM, TEAM, 0, 0, 0, 0}},
     {BODY(LIST_ALERTS), "ListAlerts", {TEAM, TEAM, TEAM, TEAM, 0, 0}},
+    /* The audit log: compliance only, about every participant. */
+    {BODY(AUDIT_QUERY), "AuditQuery", {0, 0, 0, 0, ANY, 0}},
 };
 
 static const ct_role_t ROLES[6] = {CT_ROLE_PSYCHIATRIST,    CT_ROLE_THERAPIST,  CT_ROLE_PEER_WORKER,
