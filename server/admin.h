@@ -132,11 +132,6 @@ typedef struct ct_admin_purge_opts {
     bool force;           /* allow a cutoff less than CT_PURGE_MIN_AGE_DAYS ago */
 } ct_admin_purge_opts_t;
 
-/* Parses DATE: YYYY-MM-DD (midnight UTC starting that day) or an RFC 3339 date-time with an
- * offset ("2024-01-31T12:00:00Z", "2024-01-31T14:00:00.5+02:00"). Returns 0 and the instant in
- * Unix milliseconds, or CT_EINVAL. */
-int ct_admin_purge_parse_date(const char *s, int64_t *out_ms);
-
 /* Returns 0 or a CT_E* code (CT_EINVAL for a refused cutoff) after saying why on stderr. */
 int ct_admin_purge(const char *dir, int64_t before_ms, const ct_admin_purge_opts_t *o);
 

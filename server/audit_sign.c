@@ -27,6 +27,7 @@
 
 #include "digest.h"
 #include "err.h"
+#include "ossl.h"
 #include "file.h"
 
 struct ct_audit_signer {
@@ -39,25 +40,6 @@ struct ct_audit_pubkey {
     uint8_t raw[CT_AUDIT_PUBKEY_LEN];
     char key_id[CT_AUDIT_KEY_ID_LEN + 1];
 };
-
-/* The reason for the most recent OpenSSL failure; drains the thread's error queue. */
-static const char *ssl_reason(void)
-{
-    unsigned long e = ERR_peek_last_error();
-    const char *r = e != 0 ? ERR_reason_error_string(e) : NULL;
-    ERR_clear_error();
-    return r != NULL ? r : "OpenSSL error";
-}
-
-/* Password callback that refuses: the key is unencrypted, and OpenSSL must never prompt. */
-static int no_password(char *buf, int size, int rwflag, void *u)
-{
-    (void)buf;
-    (void)size;
-    (void)rwflag;
-    (void)u;
-    return -1;
-}
 
 /* Reads key's raw public half and derives its id. Returns 0 or CT_EINTERNAL. */
 static int raw_and_id(EVP_PKEY *key, uint8_t raw[CT_AUDIT_PUBKEY_LEN],
@@ -87,13 +69,13 @@ static int write_pem(const char *path, const char *what, EVP_PKEY *key, bool pri
     BIO *mem = BIO_new(private_key ? BIO_s_secmem() : BIO_s_mem());
     if (mem == NULL)
         return ct_errf(errbuf, errlen, CT_ENOMEM, "cannot write %s %s: %s", what, path,
-                       ssl_reason());
+                       ct_ossl_reason());
     int ok = private_key ? PEM_write_bio_PrivateKey(mem, key, NULL, NULL, 0, NULL, NULL)
                          : PEM_write_bio_PUBKEY(mem, key);
     int rc;
     if (ok != 1) {
         rc = ct_errf(errbuf, errlen, CT_EINTERNAL, "cannot encode %s %s: %s", what, path,
-                     ssl_reason());
+                     ct_ossl_reason());
     } else {
         char *data = NULL;
         long n = BIO_get_mem_data(mem, &data);
@@ -115,7 +97,7 @@ int ct_audit_sign_keygen(const char *key_path, const char *pub_path,
     EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
     if (key == NULL)
         return ct_errf(errbuf, errlen, CT_EINTERNAL, "cannot generate an Ed25519 key: %s",
-                       ssl_reason());
+                       ct_ossl_reason());
     uint8_t raw[CT_AUDIT_PUBKEY_LEN];
     int rc = raw_and_id(key, raw, key_id);
     if (rc != 0)
@@ -152,12 +134,12 @@ static int read_pem(const char *path, const char *what, bool private_key, EVP_PK
                            what, path, (unsigned)(sb.st_mode & 0777), path);
         }
     }
-    EVP_PKEY *k = private_key ? PEM_read_PrivateKey(f, NULL, no_password, NULL)
-                              : PEM_read_PUBKEY(f, NULL, no_password, NULL);
+    EVP_PKEY *k = private_key ? PEM_read_PrivateKey(f, NULL, ct_ossl_no_password, NULL)
+                              : PEM_read_PUBKEY(f, NULL, ct_ossl_no_password, NULL);
     fclose(f);
     if (k == NULL)
         return ct_errf(errbuf, errlen, CT_EINVAL, "cannot parse %s %s: %s", what, path,
-                       ssl_reason());
+                       ct_ossl_reason());
     if (!EVP_PKEY_is_a(k, "ED25519")) {
         EVP_PKEY_free(k);
         return ct_errf(errbuf, errlen, CT_EINVAL, "%s %s is not an Ed25519 key", what, path);

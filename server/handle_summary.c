@@ -13,6 +13,7 @@
 #include "err.h"
 #include "handle_alert.h"
 #include "referral.h"
+#include "timeparse.h"
 #include "workflow.h"
 #include "workflow_pb.h"
 
@@ -20,23 +21,6 @@
 #define THEME_BYTES 256
 #define LIST_DEFAULT 20
 #define LIST_MAX 1000
-
-/* Whether s is a real calendar date written YYYY-MM-DD. */
-static bool date_valid(const char *s)
-{
-    if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
-        return false;
-    for (int i = 0; i < 10; i++) {
-        if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
-            return false;
-    }
-    int y = atoi(s), m = atoi(s + 5), d = atoi(s + 8);
-    static const int days[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (y < 1900 || m < 1 || m > 12 || d < 1 || d > days[m - 1])
-        return false;
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return !(m == 2 && d == 29 && !leap);
-}
 
 static int summary_to_pb_envelope(ct_wf_t *w, const ct_summary_t *s)
 {
@@ -184,7 +168,7 @@ int ct_handle_post_summary(ct_request_t *req)
     int code = CT_EINVAL;
     if (!ct_uuid_valid(m->referral_id))
         bad = "referral_id is not a referral id (a UUID)";
-    else if (!date_valid(m->session_date))
+    else if (!ct_date_valid(m->session_date))
         bad = "session_date must be a date written YYYY-MM-DD";
     else if (m->duration_minutes < 1 || m->duration_minutes > 1440)
         bad = "duration_minutes must be 1-1440";

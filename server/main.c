@@ -15,6 +15,7 @@
 #include "admin.h"
 #include "careteam.pb-c.h"
 #include "err.h"
+#include "timeparse.h"
 #include "server.h"
 
 #define EXIT_USAGE 2
@@ -464,7 +465,7 @@ static int cmd_purge(int argc, char **argv)
     if (before == NULL)
         return usage_error("purge", "%s", "--before DATE is required");
     int64_t before_ms;
-    if (ct_admin_purge_parse_date(before, &before_ms) != 0)
+    if (ct_time_parse(before, &before_ms, NULL) != 0)
         return usage_error("purge",
                            "--before '%s' is not a date: use YYYY-MM-DD (UTC) or RFC 3339 "
                            "such as 2024-01-31T12:00:00Z",

@@ -16,6 +16,7 @@
 #include "pki.h"
 
 #include "err.h"
+#include "ossl.h"
 #include "file.h"
 #include "ids.h"
 
@@ -56,28 +57,6 @@
 
 enum cert_kind { CERT_CA, CERT_SERVER, CERT_MEMBER };
 
-/*
- * The reason for the most recent OpenSSL failure, for an error message. Drains the thread's error
- * queue so that a stale entry cannot be blamed for a later, unrelated failure.
- */
-static const char *ssl_reason(void)
-{
-    unsigned long e = ERR_peek_last_error();
-    const char *r = e != 0 ? ERR_reason_error_string(e) : NULL;
-    ERR_clear_error();
-    return r != NULL ? r : "OpenSSL error";
-}
-
-/* Password callback that refuses: keys are unencrypted, and OpenSSL must never prompt on a tty. */
-static int no_password(char *buf, int size, int rwflag, void *u)
-{
-    (void)buf;
-    (void)size;
-    (void)rwflag;
-    (void)u;
-    return -1;
-}
-
 /* ---- files ---------------------------------------------------------------------------------- */
 
 /* Returns CT_EEXISTS (with a message) if path exists, even as a dangling symlink; 0 otherwise. */
@@ -96,12 +75,12 @@ static int write_key(const char *path, const char *what, EVP_PKEY *key, char *er
     BIO *mem = BIO_new(BIO_s_secmem());
     if (mem == NULL)
         return ct_errf(errbuf, errlen, CT_ENOMEM, "cannot write %s %s: %s", what, path,
-                       ssl_reason());
+                       ct_ossl_reason());
     int rc;
     char *data = NULL;
     if (PEM_write_bio_PrivateKey(mem, key, NULL, NULL, 0, NULL, NULL) != 1) {
         rc = ct_errf(errbuf, errlen, CT_EINTERNAL, "cannot encode %s %s: %s", what, path,
-                     ssl_reason());
+                     ct_ossl_reason());
     } else {
         long n = BIO_get_mem_data(mem, &data);
         rc = ct_file_write_new(path, what, data, (size_t)n, 0600, errbuf, errlen);
@@ -116,12 +95,12 @@ static int write_cert(const char *path, const char *what, X509 *crt, char *errbu
     BIO *mem = BIO_new(BIO_s_mem());
     if (mem == NULL)
         return ct_errf(errbuf, errlen, CT_ENOMEM, "cannot write %s %s: %s", what, path,
-                       ssl_reason());
+                       ct_ossl_reason());
     int rc;
     char *data = NULL;
     if (PEM_write_bio_X509(mem, crt) != 1) {
         rc = ct_errf(errbuf, errlen, CT_EINTERNAL, "cannot encode %s %s: %s", what, path,
-                     ssl_reason());
+                     ct_ossl_reason());
     } else {
         long n = BIO_get_mem_data(mem, &data);
         rc = ct_file_write_new(path, what, data, (size_t)n, 0644, errbuf, errlen);
@@ -174,21 +153,21 @@ static int load_ca(const char *key_path, const char *crt_path, EVP_PKEY **key, X
     f = open_input(key_path, "CA key", &rc, errbuf, errlen);
     if (f == NULL)
         goto out;
-    k = PEM_read_PrivateKey(f, NULL, no_password, NULL);
+    k = PEM_read_PrivateKey(f, NULL, ct_ossl_no_password, NULL);
     fclose(f);
     if (k == NULL) {
         rc = ct_errf(errbuf, errlen, CT_EINVAL, "cannot parse CA key %s: %s", key_path,
-                     ssl_reason());
+                     ct_ossl_reason());
         goto out;
     }
     f = open_input(crt_path, "CA certificate", &rc, errbuf, errlen);
     if (f == NULL)
         goto out;
-    c = PEM_read_X509(f, NULL, no_password, NULL);
+    c = PEM_read_X509(f, NULL, ct_ossl_no_password, NULL);
     fclose(f);
     if (c == NULL) {
         rc = ct_errf(errbuf, errlen, CT_EINVAL, "cannot parse CA certificate %s: %s", crt_path,
-                     ssl_reason());
+                     ct_ossl_reason());
         goto out;
     }
     if (X509_check_ca(c) == 0) {
@@ -440,12 +419,13 @@ int ct_pki_make_ca(const char *ca_key_path, const char *ca_crt_path, const char 
 
     key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     if (key == NULL) {
-        rc = ct_errf(errbuf, errlen, CT_EINTERNAL, "cannot generate CA key: %s", ssl_reason());
+        rc = ct_errf(errbuf, errlen, CT_EINTERNAL, "cannot generate CA key: %s", ct_ossl_reason());
         goto out;
     }
     crt = make_cert(CERT_CA, key, common_name, CA_DAYS, NULL, key, NULL);
     if (crt == NULL) {
-        rc = ct_errf(errbuf, errlen, CT_EINTERNAL, "cannot make CA certificate: %s", ssl_reason());
+        rc = ct_errf(errbuf, errlen, CT_EINTERNAL, "cannot make CA certificate: %s",
+                     ct_ossl_reason());
         goto out;
     }
     rc = write_pair(ca_key_path, "CA key", key, ca_crt_path, "CA certificate", crt, errbuf, errlen);
@@ -482,13 +462,14 @@ static int issue(enum cert_kind kind, const char *ca_key_path, const char *ca_cr
         goto out;
     key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     if (key == NULL) {
-        rc =
-            ct_errf(errbuf, errlen, CT_EINTERNAL, "cannot generate %s: %s", key_what, ssl_reason());
+        rc = ct_errf(errbuf, errlen, CT_EINTERNAL, "cannot generate %s: %s", key_what,
+                     ct_ossl_reason());
         goto out;
     }
     crt = make_cert(kind, key, cn, days, ca_crt, ca_key, san);
     if (crt == NULL) {
-        rc = ct_errf(errbuf, errlen, CT_EINTERNAL, "cannot make %s: %s", crt_what, ssl_reason());
+        rc =
+            ct_errf(errbuf, errlen, CT_EINTERNAL, "cannot make %s: %s", crt_what, ct_ossl_reason());
         goto out;
     }
     rc = write_pair(key_path, key_what, key, crt_path, crt_what, crt, errbuf, errlen);

@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "ids.h"
+#include "timeparse.h"
 
 int ct_cli_check_id(cli_t *cli, const char *opt, const char *arg, const char *what)
 {
@@ -67,95 +68,18 @@ int ct_cli_check_limit(cli_t *cli, const char *arg, uint32_t *out)
     return rc;
 }
 
-/* Days in month m (1-12) of year y, Gregorian. */
-static int days_in_month(int y, int m)
-{
-    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return m == 2 && leap ? 29 : days[m - 1];
-}
-
 int ct_cli_check_date(cli_t *cli, const char *opt, const char *arg)
 {
-    static const char pattern[] = "dddd-dd-dd";
-    bool ok = strlen(arg) == sizeof pattern - 1;
-    for (size_t i = 0; ok && pattern[i] != '\0'; i++)
-        ok = pattern[i] == 'd' ? arg[i] >= '0' && arg[i] <= '9' : arg[i] == pattern[i];
-    if (ok) {
-        int y = atoi(arg), m = atoi(arg + 5), d = atoi(arg + 8);
-        ok = y >= 1900 && m >= 1 && m <= 12 && d >= 1 && d <= days_in_month(y, m);
-    }
-    if (ok)
+    if (ct_date_valid(arg))
         return 0;
     return ct_cli_usage_error(cli, "%s '%s' is not a date YYYY-MM-DD (for example 2026-01-31)", opt,
                               arg);
 }
 
-/* Reads exactly n digits at s into *v. */
-static bool digits(const char *s, size_t n, int *v)
-{
-    *v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        *v = *v * 10 + (s[i] - '0');
-    }
-    return true;
-}
-
-/* Parses "YYYY-MM-DD" (*date_only set) or RFC 3339 "YYYY-MM-DDTHH:MM:SS[.fff]Z" (or an offset
- * +HH:MM / -HH:MM instead of Z) into Unix milliseconds. */
-static bool parse_time(const char *s, int64_t *ms, bool *date_only)
-{
-    int y, mo, d, h = 0, mi = 0, sec = 0, frac = 0;
-    if (!digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) || s[7] != '-' ||
-        !digits(s + 8, 2, &d) || y < 1970 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
-        return false;
-    const char *p = s + 10;
-    *date_only = *p == '\0';
-    int64_t offset_s = 0;
-    if (!*date_only) {
-        if ((*p != 'T' && *p != 't') || !digits(p + 1, 2, &h) || p[3] != ':' ||
-            !digits(p + 4, 2, &mi) || p[6] != ':' || !digits(p + 7, 2, &sec) || h > 23 || mi > 59 ||
-            sec > 60)
-            return false;
-        p += 9;
-        if (*p == '.') {
-            int scale = 100, n = 0;
-            for (p++; *p >= '0' && *p <= '9'; p++, n++) {
-                frac += (*p - '0') * scale; /* milliseconds; finer digits are dropped */
-                scale /= 10;
-            }
-            if (n == 0)
-                return false;
-        }
-        int oh, om;
-        if ((*p == 'Z' || *p == 'z') && p[1] == '\0') {
-            offset_s = 0;
-        } else if ((*p == '+' || *p == '-') && digits(p + 1, 2, &oh) && p[3] == ':' &&
-                   digits(p + 4, 2, &om) && p[6] == '\0' && oh <= 23 && om <= 59) {
-            offset_s = (*p == '+' ? 1 : -1) * (int64_t)(oh * 3600 + om * 60);
-        } else {
-            return false;
-        }
-    }
-    struct tm tm = {.tm_year = y - 1900,
-                    .tm_mon = mo - 1,
-                    .tm_mday = d,
-                    .tm_hour = h,
-                    .tm_min = mi,
-                    .tm_sec = sec};
-    time_t t = timegm(&tm);
-    if (t == (time_t)-1)
-        return false;
-    *ms = ((int64_t)t - offset_s) * 1000 + frac;
-    return true;
-}
-
 int ct_cli_check_time(cli_t *cli, const char *opt, const char *arg, bool end_of_day, int64_t *ms)
 {
     bool date_only = false;
-    if (parse_time(arg, ms, &date_only)) {
+    if (ct_time_parse(arg, ms, &date_only) == 0) {
         if (date_only && end_of_day)
             *ms += 86400000;
         return 0;

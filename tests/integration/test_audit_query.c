@@ -429,6 +429,10 @@ Test(audit_query, pages_stay_within_max_frame)
     ct_sync_t *s = ct_test_connect(&g_d, "co.jones");
     for (int i = 0; i < 150; i++) /* a session.ping record each */
         ct_test_ping(s, "co.jones");
+    /* A Ping's record is written after its Pong: wait until all 150 are in. */
+    for (int tries = 0; ct_test_audit_count(&g_d, "session.ping") < 150 && tries < 500; tries++)
+        usleep(10 * 1000);
+    cr_assert_eq(ct_test_audit_count(&g_d, "session.ping"), 150);
     Careteam__V1__AuditQuery q = CARETEAM__V1__AUDIT_QUERY__INIT;
     q.limit = 1000;
     int64_t next = 1;
