@@ -524,6 +524,40 @@ static int print_verdict(const char *dir, const ct_audit_verdict_t *v, const ct_
     return 0;
 }
 
+/*
+ * Records the check itself (audit.verify), after the verdict, so that the log shows who checked
+ * it and what they found. Verification reads a snapshot read-only and works on read-only copies
+ * kept as evidence: there the record is skipped, with a note on stderr, and the verdict stands.
+ */
+static void record_verify(const char *dir, const ct_audit_verdict_t *v, const char *source)
+{
+    char db[4096];
+    ct_dir_path(db, sizeof db, dir, CT_DIR_DB);
+    if (access(db, W_OK) != 0) {
+        fprintf(stderr, "careteamd: the check is not recorded in the audit log: %s is read-only\n",
+                db);
+        return;
+    }
+    char detail[256];
+    if (v->fault != CT_AUDIT_FAULT_NONE)
+        snprintf(detail, sizeof detail, "result=failed bad_seq=%" PRId64 " fault=%s checkpoints=%s",
+                 v->bad_seq, ct_audit_fault_name(v->fault),
+                 strcmp(source, "the database") == 0 ? "database" : "file");
+    else
+        snprintf(detail, sizeof detail,
+                 "result=verified records=%" PRId64 " checkpoints=%" PRId64 " source=%s",
+                 v->records, v->checkpoints,
+                 strcmp(source, "the database") == 0 ? "database" : "file");
+    ct_store_t *st;
+    if (open_store(dir, &st) != 0)
+        return;
+    int r = admin_audit(st, "audit.verify", "audit_log", "", detail);
+    if (r != 0)
+        fprintf(stderr, "careteamd: cannot record the check in the audit log: %s\n",
+                ct_strerror(r));
+    ct_store_close(st);
+}
+
 int ct_admin_audit_verify(const char *dir, const char *cp_file, const char *pub_file)
 {
     ct_store_t *st;
@@ -557,8 +591,10 @@ int ct_admin_audit_verify(const char *dir, const char *cp_file, const char *pub_
                     ct_strerror(r));
     }
     ct_store_close(st);
-    if (r == 0)
+    if (r == 0) {
         r = print_verdict(dir, &v, key, source);
+        record_verify(dir, &v, source);
+    }
     free(cps);
     ct_audit_pubkey_free(file_key);
     ct_audit_pubkey_free(key);
