@@ -20,6 +20,7 @@
 
 #include <netinet/in.h>
 
+#include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -53,6 +54,42 @@ static void openssl_reason(char *buf, size_t len, const char *what)
     ERR_clear_error();
 }
 
+/* Loads our certificate chain and its private key into c. Returns false with errbuf set. */
+static bool use_identity(SSL_CTX *c, const char *cert_path, const char *key_path, char *errbuf,
+                         size_t errlen)
+{
+    char what[512];
+    if (SSL_CTX_use_certificate_chain_file(c, cert_path) != 1) {
+        snprintf(what, sizeof what, "cannot load certificate %s", cert_path);
+        openssl_reason(errbuf, errlen, what);
+        return false;
+    }
+    if (SSL_CTX_use_PrivateKey_file(c, key_path, SSL_FILETYPE_PEM) != 1) {
+        snprintf(what, sizeof what, "cannot load private key %s", key_path);
+        openssl_reason(errbuf, errlen, what);
+        return false;
+    }
+    if (SSL_CTX_check_private_key(c) != 1) {
+        snprintf(what, sizeof what, "private key %s does not match certificate %s", key_path,
+                 cert_path);
+        openssl_reason(errbuf, errlen, what);
+        return false;
+    }
+    return true;
+}
+
+/* Loads the CA that peers' certificates must chain to. Returns false with errbuf set. */
+static bool use_ca(SSL_CTX *c, const char *ca_path, char *errbuf, size_t errlen)
+{
+    if (SSL_CTX_load_verify_locations(c, ca_path, NULL) != 1) {
+        char what[512];
+        snprintf(what, sizeof what, "cannot load CA certificate %s", ca_path);
+        openssl_reason(errbuf, errlen, what);
+        return false;
+    }
+    return true;
+}
+
 int ct_tls_ctx_new(bool server, const char *cert_path, const char *key_path, const char *ca_path,
                    ct_tls_ctx_t **out, char *errbuf, size_t errlen)
 {
@@ -79,31 +116,9 @@ int ct_tls_ctx_new(bool server, const char *cert_path, const char *key_path, con
     /* Idle connections give their 34 KB of record buffers back (see issue on per-connection RSS).
      */
     SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
-    if (SSL_CTX_use_certificate_chain_file(c, cert_path) != 1) {
-        char what[512];
-        snprintf(what, sizeof what, "cannot load certificate %s", cert_path);
-        openssl_reason(errbuf, errlen, what);
+    if (!use_identity(c, cert_path, key_path, errbuf, errlen) ||
+        !use_ca(c, ca_path, errbuf, errlen))
         goto fail;
-    }
-    if (SSL_CTX_use_PrivateKey_file(c, key_path, SSL_FILETYPE_PEM) != 1) {
-        char what[512];
-        snprintf(what, sizeof what, "cannot load private key %s", key_path);
-        openssl_reason(errbuf, errlen, what);
-        goto fail;
-    }
-    if (SSL_CTX_check_private_key(c) != 1) {
-        char what[512];
-        snprintf(what, sizeof what, "private key %s does not match certificate %s", key_path,
-                 cert_path);
-        openssl_reason(errbuf, errlen, what);
-        goto fail;
-    }
-    if (SSL_CTX_load_verify_locations(c, ca_path, NULL) != 1) {
-        char what[512];
-        snprintf(what, sizeof what, "cannot load CA certificate %s", ca_path);
-        openssl_reason(errbuf, errlen, what);
-        goto fail;
-    }
     if (server) {
         SSL_CTX_set_verify(c, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
         STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ca_path);
@@ -115,6 +130,42 @@ int ct_tls_ctx_new(bool server, const char *cert_path, const char *key_path, con
     } else {
         SSL_CTX_set_verify(c, SSL_VERIFY_PEER, NULL);
     }
+    *out = ctx;
+    return 0;
+fail:
+    ct_tls_ctx_free(ctx);
+    return CT_ETLS;
+}
+
+int ct_tls_ctx_new_collector(const char *cert_path, const char *key_path, const char *ca_path,
+                             ct_tls_ctx_t **out, char *errbuf, size_t errlen)
+{
+    char scratch[8];
+    if (errbuf == NULL) {
+        errbuf = scratch;
+        errlen = sizeof scratch;
+    }
+    *out = NULL;
+    ERR_clear_error();
+    ct_tls_ctx_t *ctx = calloc(1, sizeof *ctx);
+    if (ctx == NULL)
+        return CT_ENOMEM;
+    SSL_CTX *c = SSL_CTX_new(TLS_client_method());
+    if (c == NULL) {
+        openssl_reason(errbuf, errlen, "cannot create TLS context");
+        goto fail;
+    }
+    ctx->ssl_ctx = c;
+    /* RFC 5425 as updated by RFC 9662: TLS 1.2 is what collectors must offer, 1.3 preferred. */
+    SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
+    SSL_CTX_set_max_proto_version(c, TLS1_3_VERSION);
+    SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
+    if (cert_path != NULL && cert_path[0] != '\0' &&
+        !use_identity(c, cert_path, key_path, errbuf, errlen))
+        goto fail;
+    if (!use_ca(c, ca_path, errbuf, errlen))
+        goto fail;
+    SSL_CTX_set_verify(c, SSL_VERIFY_PEER, NULL);
     *out = ctx;
     return 0;
 fail:
@@ -242,15 +293,22 @@ static void flush_output(ct_tls_t *t)
     t->writing = true;
 }
 
-/* Fills peer_cn and peer_fp from the verified peer certificate. A CN that is missing, too long,
- * or holds a NUL leaves peer_cn empty: the owner refuses such a peer. */
+/* Fills peer_cn, peer_fp and peer_serial from the verified peer certificate. A CN that is missing,
+ * too long, or holds a NUL leaves peer_cn empty: the owner refuses such a peer. */
 static void capture_peer_identity(ct_tls_t *t)
 {
     X509 *cert = SSL_get0_peer_certificate(t->ssl);
     t->peer_cn[0] = '\0';
     t->peer_fp[0] = '\0';
+    t->peer_serial[0] = '\0';
     if (cert == NULL)
         return;
+    BIGNUM *serial = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+    char *hex = serial != NULL ? BN_bn2hex(serial) : NULL;
+    if (hex != NULL && strlen(hex) < sizeof t->peer_serial)
+        memcpy(t->peer_serial, hex, strlen(hex) + 1);
+    OPENSSL_free(hex);
+    BN_free(serial);
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     if (X509_digest(cert, EVP_sha256(), md, &mdlen) == 1 && mdlen == 32) {

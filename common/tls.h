@@ -47,6 +47,16 @@ typedef struct ct_tls ct_tls_t;
  */
 int ct_tls_ctx_new(bool server, const char *cert_path, const char *key_path, const char *ca_path,
                    ct_tls_ctx_t **out, char *errbuf, size_t errlen);
+
+/*
+ * A client context for a peer that is not careteam's (the syslog collector, syslog_fwd.c): TLS
+ * 1.2 or 1.3, the server's certificate verified against ca_path and, with ct_tls_set_hostname,
+ * its name. Our certificate and key are presented only when cert_path is neither NULL nor ""
+ * (mutual TLS); then key_path is required. Returns 0, or CT_ETLS with errbuf naming the file or
+ * the OpenSSL reason.
+ */
+int ct_tls_ctx_new_collector(const char *cert_path, const char *key_path, const char *ca_path,
+                             ct_tls_ctx_t **out, char *errbuf, size_t errlen);
 void ct_tls_ctx_free(ct_tls_ctx_t *ctx);
 
 /*
@@ -63,7 +73,7 @@ typedef enum ct_tls_state {
 } ct_tls_state_t;
 
 typedef struct ct_tls_callbacks {
-    /* The handshake completed; peer identity is available (ct_tls_peer_cn). */
+    /* The handshake completed; peer identity is available (peer_cn, peer_fp, peer_serial). */
     void (*on_handshake)(ct_tls_t *t);
     /* Plaintext arrived. data is valid only until the callback returns. */
     void (*on_read)(ct_tls_t *t, const uint8_t *data, size_t len);
@@ -105,6 +115,9 @@ struct ct_tls {
     char peer_addr[64]; /* "ip:port" of the peer; readable by the owner */
     char peer_cn[65];   /* the peer certificate's subject CN after the handshake; readable */
     char peer_fp[65];   /* SHA-256 of the peer certificate, hex; readable */
+    /* The peer certificate's serial in upper-case hex without leading zeros (BN_bn2hex), ""
+     * if longer; readable, for revocation checks (server/pki.h). */
+    char peer_serial[65];
 };
 
 /*

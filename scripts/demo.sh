@@ -84,4 +84,7 @@ In another terminal, act as any of them with a profile, for example:
 Stop the daemon with Ctrl-C.
 
 MSG
-exec "$careteamd" serve "$data" --listen "$listen"
+# serve refuses root unless told; the demo's files belong to whoever runs it, root included.
+as_root=
+[ "$(id -u)" != 0 ] || as_root=--allow-root
+exec "$careteamd" serve "$data" --listen "$listen" $as_root

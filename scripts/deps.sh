@@ -2,7 +2,11 @@
 # Installs the Debian 12 packages careteam needs that are missing, and nothing else.
 #   scripts/deps.sh          build + run (cmake, compiler, libuv, protobuf-c, OpenSSL, SQLite)
 #   scripts/deps.sh --test   also what the test suite uses (Criterion, clang-format, python3 for
-#                            the audit export checks of tests/integration/audit_check.py)
+#                            the audit export checks of tests/integration/audit_check.py, rsyslog
+#                            with its OpenSSL driver as the collector of test_syslog_fwd.c,
+#                            scdoc so that the man pages are built and their rendering tested:
+#                            the build itself never needs scdoc; testssl.sh for the TLS scan
+#                            of tests/integration/test_testssl.c)
 #   scripts/deps.sh --fuzz   also clang and lld, for the libFuzzer harnesses (scripts/fuzz.sh)
 # Needs root (or sudo) only when something is missing.
 set -euo pipefail
@@ -10,7 +14,7 @@ set -euo pipefail
 pkgs=(cmake make gcc pkg-config libuv1-dev libprotobuf-c-dev protobuf-c-compiler libssl-dev
       libsqlite3-dev openssl)
 if [ "${1:-}" = "--test" ]; then
-  pkgs+=(libcriterion-dev clang-format python3)
+  pkgs+=(libcriterion-dev clang-format python3 rsyslog rsyslog-openssl scdoc testssl.sh)
 fi
 if [ "${1:-}" = "--fuzz" ]; then
   pkgs+=(clang lld)

@@ -281,10 +281,14 @@ int ct_admin_enroll(const char *dir, const char *id, const char *name, ct_role_t
                                 sizeof err);
         files_written = r == 0;
     }
+    /* The certificate's serial goes into the trail: `careteamd revoke` finds it there. */
+    char serial[CT_PKI_SERIAL_HEX_MAX + 1] = "";
+    if (r == 0)
+        r = ct_pki_cert_serial(ca_crt, crt, serial, NULL, 0, err, sizeof err);
     if (r == 0) {
-        char detail[160];
-        snprintf(detail, sizeof detail, "role=%s cert_days=%u%s%s", ct_role_name(role),
-                 cfg.member_cert_days, supervisor != NULL ? " supervisor=" : "",
+        char detail[256];
+        snprintf(detail, sizeof detail, "role=%s cert_days=%u serial=%s%s%s", ct_role_name(role),
+                 cfg.member_cert_days, serial, supervisor != NULL ? " supervisor=" : "",
                  supervisor != NULL ? supervisor : "");
         r = admin_audit(st, "member.enroll", "member", id, detail);
     }
@@ -448,6 +452,171 @@ int ct_admin_set_active(const char *dir, const char *id, bool active)
            active ? "" : " New connections are refused; the member's messages are kept.",
            told ? (active ? "" : " Their live connections are being closed.")
                 : (active ? "" : " (No running daemon found; nothing else to close.)"));
+    return 0;
+}
+
+/* ---- revoke --------------------------------------------------------------------------------- */
+
+/* Most certificates one revoke handles: the enrolment's, and the one given with --cert. */
+#define REVOKE_MAX_SERIALS 8
+
+typedef struct serials {
+    char v[REVOKE_MAX_SERIALS][CT_PKI_SERIAL_HEX_MAX + 1];
+    const char *p[REVOKE_MAX_SERIALS]; /* v[i], for ct_pki_crl_revoke */
+    size_t n;
+} serials_t;
+
+/* Adds serial unless it is there already. Returns 0, or CT_ETOOBIG when the list is full. */
+static int serials_add(serials_t *s, const char *serial)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        if (strcmp(s->v[i], serial) == 0)
+            return 0;
+    }
+    if (s->n == REVOKE_MAX_SERIALS)
+        return CT_ETOOBIG;
+    snprintf(s->v[s->n], sizeof s->v[s->n], "%s", serial);
+    s->p[s->n] = s->v[s->n];
+    s->n++;
+    return 0;
+}
+
+/* ct_store_audit_query callback: takes the serial=HEX of a successful member.enroll row. */
+static int enroll_serial(const ct_audit_found_t *row, void *arg)
+{
+    for (const char *p = strstr(row->detail, "serial="); p != NULL; p = strstr(p + 1, "serial=")) {
+        if (p != row->detail && p[-1] != ' ')
+            continue;
+        p += strlen("serial=");
+        size_t n = strspn(p, "0123456789ABCDEF");
+        if (n > 0 && n <= CT_PKI_SERIAL_HEX_MAX && (p[n] == ' ' || p[n] == '\0')) {
+            char serial[CT_PKI_SERIAL_HEX_MAX + 1];
+            memcpy(serial, p, n);
+            serial[n] = '\0';
+            return serials_add(arg, serial);
+        }
+    }
+    return 0;
+}
+
+/*
+ * Gathers the serials of id's certificates: the one recorded by `enroll` (its member.enroll
+ * audit row, since this version), and the one in cert_file (not NULL), which must be issued by
+ * DIR's CA to id. Prints why on failure.
+ */
+static int revoke_serials(ct_store_t *st, const char *dir, const char *id, const char *cert_file,
+                          serials_t *out)
+{
+    ct_audit_filter_t f = {
+        .action = "member.enroll", .outcome = 0, .object_type = "member", .object_id = id};
+    int r = ct_store_audit_query(st, &f, 0, 100, enroll_serial, out);
+    if (r != 0) {
+        fprintf(stderr, "careteamd: cannot read the enrolment of '%s': %s\n", id, ct_strerror(r));
+        return r;
+    }
+    if (cert_file != NULL) {
+        char ca[4096], serial[CT_PKI_SERIAL_HEX_MAX + 1], cn[CT_ID_MAX + 2], err[512];
+        ct_dir_path(ca, sizeof ca, dir, CT_DIR_CA_CRT);
+        r = ct_pki_cert_serial(ca, cert_file, serial, cn, sizeof cn, err, sizeof err);
+        if (r != 0) {
+            fprintf(stderr, "careteamd: %s\n", err);
+            return r;
+        }
+        if (strcmp(cn, id) != 0) {
+            fprintf(stderr, "careteamd: %s is the certificate of '%s', not of '%s'\n", cert_file,
+                    cn, id);
+            return CT_EINVAL;
+        }
+        if ((r = serials_add(out, serial)) != 0)
+            return r;
+    }
+    if (out->n == 0) {
+        fprintf(stderr,
+                "careteamd: no certificate of '%s' is on record (it was enrolled by a version "
+                "that did not record certificate serials): pass its certificate with --cert "
+                "FILE\n",
+                id);
+        return CT_ENOTFOUND;
+    }
+    return 0;
+}
+
+int ct_admin_revoke(const char *dir, const char *id, int reason, const char *cert_file)
+{
+    if (!ct_id_valid(id)) {
+        fprintf(stderr, "careteamd: --id '%s' is not a valid member id\n", id);
+        return CT_EINVAL;
+    }
+    char ca_key[4096], ca_crt[4096], crl[4096], err[512] = "";
+    ct_dir_path(ca_key, sizeof ca_key, dir, CT_DIR_CA_KEY);
+    ct_dir_path(ca_crt, sizeof ca_crt, dir, CT_DIR_CA_CRT);
+    ct_dir_path(crl, sizeof crl, dir, CT_DIR_CRL);
+    ct_store_t *st;
+    int r = open_store(dir, &st);
+    if (r != 0)
+        return r;
+    ct_member_t m;
+    serials_t serials = {.n = 0};
+    size_t added = 0;
+    bool crl_written = false;
+    r = ct_store_member_get(st, id, &m);
+    if (r == CT_ENOTFOUND)
+        fprintf(stderr,
+                "careteamd: no member '%s'; `careteamd members %s` lists the enrolled ones\n", id,
+                dir);
+    else if (r != 0)
+        fprintf(stderr, "careteamd: cannot read member '%s': %s\n", id, ct_strerror(r));
+    if (r == 0)
+        r = revoke_serials(st, dir, id, cert_file, &serials);
+    if (r != 0) {
+        ct_store_close(st);
+        return r;
+    }
+    /* The write transaction (BEGIN IMMEDIATE) is taken before the list is read, so that two
+     * revokes at once cannot both start from the same old list and lose one of the entries. */
+    r = ct_store_begin(st);
+    if (r == 0) {
+        r = ct_pki_crl_revoke(ca_key, ca_crt, crl, serials.p, serials.n, reason, &added, err,
+                              sizeof err);
+        crl_written = r == 0;
+        if (r == 0) {
+            char detail[256];
+            int len = snprintf(detail, sizeof detail,
+                               "certificates=%zu new=%zu reason=%s serial=", serials.n, added,
+                               ct_pki_reason_name(reason));
+            for (size_t i = 0; i < serials.n && len > 0 && (size_t)len < sizeof detail; i++)
+                len += snprintf(detail + len, sizeof detail - (size_t)len, "%s%s", i ? "," : "",
+                                serials.v[i]);
+            r = admin_audit(st, "member.revoke", "member", id, detail);
+        }
+        if (r == 0)
+            r = ct_store_commit(st);
+        else
+            (void)ct_store_rollback(st);
+    }
+    ct_store_close(st);
+    if (r != 0) {
+        if (err[0] == '\0')
+            snprintf(err, sizeof err, "%s", ct_strerror(r));
+        if (crl_written)
+            fprintf(stderr,
+                    "careteamd: %s now revokes the certificate, but the audit record failed: "
+                    "%s. Run the command again to record it (revoking again is harmless).\n",
+                    crl, err);
+        else
+            fprintf(stderr, "careteamd: revoke failed: %s\n", err);
+        return r;
+    }
+    bool told = notify_daemon(dir);
+    printf("Revoked %zu certificate%s of %s in %s (%zu newly listed, reason %s):\n", serials.n,
+           serials.n == 1 ? "" : "s", id, crl, added, ct_pki_reason_name(reason));
+    for (size_t i = 0; i < serials.n; i++)
+        printf("  serial %s\n", serials.v[i]);
+    printf("%s\n%s is still %s in the member registry: revoke changes no membership. `careteamd "
+           "deactivate %s --id %s` also refuses the member by id.\n",
+           told ? "The running daemon reloads the list and closes connections made with it."
+                : "No running daemon found: the list is read when the daemon starts.",
+           id, m.active ? "active" : "inactive", dir, id);
     return 0;
 }
 

@@ -1,8 +1,8 @@
 /*
  * The local administration subcommands of careteamd: init, enroll, members, deactivate,
- * activate, audit verify (admin.c), and the care-team commands participant, team, lockbox and
- * supervisor (admin_care.c). They run on the server host with direct access to the data
- * directory; every change is audited, in the transaction that makes it, with the OS account
+ * activate, revoke, audit verify (admin.c), and the care-team commands participant, team,
+ * lockbox and supervisor (admin_care.c). They run on the server host with direct access to the
+ * data directory; every change is audited, in the transaction that makes it, with the OS account
  * ("local:<user>") as actor, role admin and peer "local".
  *
  * Each returns 0 or a CT_E* code after printing a message that names what was wrong and how to
@@ -39,6 +39,16 @@ int ct_admin_enroll(const char *dir, const char *id, const char *name, ct_role_t
                     const char *out_prefix, const char *supervisor);
 int ct_admin_members(const char *dir, bool json);
 int ct_admin_set_active(const char *dir, const char *id, bool active);
+
+/*
+ * `careteamd revoke DIR --id ID [--reason R] [--cert FILE]`: adds the member's certificates to
+ * DIR/crl.pem (signed by DIR's CA, earlier entries kept): the one `enroll` recorded in its audit
+ * row and, with cert_file (may be NULL), that certificate, which must be DIR's CA's and name the
+ * member. Audited (member.revoke), then tells a serving daemon (SIGHUP), which reloads the list
+ * and closes sessions made with a revoked certificate. reason is a CT_PKI_REASON_* code.
+ * Changes no membership (`deactivate` does that); revoking again is harmless.
+ */
+int ct_admin_revoke(const char *dir, const char *id, int reason, const char *cert_file);
 
 /*
  * `careteamd audit verify DIR [--checkpoints FILE] [--pubkey FILE]`: opens the database

@@ -9,12 +9,19 @@
  * File syntax, line by line: blank lines and lines whose first non-blank character is '#' are
  * ignored; any other line is `key = value` with blanks around key and value trimmed. A '#' after
  * a value is part of the value (server_name may contain one), not a comment. A key given twice
- * takes its last value, so a setting can be overridden by appending a line.
+ * takes its last value, so a setting can be overridden by appending a line (ct_config_check
+ * reports it as a warning, since it may also be a forgotten old line).
+ *
+ * The parser does not stop at a problem: it reports it (ct_config_check's callback) and goes on
+ * with the next line, so that `careteamd check-config` lists every problem at once.
+ * ct_config_load is the same pass keeping the first error, which is the one it always returned.
  *
  * Invariants:
  *  1. ct_config_load changes *cfg only when the whole file is valid, including the checks that
- *     relate two keys (see check_cross_keys), which run after the last line.
- *  2. Every error message starts with "PATH:LINE: " and names the key and what it accepts.
+ *     relate two keys (see check_cross_keys), which run after the last line. (ct_config_check
+ *     leaves the lines that were valid applied over the defaults, for check-config's own checks.)
+ *  2. Every problem's text starts with "PATH:LINE: " and names the key and what it accepts;
+ *     only a file that cannot be read at all is reported without a line.
  */
 #include "config.h"
 
@@ -71,6 +78,11 @@ struct key {
 static const char *check_listen(const char *value);
 static const char *check_server_name(const char *value);
 static const char *check_log_level(const char *value);
+static const char *check_user(const char *value);
+static const char *check_syslog_forward(const char *value);
+static const char *check_syslog_path(const char *value);
+static const char *check_syslog_app_name(const char *value);
+static const char *check_syslog_facility(const char *value);
 
 #define FIELD(f) offsetof(ct_config_t, f), sizeof(((ct_config_t *)0)->f)
 
@@ -112,6 +124,23 @@ static const struct key keys[] = {
     {"audit_checkpoint_interval_ms", KEY_DURATION, FIELD(audit_checkpoint_interval_ms), 100,
      24 * 60 * 60 * 1000, NULL,
      "Sign an audit checkpoint at least this often while audit records are being added"},
+    {"user", KEY_STRING, FIELD(user), 0, 0, check_user,
+     "Account that careteamd serve switches to when started as root (it owns the data "
+     "directory)"},
+    {"syslog_forward", KEY_STRING, FIELD(syslog_forward), 0, 0, check_syslog_forward,
+     "Forward every audit record as RFC 5424 syslog over TLS (RFC 5425) to this collector, "
+     "HOST:PORT; unset: no forwarding"},
+    {"syslog_ca", KEY_STRING, FIELD(syslog_ca), 0, 0, check_syslog_path,
+     "CA certificate(s) that the collector's certificate must chain to (PEM; a relative path is "
+     "in the data directory); required with syslog_forward"},
+    {"syslog_cert", KEY_STRING, FIELD(syslog_cert), 0, 0, check_syslog_path,
+     "Client certificate presented to the collector (PEM), for mutual TLS; with syslog_key"},
+    {"syslog_key", KEY_STRING, FIELD(syslog_key), 0, 0, check_syslog_path,
+     "Private key of syslog_cert (PEM)"},
+    {"syslog_app_name", KEY_STRING, FIELD(syslog_app_name), 0, 0, check_syslog_app_name,
+     "APP-NAME of the forwarded syslog messages"},
+    {"syslog_facility", KEY_STRING, FIELD(syslog_facility), 0, 0, check_syslog_facility,
+     "Facility of the forwarded syslog messages: authpriv, auth or local0 to local7"},
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -136,6 +165,8 @@ void ct_config_defaults(ct_config_t *cfg)
     cfg->alert_concern_deadline_ms = 24 * 60 * 60 * 1000;
     cfg->audit_checkpoint_rows = 1000;
     cfg->audit_checkpoint_interval_ms = 60 * 1000;
+    snprintf(cfg->syslog_app_name, sizeof(cfg->syslog_app_name), "careteamd");
+    snprintf(cfg->syslog_facility, sizeof(cfg->syslog_facility), "authpriv");
 }
 
 /* ---- host:port ------------------------------------------------------------------------------ */
@@ -208,6 +239,69 @@ static const char *check_log_level(const char *value)
     if (ct_log_parse_level(value, &level) != 0)
         return "one of debug, info, warn, error";
     return NULL;
+}
+
+/* A POSIX portable user name: [A-Za-z0-9._-], not starting with '-'. Whether the account exists
+ * is the host's business, checked by `serve` and `check-config`, not by the parser. */
+static const char *check_user(const char *value)
+{
+    if (value[0] == '-')
+        return "a user name of A-Z a-z 0-9 . _ - not starting with '-'";
+    for (const char *p = value; *p != '\0'; p++)
+        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-')
+            return "a user name of A-Z a-z 0-9 . _ - not starting with '-'";
+    return NULL;
+}
+
+/* The syslog collector: HOST:PORT (a name, IPv4 or [IPv6]) with a port of 1-65535. */
+static const char *check_syslog_forward(const char *value)
+{
+    int port;
+    if (ct_config_split_hostport(value, NULL, 0, &port) != 0 || port == 0)
+        return "HOST:PORT or [IPv6]:PORT with a port of 1-65535";
+    return NULL;
+}
+
+/* A file path: any bytes but control characters. */
+static const char *check_syslog_path(const char *value)
+{
+    for (const unsigned char *p = (const unsigned char *)value; *p != '\0'; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return "a file path without control characters";
+    return NULL;
+}
+
+/* RFC 5424 APP-NAME: 1 to 48 printable US-ASCII characters, no space. */
+static const char *check_syslog_app_name(const char *value)
+{
+    size_t n = strlen(value);
+    if (n == 0 || n > 48)
+        return "1 to 48 printable ASCII characters without spaces";
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)value[i] < 33 || (unsigned char)value[i] > 126)
+            return "1 to 48 printable ASCII characters without spaces";
+    return NULL;
+}
+
+static const char *check_syslog_facility(const char *value)
+{
+    if (ct_config_syslog_facility(value) < 0)
+        return "authpriv, auth, or local0 to local7";
+    return NULL;
+}
+
+int ct_config_syslog_facility(const char *name)
+{
+    static const struct {
+        const char *name;
+        int code;
+    } facilities[] = {{"auth", 4},    {"authpriv", 10}, {"local0", 16}, {"local1", 17},
+                      {"local2", 18}, {"local3", 19},   {"local4", 20}, {"local5", 21},
+                      {"local6", 22}, {"local7", 23}};
+    for (size_t i = 0; i < sizeof facilities / sizeof facilities[0]; i++)
+        if (strcmp(name, facilities[i].name) == 0)
+            return facilities[i].code;
+    return -1;
 }
 
 /* ---- numbers -------------------------------------------------------------------------------- */
@@ -337,6 +431,50 @@ static const struct key *find_key(const char *name)
     return NULL;
 }
 
+/* Edit distance between a and b (case-insensitive); names longer than 63 bytes count as far. */
+static size_t distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 63 || lb > 63)
+        return SIZE_MAX;
+    size_t row[64];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t cost =
+                tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 1]) ? 0 : 1;
+            size_t best = diag + cost;
+            if (row[j] + 1 < best)
+                best = row[j] + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* The known key nearest to an unknown name, if it is near enough to be a typo (at most 2 edits,
+ * or a quarter of the key's length: "idle_timeout" for idle_timeout_ms); else NULL. */
+static const char *nearest_key(const char *name)
+{
+    const char *best = NULL;
+    size_t best_d = SIZE_MAX;
+    for (size_t i = 0; i < N_KEYS; i++) {
+        size_t d = distance(name, keys[i].name);
+        if (d < best_d && (d <= 2 || d * 4 <= strlen(keys[i].name))) {
+            best = keys[i].name;
+            best_d = d;
+        }
+    }
+    return best;
+}
+
 static char *trim(char *s)
 {
     while (isspace((unsigned char)*s))
@@ -347,21 +485,55 @@ static char *trim(char *s)
     return s;
 }
 
-/* Applies `name = value` from line `lineno` to cfg. Returns 0 or CT_EINVAL with errbuf set. */
-static int apply(ct_config_t *cfg, const struct key *k, const char *value, const char *path,
-                 unsigned lineno, char *errbuf, size_t errlen)
+/* Where the problems of one ct_config_check go, and how many errors there were. */
+typedef struct reporter {
+    const char *path;
+    ct_config_report_fn fn; /* may be NULL */
+    void *arg;
+    unsigned errors;
+} reporter_t;
+
+static void report(reporter_t *r, unsigned line, bool warning, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Reports one problem as "PATH:LINE: ..." (invariant 2); line 0: the text alone. */
+static void report(reporter_t *r, unsigned line, bool warning, const char *fmt, ...)
+{
+    char text[4096 + 1024];
+    int n = 0;
+    if (line > 0)
+        n = snprintf(text, sizeof text, "%s:%u: %s", r->path, line, warning ? "warning: " : "");
+    if (n < 0 || (size_t)n >= sizeof text)
+        n = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text + n, sizeof text - (size_t)n, fmt, ap);
+    va_end(ap);
+    if (!warning)
+        r->errors++;
+    if (r->fn != NULL) {
+        ct_config_problem_t p = {.line = line, .warning = warning, .text = text};
+        r->fn(&p, r->arg);
+    }
+}
+
+/* Applies `name = value` from line `lineno` to cfg. Returns true, or false after reporting why. */
+static bool apply(ct_config_t *cfg, const struct key *k, const char *value, reporter_t *r,
+                  unsigned lineno)
 {
     if (k->type == KEY_STRING) {
         const char *why = k->check(value);
-        if (why != NULL)
-            return ct_errf(errbuf, errlen, CT_EINVAL, "%s:%u: invalid %s \"%s\": expected %s", path,
-                           lineno, k->name, value, why);
-        if (strlen(value) >= k->size)
-            return ct_errf(errbuf, errlen, CT_EINVAL,
-                           "%s:%u: %s is too long: at most %zu characters", path, lineno, k->name,
-                           k->size - 1);
+        if (why != NULL) {
+            report(r, lineno, false, "invalid %s \"%s\": expected %s", k->name, value, why);
+            return false;
+        }
+        if (strlen(value) >= k->size) {
+            report(r, lineno, false, "%s is too long: at most %zu characters", k->name,
+                   k->size - 1);
+            return false;
+        }
         memcpy((char *)cfg + k->offset, value, strlen(value) + 1);
-        return 0;
+        return true;
     }
 
     char range[80];
@@ -373,52 +545,56 @@ static int apply(ct_config_t *cfg, const struct key *k, const char *value, const
                            : k->type == KEY_DURATION
                                ? "milliseconds, or a number with ms, s, m or h"
                                : "a whole number";
-        return ct_errf(errbuf, errlen, CT_EINVAL, "%s:%u: invalid %s \"%s\": %s; expected %s, %s",
-                       path, lineno, k->name, value, why, form, range);
+        report(r, lineno, false, "invalid %s \"%s\": %s; expected %s, %s", k->name, value, why,
+               form, range);
+        return false;
     }
-    if (n < k->min || n > k->max)
-        return ct_errf(errbuf, errlen, CT_EINVAL, "%s:%u: %s = %s is out of range: allowed %s",
-                       path, lineno, k->name, value, range);
+    if (n < k->min || n > k->max) {
+        report(r, lineno, false, "%s = %s is out of range: allowed %s", k->name, value, range);
+        return false;
+    }
     set_number(cfg, k, n);
-    return 0;
+    return true;
 }
 
 /*
  * Checks that relate two keys, after the whole file is read (invariant 1). The error names the
  * line of whichever of the two keys the file set last (`lines` is indexed like `keys`; 0 means
- * the key kept its default).
+ * the key kept its default). A rule is skipped when either key had an error of its own: its
+ * value is then not the one the file meant, and the error already names the line.
  */
-static int check_cross_keys(const ct_config_t *cfg, const unsigned *lines, const char *path,
-                            char *errbuf, size_t errlen)
+static void check_cross_keys(const ct_config_t *cfg, const unsigned *lines, const bool *bad,
+                             reporter_t *r)
 {
-    const struct key *frame = find_key("max_frame");
-    const struct key *body = find_key("max_body");
-    const struct key *output = find_key("max_output");
-    unsigned frame_line = lines[frame - keys];
+    size_t frame = (size_t)(find_key("max_frame") - keys);
+    size_t body = (size_t)(find_key("max_body") - keys);
+    size_t output = (size_t)(find_key("max_output") - keys);
 
-    if ((uint64_t)cfg->max_body + ENVELOPE_OVERHEAD > cfg->max_frame) {
-        unsigned l = lines[body - keys] > frame_line ? lines[body - keys] : frame_line;
-        return ct_errf(errbuf, errlen, CT_EINVAL,
-                       "%s:%u: max_body (%" PRIu32 ") must be at most max_frame - 4K (%" PRIu64
-                       "), to leave room for the rest of the message",
-                       path, l, cfg->max_body, (uint64_t)cfg->max_frame - ENVELOPE_OVERHEAD);
+    if (!bad[frame] && !bad[body] && (uint64_t)cfg->max_body + ENVELOPE_OVERHEAD > cfg->max_frame) {
+        unsigned l = lines[body] > lines[frame] ? lines[body] : lines[frame];
+        report(r, l, false,
+               "max_body (%" PRIu32 ") must be at most max_frame - 4K (%" PRIu64
+               "), to leave room for the rest of the message",
+               cfg->max_body, (uint64_t)cfg->max_frame - ENVELOPE_OVERHEAD);
     }
-    if (cfg->max_output < cfg->max_frame) {
-        unsigned l = lines[output - keys] > frame_line ? lines[output - keys] : frame_line;
-        return ct_errf(errbuf, errlen, CT_EINVAL,
-                       "%s:%u: max_output (%" PRIu64 ") must be at least max_frame (%" PRIu32
-                       "), or one response could never be queued",
-                       path, l, cfg->max_output, cfg->max_frame);
+    if (!bad[frame] && !bad[output] && cfg->max_output < cfg->max_frame) {
+        unsigned l = lines[output] > lines[frame] ? lines[output] : lines[frame];
+        report(r, l, false,
+               "max_output (%" PRIu64 ") must be at least max_frame (%" PRIu32
+               "), or one response could never be queued",
+               cfg->max_output, cfg->max_frame);
     }
-    return 0;
 }
 
 /*
- * Parses every line of f into cfg. Returns 0, CT_EINVAL (errbuf "PATH:LINE: ...") or CT_ESYS.
+ * Parses every line of f into cfg, reporting each problem and going on with the next line.
+ * Returns 0 (cfg may hold errors: see r->errors) or CT_ESYS when reading failed.
  */
-static int parse_stream(FILE *f, const char *path, ct_config_t *cfg, char *errbuf, size_t errlen)
+static int parse_stream(FILE *f, ct_config_t *cfg, reporter_t *r)
 {
     unsigned lines[N_KEYS] = {0}; /* line that last set each key */
+    unsigned first[N_KEYS] = {0}; /* line that first set it */
+    bool bad[N_KEYS] = {false};   /* the key's last line was an error */
     char *line = NULL;            /* owned here; getline grows it */
     size_t cap = 0;
     unsigned lineno = 0;
@@ -429,72 +605,103 @@ static int parse_stream(FILE *f, const char *path, ct_config_t *cfg, char *errbu
     while ((n = getline(&line, &cap, f)) >= 0) {
         lineno++;
         if ((size_t)n != strlen(line)) {
-            rc =
-                ct_errf(errbuf, errlen, CT_EINVAL, "%s:%u: line contains a NUL byte", path, lineno);
-            goto out;
+            report(r, lineno, false, "line contains a NUL byte");
+            continue;
         }
         if (n > LINE_MAX_LEN) {
-            rc = ct_errf(errbuf, errlen, CT_EINVAL, "%s:%u: line is longer than %d characters",
-                         path, lineno, LINE_MAX_LEN);
-            goto out;
+            report(r, lineno, false, "line is longer than %d characters", LINE_MAX_LEN);
+            continue;
         }
         char *s = trim(line);
         if (s[0] == '\0' || s[0] == '#')
             continue;
         char *eq = strchr(s, '=');
         if (eq == NULL) {
-            rc = ct_errf(errbuf, errlen, CT_EINVAL, "%s:%u: expected `key = value`, found no '='",
-                         path, lineno);
-            goto out;
+            report(r, lineno, false, "expected `key = value`, found no '='");
+            continue;
         }
         *eq = '\0';
         char *name = trim(s);
         char *value = trim(eq + 1);
         if (name[0] == '\0') {
-            rc = ct_errf(errbuf, errlen, CT_EINVAL, "%s:%u: missing key before '='", path, lineno);
-            goto out;
+            report(r, lineno, false, "missing key before '='");
+            continue;
         }
         const struct key *k = find_key(name);
         if (k == NULL) {
-            rc = ct_errf(errbuf, errlen, CT_EINVAL,
-                         "%s:%u: unknown key \"%s\" (careteamd init writes every known key)", path,
-                         lineno, name);
-            goto out;
+            const char *near = nearest_key(name);
+            if (near != NULL)
+                report(r, lineno, false, "unknown key \"%s\"; did you mean %s?", name, near);
+            else
+                report(r, lineno, false,
+                       "unknown key \"%s\" (careteamd init writes every known key)", name);
+            continue;
         }
+        size_t i = (size_t)(k - keys);
+        if (first[i] != 0)
+            report(r, lineno, true,
+                   "%s is set again (first on line %u); the last value is the one used", k->name,
+                   first[i]);
+        else
+            first[i] = lineno;
+        lines[i] = lineno;
         if (value[0] == '\0') {
-            rc = ct_errf(errbuf, errlen, CT_EINVAL, "%s:%u: empty value for %s", path, lineno,
-                         k->name);
-            goto out;
+            report(r, lineno, false, "empty value for %s", k->name);
+            bad[i] = true;
+            continue;
         }
-        rc = apply(cfg, k, value, path, lineno, errbuf, errlen);
-        if (rc != 0)
-            goto out;
-        lines[k - keys] = lineno;
+        bad[i] = !apply(cfg, k, value, r, lineno);
     }
     if (ferror(f)) {
-        rc = ct_errf(errbuf, errlen, CT_ESYS, "cannot read %s: %s", path,
-                     strerror(errno != 0 ? errno : EIO));
-        goto out;
+        int e = errno != 0 ? errno : EIO;
+        report(r, 0, false, "cannot read %s: %s", r->path, strerror(e));
+        rc = CT_ESYS;
+    } else {
+        check_cross_keys(cfg, lines, bad, r);
     }
-    rc = check_cross_keys(cfg, lines, path, errbuf, errlen);
-
-out:
     free(line);
     return rc;
 }
 
-int ct_config_load(const char *path, ct_config_t *cfg, char *errbuf, size_t errlen)
+int ct_config_check(const char *path, ct_config_t *cfg, ct_config_report_fn fn, void *arg)
 {
+    reporter_t r = {.path = path, .fn = fn, .arg = arg};
     FILE *f = fopen(path, "re");
     if (f == NULL) {
         int e = errno;
-        return ct_errf(errbuf, errlen, e == ENOENT ? CT_ENOTFOUND : CT_ESYS, "cannot read %s: %s",
-                       path, strerror(e));
+        report(&r, 0, false, "cannot read %s: %s", path, strerror(e));
+        return e == ENOENT ? CT_ENOTFOUND : CT_ESYS;
     }
-    ct_config_t tmp;
-    ct_config_defaults(&tmp);
-    int rc = parse_stream(f, path, &tmp, errbuf, errlen);
+    ct_config_defaults(cfg);
+    int rc = parse_stream(f, cfg, &r);
     fclose(f);
+    if (rc == 0 && r.errors > 0)
+        rc = CT_EINVAL;
+    return rc;
+}
+
+/* ct_config_load's reporter: keeps the first error's text. */
+typedef struct first_error {
+    char *buf;
+    size_t len;
+    bool set;
+} first_error_t;
+
+static void keep_first_error(const ct_config_problem_t *p, void *arg)
+{
+    first_error_t *fe = arg;
+    if (p->warning || fe->set)
+        return;
+    fe->set = true;
+    if (fe->buf != NULL && fe->len > 0)
+        snprintf(fe->buf, fe->len, "%s", p->text);
+}
+
+int ct_config_load(const char *path, ct_config_t *cfg, char *errbuf, size_t errlen)
+{
+    first_error_t fe = {.buf = errbuf, .len = errlen};
+    ct_config_t tmp;
+    int rc = ct_config_check(path, &tmp, keep_first_error, &fe);
     if (rc == 0)
         *cfg = tmp;
     return rc;
@@ -528,6 +735,11 @@ static char *render(const ct_config_t *cfg)
             format_number(k, get_number(cfg, k), value, sizeof(value));
             format_number(k, get_number(&def, k), dflt, sizeof(dflt));
             describe_range(k, range, sizeof(range));
+        }
+        if (k->type == KEY_STRING && value[0] == '\0') {
+            /* An empty value does not load: a key that is off by default is shown commented. */
+            fprintf(m, "\n# %s (default: none).\n# %s = \n", k->help, k->name);
+            continue;
         }
         fprintf(m, "\n# %s (default %s%s%s).\n%s = %s\n", k->help, dflt, range[0] ? "; " : "",
                 range, k->name, value);

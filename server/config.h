@@ -5,10 +5,15 @@
  * malformed values and out-of-range numbers are errors that name the line. Sizes accept a K/M/G
  * suffix (powers of 1024); durations accept ms/s/m/h suffixes (default unit: the key's own unit,
  * named in the key, e.g. handshake_timeout_ms).
+ *
+ * There is one parser. ct_config_check reads the whole file and reports every problem (for
+ * `careteamd check-config`); ct_config_load is that same pass, keeping the first error (for
+ * `careteamd serve` and the admin commands).
  */
 #ifndef CT_CONFIG_H
 #define CT_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +37,14 @@ typedef struct ct_config {
     uint32_t alert_concern_deadline_ms; /* concern alert unacknowledged -> escalate; 24 h */
     uint32_t audit_checkpoint_rows;     /* sign a checkpoint after this many audit rows; 1000 */
     uint32_t audit_checkpoint_interval_ms; /* ... or this long, if a row was added; 60 s */
+    char user[33]; /* account `serve` switches to when started as root; "" (default): none */
+    /* Forwarding of audit records to a syslog collector (syslog_fwd.h). */
+    char syslog_forward[300]; /* collector "HOST:PORT"; "" (default): no forwarding */
+    char syslog_ca[512];      /* CA file for the collector's certificate; relative: in DIR */
+    char syslog_cert[512];    /* client certificate for mutual TLS; "" (default): none */
+    char syslog_key[512];     /* its private key */
+    char syslog_app_name[49]; /* RFC 5424 APP-NAME; default "careteamd" */
+    char syslog_facility[16]; /* authpriv (default), auth, local0..local7 */
 } ct_config_t;
 
 /* Fills cfg with the defaults. */
@@ -43,8 +56,32 @@ void ct_config_defaults(ct_config_t *cfg);
  */
 int ct_config_load(const char *path, ct_config_t *cfg, char *errbuf, size_t errlen);
 
+/* One problem ct_config_check found. */
+typedef struct ct_config_problem {
+    unsigned line;    /* the line it is on (1-based); 0 when the file could not be read at all */
+    bool warning;     /* true: the file still loads (a key set twice: its last value is used) */
+    const char *text; /* "PATH:LINE: what is wrong" ("PATH:LINE: warning: ..."); valid only
+                         during the callback */
+} ct_config_problem_t;
+
+typedef void (*ct_config_report_fn)(const ct_config_problem_t *problem, void *arg);
+
+/*
+ * Reads path over the defaults like ct_config_load, but goes on past a problem: report (if not
+ * NULL) is called for every one, in line order, then for the rules that relate two keys
+ * (max_body <= max_frame - 4K, max_output >= max_frame; checked only when both keys are valid on
+ * their own). Returns 0 when there were no errors (warnings allowed), CT_EINVAL when there were,
+ * or CT_ENOTFOUND / CT_ESYS when the file cannot be read (reported once, with line 0, as "cannot
+ * read PATH: why"). *cfg is always set: the defaults with every valid line applied (so with
+ * CT_EINVAL it is not what the daemon would run with: it would not run).
+ */
+int ct_config_check(const char *path, ct_config_t *cfg, ct_config_report_fn report, void *arg);
+
 /* Writes cfg as a commented careteamd.conf (mode 0644). Fails with CT_EEXISTS if path exists. */
 int ct_config_write(const char *path, const ct_config_t *cfg, char *errbuf, size_t errlen);
+
+/* The syslog facility number of a syslog_facility name ("authpriv" -> 10), or -1. */
+int ct_config_syslog_facility(const char *name);
 
 /* Splits "HOST:PORT" or "[V6]:PORT" into host and port. Returns 0 or CT_EINVAL. */
 int ct_config_split_hostport(const char *s, char *host, size_t hostlen, int *port);

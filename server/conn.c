@@ -623,6 +623,28 @@ void ct_conn_recheck_members(ct_conn_env_t *env)
     }
 }
 
+size_t ct_conn_close_revoked(ct_conn_env_t *env, bool (*revoked)(const char *serial, void *arg),
+                             void *arg)
+{
+    size_t closed = 0;
+    for (ct_conn_t *c = env->conns; c != NULL; c = c->next) {
+        if ((c->state != CONN_LOOKUP && c->state != CONN_ACTIVE) || c->tls.peer_serial[0] == '\0' ||
+            !revoked(c->tls.peer_serial, arg))
+            continue;
+        ct_log_info("session.revoked", "conn=%llu member=%s serial=%s",
+                    (unsigned long long)c->session.id, c->session.member_id, c->tls.peer_serial);
+        char detail[128];
+        snprintf(detail, sizeof detail, "reason=certificate_revoked serial=%s", c->tls.peer_serial);
+        audit_conn_failure(c, "session.revoked", CT_EUNAUTHENTICATED, detail);
+        ct_session_send_error(&c->session, 0, CT_EUNAUTHENTICATED,
+                              "your certificate was revoked; ask your administrator");
+        /* A member lookup still in flight finds the connection closing and lets it go. */
+        conn_close(c, true);
+        closed++;
+    }
+    return closed;
+}
+
 void ct_conn_pause_all(ct_conn_env_t *env)
 {
     env->stopping = true;

@@ -31,6 +31,17 @@ int ct_conn_accept(ct_conn_env_t *env, uv_stream_t *listener);
  * which `careteamd deactivate` sends to a running daemon. */
 void ct_conn_recheck_members(ct_conn_env_t *env);
 
+/*
+ * Closes every connection past the TLS handshake whose client certificate is revoked: for each,
+ * revoked(serial, arg) is asked with the certificate's serial (tls.h, peer_serial); a revoked
+ * one gets an UNAUTHENTICATED Error, a session.revoked audit row (reason=certificate_revoked) and
+ * a graceful close. Connections still in the handshake are left alone: their certificate is
+ * unknown yet, and the context they started with judges it (new connections get the reloaded
+ * revocation list). Run on SIGHUP after the list is reloaded. Returns how many it closed.
+ */
+size_t ct_conn_close_revoked(ct_conn_env_t *env, bool (*revoked)(const char *serial, void *arg),
+                             void *arg);
+
 /* Stops reading requests on every connection and admits no new session (shutdown, first step). */
 void ct_conn_pause_all(ct_conn_env_t *env);
 

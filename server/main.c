@@ -13,8 +13,10 @@
 #include <string.h>
 
 #include "admin.h"
+#include "admin_ops.h"
 #include "careteam.pb-c.h"
 #include "err.h"
+#include "pki.h"
 #include "timeparse.h"
 #include "server.h"
 
@@ -35,12 +37,18 @@ static const char USAGE[] =
     "  members DIR [--json]           list members\n"
     "  deactivate DIR --id ID         refuse a member's future connections\n"
     "  activate DIR --id ID           allow a deactivated member again\n"
+    "  revoke DIR --id ID [--reason R] [--cert FILE]\n"
+    "                                 revoke a member's certificate (DIR/crl.pem)\n"
     "  participant add|list DIR ...   register participants (by initials or chart number)\n"
     "  team add|remove|show DIR ...   who is on a participant's care team\n"
     "  lockbox add|remove|list DIR ...\n"
     "                                 members a participant wants to receive nothing about them\n"
     "  supervisor set DIR ...         set or clear a peer worker's peer supervisor\n"
-    "  serve DIR [--listen HOST:PORT] run the daemon in the foreground\n"
+    "  serve DIR [--listen HOST:PORT] [--user NAME]\n"
+    "                                 run the daemon in the foreground\n"
+    "  check-config DIR|FILE          list every problem in the settings and the data directory\n"
+    "  backup DIR FILE                copy the database consistently, even while serving\n"
+    "  restore FILE DIR               put a backup back into a stopped data directory\n"
     "  audit verify|keygen|checkpoint|checkpoints DIR ...\n"
     "                                 check the audit log (chain and signed checkpoints),\n"
     "                                 make its signing key, sign or export checkpoints\n"
@@ -224,15 +232,64 @@ static int cmd_set_active(int argc, char **argv, bool active)
     return ct_admin_set_active(dir, id, active) == 0 ? 0 : 1;
 }
 
-static int cmd_serve(int argc, char **argv)
+static int cmd_revoke(int argc, char **argv)
 {
-    static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
-                                         {"ready-file", required_argument, NULL, 'R'},
+    static const struct option opts[] = {{"id", required_argument, NULL, 'i'},
+                                         {"reason", required_argument, NULL, 'r'},
+                                         {"cert", required_argument, NULL, 'c'},
                                          {"help", no_argument, NULL, 'h'},
                                          {0}};
+    const char *id = NULL, *cert = NULL;
+    int reason = CT_PKI_REASON_UNSPECIFIED;
+    int c;
+    while ((c = getopt_long(argc, argv, "i:r:c:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'i':
+            id = optarg;
+            break;
+        case 'r':
+            if (ct_pki_reason_parse(optarg, &reason) != 0)
+                return usage_error("revoke",
+                                   "unknown --reason '%s': use unspecified, keyCompromise, "
+                                   "affiliationChanged, superseded, cessationOfOperation or "
+                                   "privilegeWithdrawn",
+                                   optarg);
+            break;
+        case 'c':
+            cert = optarg;
+            break;
+        case 'h':
+            printf("usage: careteamd revoke DIR --id ID [--reason R] [--cert FILE]\n\n"
+                   "Adds the member's certificate to DIR/crl.pem, signed by DIR's CA (earlier\n"
+                   "revocations stay), and tells a running daemon to reload it: connections made\n"
+                   "with the certificate are closed and new ones fail the TLS handshake. The\n"
+                   "certificate is the one `enroll` recorded; --cert FILE names one (issued by\n"
+                   "DIR's CA to ID) for members enrolled before serials were recorded. R is an\n"
+                   "RFC 5280 reason: unspecified (default), keyCompromise, affiliationChanged,\n"
+                   "superseded, cessationOfOperation, privilegeWithdrawn. Membership is not\n"
+                   "changed (see deactivate); revoking again is harmless.\n");
+            return 0;
+        default:
+            return usage_error("revoke", "%s", "unknown option");
+        }
+    }
+    const char *dir = take_dir("revoke", argc, argv);
+    if (dir == NULL)
+        return EXIT_USAGE;
+    if (id == NULL)
+        return usage_error("revoke", "%s", "--id is required");
+    return ct_admin_revoke(dir, id, reason, cert) == 0 ? 0 : 1;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, 'l'}, {"ready-file", required_argument, NULL, 'R'},
+        {"user", required_argument, NULL, 'u'},   {"allow-root", no_argument, NULL, 'A'},
+        {"help", no_argument, NULL, 'h'},         {0}};
     ct_serve_opts_t so = {0};
     int c;
-    while ((c = getopt_long(argc, argv, "l:R:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "l:R:u:Ah", opts, NULL)) != -1) {
         switch (c) {
         case 'l':
             so.listen = optarg;
@@ -240,13 +297,27 @@ static int cmd_serve(int argc, char **argv)
         case 'R':
             so.ready_file = optarg;
             break;
+        case 'u':
+            so.user = optarg;
+            break;
+        case 'A':
+            so.allow_root = true;
+            break;
         case 'h':
-            printf("usage: careteamd serve DIR [--listen HOST:PORT] [--ready-file PATH]\n\n"
+            printf("usage: careteamd serve DIR [--listen HOST:PORT] [--ready-file PATH]\n"
+                   "                      [--user NAME | --allow-root]\n\n"
                    "Serves members over mutual TLS 1.3 until SIGTERM or SIGINT, then finishes\n"
                    "what is in flight and exits 0. Logs go to stderr, one line per event.\n"
+                   "Refuses to run as root unless told which account to switch to.\n"
                    "  --listen HOST:PORT  overrides `listen` in DIR/careteamd.conf; port 0\n"
                    "                      picks a free port\n"
-                   "  --ready-file PATH   once listening, write \"HOST:PORT\" to PATH\n");
+                   "  --ready-file PATH   once listening, write \"HOST:PORT\" to PATH (with\n"
+                   "                      --user, NAME must be able to write there)\n"
+                   "  --user NAME         when started as root: bind the port, then switch to\n"
+                   "                      NAME for good (overrides `user` in careteamd.conf);\n"
+                   "                      NAME must own DIR\n"
+                   "  --allow-root        serve as root all the same (a container or test rig\n"
+                   "                      whose only account is root); never on a shared host\n");
             return 0;
         default:
             return usage_error("serve", "%s", "unknown option");
@@ -256,6 +327,99 @@ static int cmd_serve(int argc, char **argv)
     if (so.dir == NULL)
         return EXIT_USAGE;
     return ct_server_run(&so) == 0 ? 0 : 1;
+}
+
+/* Takes the two operands of backup and restore, in order. */
+static bool take_two(const char *cmd, int argc, char **argv, const char *what, const char **a,
+                     const char **b)
+{
+    if (optind + 2 > argc) {
+        usage_error(cmd, "missing operands: expected %s", what);
+        return false;
+    }
+    if (optind + 2 < argc) {
+        usage_error(cmd, "unexpected argument '%s'", argv[optind + 2]);
+        return false;
+    }
+    *a = argv[optind];
+    *b = argv[optind + 1];
+    return true;
+}
+
+/* Parses the options of a command that has none but --help. Returns -1 to go on, or the exit
+ * code (help printed: 0; usage error: 2). */
+static int only_help(const char *cmd, const char *help, int argc, char **argv)
+{
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c != 'h')
+            return usage_error(cmd, "%s", "unknown option");
+        fputs(help, stdout);
+        return 0;
+    }
+    return -1;
+}
+
+/* `careteamd check-config DIR|FILE` (admin_check.c). */
+static int cmd_check_config(int argc, char **argv)
+{
+    static const char help[] =
+        "usage: careteamd check-config DIR|FILE\n\n"
+        "Reads DIR/careteamd.conf (or FILE) and prints every problem on stderr, each with its\n"
+        "line: unknown keys (with the nearest known one), malformed or out-of-range values,\n"
+        "rules between keys; a key set twice is a warning (its last value is used). With a\n"
+        "data directory it then makes the checks `serve` makes at start: the files it needs,\n"
+        "their permissions, and with `user` set, that the account exists and owns DIR.\n"
+        "Prints \"PATH: OK (listen HOST:PORT)\" and exits 0 when serve would accept it; exits 1\n"
+        "when there are problems, 2 for a usage error. Changes nothing.\n";
+    int rc = only_help("check-config", help, argc, argv);
+    if (rc >= 0)
+        return rc;
+    const char *path = take_dir("check-config", argc, argv);
+    if (path == NULL)
+        return EXIT_USAGE;
+    return ct_admin_check_config(path) == 0 ? 0 : 1;
+}
+
+/* `careteamd backup DIR FILE` (admin_backup.c). */
+static int cmd_backup(int argc, char **argv)
+{
+    static const char help[] =
+        "usage: careteamd backup DIR FILE\n\n"
+        "Writes a consistent copy of DIR's database to FILE (which must not exist) with\n"
+        "SQLite's online backup API: everything committed before the backup began, nothing\n"
+        "half-written. Safe while the daemon serves; it is not held up. The backup is audited\n"
+        "in DIR (admin.backup). FILE holds message bodies: keep it as private as DIR. The CA,\n"
+        "keys and settings are not in it: keep one copy of the data directory for those.\n";
+    int rc = only_help("backup", help, argc, argv);
+    if (rc >= 0)
+        return rc;
+    const char *dir, *file;
+    if (!take_two("backup", argc, argv, "DIR FILE", &dir, &file))
+        return EXIT_USAGE;
+    return ct_admin_backup(dir, file) == 0 ? 0 : 1;
+}
+
+/* `careteamd restore FILE DIR` (admin_backup.c). */
+static int cmd_restore(int argc, char **argv)
+{
+    static const char help[] =
+        "usage: careteamd restore FILE DIR\n\n"
+        "Replaces the database of the data directory DIR with the backup FILE. DIR must exist\n"
+        "(its CA, keys and settings stay) and no daemon may serve it. FILE is copied into DIR,\n"
+        "checked (database structure; audit chain and signed checkpoints, under DIR's audit\n"
+        "key), brought to the current schema and audited (admin.restore) before it is moved\n"
+        "into place in one step; the previous database is kept as\n"
+        "DIR/careteam.db.before-restore (restore refuses if that exists). Nothing changes if\n"
+        "a check fails.\n";
+    int rc = only_help("restore", help, argc, argv);
+    if (rc >= 0)
+        return rc;
+    const char *file, *dir;
+    if (!take_two("restore", argc, argv, "FILE DIR", &file, &dir))
+        return EXIT_USAGE;
+    return ct_admin_restore(file, dir) == 0 ? 0 : 1;
 }
 
 static const char AUDIT_USAGE[] =
@@ -770,8 +934,16 @@ int main(int argc, char **argv)
         return cmd_set_active(argc, argv, false);
     if (strcmp(cmd, "activate") == 0)
         return cmd_set_active(argc, argv, true);
+    if (strcmp(cmd, "revoke") == 0)
+        return cmd_revoke(argc, argv);
     if (strcmp(cmd, "serve") == 0)
         return cmd_serve(argc, argv);
+    if (strcmp(cmd, "check-config") == 0)
+        return cmd_check_config(argc, argv);
+    if (strcmp(cmd, "backup") == 0)
+        return cmd_backup(argc, argv);
+    if (strcmp(cmd, "restore") == 0)
+        return cmd_restore(argc, argv);
     if (strcmp(cmd, "audit") == 0)
         return cmd_audit(argc, argv);
     if (strcmp(cmd, "purge") == 0)

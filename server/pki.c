@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/bio.h>
@@ -257,12 +258,16 @@ static X509 *make_cert(enum cert_kind kind, EVP_PKEY *pub, const char *cn, long 
     X509_NAME *subject = make_name(cn);
     if (x == NULL || subject == NULL)
         goto fail;
+    /* Both ends from one clock reading and both moved back by the skew, so that the certificate
+     * is valid exactly `days` days: a scanner (testssl) flags a server certificate valid even a
+     * second longer than 825 days. */
+    time_t now = time(NULL);
 
     if (X509_set_version(x, 2) != 1 || set_random_serial(x) != 1 ||
         X509_set_subject_name(x, subject) != 1 ||
         X509_set_issuer_name(x, ca_crt != NULL ? X509_get_subject_name(ca_crt) : subject) != 1 ||
-        X509_gmtime_adj(X509_getm_notBefore(x), NOT_BEFORE_SKEW_SECONDS) == NULL ||
-        X509_time_adj_ex(X509_getm_notAfter(x), (int)days, 0, NULL) == NULL ||
+        X509_time_adj_ex(X509_getm_notBefore(x), 0, NOT_BEFORE_SKEW_SECONDS, &now) == NULL ||
+        X509_time_adj_ex(X509_getm_notAfter(x), (int)days, NOT_BEFORE_SKEW_SECONDS, &now) == NULL ||
         X509_set_pubkey(x, pub) != 1)
         goto fail;
 
@@ -513,4 +518,381 @@ int ct_pki_issue_member(const char *ca_key_path, const char *ca_crt_path, const 
                        "invalid certificate validity %d days: must be 1-%d", days, MEMBER_MAX_DAYS);
     return issue(CERT_MEMBER, ca_key_path, ca_crt_path, key_path, crt_path, member_id, days, NULL,
                  errbuf, errlen);
+}
+
+/* ---- revocation ----------------------------------------------------------------------------- */
+
+static const struct {
+    const char *name;
+    int code;
+} REASONS[] = {
+    {"unspecified", CT_PKI_REASON_UNSPECIFIED},
+    {"keyCompromise", CT_PKI_REASON_KEY_COMPROMISE},
+    {"affiliationChanged", CT_PKI_REASON_AFFILIATION_CHANGED},
+    {"superseded", CT_PKI_REASON_SUPERSEDED},
+    {"cessationOfOperation", CT_PKI_REASON_CESSATION_OF_OPERATION},
+    {"privilegeWithdrawn", CT_PKI_REASON_PRIVILEGE_WITHDRAWN},
+};
+
+int ct_pki_reason_parse(const char *name, int *code)
+{
+    for (size_t i = 0; name != NULL && i < sizeof REASONS / sizeof REASONS[0]; i++) {
+        if (strcmp(REASONS[i].name, name) == 0) {
+            *code = REASONS[i].code;
+            return 0;
+        }
+    }
+    return CT_EINVAL;
+}
+
+const char *ct_pki_reason_name(int code)
+{
+    for (size_t i = 0; i < sizeof REASONS / sizeof REASONS[0]; i++) {
+        if (REASONS[i].code == code)
+            return REASONS[i].name;
+    }
+    return "unspecified";
+}
+
+/* Formats an ASN.1 serial as serial text (pki.h). Returns true if it fits. */
+static bool serial_to_hex(const ASN1_INTEGER *ai, char *out)
+{
+    BIGNUM *bn = ASN1_INTEGER_to_BN(ai, NULL);
+    char *hex = bn != NULL ? BN_bn2hex(bn) : NULL;
+    bool ok = hex != NULL && strlen(hex) <= CT_PKI_SERIAL_HEX_MAX;
+    if (ok)
+        memcpy(out, hex, strlen(hex) + 1);
+    OPENSSL_free(hex);
+    BN_free(bn);
+    return ok;
+}
+
+/* Parses serial text into a new ASN1_INTEGER (caller frees), or NULL if it is not 1 to
+ * CT_PKI_SERIAL_HEX_MAX hex digits. */
+static ASN1_INTEGER *serial_from_hex(const char *hex)
+{
+    size_t n = strlen(hex);
+    if (n == 0 || n > CT_PKI_SERIAL_HEX_MAX || strspn(hex, "0123456789ABCDEFabcdef") != n)
+        return NULL;
+    BIGNUM *bn = NULL;
+    if (BN_hex2bn(&bn, hex) != (int)n)
+        return NULL;
+    ASN1_INTEGER *ai = BN_to_ASN1_INTEGER(bn, NULL);
+    BN_free(bn);
+    return ai;
+}
+
+static X509 *read_cert_file(const char *path, const char *what, int *rc, char *errbuf,
+                            size_t errlen)
+{
+    FILE *f = open_input(path, what, rc, errbuf, errlen);
+    if (f == NULL)
+        return NULL;
+    X509 *x = PEM_read_X509(f, NULL, ct_ossl_no_password, NULL);
+    fclose(f);
+    if (x == NULL)
+        *rc = ct_errf(errbuf, errlen, CT_EINVAL, "cannot parse %s %s: %s", what, path,
+                      ct_ossl_reason());
+    return x;
+}
+
+int ct_pki_cert_serial(const char *ca_crt_path, const char *crt_path, char *serial_hex, char *cn,
+                       size_t cnlen, char *errbuf, size_t errlen)
+{
+    int rc = 0;
+    ERR_clear_error();
+    X509 *ca = read_cert_file(ca_crt_path, "CA certificate", &rc, errbuf, errlen);
+    X509 *x = ca != NULL ? read_cert_file(crt_path, "certificate", &rc, errbuf, errlen) : NULL;
+    if (x == NULL)
+        goto out;
+    EVP_PKEY *ca_pub = X509_get0_pubkey(ca);
+    if (ca_pub == NULL || X509_verify(x, ca_pub) != 1 ||
+        X509_NAME_cmp(X509_get_issuer_name(x), X509_get_subject_name(ca)) != 0) {
+        ERR_clear_error();
+        rc = ct_errf(errbuf, errlen, CT_EINVAL, "certificate %s was not issued by the CA %s",
+                     crt_path, ca_crt_path);
+        goto out;
+    }
+    if (!serial_to_hex(X509_get0_serialNumber(x), serial_hex)) {
+        rc = ct_errf(errbuf, errlen, CT_EINVAL, "certificate %s has an unusable serial number",
+                     crt_path);
+        goto out;
+    }
+    if (cn != NULL && cnlen > 0) {
+        cn[0] = '\0';
+        int len = X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, NULL, 0);
+        if (len > 0 && (size_t)len < cnlen)
+            X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn, (int)cnlen);
+    }
+
+out:
+    X509_free(x);
+    X509_free(ca);
+    return rc;
+}
+
+/*
+ * Reads the CRL at path and checks it is signed by ca. Returns the list (caller frees), or NULL
+ * with *rc CT_ENOTFOUND (no file) or CT_EINVAL and errbuf set.
+ */
+static X509_CRL *read_crl(const char *path, X509 *ca, int *rc, char *errbuf, size_t errlen)
+{
+    FILE *f = open_input(path, "revocation list", rc, errbuf, errlen);
+    if (f == NULL)
+        return NULL;
+    X509_CRL *crl = PEM_read_X509_CRL(f, NULL, ct_ossl_no_password, NULL);
+    fclose(f);
+    if (crl == NULL) {
+        *rc = ct_errf(errbuf, errlen, CT_EINVAL, "cannot parse revocation list %s: %s", path,
+                      ct_ossl_reason());
+        return NULL;
+    }
+    EVP_PKEY *ca_pub = X509_get0_pubkey(ca);
+    if (ca_pub == NULL || X509_CRL_verify(crl, ca_pub) != 1 ||
+        X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(ca)) != 0) {
+        ERR_clear_error();
+        X509_CRL_free(crl);
+        *rc = ct_errf(errbuf, errlen, CT_EINVAL,
+                      "revocation list %s is not signed by this data directory's CA", path);
+        return NULL;
+    }
+    return crl;
+}
+
+/* Replaces path with data[0..len), mode 0644: a temporary file beside it, fsync, rename, and an
+ * fsync of the directory, so that readers see the old file or the new one, never a part. */
+static int write_replace(const char *path, const char *what, const void *data, size_t len,
+                         char *errbuf, size_t errlen)
+{
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path) >= (int)sizeof tmp)
+        return ct_errf(errbuf, errlen, CT_EINVAL, "path too long: %s", path);
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0)
+        return ct_errf(errbuf, errlen, CT_ESYS, "cannot create %s beside %s: %s", what, path,
+                       strerror(errno));
+    const char *p = data;
+    size_t left = len;
+    int e = fchmod(fd, 0644) == 0 ? 0 : errno;
+    while (e == 0 && left > 0) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            e = errno;
+            break;
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    if (e == 0 && fsync(fd) != 0)
+        e = errno;
+    if (close(fd) != 0 && e == 0)
+        e = errno;
+    if (e == 0 && rename(tmp, path) != 0)
+        e = errno;
+    if (e != 0) {
+        (void)unlink(tmp);
+        return ct_errf(errbuf, errlen, CT_ESYS, "cannot write %s %s: %s", what, path, strerror(e));
+    }
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash != NULL)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    int dfd = open(slash != NULL ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
+    }
+    return 0;
+}
+
+/* Adds a cRLNumber one more than old's (1 without an old list) and the authorityKeyIdentifier.
+ * Returns 1 or 0. */
+static int add_crl_exts(X509_CRL *crl, X509_CRL *old, X509 *ca)
+{
+    int ok = 0;
+    ASN1_INTEGER *num = old != NULL ? X509_CRL_get_ext_d2i(old, NID_crl_number, NULL, NULL) : NULL;
+    BIGNUM *bn = num != NULL ? ASN1_INTEGER_to_BN(num, NULL) : BN_new();
+    ASN1_INTEGER *next = NULL;
+    if (bn != NULL && BN_add_word(bn, 1) == 1 && (next = BN_to_ASN1_INTEGER(bn, NULL)) != NULL &&
+        X509_CRL_add1_ext_i2d(crl, NID_crl_number, next, 0, X509V3_ADD_REPLACE) == 1) {
+        X509V3_CTX ctx;
+        X509V3_set_ctx(&ctx, ca, NULL, NULL, crl, 0);
+        X509_EXTENSION *aki =
+            X509V3_EXT_conf_nid(NULL, &ctx, NID_authority_key_identifier, "keyid:always");
+        ok = aki != NULL && X509_CRL_add_ext(crl, aki, -1) == 1;
+        X509_EXTENSION_free(aki);
+    }
+    ASN1_INTEGER_free(next);
+    BN_free(bn);
+    ASN1_INTEGER_free(num);
+    return ok;
+}
+
+/* Appends a revoked entry for serial at time `when` with reason (none for unspecified). Returns
+ * 1 or 0. */
+static int add_revoked(X509_CRL *crl, const ASN1_INTEGER *serial, const ASN1_TIME *when, int reason)
+{
+    X509_REVOKED *r = X509_REVOKED_new();
+    if (r == NULL)
+        return 0;
+    int ok = X509_REVOKED_set_serialNumber(r, (ASN1_INTEGER *)serial) == 1 &&
+             X509_REVOKED_set_revocationDate(r, (ASN1_TIME *)when) == 1;
+    if (ok && reason != CT_PKI_REASON_UNSPECIFIED) {
+        ASN1_ENUMERATED *e = ASN1_ENUMERATED_new();
+        ok = e != NULL && ASN1_ENUMERATED_set(e, reason) == 1 &&
+             X509_REVOKED_add1_ext_i2d(r, NID_crl_reason, e, 0, 0) == 1;
+        ASN1_ENUMERATED_free(e);
+    }
+    if (ok && X509_CRL_add0_revoked(crl, r) == 1)
+        return 1;
+    X509_REVOKED_free(r);
+    return 0;
+}
+
+int ct_pki_crl_revoke(const char *ca_key_path, const char *ca_crt_path, const char *crl_path,
+                      const char *const *serials, size_t n, int reason, size_t *added, char *errbuf,
+                      size_t errlen)
+{
+    int rc = 0;
+    size_t fresh = 0;
+    EVP_PKEY *ca_key = NULL;
+    X509 *ca = NULL;
+    X509_CRL *old = NULL, *crl = NULL;
+    ASN1_TIME *now = NULL;
+    ASN1_INTEGER **want = NULL;
+    BIO *mem = NULL;
+    if (added != NULL)
+        *added = 0;
+    ERR_clear_error();
+
+    want = calloc(n > 0 ? n : 1, sizeof *want);
+    if (want == NULL)
+        return ct_errf(errbuf, errlen, CT_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        want[i] = serial_from_hex(serials[i]);
+        if (want[i] == NULL) {
+            rc =
+                ct_errf(errbuf, errlen, CT_EINVAL, "invalid certificate serial \"%s\"", serials[i]);
+            goto out;
+        }
+    }
+    rc = load_ca(ca_key_path, ca_crt_path, &ca_key, &ca, errbuf, errlen);
+    if (rc != 0)
+        goto out;
+    old = read_crl(crl_path, ca, &rc, errbuf, errlen);
+    if (old == NULL && rc != CT_ENOTFOUND)
+        goto out;
+    rc = 0;
+
+    crl = X509_CRL_new();
+    now = ASN1_TIME_new();
+    if (crl == NULL || now == NULL || X509_gmtime_adj(now, 0) == NULL ||
+        X509_CRL_set_version(crl, 1) != 1 ||
+        X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca)) != 1 ||
+        X509_CRL_set1_lastUpdate(crl, now) != 1 ||
+        X509_CRL_set1_nextUpdate(crl, X509_get0_notAfter(ca)) != 1)
+        goto fail_ossl;
+    /* The earlier revocations first, as they were. */
+    STACK_OF(X509_REVOKED) *prev = old != NULL ? X509_CRL_get_REVOKED(old) : NULL;
+    for (int i = 0; i < sk_X509_REVOKED_num(prev); i++) {
+        X509_REVOKED *dup = X509_REVOKED_dup(sk_X509_REVOKED_value(prev, i));
+        if (dup == NULL || X509_CRL_add0_revoked(crl, dup) != 1) {
+            X509_REVOKED_free(dup);
+            goto fail_ossl;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        X509_REVOKED *found = NULL;
+        bool listed = old != NULL && X509_CRL_get0_by_serial(old, &found, want[i]) == 1;
+        for (size_t j = 0; j < i && !listed; j++)
+            listed = ASN1_INTEGER_cmp(want[j], want[i]) == 0;
+        if (listed)
+            continue;
+        if (add_revoked(crl, want[i], now, reason) != 1)
+            goto fail_ossl;
+        fresh++;
+    }
+    if (add_crl_exts(crl, old, ca) != 1 || X509_CRL_sort(crl) != 1 ||
+        X509_CRL_sign(crl, ca_key, EVP_sha256()) == 0)
+        goto fail_ossl;
+    mem = BIO_new(BIO_s_mem());
+    char *data = NULL;
+    if (mem == NULL || PEM_write_bio_X509_CRL(mem, crl) != 1)
+        goto fail_ossl;
+    long len = BIO_get_mem_data(mem, &data);
+    rc = write_replace(crl_path, "revocation list", data, (size_t)len, errbuf, errlen);
+    if (rc == 0 && added != NULL)
+        *added = fresh;
+    goto out;
+
+fail_ossl:
+    rc = ct_errf(errbuf, errlen, CT_EINTERNAL, "cannot make the revocation list %s: %s", crl_path,
+                 ct_ossl_reason());
+out:
+    BIO_free(mem);
+    for (size_t i = 0; i < n; i++)
+        ASN1_INTEGER_free(want[i]);
+    free(want);
+    ASN1_TIME_free(now);
+    X509_CRL_free(crl);
+    X509_CRL_free(old);
+    X509_free(ca);
+    EVP_PKEY_free(ca_key);
+    return rc;
+}
+
+struct ct_pki_crl {
+    X509_CRL *crl; /* owned */
+};
+
+int ct_pki_crl_load(const char *crl_path, const char *ca_crt_path, ct_pki_crl_t **out, char *errbuf,
+                    size_t errlen)
+{
+    int rc = 0;
+    *out = NULL;
+    ERR_clear_error();
+    X509 *ca = read_cert_file(ca_crt_path, "CA certificate", &rc, errbuf, errlen);
+    if (ca == NULL)
+        return rc;
+    X509_CRL *crl = read_crl(crl_path, ca, &rc, errbuf, errlen);
+    X509_free(ca);
+    if (crl == NULL)
+        return rc;
+    ct_pki_crl_t *c = malloc(sizeof *c);
+    if (c == NULL) {
+        X509_CRL_free(crl);
+        return ct_errf(errbuf, errlen, CT_ENOMEM, "out of memory");
+    }
+    c->crl = crl;
+    *out = c;
+    return 0;
+}
+
+bool ct_pki_crl_has(const ct_pki_crl_t *crl, const char *serial_hex)
+{
+    if (crl == NULL || serial_hex == NULL)
+        return false;
+    ASN1_INTEGER *ai = serial_from_hex(serial_hex);
+    X509_REVOKED *found = NULL;
+    /* 1: revoked; 2 would be a delta CRL's removeFromCRL entry, which this CA never writes. */
+    bool has = ai != NULL && X509_CRL_get0_by_serial(crl->crl, &found, ai) == 1;
+    ASN1_INTEGER_free(ai);
+    return has;
+}
+
+size_t ct_pki_crl_count(const ct_pki_crl_t *crl)
+{
+    int n = crl != NULL ? sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl->crl)) : 0;
+    return n > 0 ? (size_t)n : 0;
+}
+
+void ct_pki_crl_free(ct_pki_crl_t *crl)
+{
+    if (crl == NULL)
+        return;
+    X509_CRL_free(crl->crl);
+    free(crl);
 }

@@ -29,10 +29,14 @@
 #include "audit_sign.h"
 #include "config.h"
 #include "conn.h"
+#include "datadir.h"
 #include "err.h"
 #include "log.h"
+#include "pki.h"
+#include "privdrop.h"
 #include "readers.h"
 #include "router.h"
+#include "syslog_fwd.h"
 #include "writer.h"
 
 #define SHUTDOWN_GRACE_MS 3000
@@ -51,6 +55,8 @@ typedef struct server {
     const char *ready_file; /* written once the start is audited durably; NULL for none */
     const char *dir;        /* the data directory (for reloads) */
     char bound[160];        /* "HOST:PORT" actually listened on */
+    /* Audit forwarding (syslog_forward); NULL when off. */
+    ct_syslog_fwd_t *syslog;
 } server_t;
 
 static void audit_daemon(server_t *srv, const char *action, ct_job_t *job)
@@ -120,6 +126,8 @@ static void begin_shutdown(server_t *srv, const char *signame)
     uv_close((uv_handle_t *)&srv->sighup, NULL);
     ct_conn_pause_all(&srv->conns);
     ct_alerts_stop(srv->conns.handlers.alerts);
+    /* Rows from here on (daemon.stop among them) are forwarded after the next start. */
+    ct_syslog_fwd_stop(srv->syslog);
     /* A job with room after it for the server pointer, so done can find us. */
     ct_job_t *job = calloc(1, sizeof *job + sizeof(server_t *));
     if (job == NULL) {
@@ -154,11 +162,42 @@ static int load_tls(const char *dir, ct_tls_ctx_t **out, char *err, size_t errle
     return r;
 }
 
+static bool crl_lists(const char *serial, void *arg)
+{
+    return ct_pki_crl_has(arg, serial);
+}
+
+/*
+ * SIGHUP, after the reload: closes the live sessions whose certificate DIR/crl.pem now revokes
+ * (`careteamd revoke` writes it and sends SIGHUP). The list is read again here, and checked to be
+ * signed by DIR/ca.crt, whether or not the TLS reload succeeded: a session on a revoked
+ * certificate must not outlive a failed reload of, say, the server key.
+ */
+static void close_revoked_sessions(server_t *srv)
+{
+    char crl_path[4096], ca_path[4096], err[512];
+    ct_dir_path(crl_path, sizeof crl_path, srv->dir, CT_DIR_CRL);
+    ct_dir_path(ca_path, sizeof ca_path, srv->dir, CT_DIR_CA_CRT);
+    ct_pki_crl_t *crl = NULL;
+    int r = ct_pki_crl_load(crl_path, ca_path, &crl, err, sizeof err);
+    if (r == CT_ENOTFOUND)
+        return;
+    if (r != 0) {
+        ct_log_error("daemon.crl_unreadable", "reason=\"%s\"", err);
+        return;
+    }
+    size_t closed = ct_conn_close_revoked(&srv->conns, crl_lists, crl);
+    ct_log_info("daemon.crl_checked", "revoked=%zu sessions_closed=%zu", ct_pki_crl_count(crl),
+                closed);
+    ct_pki_crl_free(crl);
+}
+
 /*
  * SIGHUP: new connections use freshly loaded certificates and revocation list (live ones keep
  * the context they were made with: OpenSSL counts its references), and every live session's
  * member is looked up again, so a deactivated member is disconnected. A failed reload keeps the
- * old context and says why.
+ * old context and says why. Sessions on a certificate that the reloaded DIR/crl.pem revokes are
+ * closed (close_revoked_sessions).
  */
 static void reload(server_t *srv)
 {
@@ -177,6 +216,8 @@ static void reload(server_t *srv)
         ct_log_info("daemon.reloaded", "tls=ok connections=%zu", srv->conns.n_conns);
     }
     (void)ct_writer_audit(srv->conns.handlers.writer, &rec);
+    ct_syslog_fwd_reload(srv->syslog);
+    close_revoked_sessions(srv);
     ct_conn_recheck_members(&srv->conns);
 }
 
@@ -312,43 +353,22 @@ static void close_any(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
+static void print_dir_problem(const char *text, void *arg)
+{
+    (void)arg;
+    fprintf(stderr, "careteamd: %s\n", text);
+}
+
 /*
- * Refuses to serve from a data directory whose secrets others could read or replace: the
- * directory must not be writable by group or others, private keys must be owner-only, and the
- * database (message bodies) must not be readable by others. Prints what is wrong and the command
- * that fixes it. Returns 0 or CT_EINVAL.
+ * Refuses to serve from a data directory whose secrets others could read or replace (the rules
+ * are datadir.c's, which `careteamd check-config` applies too). Prints what is wrong and the
+ * command that fixes it. Returns 0 or CT_EINVAL.
  */
 static int check_permissions(const char *dir)
 {
-    static const struct {
-        const char *name; /* NULL: the directory itself */
-        mode_t forbidden;
-        const char *fix_mode;
-        const char *what;
-    } rules[] = {
-        {NULL, 022, "700", "writable by group or others"},
-        {CT_DIR_CA_KEY, 077, "600", "readable by group or others"},
-        {CT_DIR_SERVER_KEY, 077, "600", "readable by group or others"},
-        {CT_DIR_AUDIT_KEY, 077, "600", "readable by group or others"},
-        {CT_DIR_DB, 007, "600", "readable by others"},
-    };
-    int rc = 0;
-    for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
-        char path[4096];
-        if (rules[i].name != NULL)
-            ct_dir_path(path, sizeof path, dir, rules[i].name);
-        else
-            snprintf(path, sizeof path, "%s", dir);
-        struct stat sb;
-        if (stat(path, &sb) != 0)
-            continue; /* a missing file is reported, with its own message, where it is opened */
-        if ((sb.st_mode & rules[i].forbidden) != 0) {
-            fprintf(stderr, "careteamd: %s is %s (mode %03o); fix it with: chmod %s %s\n", path,
-                    rules[i].what, (unsigned)(sb.st_mode & 0777), rules[i].fix_mode, path);
-            rc = CT_EINVAL;
-        }
-    }
-    return rc;
+    return ct_datadir_check(dir, CT_DATADIR_MODES, 0, NULL, print_dir_problem, NULL) == 0
+               ? 0
+               : CT_EINVAL;
 }
 
 /*
@@ -419,6 +439,17 @@ int ct_server_run(const ct_serve_opts_t *opts)
     ct_audit_signer_t *signer = NULL;
     if (load_audit_signer(opts->dir, &signer) != 0)
         goto out_tls;
+    /* Who we run as (privdrop.h): the port is bound before the switch (it may be below 1024),
+     * everything that writes to DIR (database, pid file) after it, so that the files belong to
+     * the account that owns DIR. Up to here only reads happened. */
+    ct_privdrop_t drop;
+    if (ct_privdrop_plan(opts->user != NULL ? opts->user : srv->cfg.user, opts->allow_root,
+                         opts->dir, &drop) != 0 ||
+        start_listener(srv, opts->listen != NULL ? opts->listen : srv->cfg.listen) != 0 ||
+        ct_privdrop_apply(&drop) != 0) {
+        ct_audit_signer_free(signer);
+        goto out_tls;
+    }
     if (ct_writer_start(&srv->loop, path, &h->writer, err, sizeof err) != 0) {
         fprintf(stderr, "careteamd: %s\n", err);
         ct_audit_signer_free(signer);
@@ -444,12 +475,14 @@ int ct_server_run(const ct_serve_opts_t *opts)
     uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
     uv_signal_start(&srv->sigint, on_signal, SIGINT);
     uv_signal_start(&srv->sighup, on_signal, SIGHUP);
-
-    if (start_listener(srv, opts->listen != NULL ? opts->listen : srv->cfg.listen) != 0) {
+    if (ct_syslog_fwd_start(&srv->loop, &srv->cfg, opts->dir, h->writer, h->readers, &srv->syslog,
+                            err, sizeof err) != 0) {
+        fprintf(stderr, "careteamd: %s\n", err);
         begin_shutdown(srv, "startup_failed");
         uv_run(&srv->loop, UV_RUN_DEFAULT);
         goto out_router;
     }
+
     srv->ready_file = opts->ready_file;
     ct_job_t *start = calloc(1, sizeof *start + sizeof(server_t *));
     if (start == NULL) {
@@ -467,6 +500,9 @@ int ct_server_run(const ct_serve_opts_t *opts)
     ct_log_info("daemon.stopped", "status=%s", rc == 0 ? "ok" : "failed");
 
 out_router:
+    /* The loop has run dry: no read or cursor job of the forwarder is pending. */
+    ct_syslog_fwd_free(srv->syslog);
+    srv->syslog = NULL;
     /* The writer has run every job by now, so no escalation pass can re-arm the timer. */
     ct_alerts_close(h->alerts);
     h->alerts = NULL;

@@ -546,4 +546,45 @@ int ct_store_purge_apply(ct_store_t *st, int64_t before_ms, bool include_pending
  * as the daemon writes and checkpoints. Outside a transaction only. */
 int ct_store_wal_truncate(ct_store_t *st);
 
+/* ==== forwarding (syslog_fwd.c; docs/compliance.md "Forwarding to a syslog collector") =======
+ * The audit table is the durable buffer of what a forwarder has not yet handed to its
+ * collector; a named cursor (schema migration 5) keeps the seq of the newest row it has. */
+
+/*
+ * Calls cb for the audit rows with seq > after_seq, in seq order, at most `limit` of them
+ * (limit >= 1), in their stored form as ct_store_audit_scan gives it (texts, leaf and chain valid
+ * only until cb returns). Stops early when cb returns non-zero and returns that value; else 0 or
+ * a negative error. One range of the seq index.
+ */
+int ct_store_audit_after(ct_store_t *st, int64_t after_seq, int limit,
+                         int (*cb)(const ct_audit_stored_t *row, void *arg), void *arg);
+
+/* Sets *seq to the cursor `name` (0 when it was never set). Works on a read-only handle. */
+int ct_store_forward_cursor_get(ct_store_t *st, const char *name, int64_t *seq);
+
+/* Moves the cursor `name` forward to seq (creating it); a seq not above the stored one leaves it
+ * unchanged, so a late or repeated update never moves it back. Returns 0 or CT_E*. */
+int ct_store_forward_cursor_set(ct_store_t *st, const char *name, int64_t seq, int64_t now_ms);
+
+/* ==== backup and restore (admin_backup.c; docs/operations.md "Backup and restore") ============
+ * Whole-database copies made with SQLite's online backup API. A copy is one read snapshot of its
+ * source: every transaction committed before the copy began is in it, none that commits later,
+ * and the source's writers are not held up (WAL). The copy is a single file (rollback journal,
+ * no -wal) written with synchronous=FULL. */
+
+/*
+ * Copies st's database into to_path, a new or empty file (an existing database there is
+ * overwritten: the caller makes the path). Outside a transaction only. Returns 0 or CT_E* with
+ * errbuf saying why.
+ */
+int ct_store_backup(ct_store_t *st, const char *to_path, char *errbuf, size_t errlen);
+
+/* Copies the database file from_path (opened read-only, not migrated) into to_path as
+ * ct_store_backup does. CT_EINVAL when from_path is not a SQLite database. */
+int ct_store_copy_file(const char *from_path, const char *to_path, char *errbuf, size_t errlen);
+
+/* PRAGMA quick_check: 0 when the file's structure is intact, else CT_EINTERNAL with SQLite's
+ * first finding in errbuf. */
+int ct_store_quick_check(ct_store_t *st, char *errbuf, size_t errlen);
+
 #endif

@@ -232,6 +232,18 @@ static const char migrate4_sql[] =
     "CREATE INDEX audit_participant ON audit (participant_id, seq);"
     "CREATE INDEX audit_action ON audit (action, seq);";
 
+/*
+ * Migration 4 -> 5: the forwarding cursors (store.h, "forwarding"). One row per forwarder
+ * (name "syslog" for syslog_fwd.c): the seq of the newest audit row it has handed to its
+ * collector. The audit table itself is the buffer of what is not yet forwarded, so this is all
+ * the state forwarding keeps on disk.
+ */
+static const char migrate_forward_sql[] = "CREATE TABLE forward_cursors ("
+                                          "  name TEXT PRIMARY KEY NOT NULL,"
+                                          "  seq INTEGER NOT NULL CHECK (seq >= 0),"
+                                          "  updated_at_ms INTEGER NOT NULL"
+                                          ") STRICT;";
+
 static const migration_t migrations[] = {
     /* 0 -> 1: members, messages with their recipients, and the append-only audit trail. */
     {.sql = "CREATE TABLE members ("
@@ -292,6 +304,8 @@ static const migration_t migrations[] = {
     {.sql = migrate3_sql},
     /* 3 -> 4: cert_fp and encoding version 2, signed checkpoints; see migrate4_sql. */
     {.sql = migrate4_sql},
+    /* 4 -> 5: the forwarding cursors (syslog_fwd.c); see migrate_forward_sql. */
+    {.sql = migrate_forward_sql},
 };
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
@@ -2864,4 +2878,188 @@ int ct_store_wal_truncate(ct_store_t *st)
         return 0;
     /* Busy is expected while a serving daemon's readers hold an older snapshot. */
     return (rc & 0xff) == SQLITE_BUSY ? CT_EUNAVAIL : fail(st, rc, "wal_truncate");
+}
+
+/* ---- forwarding (syslog_fwd.c; store.h "forwarding") -------------------------------------
+ * Statements are prepared per call, not in STMT_MAP: the forwarder runs one of each per batch
+ * (up to CT_SYSLOG_BATCH rows), so preparing is small next to the work, and the statement cache
+ * of every handle stays as it was. */
+
+/* Prepares sql on st's connection into *out. Returns 0 or CT_E* (logged as op). */
+static int prepare_local(ct_store_t *st, const char *sql, sqlite3_stmt **out, const char *op)
+{
+    int rc = sqlite3_prepare_v2(st->db, sql, -1, out, NULL);
+    if (rc != SQLITE_OK) {
+        *out = NULL;
+        return fail(st, rc, op);
+    }
+    return 0;
+}
+
+int ct_store_audit_after(ct_store_t *st, int64_t after_seq, int limit,
+                         int (*cb)(const ct_audit_stored_t *row, void *arg), void *arg)
+{
+    if (limit < 1 || after_seq < 0)
+        return CT_EINVAL;
+    sqlite3_stmt *s = NULL;
+    int err = prepare_local(st,
+                            "SELECT " AUDIT_STORED_COLUMNS " FROM audit WHERE seq > ?1"
+                            " ORDER BY seq LIMIT ?2",
+                            &s, "audit_after.prepare");
+    if (err != 0)
+        return err;
+    int rc = SQLITE_OK;
+    bind_int64(s, 1, after_seq, &rc);
+    bind_int64(s, 2, limit, &rc);
+    audit_walk_t w = {cb, arg};
+    err = walk_rows(st, s, rc, audit_visit, &w, "audit_after");
+    sqlite3_finalize(s);
+    return err;
+}
+
+int ct_store_forward_cursor_get(ct_store_t *st, const char *name, int64_t *seq)
+{
+    *seq = 0;
+    sqlite3_stmt *s = NULL;
+    int err = prepare_local(st, "SELECT coalesce(max(seq), 0) FROM forward_cursors WHERE name = ?1",
+                            &s, "forward_cursor_get.prepare");
+    if (err != 0)
+        return err;
+    int rc = SQLITE_OK;
+    bind_text(s, 1, name, &rc);
+    err = query_ints(st, s, rc, seq, 1, "forward_cursor_get");
+    sqlite3_finalize(s);
+    return err;
+}
+
+int ct_store_forward_cursor_set(ct_store_t *st, const char *name, int64_t seq, int64_t now_ms)
+{
+    if (seq < 0)
+        return CT_EINVAL;
+    int err = txn_lost(st);
+    sqlite3_stmt *s = NULL;
+    if (err == 0)
+        err = prepare_local(st,
+                            "INSERT INTO forward_cursors (name, seq, updated_at_ms)"
+                            " VALUES (?1, ?2, ?3) ON CONFLICT (name) DO UPDATE"
+                            " SET seq = excluded.seq, updated_at_ms = excluded.updated_at_ms"
+                            " WHERE excluded.seq > forward_cursors.seq",
+                            &s, "forward_cursor_set.prepare");
+    if (err != 0)
+        return err;
+    int rc = SQLITE_OK;
+    bind_text(s, 1, name, &rc);
+    bind_int64(s, 2, seq, &rc);
+    bind_int64(s, 3, now_ms, &rc);
+    err = run_write(st, s, rc, "forward_cursor_set", 0);
+    sqlite3_finalize(s);
+    return err;
+}
+
+/* ---- backup and restore (admin_backup.c; store.h "backup and restore") -------------------
+ * These open their own connection to the copy; nothing here touches st's statement cache. */
+
+/* How long a copy waits, in all, for a source that is busy (its WAL being recovered). */
+#define BACKUP_BUSY_MS 5000
+#define BACKUP_RETRY_MS 50
+
+/* Copies src's main database into to_path. Returns 0 or CT_E* with errbuf set. */
+static int backup_into(sqlite3 *src, const char *to_path, char *errbuf, size_t errlen)
+{
+    sqlite3 *dst = NULL;
+    int rc = sqlite3_open_v2(to_path, &dst,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
+                                 SQLITE_OPEN_EXRESCODE,
+                             NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(dst, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_backup *b = sqlite3_backup_init(dst, "main", src, "main");
+        if (b == NULL) {
+            rc = sqlite3_errcode(dst);
+        } else {
+            /* -1: every page in one step, so under one read transaction of src: a consistent
+             * snapshot however much the daemon commits meanwhile. Copying in slices would let
+             * a write by another connection restart the copy, possibly forever under load. */
+            for (int waited = 0;; waited += BACKUP_RETRY_MS) {
+                rc = sqlite3_backup_step(b, -1);
+                if (((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) ||
+                    waited >= BACKUP_BUSY_MS)
+                    break;
+                sqlite3_sleep(BACKUP_RETRY_MS);
+            }
+            int fin = sqlite3_backup_finish(b);
+            if (rc == SQLITE_DONE)
+                rc = fin;
+        }
+    }
+    /* The copy is one self-contained file, whatever the source's journal mode was. */
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(dst, "PRAGMA journal_mode = DELETE", NULL, NULL, NULL);
+    int err = 0;
+    if (rc != SQLITE_OK) {
+        err = (rc & 0xff) == SQLITE_NOTADB ? CT_EINVAL
+              : map_rc(rc) != 0            ? map_rc(rc)
+                                           : CT_EINTERNAL;
+        set_errbuf(errbuf, errlen, "cannot copy the database to %s: %s", to_path,
+                   dst != NULL ? sqlite3_errmsg(dst) : sqlite3_errstr(rc));
+    }
+    rc = sqlite3_close(dst);
+    if (rc != SQLITE_OK && err == 0) {
+        set_errbuf(errbuf, errlen, "cannot close %s: %s", to_path, sqlite3_errstr(rc));
+        err = CT_EIO;
+    }
+    return err;
+}
+
+int ct_store_backup(ct_store_t *st, const char *to_path, char *errbuf, size_t errlen)
+{
+    if (st->depth != 0) {
+        set_errbuf(errbuf, errlen, "cannot copy the database inside a transaction");
+        return CT_EINTERNAL;
+    }
+    return backup_into(st->db, to_path, errbuf, errlen);
+}
+
+int ct_store_copy_file(const char *from_path, const char *to_path, char *errbuf, size_t errlen)
+{
+    sqlite3 *src = NULL;
+    int rc = sqlite3_open_v2(
+        from_path, &src, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE, NULL);
+    int err;
+    if (rc != SQLITE_OK) {
+        set_errbuf(errbuf, errlen, "cannot open %s: %s", from_path,
+                   src != NULL ? sqlite3_errmsg(src) : sqlite3_errstr(rc));
+        err = map_rc(rc) != 0 ? map_rc(rc) : CT_EINTERNAL;
+    } else {
+        sqlite3_busy_timeout(src, BUSY_TIMEOUT_MS);
+        err = backup_into(src, to_path, errbuf, errlen);
+    }
+    sqlite3_close(src);
+    return err;
+}
+
+int ct_store_quick_check(ct_store_t *st, char *errbuf, size_t errlen)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(st->db, "PRAGMA quick_check", -1, &s, NULL);
+    if (rc != SQLITE_OK) {
+        set_errbuf(errbuf, errlen, "cannot check the database: %s", sqlite3_errmsg(st->db));
+        return fail(st, rc, "quick_check.prepare");
+    }
+    int err = 0;
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        const char *first = (const char *)sqlite3_column_text(s, 0);
+        if (first == NULL || strcmp(first, "ok") != 0) {
+            set_errbuf(errbuf, errlen, "the database is damaged: %s",
+                       first != NULL ? first : "(no detail)");
+            err = CT_EINTERNAL;
+        }
+    } else {
+        set_errbuf(errbuf, errlen, "cannot check the database: %s", sqlite3_errmsg(st->db));
+        err = fail(st, rc, "quick_check");
+    }
+    sqlite3_finalize(s);
+    return err;
 }

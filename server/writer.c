@@ -39,6 +39,9 @@ struct ct_writer {
     uint32_t cp_every_rows, cp_every_ms;
     bool cp_pending;   /* committed audit rows are not covered by a checkpoint yet */
     int64_t cp_due_ms; /* when cp_pending: when the interval makes one due */
+    /* Loop thread only: see ct_writer_on_audit. */
+    void (*on_audit)(void *arg);
+    void *on_audit_arg;
 };
 
 /* Puts the next checkpoint attempt an interval from now (after a failure or a deferral). */
@@ -261,15 +264,19 @@ static void on_async(uv_async_t *a)
     w->done_head = w->done_tail = NULL;
     bool stopped = w->stopped;
     uv_mutex_unlock(&w->mu);
+    bool audited = false;
     while (j != NULL) {
         ct_job_t *next = j->next;
         j->next = NULL;
+        audited = audited || j->has_audit;
         if (j->done != NULL)
             j->done(j);
         else
             free(j);
         j = next;
     }
+    if (audited && w->on_audit != NULL)
+        w->on_audit(w->on_audit_arg);
     if (stopped && !uv_is_closing((uv_handle_t *)&w->async)) {
         uv_thread_join(&w->thread);
         uv_close((uv_handle_t *)&w->async, on_async_closed);
@@ -373,6 +380,12 @@ void ct_writer_stop(ct_writer_t *w)
     w->stop = true;
     uv_cond_signal(&w->cv);
     uv_mutex_unlock(&w->mu);
+}
+
+void ct_writer_on_audit(ct_writer_t *w, void (*fn)(void *arg), void *arg)
+{
+    w->on_audit = fn;
+    w->on_audit_arg = arg;
 }
 
 void ct_writer_stats(ct_writer_t *w, ct_writer_stats_t *out)

@@ -98,6 +98,14 @@ void ct_writer_stop(ct_writer_t *w);
  * until the writer's handle closed (uv_run returned). NULL is ignored. */
 void ct_writer_free(ct_writer_t *w);
 
+/*
+ * Sets the hook the loop thread calls after finishing the done callbacks of a batch in which a
+ * job carried an audit row (has_audit), so that a reader of the audit log (the syslog forwarder)
+ * learns of new rows without polling. fn should be cheap (note the news, start work later); it
+ * may submit jobs. One hook; fn NULL removes it. Loop thread only.
+ */
+void ct_writer_on_audit(ct_writer_t *w, void (*fn)(void *arg), void *arg);
+
 /* Counters for logs and metrics (read on the loop thread; approximate). */
 typedef struct ct_writer_stats {
     uint64_t batches;

@@ -13,7 +13,9 @@
  *   names.c        the names of the protocol's enum values on the CLI (names.h)
  *   cmd_<name>.c   one command each (or a family: cmd_refer.c has refer, referrals and
  *                  referral): help texts and run functions
- *   settings.c     where each connection setting comes from (settings.h)
+ *   settings.c     where each connection setting comes from, and the profile files (settings.h)
+ *   cmd_profile.c  careteam profile: add, list, show, remove, default
+ *   certinfo.c     what a certificate file says (subject, validity), read locally (certinfo.h)
  *   output.c       everything printed on stdout (output.h)
  *   audit_formats.c  the audit export formats of `audit query`: table, csv, jsonl, fhir
  *
@@ -125,6 +127,8 @@ extern const char ct_cli_alert_help[]; /* cmd_alert.c: ack */
 extern const ct_cli_subcommand_t ct_cli_alert_subcommands[];
 extern const char ct_cli_audit_help[]; /* cmd_audit.c: query actions */
 extern const ct_cli_subcommand_t ct_cli_audit_subcommands[];
+extern const char ct_cli_profile_help[]; /* cmd_profile.c: add list show remove default */
+extern const ct_cli_subcommand_t ct_cli_profile_subcommands[];
 
 /* ---- help and version (main.c) ------------------------------------------------------------ */
 

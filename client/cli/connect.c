@@ -5,13 +5,23 @@
  * the settings (settings.c), then connects through libcareteam's blocking layer (ct_sync_*); the
  * CLI never builds frames or touches TLS itself. A failure is reported with what failed and a
  * "hint:" line saying what to check, naming where the suspect setting came from.
+ *
+ * Before connecting, the member and CA certificates' dates are read locally (certinfo.c): an
+ * expired certificate would otherwise end in a bare TLS alert from the server, while the CLI can
+ * say when it expired and how to get a new one. A certificate that expires within
+ * CERT_WARN_DAYS draws a warning.
  */
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
+#include "certinfo.h"
 #include "cli.h"
+
+#define CERT_WARN_DAYS 14
+#define DAY_MS 86400000LL
 
 static bool contains(const char *s, const char *needle)
 {
@@ -74,6 +84,10 @@ static int report_connect_failure(cli_t *cli, int r, const char *why)
     } else if (r == CT_EUNAUTHENTICATED && contains(why, "active member")) {
         hint("the server accepted your certificate but the member is not enrolled or was "
              "deactivated there: ask your administrator (careteamd members / activate)");
+    } else if (contains(why, "expired")) {
+        hint("a certificate has expired: if it is the server's, tell your careteam administrator; "
+             "if it is yours (%s), ask them to re-enroll you",
+             cli->settings.v[CT_CLI_CERT].value);
     } else if (r == CT_EUNAUTHENTICATED || contains(why, "alert")) {
         hint("the server refused your certificate: check that --ca matches the server, that "
              "--cert and --key were issued by this server's CA (careteamd enroll), and that the "
@@ -86,17 +100,89 @@ static int report_connect_failure(cli_t *cli, int r, const char *why)
     return CT_CLI_EXIT_CONNECT;
 }
 
+/* The name of the profile the settings came from, for a command to repeat ("NAME"), into out. */
+static const char *profile_name(const cli_t *cli, char *out, size_t len)
+{
+    const char *path = cli->settings.profile;
+    if (path == NULL)
+        return "NAME";
+    const char *base = strrchr(path, '/');
+    base = base != NULL ? base + 1 : path;
+    size_t n = strlen(base);
+    if (n > 5 && strcmp(base + n - 5, ".conf") == 0)
+        n -= 5;
+    snprintf(out, len, "%.*s", (int)n, base);
+    return out;
+}
+
+/*
+ * Checks the validity dates of the certificate of setting k (the member's or the CA's) against
+ * the clock. Returns 0 (also when the file cannot be read as a certificate: the TLS layer then
+ * reports it), or CT_CLI_EXIT_CONNECT with the problem and what to do reported.
+ */
+static int check_cert_dates(cli_t *cli, ct_cli_key_t k)
+{
+    const char *path = cli->settings.v[k].value;
+    ct_cli_cert_info_t info;
+    char e[512], t[CT_CLI_TIME_LEN], where[4200], name[128];
+    if (ct_cli_cert_read(path, &info, e, sizeof e) != 0)
+        return 0;
+    int64_t now = (int64_t)time(NULL) * 1000;
+    ct_cli_origin_describe(&cli->settings, k, where, sizeof where);
+    bool mine = k == CT_CLI_CERT;
+    const char *what = mine ? "your certificate" : "the careteam CA certificate";
+    if (now >= info.not_after_ms) {
+        ct_cli_format_time(info.not_after_ms, t);
+        long long days = (now - info.not_after_ms) / DAY_MS;
+        ct_cli_errorf("%s %s (from %s%s%s) expired on %s (%lld day%s ago); the server refuses it",
+                      what, path, where, mine && info.subject_cn[0] != '\0' ? ", member " : "",
+                      mine ? info.subject_cn : "", t, days, days == 1 ? "" : "s");
+        if (mine)
+            hint("ask your careteam administrator to re-enroll you (a new certificate and key "
+                 "for member %s, issued with careteamd on the server), then use them: "
+                 "careteam profile add %s --server %s --cert NEW.crt --key NEW.key --ca %s "
+                 "--force",
+                 info.subject_cn[0] != '\0' ? info.subject_cn : "ID",
+                 profile_name(cli, name, sizeof name), cli->settings.v[CT_CLI_SERVER].value,
+                 cli->settings.v[CT_CLI_CA].value);
+        else
+            hint("ask your careteam administrator for the server's current ca.crt");
+        return CT_CLI_EXIT_CONNECT;
+    }
+    if (now < info.not_before_ms) {
+        ct_cli_format_time(info.not_before_ms, t);
+        ct_cli_errorf("%s %s (from %s) is not valid until %s", what, path, where, t);
+        hint("check this computer's date and time (`date -u`); the certificate is new or the "
+             "clock is wrong");
+        return CT_CLI_EXIT_CONNECT;
+    }
+    if (info.not_after_ms - now < CERT_WARN_DAYS * DAY_MS) {
+        ct_cli_format_time(info.not_after_ms, t);
+        ct_cli_errorf("warning: %s %s expires on %s: ask your careteam administrator %s before "
+                      "then",
+                      what, path, t, mine ? "to re-enroll you" : "for the new ca.crt");
+    }
+    return 0;
+}
+
 int ct_cli_connect(cli_t *cli, ct_sync_t **out)
 {
-    char err[4400];
+    char err[4400], warn[4400];
     *out = NULL;
     int rc = ct_cli_settings_load(&cli->flags, &cli->settings, err, sizeof err);
     if (rc == 0)
-        rc = ct_cli_settings_check(&cli->settings, err, sizeof err);
+        rc = ct_cli_settings_check(&cli->settings, err, sizeof err, warn, sizeof warn);
     if (rc != 0) {
         ct_cli_errorf("%s", err);
         return rc;
     }
+    if (warn[0] != '\0')
+        ct_cli_errorf("warning: %s", warn);
+    rc = check_cert_dates(cli, CT_CLI_CERT);
+    if (rc == 0)
+        rc = check_cert_dates(cli, CT_CLI_CA);
+    if (rc != 0)
+        return rc;
     ct_client_opts_t opts = {
         .server = cli->settings.v[CT_CLI_SERVER].value,
         .cert = cli->settings.v[CT_CLI_CERT].value,

@@ -61,6 +61,8 @@ static const command_t COMMANDS[] = {
      ct_cli_alert_subcommands},
     {"audit", "query or export the audit log (compliance)", ct_cli_audit_help, NULL,
      ct_cli_audit_subcommands},
+    {"profile", "add, list, show, remove profiles, and choose the default", ct_cli_profile_help,
+     NULL, ct_cli_profile_subcommands},
     {"help", "show help for a command (careteam help COMMAND [SUBCOMMAND])", ct_cli_help_help,
      ct_cli_cmd_help, NULL},
     {NULL, NULL, NULL, NULL, NULL},
@@ -72,11 +74,18 @@ static const char USAGE_HEAD[] = "usage: careteam [GLOBAL OPTIONS] COMMAND [OPTI
 
 static const char MAIN_HELP_TAIL[] =
     "\n"
-    "settings: a flag wins over its environment variable, which wins over the profile.\n"
+    "settings: a flag wins over its environment variable, which wins over the profile:\n"
+    "the one named by --profile or CARETEAM_PROFILE, else the default profile (set with\n"
+    "`careteam profile default NAME`) for whatever flags and environment leave unset.\n"
     "A profile NAME containing '/' is a file; otherwise it is\n"
-    "$XDG_CONFIG_HOME/careteam/NAME.conf (by default ~/.config/careteam/NAME.conf).\n"
-    "A profile holds `key = value` lines with the keys server, cert, key and ca, and\n"
-    "# comments; relative paths in it are relative to the profile's directory.\n"
+    "$XDG_CONFIG_HOME/careteam/NAME.conf (by default ~/.config/careteam/NAME.conf),\n"
+    "made by `careteam profile add`. A profile holds `key = value` lines with the keys\n"
+    "server, cert, key and ca, and # comments; relative paths in it are relative to the\n"
+    "profile's directory. A profile, its directory or a private key that others may write\n"
+    "is refused (the message says which chmod to run).\n"
+    "\n"
+    "output: tables and colour on a terminal (colour off with NO_COLOR=1 or TERM=dumb);\n"
+    "plain text when piped; --json for scripts.\n"
     "\n"
     "exit codes:\n"
     "  0  success\n"
@@ -84,7 +93,8 @@ static const char MAIN_HELP_TAIL[] =
     "  2  usage error: unknown option, bad argument, or a setting missing\n"
     "  3  cannot connect: network, TLS or authentication failure, no answer in time,\n"
     "     or the connection was lost\n"
-    "  4  local file problem: body file, profile, credential file, or writing output\n"
+    "  4  local file problem: body file, profile, credential file, unsafe permissions,\n"
+    "     or writing output\n"
     "\n"
     "Run `careteam COMMAND --help` for a command's options and its --json output.\n";
 
@@ -172,10 +182,11 @@ int main(int argc, char **argv)
     /* A closed stdout shows up as a write error (exit 4), not a silent death by SIGPIPE. */
     signal(SIGPIPE, SIG_IGN);
     cli_t cli = {
-        .out = {.f = stdout, .format = CT_OUT_HUMAN},
         .connect_timeout_ms = CONNECT_TIMEOUT_MS,
         .request_timeout_ms = REQUEST_TIMEOUT_MS,
     };
+    ct_out_init(&cli.out, stdout, CT_OUT_HUMAN);
+    ct_cli_errors_init();
     opterr = 0;
     char names[256];
 

@@ -125,14 +125,32 @@
  *      "outcome":INT            0 success, 4 minor, 8 serious, 12 major failure
  *      "detail":STRING}
  *
- * Human output is for people and may change between versions; scripts use --json.
+ *   careteam profile list --json, careteam profile show NAME --json   (no server needed)
+ *     one record per profile, by name; list prints nothing when there is none
+ *     {"type":"profile",
+ *      "name":STRING, "path":STRING   the profile's file
+ *      "default":BOOL                 the profile used when none is named
+ *      "server":STRING, "cert":STRING, "key":STRING, "ca":STRING   as stored ("" if missing)
+ *      "member_id":STRING             the certificate's subject (CN); "" if it cannot be read
+ *      "cert_expires":TIME or "", "cert_expires_ms":INT   the certificate's notAfter; "" and 0
+ *                                     when it cannot be read
+ *      "problem":STRING}              why the profile cannot be used as it is (unreadable,
+ *                                     unsafe permissions, a credential missing, an expired
+ *                                     certificate); "" when it can
+ *
+ * Human output is for people and may change between versions; scripts use --json. On a
+ * terminal it is coloured (statuses, risk, priority; unless NO_COLOR is set or TERM is dumb) and
+ * tables are fitted to the terminal's width; piped, it is plain text with nothing cut.
  */
 #include "output.h"
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "ids.h"
@@ -449,6 +467,75 @@ static void short_time(int64_t ms, char out[CT_CLI_TIME_LEN])
     snprintf(out, CT_CLI_TIME_LEN, "%.10s %.5sZ", t, t + 11);
 }
 
+/* ---- colour ---------------------------------------------------------------------------------- */
+
+/* SGR sequences. Colour is only ever written when o->color is set (ct_out_init: stdout is a
+ * terminal, NO_COLOR is unset and TERM is not "dumb"), so piped output stays plain text. */
+#define SGR_RESET "\033[0m"
+#define SGR_BOLD "\033[1m"
+#define SGR_DIM "\033[2m"
+#define SGR_RED "\033[1;31m"
+#define SGR_GREEN "\033[32m"
+#define SGR_YELLOW "\033[33m"
+#define SGR_BLUE "\033[34m"
+#define SGR_MAGENTA "\033[35m"
+#define SGR_CYAN "\033[36m"
+
+/* The colour of a word the CLI prints for a status, risk or priority, or NULL for none. The words
+ * of the different enums never disagree ("urgent" is red as a risk and as a priority). */
+static const char *word_style(const char *word)
+{
+    static const struct {
+        const char *word, *sgr;
+    } styles[] = {
+        /* risk and priority */
+        {"urgent", SGR_RED},
+        {"stat", SGR_RED},
+        {"asap", SGR_RED},
+        {"concern", SGR_YELLOW},
+        /* alert status */
+        {"open", SGR_RED},
+        {"escalated", SGR_RED},
+        {"acknowledged", SGR_GREEN},
+        /* referral status (FHIR Task.status) */
+        {"requested", SGR_YELLOW},
+        {"accepted", SGR_CYAN},
+        {"in-progress", SGR_BLUE},
+        {"on-hold", SGR_MAGENTA},
+        {"completed", SGR_GREEN},
+        {"rejected", SGR_DIM},
+        {"cancelled", SGR_DIM},
+        /* consent status */
+        {"active", SGR_GREEN},
+        {"withdrawn", SGR_DIM},
+        /* profile status */
+        {"ok", SGR_GREEN},
+        {"expired", SGR_RED},
+        {"error", SGR_RED},
+    };
+    for (size_t i = 0; i < sizeof styles / sizeof styles[0]; i++)
+        if (strcmp(styles[i].word, word) == 0)
+            return styles[i].sgr;
+    return NULL;
+}
+
+/* Writes text as put_text does, in sgr when o may colour and sgr is not NULL. */
+static void styled(const ct_out_t *o, const char *sgr, const char *text)
+{
+    bool on = o->color && sgr != NULL;
+    if (on)
+        fputs(sgr, o->f);
+    put_text(o->f, text, NULL);
+    if (on)
+        fputs(SGR_RESET, o->f);
+}
+
+/* A status-like word (word_style), coloured when o may colour. */
+static void word(const ct_out_t *o, const char *w)
+{
+    styled(o, word_style(w), w);
+}
+
 /* ---- tables ---------------------------------------------------------------------------------- */
 
 #define TABLE_MAX_COLS 9
@@ -459,32 +546,93 @@ typedef char table_row_t[TABLE_MAX_COLS][TABLE_CELL_LEN];
 /* Fills the cells of one row from item (an element of a list response). */
 typedef void (*table_row_fn)(const void *item, table_row_t cells);
 
-/*
- * Prints items[0..n) as aligned columns under the headings head[0..ncols): each column as wide
- * as its widest cell, two spaces between columns, no padding after the last. Rows are built
- * twice (once to measure) rather than stored, so a long list needs no memory.
- */
-static void table(FILE *f, const char *const *head, size_t ncols, const void *const *items,
-                  size_t n, table_row_fn row)
+/* A column of a table. min: the narrowest a cell may be cut to when the table is wider than the
+ * terminal, 0 for a column that is never cut (server-made ids, which people copy, times, and
+ * words from a fixed set). colored: its cells are status-like words (word_style). */
+typedef struct table_col {
+    const char *head;
+    unsigned min;
+    bool colored;
+} table_col_t;
+
+/* The number of characters (code points) of s: its width on a terminal for the text tables hold
+ * (ids, names, words; no wide or combining characters are expected). */
+static size_t text_width(const char *s)
 {
+    size_t n = 0;
+    for (; *s != '\0'; s++)
+        n += ((unsigned char)*s & 0xc0) != 0x80;
+    return n;
+}
+
+/* Writes cell cut to width characters: its first width-1 and "…" when it is longer. */
+static void put_cell(const ct_out_t *o, const table_col_t *col, const char *cell, size_t width)
+{
+    char cut[TABLE_CELL_LEN + 4];
+    if (text_width(cell) > width && width > 0) {
+        size_t chars = 0, i = 0;
+        for (; cell[i] != '\0'; i++) {
+            if (((unsigned char)cell[i] & 0xc0) != 0x80 && chars++ == width - 1)
+                break;
+        }
+        snprintf(cut, sizeof cut, "%.*s\xe2\x80\xa6", (int)i, cell);
+        cell = cut;
+    }
+    styled(o, col->colored ? word_style(cell) : NULL, cell);
+}
+
+/*
+ * Prints items[0..n) as aligned columns under the headings of cols[0..ncols): each column as
+ * wide as its widest cell, two spaces between columns, no padding after the last. On a terminal
+ * (o->width > 0) a table wider than the terminal has its cuttable columns narrowed, widest
+ * first, down to their minimum, long cells ending in "…"; a table that still does not fit wraps.
+ * Rows are built twice (once to measure) rather than stored, so a long list needs no memory.
+ */
+static void table(const ct_out_t *o, const table_col_t *cols, size_t ncols,
+                  const void *const *items, size_t n, table_row_fn row)
+{
+    FILE *f = o->f;
     size_t width[TABLE_MAX_COLS];
     table_row_t cells;
     for (size_t c = 0; c < ncols; c++)
-        width[c] = strlen(head[c]);
+        width[c] = text_width(cols[c].head);
     for (size_t i = 0; i < n; i++) {
         row(items[i], cells);
         for (size_t c = 0; c < ncols; c++)
-            if (strlen(cells[c]) > width[c])
-                width[c] = strlen(cells[c]);
+            if (text_width(cells[c]) > width[c])
+                width[c] = text_width(cells[c]);
+    }
+    size_t total = 2 * (ncols - 1);
+    for (size_t c = 0; c < ncols; c++)
+        total += width[c];
+    while (o->width > 0 && total > o->width) {
+        size_t widest = ncols, slack = 0;
+        for (size_t c = 0; c < ncols; c++) {
+            size_t floor =
+                cols[c].min > text_width(cols[c].head) ? cols[c].min : text_width(cols[c].head);
+            if (cols[c].min > 0 && width[c] > floor && width[c] - floor > slack) {
+                widest = c;
+                slack = width[c] - floor;
+            }
+        }
+        if (widest == ncols)
+            break; /* nothing left to cut: the terminal wraps the lines */
+        size_t cut = total - o->width < slack ? total - o->width : slack;
+        width[widest] -= cut;
+        total -= cut;
     }
     for (size_t i = 0; i <= n; i++) {
         if (i > 0)
             row(items[i - 1], cells);
         for (size_t c = 0; c < ncols; c++) {
-            const char *cell = i == 0 ? head[c] : cells[c];
-            put_text(f, cell, NULL);
+            const char *cell = i == 0 ? cols[c].head : cells[c];
+            size_t w = text_width(cell) < width[c] ? text_width(cell) : width[c];
+            if (i == 0)
+                styled(o, SGR_BOLD, cell);
+            else
+                put_cell(o, &cols[c], cell, width[c]);
             if (c + 1 < ncols)
-                fprintf(f, "%*s", (int)(width[c] - strlen(cell) + 2), "");
+                fprintf(f, "%*s", (int)(width[c] - w + 2), "");
         }
         putc('\n', f);
     }
@@ -514,8 +662,9 @@ static void json_consent_fields(json_obj_t *j, const void *obj)
     json_str(j, "withdraw_reason", c->withdraw_reason);
 }
 
-static void consent_block(FILE *f, const void *obj)
+static void consent_block(const ct_out_t *o, const void *obj)
 {
+    FILE *f = o->f;
     const Careteam__V1__Consent *c = obj;
     char t[CT_CLI_TIME_LEN];
     field(f, "consent", c->consent_id);
@@ -527,12 +676,13 @@ static void consent_block(FILE *f, const void *obj)
     fprintf(f, "%s by ", t);
     put_text(f, c->recorded_by, NULL);
     putc('\n', f);
+    label(f, "status");
+    word(o, c->active ? "active" : "withdrawn");
     if (c->active) {
-        field(f, "status", "active");
+        putc('\n', f);
     } else {
-        label(f, "status");
         ct_cli_format_time(c->withdrawn_at_ms, t);
-        fprintf(f, "withdrawn %s by ", t);
+        fprintf(f, " %s by ", t);
         put_text(f, c->withdrawn_by, NULL);
         putc('\n', f);
         if (c->withdraw_reason != NULL && c->withdraw_reason[0] != '\0')
@@ -583,17 +733,20 @@ static const char *referral_with(const Careteam__V1__Referral *r)
     return "(queue)";
 }
 
-static void referral_block(FILE *f, const void *obj)
+static void referral_block(const ct_out_t *o, const void *obj)
 {
+    FILE *f = o->f;
     const Careteam__V1__Referral *r = obj;
     field(f, "referral", r->referral_id);
     field(f, "participant", r->participant_id);
     label(f, "status");
-    fputs(ct_cli_name(&ct_cli_referral_status_names, r->status), f);
+    word(o, ct_cli_name(&ct_cli_referral_status_names, r->status));
     if (r->status == CARETEAM__V1__REFERRAL_STATUS__REFERRAL_STATUS_ON_HOLD && r->held_from != 0)
         fprintf(f, " (resumes as %s)", ct_cli_name(&ct_cli_referral_status_names, r->held_from));
     putc('\n', f);
-    field(f, "priority", ct_cli_priority_name(r->priority));
+    label(f, "priority");
+    word(o, ct_cli_priority_name(r->priority));
+    putc('\n', f);
     field(f, "referrer", r->referrer_id);
     field(f, "to",
           r->addressee_id != NULL && r->addressee_id[0] != '\0' ? r->addressee_id
@@ -641,8 +794,9 @@ static void json_summary_fields(json_obj_t *j, const void *obj)
     json_str(j, "alert_id", s->alert_id);
 }
 
-static void summary_block(FILE *f, const void *obj)
+static void summary_block(const ct_out_t *o, const void *obj)
 {
+    FILE *f = o->f;
     const Careteam__V1__Summary *s = obj;
     field(f, "summary", s->summary_id);
     field(f, "participant", s->participant_id);
@@ -653,7 +807,7 @@ static void summary_block(FILE *f, const void *obj)
     fprintf(f, ", %u min, %s\n", (unsigned)s->duration_minutes,
             ct_cli_name(&ct_cli_format_names, s->format));
     label(f, "risk");
-    fputs(ct_cli_name(&ct_cli_risk_names, s->risk), f);
+    word(o, ct_cli_name(&ct_cli_risk_names, s->risk));
     if (s->alert_id != NULL && s->alert_id[0] != '\0') {
         fputs(" (opened alert ", f);
         put_text(f, s->alert_id, NULL);
@@ -719,15 +873,18 @@ static const char *alert_what(const Careteam__V1__Alert *a)
     return a->risk == CARETEAM__V1__RISK__RISK_URGENT ? "urgent concern" : "concern";
 }
 
-static void alert_block(FILE *f, const void *obj)
+static void alert_block(const ct_out_t *o, const void *obj)
 {
+    FILE *f = o->f;
     const Careteam__V1__Alert *a = obj;
     char t[CT_CLI_TIME_LEN];
     field(f, "alert", a->alert_id);
     field(f, "participant", a->participant_id);
-    field(f, "risk", ct_cli_name(&ct_cli_risk_names, a->risk));
+    label(f, "risk");
+    word(o, ct_cli_name(&ct_cli_risk_names, a->risk));
+    putc('\n', f);
     label(f, "status");
-    fputs(ct_cli_name(&ct_cli_alert_status_names, a->status), f);
+    word(o, ct_cli_name(&ct_cli_alert_status_names, a->status));
     if (a->status == CARETEAM__V1__ALERT_STATUS__ALERT_STATUS_ACKNOWLEDGED) {
         ct_cli_format_time(a->acknowledged_at_ms, t);
         fprintf(f, " %s by ", t);
@@ -796,8 +953,9 @@ static void by(FILE *f, const char *id)
 }
 
 /* "referral R accepted by pw.sam": the headline of a referral event. */
-static void referral_headline(FILE *f, const Careteam__V1__Message *m, const char *verb)
+static void referral_headline(const ct_out_t *o, const Careteam__V1__Message *m, const char *verb)
 {
+    FILE *f = o->f;
     const Careteam__V1__Referral *r = m->referral;
     fputs("referral ", f);
     put_text(f, r->referral_id, NULL);
@@ -817,8 +975,9 @@ static void referral_headline(FILE *f, const Careteam__V1__Message *m, const cha
 }
 
 /* "summary S posted for p-1001 (risk urgent) by pw.sam". */
-static void summary_headline(FILE *f, const Careteam__V1__Message *m, const char *verb)
+static void summary_headline(const ct_out_t *o, const Careteam__V1__Message *m, const char *verb)
 {
+    FILE *f = o->f;
     const Careteam__V1__Summary *s = m->summary;
     fputs("summary ", f);
     put_text(f, s->summary_id, NULL);
@@ -832,11 +991,13 @@ static void summary_headline(FILE *f, const Careteam__V1__Message *m, const char
 
 /* "ALERT A escalated: urgent concern about p-1001", or for an acknowledgement
  * "alert A acknowledged by dr.ahmed: concern about p-1001". Capitals while it needs action. */
-static void alert_headline(FILE *f, const Careteam__V1__Message *m, const char *verb)
+static void alert_headline(const ct_out_t *o, const Careteam__V1__Message *m, const char *verb)
 {
+    FILE *f = o->f;
     const Careteam__V1__Alert *a = m->alert;
     bool acked = a->status == CARETEAM__V1__ALERT_STATUS__ALERT_STATUS_ACKNOWLEDGED;
-    fputs(acked ? "alert " : "ALERT ", f);
+    styled(o, acked ? NULL : SGR_RED, acked ? "alert" : "ALERT");
+    putc(' ', f);
     put_text(f, a->alert_id, NULL);
     putc(' ', f);
     put_text(f, verb, NULL);
@@ -854,33 +1015,45 @@ static void alert_headline(FILE *f, const Careteam__V1__Message *m, const char *
 typedef struct object_kind {
     const char *type; /* the JSON record's "type", and the key of the object in an event */
     void (*json_fields)(json_obj_t *j, const void *obj);
-    void (*block)(FILE *f, const void *obj);
+    void (*block)(const ct_out_t *o, const void *obj);
     const char *none;        /* the human line for an empty list */
-    const char *const *head; /* the table's headings, ncols of them */
+    const table_col_t *cols; /* the table's columns, ncols of them */
     size_t ncols;
     table_row_fn row;
     /* The first line of an event message about the object; NULL for a kind no event carries. */
-    void (*headline)(FILE *f, const Careteam__V1__Message *m, const char *verb);
+    void (*headline)(const ct_out_t *o, const Careteam__V1__Message *m, const char *verb);
 } object_kind_t;
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-static const char *const CONSENT_HEAD[] = {"CONSENT", "PARTICIPANT", "SCOPE",   "METHOD",
-                                           "STATUS",  "RECORDED BY", "RECORDED"};
-static const char *const REFERRAL_HEAD[] = {"REFERRAL", "PARTICIPANT", "STATUS", "PRIORITY",
-                                            "REFERRER", "WITH",        "UPDATED"};
-static const char *const SUMMARY_HEAD[] = {"SUMMARY", "PARTICIPANT", "DATE",   "MIN",
-                                           "FORMAT",  "RISK",        "AUTHOR", "POSTED"};
-static const char *const ALERT_HEAD[] = {"ALERT", "PARTICIPANT", "RISK",   "STATUS",
-                                         "ESC",   "RAISED BY",   "RAISED", "DEADLINE/ACK BY"};
+/* Member and participant ids (up to 64 characters) may be cut to ID_MIN on a narrow terminal. */
+#define ID_MIN 10
+
+static const table_col_t CONSENT_COLS[] = {{"CONSENT", 0, false}, {"PARTICIPANT", ID_MIN, false},
+                                           {"SCOPE", 0, false},   {"METHOD", 0, false},
+                                           {"STATUS", 0, true},   {"RECORDED BY", ID_MIN, false},
+                                           {"RECORDED", 0, false}};
+static const table_col_t REFERRAL_COLS[] = {
+    {"REFERRAL", 0, false}, {"PARTICIPANT", ID_MIN, false}, {"STATUS", 0, true},
+    {"PRIORITY", 0, true},  {"REFERRER", ID_MIN, false},    {"WITH", ID_MIN, false},
+    {"UPDATED", 0, false}};
+static const table_col_t SUMMARY_COLS[] = {
+    {"SUMMARY", 0, false},     {"PARTICIPANT", ID_MIN, false},
+    {"DATE", 0, false},        {"MIN", 0, false},
+    {"FORMAT", 0, false},      {"RISK", 0, true},
+    {"AUTHOR", ID_MIN, false}, {"POSTED", 0, false}};
+static const table_col_t ALERT_COLS[] = {{"ALERT", 0, false},  {"PARTICIPANT", ID_MIN, false},
+                                         {"RISK", 0, true},    {"STATUS", 0, true},
+                                         {"ESC", 0, false},    {"RAISED BY", ID_MIN, false},
+                                         {"RAISED", 0, false}, {"DEADLINE/ACK BY", ID_MIN, false}};
 
 static const object_kind_t CONSENT = {
     .type = "consent",
     .json_fields = json_consent_fields,
     .block = consent_block,
     .none = "No consents recorded.",
-    .head = CONSENT_HEAD,
-    .ncols = COUNT(CONSENT_HEAD),
+    .cols = CONSENT_COLS,
+    .ncols = COUNT(CONSENT_COLS),
     .row = consent_row,
 };
 static const object_kind_t REFERRAL = {
@@ -888,8 +1061,8 @@ static const object_kind_t REFERRAL = {
     .json_fields = json_referral_fields,
     .block = referral_block,
     .none = "No referrals.",
-    .head = REFERRAL_HEAD,
-    .ncols = COUNT(REFERRAL_HEAD),
+    .cols = REFERRAL_COLS,
+    .ncols = COUNT(REFERRAL_COLS),
     .row = referral_row,
     .headline = referral_headline,
 };
@@ -898,8 +1071,8 @@ static const object_kind_t SUMMARY = {
     .json_fields = json_summary_fields,
     .block = summary_block,
     .none = "No summaries.",
-    .head = SUMMARY_HEAD,
-    .ncols = COUNT(SUMMARY_HEAD),
+    .cols = SUMMARY_COLS,
+    .ncols = COUNT(SUMMARY_COLS),
     .row = summary_row,
     .headline = summary_headline,
 };
@@ -908,8 +1081,8 @@ static const object_kind_t ALERT = {
     .json_fields = json_alert_fields,
     .block = alert_block,
     .none = "No alerts.",
-    .head = ALERT_HEAD,
-    .ncols = COUNT(ALERT_HEAD),
+    .cols = ALERT_COLS,
+    .ncols = COUNT(ALERT_COLS),
     .row = alert_row,
     .headline = alert_headline,
 };
@@ -949,15 +1122,16 @@ static void json_message_object(json_obj_t *j, const Careteam__V1__Message *m)
 
 /* A workflow event in human form: a headline saying what happened, when, then the object. An
  * event without its object (not sent by a conforming server) shows the event name and body. */
-static void event_message(FILE *f, const Careteam__V1__Message *m)
+static void event_message(const ct_out_t *o, const Careteam__V1__Message *m)
 {
+    FILE *f = o->f;
     const char *verb = ct_cli_event_verb(m->event);
     if (verb == NULL)
         verb = m->event != NULL && m->event[0] != '\0' ? m->event : "changed";
     const object_kind_t *k;
     const void *obj = message_object(m, &k);
     if (obj != NULL) {
-        k->headline(f, m, verb);
+        k->headline(o, m, verb);
     } else {
         fprintf(f, "%s event ", ct_cli_name(&ct_cli_message_kind_names, m->kind));
         put_text(f, m->event, NULL);
@@ -966,7 +1140,7 @@ static void event_message(FILE *f, const Careteam__V1__Message *m)
     putc('\n', f);
     field_time(f, "time", m->stored_at_ms);
     if (obj != NULL) {
-        k->block(f, obj);
+        k->block(o, obj);
     } else if (m->body != NULL && m->body[0] != '\0') {
         fputs("\n    ", f);
         put_text(f, m->body, "    ");
@@ -984,7 +1158,7 @@ static void object(ct_out_t *o, const object_kind_t *k, const void *obj)
         json_end(&j);
         return;
     }
-    k->block(o->f, obj);
+    k->block(o, obj);
 }
 
 /* A list, items[0..n): in JSON one record per item and nothing when there is none; in human
@@ -1002,13 +1176,13 @@ static void objects(ct_out_t *o, const object_kind_t *k, const void *const *item
         return;
     }
     if (!o->full) {
-        table(o->f, k->head, k->ncols, items, n, k->row);
+        table(o, k->cols, k->ncols, items, n, k->row);
         return;
     }
     for (size_t i = 0; i < n; i++) {
         if (i > 0)
             putc('\n', o->f);
-        k->block(o->f, items[i]);
+        k->block(o, items[i]);
     }
 }
 
@@ -1106,7 +1280,7 @@ void ct_out_message(ct_out_t *o, const Careteam__V1__Message *m)
     }
     if (m->kind != CARETEAM__V1__MESSAGE_KIND__MESSAGE_KIND_UNSPECIFIED &&
         m->kind != CARETEAM__V1__MESSAGE_KIND__MESSAGE_KIND_TEXT) {
-        event_message(o->f, m);
+        event_message(o, m);
         return;
     }
     char t[CT_CLI_TIME_LEN];
@@ -1197,6 +1371,156 @@ void ct_out_inbox_end(ct_out_t *o, size_t n, bool acked)
                       : ", left pending (--no-ack): they will be delivered again.");
 }
 
+/* ---- profiles -------------------------------------------------------------------------------- */
+
+static void json_profile(ct_out_t *o, const ct_out_profile_t *p)
+{
+    json_obj_t j = json_begin(o->f, "profile");
+    json_str(&j, "name", p->name);
+    json_str(&j, "path", p->path);
+    json_bool(&j, "default", p->is_default);
+    json_str(&j, "server", p->server);
+    json_str(&j, "cert", p->cert);
+    json_str(&j, "key", p->key);
+    json_str(&j, "ca", p->ca);
+    json_str(&j, "member_id", p->member_id);
+    json_times(&j, "cert_expires", p->cert_expires_ms, true);
+    json_str(&j, "problem", p->problem);
+    json_end(&j);
+}
+
+/* "ok", "expired" or "error": a profile's state in one word, for the table. */
+static const char *profile_state(const ct_out_profile_t *p)
+{
+    if (p->problem == NULL || p->problem[0] == '\0')
+        return "ok";
+    return strstr(p->problem, "expired") != NULL ? "expired" : "error";
+}
+
+void ct_out_profile(ct_out_t *o, const ct_out_profile_t *p)
+{
+    if (o->format == CT_OUT_JSON) {
+        json_profile(o, p);
+        return;
+    }
+    FILE *f = o->f;
+    label(f, "profile");
+    put_text(f, p->name, NULL);
+    fputs(p->is_default ? " (the default)\n" : "\n", f);
+    field(f, "file", p->path);
+    field(f, "server", p->server);
+    field(f, "member", p->member_id);
+    field(f, "cert", p->cert);
+    if (p->cert_expires_ms != 0) {
+        char t[CT_CLI_TIME_LEN];
+        ct_cli_format_time(p->cert_expires_ms, t);
+        label(f, "expires");
+        styled(o, strstr(p->problem, "expired") != NULL ? SGR_RED : NULL, t);
+        putc('\n', f);
+    }
+    field(f, "key", p->key);
+    field(f, "ca", p->ca);
+    label(f, "status");
+    word(o, profile_state(p));
+    if (p->problem[0] != '\0') {
+        fputs(": ", f);
+        put_text(f, p->problem, "             ");
+    }
+    putc('\n', f);
+}
+
+static void profile_row(const void *item, table_row_t cells)
+{
+    const ct_out_profile_t *p = item;
+    cell(cells[0], p->name);
+    cell(cells[1], p->is_default ? "*" : "");
+    cell(cells[2], p->server);
+    cell(cells[3], p->member_id);
+    short_time(p->cert_expires_ms, cells[4]);
+    cell(cells[5], profile_state(p));
+}
+
+static const table_col_t PROFILE_COLS[] = {{"NAME", ID_MIN, false},    {"DEFAULT", 0, false},
+                                           {"SERVER", 16, false},      {"MEMBER", ID_MIN, false},
+                                           {"CERT EXPIRES", 0, false}, {"STATUS", 0, true}};
+
+void ct_out_profiles(ct_out_t *o, const ct_out_profile_t *p, size_t n)
+{
+    if (o->format == CT_OUT_JSON) {
+        for (size_t i = 0; i < n; i++)
+            json_profile(o, &p[i]);
+        return;
+    }
+    if (n == 0) {
+        fputs("No profiles. Add one with `careteam profile add NAME --server HOST:PORT --cert "
+              "FILE --key FILE --ca FILE`.\n",
+              o->f);
+        return;
+    }
+    const void **items = calloc(n, sizeof *items);
+    if (items == NULL) { /* each whole instead: no memory needed */
+        for (size_t i = 0; i < n; i++)
+            ct_out_profile(o, &p[i]);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        items[i] = &p[i];
+    table(o, PROFILE_COLS, COUNT(PROFILE_COLS), (const void *const *)items, n, profile_row);
+    free(items);
+    /* What is wrong with each unusable profile, in full: a table cell would cut it. */
+    for (size_t i = 0; i < n; i++) {
+        if (p[i].problem[0] == '\0')
+            continue;
+        putc('\n', o->f);
+        put_text(o->f, p[i].name, NULL);
+        fputs(": ", o->f);
+        put_text(o->f, p[i].problem, "  ");
+        putc('\n', o->f);
+    }
+}
+
+/* ---- set-up and flushing ----------------------------------------------------------------------
+ */
+
+bool ct_out_color_allowed(int fd)
+{
+    const char *no_color = getenv("NO_COLOR");
+    const char *term = getenv("TERM");
+    if (no_color != NULL && no_color[0] != '\0')
+        return false;
+    if (term == NULL || term[0] == '\0' || strcmp(term, "dumb") == 0)
+        return false;
+    return isatty(fd) == 1;
+}
+
+void ct_out_init(ct_out_t *o, FILE *f, ct_out_format_t format)
+{
+    memset(o, 0, sizeof *o);
+    o->f = f;
+    o->format = format;
+    int fd = fileno(f);
+    if (fd < 0 || isatty(fd) != 1)
+        return;
+    o->color = ct_out_color_allowed(fd);
+    struct winsize ws;
+    if (ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
+        o->width = ws.ws_col;
+    } else {
+        const char *cols = getenv("COLUMNS");
+        long c = cols != NULL ? strtol(cols, NULL, 10) : 0;
+        o->width = c > 0 && c < 10000 ? (size_t)c : 80;
+    }
+}
+
+/* Whether ct_cli_errorf colours its "careteam:" on stderr: decided once by main (stderr is
+ * process-wide, so this is too). */
+static bool g_stderr_color;
+
+void ct_cli_errors_init(void)
+{
+    g_stderr_color = ct_out_color_allowed(STDERR_FILENO);
+}
+
 int ct_out_flush(ct_out_t *o)
 {
     errno = 0;
@@ -1212,7 +1536,7 @@ void ct_cli_errorf(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    fputs(CT_CLI_PROG ": ", stderr);
+    fputs(g_stderr_color ? SGR_RED CT_CLI_PROG ":" SGR_RESET " " : CT_CLI_PROG ": ", stderr);
     put_text(stderr, buf, "  ");
     putc('\n', stderr);
 }

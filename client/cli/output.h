@@ -24,8 +24,23 @@ typedef enum ct_out_format {
 typedef struct ct_out {
     FILE *f; /* stdout, or a test's stream; not owned */
     ct_out_format_t format;
-    bool full; /* human lists print each element whole, not a table (summaries --full) */
+    bool full;    /* human lists print each element whole, not a table (summaries --full) */
+    bool color;   /* human text may use colour (ct_out_init decides; never in JSON) */
+    size_t width; /* the terminal's width in columns, tables are fitted to it; 0: no limit */
 } ct_out_t;
+
+/*
+ * Sets up o to print on f in format: colour only when f is a terminal, NO_COLOR is unset or
+ * empty and TERM is not "dumb" (https://no-color.org); tables fitted to the terminal's width
+ * only when f is a terminal. Piped output is plain text with nothing cut.
+ */
+void ct_out_init(ct_out_t *o, FILE *f, ct_out_format_t format);
+
+/* Whether colour may be written on the terminal fd (the rules of ct_out_init). */
+bool ct_out_color_allowed(int fd);
+
+/* Decides once, for ct_cli_errorf, whether stderr gets colour (ct_out_color_allowed(2)). */
+void ct_cli_errors_init(void);
 
 /* whoami: who the server says we are, and where. */
 void ct_out_whoami(ct_out_t *o, const Careteam__V1__Welcome *w, const char *server);
@@ -48,6 +63,26 @@ void ct_out_inbox_end(ct_out_t *o, size_t n, bool acked);
  * tables, or with o->full each element whole. Any other answer prints nothing.
  */
 void ct_out_answer(ct_out_t *o, const Careteam__V1__Envelope *resp);
+
+/* ---- profiles (careteam profile) ---- */
+
+/* One profile as `profile list` and `profile show` print it. Strings are borrowed; "" when not
+ * known. */
+typedef struct ct_out_profile {
+    const char *name;
+    const char *path; /* the profile's file */
+    bool is_default;
+    const char *server, *cert, *key, *ca;
+    const char *member_id;   /* the certificate's subject CN */
+    int64_t cert_expires_ms; /* the certificate's notAfter; 0 when it could not be read */
+    const char *problem;     /* why the profile cannot be used as it is; "" when it can */
+} ct_out_profile_t;
+
+/* profile show: one profile, a JSON record or a human block. */
+void ct_out_profile(ct_out_t *o, const ct_out_profile_t *p);
+
+/* profile list: profiles p[0..n), a JSON record each or a table (a line saying there are none). */
+void ct_out_profiles(ct_out_t *o, const ct_out_profile_t *p, size_t n);
 
 /* lockbox add/remove: the server's Ok for restricting member (restricted) or lifting it. */
 void ct_out_lockbox(ct_out_t *o, const char *participant, const char *member, bool restricted);

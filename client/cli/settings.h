@@ -4,7 +4,9 @@
  * Each setting (server, cert, key, ca) is taken from the first of:
  *   1. its command-line flag (--server, --cert, --key, --ca);
  *   2. its environment variable (CARETEAM_SERVER, CARETEAM_CERT, CARETEAM_KEY, CARETEAM_CA);
- *   3. the profile named by --profile NAME, or else by CARETEAM_PROFILE;
+ *   3. the profile named by --profile NAME, or else by CARETEAM_PROFILE, or else (only when
+ *      flags and environment leave a setting unset) the default profile, named in the file
+ *      `default` of the profile directory (`careteam profile default NAME`);
  *   4. a built-in default (server only: 127.0.0.1:7443).
  *
  * A profile NAME containing '/' is a path; any other NAME is
@@ -15,12 +17,21 @@
  * "~/" means the home directory; on the command line and in the environment, relative paths are
  * relative to the working directory, as usual.
  *
+ * The profile directory is $XDG_CONFIG_HOME/careteam (by default ~/.config/careteam): mode 0700,
+ * one NAME.conf per profile (mode 0600) in the format above, written by `careteam profile add`
+ * with absolute paths, and `default` holding the default profile's name. Because a profile
+ * decides which server and which key are used, a profile file, the profile directory or the
+ * `default` file that group or others may write, or that belongs to another user, is refused
+ * with the chmod that fixes it; so is a private key that group or others may write, and a key
+ * that they may read draws a warning.
+ *
  * Settings are a table (ct_cli_key_t) so that a new one is one row in settings.c, and the
  * origin of every value is kept so that messages can say where a bad value came from.
  */
 #ifndef CT_CLI_SETTINGS_H
 #define CT_CLI_SETTINGS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define CT_CLI_DEFAULT_SERVER "127.0.0.1:7443"
@@ -49,7 +60,8 @@ typedef struct ct_cli_value {
 
 typedef struct ct_cli_settings {
     ct_cli_value_t v[CT_CLI_NKEYS];
-    char *profile; /* path of the profile that was read, or NULL; owned */
+    char *profile;        /* path of the profile that was read, or NULL; owned */
+    bool profile_default; /* that profile was the default one (no profile was named) */
 } ct_cli_settings_t;
 
 /* Values given on the command line, NULL when not given (borrowed from argv). */
@@ -69,11 +81,14 @@ int ct_cli_settings_load(const ct_cli_flags_t *flags, ct_cli_settings_t *out, ch
 
 /*
  * Checks that the settings can make a connection: every credential is given, the server address
- * parses, and each credential file can be opened. Returns 0, CT_CLI_EXIT_USAGE (a setting is
- * missing or malformed; err names it and the three ways to give it) or CT_CLI_EXIT_FILE (a file
- * cannot be read, or a malformed value came from the profile).
+ * parses, each credential file can be opened, and the private key is not writable by others.
+ * Returns 0, CT_CLI_EXIT_USAGE (a setting is missing or malformed; err names it and the three
+ * ways to give it) or CT_CLI_EXIT_FILE (a file cannot be read, is unsafe, or a malformed value
+ * came from the profile). On 0, warn holds a warning to show ("" when none): a key that others
+ * may read.
  */
-int ct_cli_settings_check(const ct_cli_settings_t *s, char *err, size_t errlen);
+int ct_cli_settings_check(const ct_cli_settings_t *s, char *err, size_t errlen, char *warn,
+                          size_t warnlen);
 
 void ct_cli_settings_free(ct_cli_settings_t *s);
 
@@ -89,5 +104,48 @@ void ct_cli_origin_describe(const ct_cli_settings_t *s, ct_cli_key_t k, char *bu
  * "." or "..", or the path does not fit; err says why.
  */
 int ct_cli_profile_path(const char *name, char *out, size_t len, char *err, size_t errlen);
+
+/* ---- the profile directory (careteam profile) ---- */
+
+/* The profile directory. Returns 0, or CT_CLI_EXIT_USAGE when neither XDG_CONFIG_HOME nor HOME
+ * tells where it is (err says so). */
+int ct_cli_config_dir(char *out, size_t len, char *err, size_t errlen);
+
+/* Whether name may name a profile made by `profile add`: 1-64 of A-Z a-z 0-9 . _ -, not
+ * starting with '.' or '-'. */
+bool ct_cli_profile_name_valid(const char *name);
+
+/* Reads the profile at path into the settings of s still unset, after the permission checks.
+ * Returns 0 or CT_CLI_EXIT_FILE with err naming the file (and line, or the chmod to run). */
+int ct_cli_profile_read(ct_cli_settings_t *s, const char *path, char *err, size_t errlen);
+
+/* The default profile's name into out ("" when none is set). Returns 0, or CT_CLI_EXIT_FILE (the
+ * `default` file is unsafe or unreadable) or CT_CLI_EXIT_USAGE (no profile directory). */
+int ct_cli_profile_default_get(char *out, size_t len, char *err, size_t errlen);
+
+/* Makes name the default profile (NULL: none). Returns 0 or CT_CLI_EXIT_FILE with err. */
+int ct_cli_profile_default_set(const char *name, char *err, size_t errlen);
+
+/*
+ * Writes profile name with the values v (server, cert, key, ca; paths absolute) as
+ * DIR/NAME.conf, mode 0600, creating DIR (0700) if needed, atomically: a reader sees the old file
+ * or the new one. Refuses to replace an existing profile unless replace. The path written goes in
+ * path_out. Returns 0, or CT_CLI_EXIT_FILE (or CT_CLI_EXIT_USAGE: it exists) with err.
+ */
+int ct_cli_profile_write(const char *name, const char *const v[CT_CLI_NKEYS], bool replace,
+                         char *path_out, size_t len, char *err, size_t errlen);
+
+/* Removes profile name's file (never the credential files it names). Returns 0, or
+ * CT_CLI_EXIT_USAGE (no such profile) or CT_CLI_EXIT_FILE with err. */
+int ct_cli_profile_remove(const char *name, char *err, size_t errlen);
+
+/* The names of the profiles in the profile directory, sorted, into *names (n of them; free with
+ * ct_cli_profile_names_free). No directory means no profiles. Returns 0 or CT_CLI_EXIT_FILE. */
+int ct_cli_profile_names(char ***names, size_t *n, char *err, size_t errlen);
+void ct_cli_profile_names_free(char **names, size_t n);
+
+/* Checks the permissions of the private key at path: returns CT_CLI_EXIT_FILE with err when group
+ * or others may write it; 0 otherwise, with warn non-empty when they may read it. */
+int ct_cli_key_check(const char *path, char *err, size_t errlen, char *warn, size_t warnlen);
 
 #endif

@@ -7,7 +7,8 @@
  * Participants, care teams and supervision are set up with the admin commands (`careteamd
  * participant|team|supervisor ...`, `enroll --supervisor`); everything else goes through the CLI:
  * consent, refer, referrals, referral ACTION, summary post (--text, --file PATH, --file -),
- * summaries, concern, alerts, alert ack, lockbox, send and inbox.
+ * summaries, concern, alerts, alert ack, lockbox, send and inbox; and the records of the commands
+ * around the workflow (whoami, send, inbox, watch, audit query, profile).
  *
  * Every --json line is parsed by a small JSON parser below and checked against the schema at the
  * top of client/cli/output.c: each documented field present with its documented type (times
@@ -542,7 +543,8 @@ static void assert_jstrs(const jv_t *o, const char *key, const char *const *want
 
 /* Field kinds: 's' string, 'i' integer, 'b' bool, 'a' array of strings, 'e' one of the names in
  * `names` (NULL-terminated), 'T' TIME (its "<name>_ms" twin must be the same instant), 'O' TIME
- * or "" (then the twin is 0), 'D' a date YYYY-MM-DD. */
+ * or "" (then the twin is 0), 'D' a date YYYY-MM-DD, 'w' the withheld array of `send`: objects
+ * of two strings, member_id and reason. */
 typedef struct field_spec {
     const char *name;
     char kind;
@@ -565,6 +567,9 @@ static const char *const FORMAT[] = {"one-to-one", "group",   "phone", "video",
 static const char *const RISK[] = {"none", "concern", "urgent", "unknown", NULL};
 static const char *const SOURCE[] = {"summary", "concern", "unknown", NULL};
 static const char *const ALERT_STATUS[] = {"open", "escalated", "acknowledged", "unknown", NULL};
+static const char *const ACTOR_ROLE[] = {"psychiatrist",    "therapist",  "peer_worker",
+                                         "peer_supervisor", "compliance", "admin",
+                                         "unknown",         "",           NULL};
 
 static const field_spec_t CONSENT_FIELDS[] = {
     {"consent_id", 's', NULL},
@@ -660,6 +665,49 @@ static const field_spec_t MESSAGE_FIELDS[] = {
     {NULL, 0, NULL},
 };
 
+static const field_spec_t WHOAMI_FIELDS[] = {
+    {"member_id", 's', NULL}, {"display_name", 's', NULL}, {"role", 'e', ROLE},
+    {"server", 's', NULL},    {"server_name", 's', NULL},  {"protocol_version", 'i', NULL},
+    {NULL, 0, NULL},
+};
+
+static const field_spec_t SENT_FIELDS[] = {
+    {"client_msg_id", 's', NULL},
+    {"message_id", 's', NULL},
+    {"to", 'a', NULL},
+    {"stored_at", 'T', NULL},
+    {"stored_at_ms", 'i', NULL},
+    {"duplicate", 'b', NULL},
+    {"withheld", 'w', NULL},
+    {NULL, 0, NULL},
+};
+
+static const field_spec_t AUDIT_FIELDS[] = {
+    {"seq", 'i', NULL},
+    {"time", 'T', NULL},
+    {"time_ms", 'i', NULL},
+    {"actor_id", 's', NULL},
+    {"actor_role", 'e', ACTOR_ROLE},
+    {"cert_fp", 's', NULL},
+    {"peer_addr", 's', NULL},
+    {"action", 's', NULL},
+    {"object_type", 's', NULL},
+    {"object_id", 's', NULL},
+    {"participant_id", 's', NULL},
+    {"outcome", 'i', NULL},
+    {"detail", 's', NULL},
+    {NULL, 0, NULL},
+};
+
+static const field_spec_t PROFILE_FIELDS[] = {
+    {"name", 's', NULL},         {"path", 's', NULL},
+    {"default", 'b', NULL},      {"server", 's', NULL},
+    {"cert", 's', NULL},         {"key", 's', NULL},
+    {"ca", 's', NULL},           {"member_id", 's', NULL},
+    {"cert_expires", 'O', NULL}, {"cert_expires_ms", 'i', NULL},
+    {"problem", 's', NULL},      {NULL, 0, NULL},
+};
+
 /* ms as the CLI's TIME: "YYYY-MM-DDTHH:MM:SS.mmmZ". */
 static void iso_time(int64_t ms, char out[32])
 {
@@ -721,6 +769,15 @@ static void check_fields(const jv_t *o, const field_spec_t *spec, const char *wh
         case 'D':
             cr_assert(v->t == J_STR && is_date(v->s), "%s: \"%s\" is not YYYY-MM-DD", what,
                       f->name);
+            break;
+        case 'w':
+            cr_assert_eq(v->t, J_ARR, "%s: \"%s\" is not an array", what, f->name);
+            for (size_t i = 0; i < v->n; i++) {
+                cr_assert_eq(v->item[i]->t, J_OBJ, "%s: %s[%zu] is not an object", what, f->name,
+                             i);
+                (void)jstr(v->item[i], "member_id");
+                (void)jstr(v->item[i], "reason");
+            }
             break;
         case 'T':
         case 'O': {
@@ -792,9 +849,11 @@ static recs_t parse_records(const char *out, const char *type)
     static const struct {
         const char *type;
         const field_spec_t *spec;
-    } kinds[] = {{"consent", CONSENT_FIELDS},   {"lockbox", LOCKBOX_FIELDS},
-                 {"referral", REFERRAL_FIELDS}, {"summary", SUMMARY_FIELDS},
-                 {"alert", ALERT_FIELDS},       {"message", NULL}};
+    } kinds[] = {{"consent", CONSENT_FIELDS},    {"lockbox", LOCKBOX_FIELDS},
+                 {"referral", REFERRAL_FIELDS},  {"summary", SUMMARY_FIELDS},
+                 {"alert", ALERT_FIELDS},        {"message", NULL},
+                 {"whoami", WHOAMI_FIELDS},      {"sent", SENT_FIELDS},
+                 {"audit_record", AUDIT_FIELDS}, {"profile", PROFILE_FIELDS}};
     recs_t r = {NULL, 0};
     for (const char *line = out; *line != '\0';) {
         const char *nl = strchr(line, '\n');
@@ -1725,5 +1784,83 @@ Test(cli_workflow, unacknowledged_urgent_concern_escalates)
     assert_jstr(v, "deadline", "");
     cr_assert_geq(jint(v, "escalations"), 1);
     jv_free(v);
+    ct_test_daemon_finish(&g_d);
+}
+
+/* ---- the commands around the workflow: whoami, send, inbox, watch, audit, profile ---------- */
+
+Test(cli_workflow, json_of_whoami_send_inbox_watch_audit_and_profile)
+{
+    ct_test_daemon_launch(&g_d, NULL);
+    ct_test_daemon_care_team(&g_d, "p1", "dr.ahmed", "th.lee", NULL);
+    cli_proc_t p;
+
+    recs_t r = json_as("dr.ahmed", "whoami", 1, ARGS("whoami", "--json"));
+    assert_jstr(r.v[0], "member_id", "dr.ahmed");
+    assert_jstr(r.v[0], "role", "psychiatrist");
+    assert_jstr(r.v[0], "server", g_d.addr);
+    recs_free(&r);
+
+    r = json_as("dr.ahmed", "sent", 1,
+                ARGS("send", "--json", "--to", "th.lee", "--participant", "p1", "--subject",
+                     "Handover", "--priority", "urgent", "--client-msg-id", "wf-1", "--body",
+                     "first"));
+    assert_jstr(r.v[0], "client_msg_id", "wf-1");
+    cr_assert_eq(jbool(r.v[0], "duplicate"), false);
+    recs_free(&r);
+    r = json_as("dr.ahmed", "sent", 1,
+                ARGS("send", "--json", "--to", "th.lee", "--client-msg-id", "wf-1", "--participant",
+                     "p1", "--subject", "Handover", "--priority", "urgent", "--body", "first"));
+    cr_assert_eq(jbool(r.v[0], "duplicate"), true);
+    recs_free(&r);
+    cli_as(&p, "th.lee", ARGS("send", "--to", "dr.ahmed", "--body", "second"));
+    assert_exit(&p, 0);
+    cli_free(&p);
+
+    /* inbox --no-ack leaves the message for watch, which prints it again and stops at --count. */
+    r = json_as("th.lee", "message", 1, ARGS("inbox", "--json", "--no-ack"));
+    assert_jstr(r.v[0], "kind", "text");
+    assert_jstr(r.v[0], "body", "first");
+    assert_jstr(r.v[0], "priority", "urgent");
+    recs_free(&r);
+    r = json_as("th.lee", "message", 1, ARGS("watch", "--json", "--count", "1"));
+    assert_jstr(r.v[0], "subject", "Handover");
+    recs_free(&r);
+    r = json_as("dr.ahmed", "message", 1, ARGS("inbox", "--json"));
+    assert_jstr(r.v[0], "sender_id", "th.lee");
+    recs_free(&r);
+
+    /* audit query as compliance: --json and --format jsonl are the same records (--max notes
+     * on stderr that it stopped). */
+    const char *const *queries[] = {
+        ARGS("audit", "query", "--json", "--max", "3"),
+        ARGS("audit", "query", "--format", "jsonl", "--action", "message.", "--max", "2")};
+    for (size_t i = 0; i < 2; i++) {
+        g_line = __LINE__;
+        cli_as(&p, "co.jones", queries[i]);
+        assert_exit(&p, 0);
+        r = parse_records(p.out, "audit_record");
+        cr_assert_eq(r.n, (size_t)(3 - i), "%zu audit records:\n%s", r.n, p.out);
+        recs_free(&r);
+        cli_free(&p);
+    }
+
+    /* profile add --json, then list and show (HOME is the test's directory). */
+    char crt[4096], key[4096], ca[4096];
+    ct_test_daemon_cert_path(&g_d, "th.lee", crt, sizeof crt);
+    ct_test_daemon_key_path(&g_d, "th.lee", key, sizeof key);
+    ct_test_daemon_ca_path(&g_d, ca, sizeof ca);
+    r = json_as("th.lee", "profile", 1,
+                ARGS("profile", "add", "lee", "--server", g_d.addr, "--cert", crt, "--key", key,
+                     "--ca", ca, "--json"));
+    assert_jstr(r.v[0], "name", "lee");
+    assert_jstr(r.v[0], "member_id", "th.lee");
+    assert_jstr(r.v[0], "problem", "");
+    cr_assert_eq(jbool(r.v[0], "default"), true);
+    recs_free(&r);
+    r = json_as("th.lee", "profile", 1, ARGS("profile", "list", "--json"));
+    recs_free(&r);
+    r = json_as("th.lee", "profile", 1, ARGS("profile", "show", "lee", "--json"));
+    recs_free(&r);
     ct_test_daemon_finish(&g_d);
 }

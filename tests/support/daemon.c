@@ -73,7 +73,44 @@ static char *log_tail(const ct_test_daemon_t *d)
  * Starts careteamd with argv (argv[0] included), stdin from /dev/null, output appended to d->log.
  * Returns the child's PID, which the caller reaps; fails the test if it cannot be started.
  */
+static pid_t spawn_env(const ct_test_daemon_t *d, char *const argv[], char *const envp[]);
+
 static pid_t spawn(const ct_test_daemon_t *d, char *const argv[])
+{
+    return spawn_env(d, argv, NULL);
+}
+
+/* The test's environment with d->serve_env laid over it: a malloc'd NULL-terminated array whose
+ * strings are borrowed (free only the array), or NULL when serve_env is empty. */
+static char **serve_environment(const ct_test_daemon_t *d)
+{
+    size_t n_extra = 0, n_env = 0;
+    while (n_extra < sizeof d->serve_env / sizeof d->serve_env[0] && d->serve_env[n_extra] != NULL)
+        n_extra++;
+    if (n_extra == 0)
+        return NULL;
+    while (environ[n_env] != NULL)
+        n_env++;
+    char **envp = calloc(n_env + n_extra + 1, sizeof *envp);
+    cr_assert_not_null(envp);
+    size_t k = 0;
+    for (size_t i = 0; i < n_env; i++) {
+        bool replaced = false;
+        for (size_t j = 0; j < n_extra && !replaced; j++) {
+            size_t name = strcspn(d->serve_env[j], "=");
+            replaced = strncmp(environ[i], d->serve_env[j], name + 1) == 0;
+        }
+        if (!replaced)
+            envp[k++] = environ[i];
+    }
+    for (size_t j = 0; j < n_extra; j++)
+        envp[k++] = (char *)d->serve_env[j];
+    envp[k] = NULL;
+    return envp;
+}
+
+/* As spawn, with envp (NULL: the test's own environment). */
+static pid_t spawn_env(const ct_test_daemon_t *d, char *const argv[], char *const envp[])
 {
     int log_fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     cr_assert(log_fd >= 0, "cannot open %s: %s", d->log, strerror(errno));
@@ -81,6 +118,7 @@ static pid_t spawn(const ct_test_daemon_t *d, char *const argv[])
     cr_assert(null_fd >= 0, "cannot open /dev/null: %s", strerror(errno));
     ct_test_spawn_opts_t o = {.path = CT_TEST_CARETEAMD,
                               .argv = argv,
+                              .envp = envp,
                               .in_fd = null_fd,
                               .out_fd = log_fd,
                               .err_fd = log_fd};
@@ -196,6 +234,8 @@ void ct_test_daemon_start(ct_test_daemon_t *d)
     snprintf(ready, sizeof ready, "%s/ready", d->dir);
     unlink(ready);
     d->addr[0] = '\0';
+    /* The tests run as root on CI, where serve refuses root unless told otherwise (privdrop.h);
+     * the data directories here belong to whoever runs the tests. */
     char *argv[] = {(char *)CT_TEST_CARETEAMD,
                     "serve",
                     d->data,
@@ -203,8 +243,11 @@ void ct_test_daemon_start(ct_test_daemon_t *d)
                     "127.0.0.1:0",
                     "--ready-file",
                     ready,
+                    geteuid() == 0 ? "--allow-root" : NULL,
                     NULL};
-    d->pid = spawn(d, argv);
+    char **envp = serve_environment(d);
+    d->pid = spawn_env(d, argv, envp);
+    free(envp); /* the child has its copy */
     int64_t deadline = ct_test_now_ms() + START_TIMEOUT_MS;
     for (;;) {
         if (read_ready(d, ready))

@@ -22,6 +22,11 @@ typedef struct ct_test_daemon {
     char addr[128];  /* "127.0.0.1:PORT" once started */
     char log[4096];  /* the daemon's stderr, appended across restarts */
     pid_t pid;       /* 0 when not running */
+    /* Extra environment of `careteamd serve` only (not the admin commands), "NAME=VALUE" strings
+     * that replace or add to the test's own, NULL-terminated; e.g. an LD_PRELOAD fault injector
+     * (fault_preload.c). Set it after ct_test_daemon_init, before ct_test_daemon_start; the
+     * strings must outlive the daemon. */
+    const char *serve_env[8];
 } ct_test_daemon_t;
 
 /* Makes the data directory and enrolls the demo team. Extra config lines (e.g.

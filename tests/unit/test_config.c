@@ -178,7 +178,9 @@ Test(config, written_file_comments_every_key)
                                         "alert_urgent_deadline_ms",
                                         "alert_concern_deadline_ms",
                                         "audit_checkpoint_rows",
-                                        "audit_checkpoint_interval_ms"};
+                                        "audit_checkpoint_interval_ms",
+                                        "syslog_app_name",
+                                        "syslog_facility"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         char needle[64];
         snprintf(needle, sizeof(needle), "\n%s = ", names[i]);
@@ -490,4 +492,177 @@ Test(config, split_hostport_refuses_small_host_buffer)
     cr_assert_eq(ct_config_split_hostport("abc:1", host, sizeof(host), &port), 0);
     cr_assert_str_eq(host, "abc");
     ct_test_leak_check();
+}
+
+/* ---- ct_config_check: every problem, in order (careteamd check-config) ---------------------- */
+
+#define MAX_SEEN 16
+
+struct seen {
+    size_t n;
+    unsigned line[MAX_SEEN];
+    bool warning[MAX_SEEN];
+    char text[MAX_SEEN][640];
+};
+
+static void collect(const ct_config_problem_t *p, void *arg)
+{
+    struct seen *s = arg;
+    cr_assert_lt(s->n, MAX_SEEN, "more problems than expected: %s", p->text);
+    s->line[s->n] = p->line;
+    s->warning[s->n] = p->warning;
+    snprintf(s->text[s->n], sizeof s->text[s->n], "%s", p->text);
+    s->n++;
+}
+
+/* Asserts problem i is on `line`, an error (or warning) whose text has "PATH:LINE: " and frag. */
+static void expect_problem(const struct fixture *f, const struct seen *s, size_t i, unsigned line,
+                           bool warning, const char *frag)
+{
+    cr_assert_lt(i, s->n, "problem %zu of %zu", i, s->n);
+    char want[600];
+    snprintf(want, sizeof want, "%s:%u: %s", f->path, line, warning ? "warning: " : "");
+    cr_expect_eq(s->line[i], line, "problem %zu: line %u, want %u (%s)", i, s->line[i], line,
+                 s->text[i]);
+    cr_expect_eq(s->warning[i], warning, "problem %zu: %s", i, s->text[i]);
+    cr_expect(strncmp(s->text[i], want, strlen(want)) == 0, "want prefix \"%s\" in \"%s\"", want,
+              s->text[i]);
+    cr_expect(strstr(s->text[i], frag) != NULL, "want \"%s\" in \"%s\"", frag, s->text[i]);
+}
+
+Test(config, check_reports_every_problem_in_line_order)
+{
+    struct fixture f;
+    setup(&f);
+    put(&f, "# a broken file\n"
+            "max_fram = 2M\n"      /* 2: a typo */
+            "listen = 127.0.0.1\n" /* 3: no port */
+            "max_recipients = 0\n" /* 4: out of range */
+            "log_level verbose\n"  /* 5: no '=' */
+            "server_name =\n"      /* 6: empty */
+            "max_subject = 2X\n"   /* 7: bad suffix */
+            "max_frame = 64K\n"    /* 8 */
+            "max_body = 64K\n"     /* 9: no room in the frame (reported after the lines) */
+            "rate_limit = 5\n");   /* 10: fine */
+    struct seen s = {0};
+    ct_config_t c;
+    cr_assert_eq(ct_config_check(f.path, &c, collect, &s), CT_EINVAL);
+    cr_assert_eq(s.n, 7, "7 problems, got %zu (first: %s)", s.n, s.n ? s.text[0] : "");
+    expect_problem(&f, &s, 0, 2, false, "did you mean max_frame?");
+    expect_problem(&f, &s, 1, 3, false, "invalid listen");
+    expect_problem(&f, &s, 2, 4, false, "max_recipients = 0 is out of range");
+    expect_problem(&f, &s, 3, 5, false, "found no '='");
+    expect_problem(&f, &s, 4, 6, false, "empty value for server_name");
+    expect_problem(&f, &s, 5, 7, false, "K, M or G");
+    expect_problem(&f, &s, 6, 9, false, "max_body");
+    /* The valid lines were applied; ct_config_load returns the first problem and changes
+     * nothing. */
+    cr_expect_eq(c.rate_limit, 5);
+    ct_config_t before, after;
+    memset(&after, 0x5a, sizeof after);
+    before = after;
+    cr_assert_eq(ct_config_load(f.path, &after, f.err, sizeof f.err), CT_EINVAL);
+    cr_expect_str_eq(f.err, s.text[0]);
+    cr_expect_eq(memcmp(&after, &before, sizeof after), 0);
+    teardown(&f);
+}
+
+Test(config, check_of_a_good_file_reports_nothing)
+{
+    struct fixture f;
+    setup(&f);
+    ct_config_t def;
+    ct_config_defaults(&def);
+    cr_assert_eq(ct_config_write(f.path, &def, f.err, sizeof(f.err)), 0, "%s", f.err);
+    struct seen s = {0};
+    ct_config_t c;
+    cr_assert_eq(ct_config_check(f.path, &c, collect, &s), 0);
+    cr_expect_eq(s.n, 0, "%s", s.n ? s.text[0] : "");
+    cr_expect_eq(memcmp(&c, &def, sizeof c), 0);
+    teardown(&f);
+}
+
+Test(config, a_repeated_key_is_a_warning_and_still_loads)
+{
+    struct fixture f;
+    setup(&f);
+    put(&f, "max_frame = 2M\n\nmax_frame = 4M\nmax_frame = 8M\n");
+    struct seen s = {0};
+    ct_config_t c;
+    cr_assert_eq(ct_config_check(f.path, &c, collect, &s), 0);
+    cr_assert_eq(s.n, 2);
+    expect_problem(&f, &s, 0, 3, true, "max_frame is set again (first on line 1)");
+    expect_problem(&f, &s, 1, 4, true, "max_frame is set again (first on line 1)");
+    cr_expect_eq(c.max_frame, 8u * 1024 * 1024);
+    c = load_ok(&f, "max_frame = 2M\nmax_frame = 4M\n");
+    cr_expect_eq(c.max_frame, 4u * 1024 * 1024);
+    teardown(&f);
+}
+
+Test(config, unknown_key_suggests_the_nearest_known_one)
+{
+    struct fixture f;
+    setup(&f);
+    expect_error(&f, "idle_timeout = 5s\n", 1, "did you mean idle_timeout_ms?", NULL);
+    expect_error(&f, "Max_Body = 5K\n", 1, "did you mean max_body?", NULL);
+    expect_error(&f, "colour = blue\n", 1, "unknown key \"colour\"", "careteamd init", NULL);
+    cr_expect(strstr(f.err, "did you mean") == NULL, "%s", f.err);
+    teardown(&f);
+}
+
+Test(config, a_rule_between_keys_is_skipped_when_one_of_them_is_bad)
+{
+    struct fixture f;
+    setup(&f);
+    /* max_frame is malformed: "max_body must be at most max_frame - 4K" would be about a value
+     * the file never meant, so only the malformed line is reported. */
+    struct seen s = {0};
+    ct_config_t c;
+    put(&f, "max_frame = big\nmax_body = 2M\n");
+    cr_assert_eq(ct_config_check(f.path, &c, collect, &s), CT_EINVAL);
+    cr_assert_eq(s.n, 1, "%s", s.n > 1 ? s.text[1] : "");
+    expect_problem(&f, &s, 0, 1, false, "invalid max_frame");
+    teardown(&f);
+}
+
+Test(config, unreadable_file_is_one_problem_without_a_line)
+{
+    struct fixture f;
+    setup(&f);
+    struct seen s = {0};
+    ct_config_t c;
+    cr_assert_eq(ct_config_check(f.path, &c, collect, &s), CT_ENOTFOUND);
+    cr_assert_eq(s.n, 1);
+    cr_expect_eq(s.line[0], 0);
+    cr_expect(strstr(s.text[0], f.path) != NULL, "%s", s.text[0]);
+    teardown(&f);
+}
+
+Test(config, user_key)
+{
+    struct fixture f;
+    setup(&f);
+    ct_config_t c = load_ok(&f, "user = careteam\n");
+    cr_expect_str_eq(c.user, "careteam");
+    expect_error(&f, "user = -rf\n", 1, "invalid user", NULL);
+    expect_error(&f, "user = care team\n", 1, "invalid user", NULL);
+    expect_error(&f, "user = abcdefghijklmnopqrstuvwxyz0123456789\n", 1, "too long", NULL);
+    /* Off by default: init writes it commented out, and the file loads back without it. */
+    ct_config_t def;
+    ct_config_defaults(&def);
+    cr_expect_str_eq(def.user, "");
+    (void)remove(f.path);
+    cr_assert_eq(ct_config_write(f.path, &def, f.err, sizeof(f.err)), 0, "%s", f.err);
+    char *text = ct_test_read_file(f.path, NULL);
+    cr_assert_not_null(text);
+    cr_expect(strstr(text, "\n# user = \n") != NULL, "%s", text);
+    free(text);
+    cr_assert_eq(ct_config_load(f.path, &c, f.err, sizeof(f.err)), 0, "%s", f.err);
+    cr_expect_eq(memcmp(&c, &def, sizeof c), 0);
+    snprintf(def.user, sizeof def.user, "careteam");
+    (void)remove(f.path);
+    cr_assert_eq(ct_config_write(f.path, &def, f.err, sizeof(f.err)), 0, "%s", f.err);
+    cr_assert_eq(ct_config_load(f.path, &c, f.err, sizeof(f.err)), 0, "%s", f.err);
+    cr_expect_str_eq(c.user, "careteam");
+    teardown(&f);
 }

@@ -1,0 +1,25 @@
+/*
+ * What a certificate file says about itself, read locally without connecting: its subject (the
+ * member id, for a member certificate) and its validity. The CLI uses it to say "your certificate
+ * expired on ..." before a TLS handshake would fail with a bare alert, and to show whose
+ * certificate a profile holds.
+ *
+ * This is the only file of the CLI that includes OpenSSL; it reads X.509 and never touches TLS.
+ */
+#ifndef CT_CLI_CERTINFO_H
+#define CT_CLI_CERTINFO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct ct_cli_cert_info {
+    char subject_cn[128];  /* the subject's common name; "" when it has none */
+    int64_t not_before_ms; /* validity, Unix milliseconds */
+    int64_t not_after_ms;
+} ct_cli_cert_info_t;
+
+/* Reads the first certificate of the PEM file path into *out. Returns 0, or -1 with err saying
+ * why (the file cannot be opened, or holds no PEM certificate). */
+int ct_cli_cert_read(const char *path, ct_cli_cert_info_t *out, char *err, size_t errlen);
+
+#endif
