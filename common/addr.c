@@ -1,6 +1,7 @@
 /* Address parsing (see addr.h). */
 #include "addr.h"
 
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,4 +58,17 @@ int ct_addr_split(const char *s, char *host, size_t hostlen, int *port, int defa
     memcpy(host, h, hlen);
     host[hlen] = '\0';
     return 0;
+}
+
+bool ct_addr_is_loopback(const char *host)
+{
+    if (strcmp(host, "localhost") == 0)
+        return true;
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6);
+    return false;
 }

@@ -2,6 +2,7 @@
 #ifndef CT_ADDR_H
 #define CT_ADDR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /*
@@ -10,5 +11,8 @@
  * brackets, host longer than hostlen - 1).
  */
 int ct_addr_split(const char *s, char *host, size_t hostlen, int *port, int default_port);
+
+/* Whether host (no port, no brackets) is a loopback address (127.0.0.0/8, ::1) or "localhost". */
+bool ct_addr_is_loopback(const char *host);
 
 #endif

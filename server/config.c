@@ -80,6 +80,7 @@ static const char *check_server_name(const char *value);
 static const char *check_log_level(const char *value);
 static const char *check_user(const char *value);
 static const char *check_syslog_forward(const char *value);
+static const char *check_metrics_listen(const char *value);
 static const char *check_syslog_path(const char *value);
 static const char *check_syslog_app_name(const char *value);
 static const char *check_syslog_facility(const char *value);
@@ -127,6 +128,9 @@ static const struct key keys[] = {
     {"user", KEY_STRING, FIELD(user), 0, 0, check_user,
      "Account that careteamd serve switches to when started as root (it owns the data "
      "directory)"},
+    {"metrics_listen", KEY_STRING, FIELD(metrics_listen), 0, 0, check_metrics_listen,
+     "Serve Prometheus metrics (GET /metrics) on this loopback HOST:PORT, e.g. "
+     "127.0.0.1:9464; unset: no metrics listener"},
     {"syslog_forward", KEY_STRING, FIELD(syslog_forward), 0, 0, check_syslog_forward,
      "Forward every audit record as RFC 5424 syslog over TLS (RFC 5425) to this collector, "
      "HOST:PORT; unset: no forwarding"},
@@ -254,6 +258,17 @@ static const char *check_user(const char *value)
 }
 
 /* The syslog collector: HOST:PORT (a name, IPv4 or [IPv6]) with a port of 1-65535. */
+/* Metrics say how busy the daemon is; they are for the host's own monitoring agent only. */
+static const char *check_metrics_listen(const char *value)
+{
+    char host[256];
+    int port;
+    if (ct_config_split_hostport(value, host, sizeof host, &port) != 0 || port == 0 ||
+        !ct_addr_is_loopback(host))
+        return "a loopback HOST:PORT such as 127.0.0.1:9464 or [::1]:9464 (port 1-65535)";
+    return NULL;
+}
+
 static const char *check_syslog_forward(const char *value)
 {
     int port;

@@ -39,6 +39,7 @@ typedef struct ct_config {
     uint32_t audit_checkpoint_interval_ms; /* ... or this long, if a row was added; 60 s */
     char user[33]; /* account `serve` switches to when started as root; "" (default): none */
     /* Forwarding of audit records to a syslog collector (syslog_fwd.h). */
+    char metrics_listen[128]; /* loopback "HOST:PORT" for Prometheus; "" (default): off */
     char syslog_forward[300]; /* collector "HOST:PORT"; "" (default): no forwarding */
     char syslog_ca[512];      /* CA file for the collector's certificate; relative: in DIR */
     char syslog_cert[512];    /* client certificate for mutual TLS; "" (default): none */

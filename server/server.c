@@ -36,6 +36,7 @@
 #include "privdrop.h"
 #include "readers.h"
 #include "router.h"
+#include "metrics.h"
 #include "syslog_fwd.h"
 #include "writer.h"
 
@@ -57,6 +58,7 @@ typedef struct server {
     char bound[160];        /* "HOST:PORT" actually listened on */
     /* Audit forwarding (syslog_forward); NULL when off. */
     ct_syslog_fwd_t *syslog;
+    ct_metrics_t *metrics; /* NULL when metrics_listen is unset */
 } server_t;
 
 static void audit_daemon(server_t *srv, const char *action, ct_job_t *job)
@@ -73,6 +75,13 @@ static void audit_daemon(server_t *srv, const char *action, ct_job_t *job)
     } else {
         (void)ct_writer_audit(srv->conns.handlers.writer, &rec);
     }
+}
+
+/* For the metrics: open client connections. */
+static size_t open_connections(void *arg)
+{
+    const server_t *srv = arg;
+    return srv->conns.n_conns;
 }
 
 static void stop_writer(server_t *srv)
@@ -128,6 +137,8 @@ static void begin_shutdown(server_t *srv, const char *signame)
     ct_alerts_stop(srv->conns.handlers.alerts);
     /* Rows from here on (daemon.stop among them) are forwarded after the next start. */
     ct_syslog_fwd_stop(srv->syslog);
+    ct_metrics_close(srv->metrics);
+    srv->metrics = NULL;
     /* A job with room after it for the server pointer, so done can find us. */
     ct_job_t *job = calloc(1, sizeof *job + sizeof(server_t *));
     if (job == NULL) {
@@ -481,6 +492,20 @@ int ct_server_run(const ct_serve_opts_t *opts)
         begin_shutdown(srv, "startup_failed");
         uv_run(&srv->loop, UV_RUN_DEFAULT);
         goto out_router;
+    }
+
+    if (srv->cfg.metrics_listen[0] != '\0') {
+        ct_metrics_sources_t src = {.writer = h->writer,
+                                    .readers = h->readers,
+                                    .connections = open_connections,
+                                    .connections_arg = srv};
+        if (ct_metrics_start(&srv->loop, srv->cfg.metrics_listen, &src, &srv->metrics, err,
+                             sizeof err) != 0) {
+            fprintf(stderr, "careteamd: %s\n", err);
+            begin_shutdown(srv, "startup_failed");
+            uv_run(&srv->loop, UV_RUN_DEFAULT);
+            goto out_router;
+        }
     }
 
     srv->ready_file = opts->ready_file;

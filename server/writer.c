@@ -15,6 +15,8 @@
  */
 #include "writer.h"
 
+#include "audit_actions.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +37,7 @@ struct ct_writer {
     ct_store_t *st;
     ct_uuid7_gen_t ids;
     ct_writer_stats_t stats;
+    uint64_t *audit_counts;    /* (ct_audit_actions_count + 1) * 4, under mu */
     ct_audit_signer_t *signer; /* owned; NULL: no checkpoints */
     uint32_t cp_every_rows, cp_every_ms;
     bool cp_pending;   /* committed audit rows are not covered by a checkpoint yet */
@@ -143,7 +146,7 @@ static void run_one(ct_writer_t *w, ct_job_t *job, const ct_writer_env_t *env)
 
 /* Runs one batch in one transaction. On a failed BEGIN or COMMIT every job fails with CT_EIO
  * (or the store's error): nothing of the batch is stored. */
-static void run_batch(ct_writer_t *w, ct_job_t *batch)
+static int run_batch(ct_writer_t *w, ct_job_t *batch)
 {
     ct_writer_env_t env = {.ids = &w->ids, .now_ms = ct_now_ms()};
     bool checkpointed = false;
@@ -164,6 +167,26 @@ static void run_batch(ct_writer_t *w, ct_job_t *batch)
         w->stats.failed_commits++;
         /* The batch's audit rows are lost with it: the log is their only trace. */
         ct_log_error("store.commit_failed", "code=%s jobs_refused=%zu", ct_errname(r), n);
+    }
+    return r;
+}
+
+/* Under mu, after a committed batch: its audit rows by action and outcome, for the metrics. */
+static void count_audit_rows(ct_writer_t *w, const ct_job_t *batch)
+{
+    if (w->audit_counts == NULL)
+        return;
+    for (const ct_job_t *j = batch; j != NULL; j = j->next) {
+        if (!j->has_audit)
+            continue;
+        const ct_audit_action_t *a = ct_audit_action_find(j->audit.action);
+        size_t row = a->code != NULL ? (size_t)(a - ct_audit_actions) : ct_audit_actions_count;
+        int o = j->audit.outcome;
+        size_t col = o == CT_AUDIT_SUCCESS           ? 0
+                     : o == CT_AUDIT_MINOR_FAILURE   ? 1
+                     : o == CT_AUDIT_SERIOUS_FAILURE ? 2
+                                                     : 3;
+        w->audit_counts[row * 4 + col]++;
     }
 }
 
@@ -204,11 +227,19 @@ static void writer_main(void *arg)
         last->next = NULL;
         uv_mutex_unlock(&w->mu);
 
-        run_batch(w, batch);
+        uint64_t t0 = uv_hrtime();
+        int committed = run_batch(w, batch);
+        uint64_t us = (uv_hrtime() - t0) / 1000;
 
         uv_mutex_lock(&w->mu);
         w->stats.batches++;
         w->stats.jobs += n;
+        w->stats.queued -= n;
+        w->stats.commit_us_total += us;
+        if (us > w->stats.commit_us_max)
+            w->stats.commit_us_max = us;
+        if (committed == 0)
+            count_audit_rows(w, batch);
         if (w->done_tail != NULL)
             w->done_tail->next = batch;
         else
@@ -241,6 +272,7 @@ static void writer_destroy(ct_writer_t *w)
     ct_store_close(w->st);
     uv_cond_destroy(&w->cv);
     uv_mutex_destroy(&w->mu);
+    free(w->audit_counts);
     free(w);
 }
 
@@ -296,6 +328,8 @@ int ct_writer_start(uv_loop_t *loop, const char *db_path, ct_writer_t **out, cha
         return r;
     }
     ct_uuid7_gen_init(&w->ids);
+    /* Counters only: without them the daemon serves, and the metrics report zeros. */
+    w->audit_counts = calloc((ct_audit_actions_count + 1) * 4, sizeof *w->audit_counts);
     if (uv_mutex_init(&w->mu) != 0)
         goto fail_store;
     if (uv_cond_init(&w->cv) != 0)
@@ -321,6 +355,7 @@ fail_mutex:
     uv_mutex_destroy(&w->mu);
 fail_store:
     ct_store_close(w->st);
+    free(w->audit_counts);
     free(w);
     if (errbuf != NULL)
         snprintf(errbuf, errlen, "cannot start the store writer");
@@ -348,6 +383,7 @@ void ct_writer_submit(ct_writer_t *w, ct_job_t *job)
     else
         w->queue_head = job;
     w->queue_tail = job;
+    w->stats.queued++;
     uv_cond_signal(&w->cv);
     uv_mutex_unlock(&w->mu);
 }
@@ -386,6 +422,15 @@ void ct_writer_on_audit(ct_writer_t *w, void (*fn)(void *arg), void *arg)
 {
     w->on_audit = fn;
     w->on_audit_arg = arg;
+}
+
+void ct_writer_audit_counts(ct_writer_t *w, uint64_t *out)
+{
+    size_t n = (ct_audit_actions_count + 1) * 4;
+    uv_mutex_lock(&w->mu);
+    for (size_t i = 0; i < n; i++)
+        out[i] = w->audit_counts != NULL ? w->audit_counts[i] : 0;
+    uv_mutex_unlock(&w->mu);
 }
 
 void ct_writer_stats(ct_writer_t *w, ct_writer_stats_t *out)

@@ -111,7 +111,16 @@ typedef struct ct_writer_stats {
     uint64_t batches;
     uint64_t jobs;
     uint64_t failed_commits;
+    uint64_t commit_us_total; /* time from BEGIN to the end of COMMIT, summed over batches */
+    uint64_t commit_us_max;
+    uint64_t queued; /* jobs submitted and not yet taken into a batch */
 } ct_writer_stats_t;
 void ct_writer_stats(ct_writer_t *w, ct_writer_stats_t *out);
+
+/* Committed audit records by action (the index of common/audit_actions.h's table, or
+ * ct_audit_actions_count for a code not in it) and outcome (0, 4, 8, 12 as 0..3): what the
+ * metrics endpoint reports as requests by type and outcome. Copies the counters into out, which
+ * holds (ct_audit_actions_count + 1) * 4 values. */
+void ct_writer_audit_counts(ct_writer_t *w, uint64_t *out);
 
 #endif
