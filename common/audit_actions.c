@@ -85,6 +85,12 @@ const ct_audit_action_t ct_audit_actions[] = {
     {"daemon.stop", &APP, 'E', "the daemon began its shutdown (actor careteamd)"},
     {"daemon.reload", &APP, 'E', "SIGHUP: TLS material reloaded, or the reload failed"},
     {"admin.init", &APP, 'C', "`careteamd init` made the data directory and its keys"},
+    {"admin.read", &APP, 'R',
+     "a `careteamd` command that only reads ran (listings, check-config, audit checkpoints, "
+     "purge --dry-run); detail names it"},
+    {"admin.refused", &APP, 'E',
+     "a `careteamd` command was refused or failed (bad arguments, unknown ids, ...); detail "
+     "names it and its exit status"},
     {"member.enroll", &SECURITY, 'C', "`careteamd enroll` made a member and its certificate"},
     {"member.activate", &SECURITY, 'U', "`careteamd activate`"},
     {"member.deactivate", &SECURITY, 'U', "`careteamd deactivate`"},

@@ -41,6 +41,14 @@ static void local_actor(char *out, size_t len)
 int ct_admin_audit(ct_store_t *st, const char *action, const char *object_type,
                    const char *object_id, const char *participant_id, const char *detail)
 {
+    return ct_admin_audit_outcome(st, action, object_type, object_id, participant_id,
+                                  CT_AUDIT_SUCCESS, detail);
+}
+
+int ct_admin_audit_outcome(ct_store_t *st, const char *action, const char *object_type,
+                           const char *object_id, const char *participant_id,
+                           ct_audit_outcome_t outcome, const char *detail)
+{
     char actor[CT_ID_MAX + 1];
     local_actor(actor, sizeof actor);
     ct_audit_t a = {
@@ -52,7 +60,7 @@ int ct_admin_audit(ct_store_t *st, const char *action, const char *object_type,
         .object_type = object_type,
         .object_id = object_id,
         .participant_id = participant_id != NULL ? participant_id : "",
-        .outcome = CT_AUDIT_SUCCESS,
+        .outcome = outcome,
         .detail = detail != NULL ? detail : "",
     };
     int64_t seq = ct_store_audit_append(st, &a);

@@ -113,6 +113,10 @@ int ct_admin_open_store(const char *dir, ct_store_mode_t mode, ct_store_t **st);
  * participant_id and detail may be NULL. detail is metadata only: never a label or free text. */
 int ct_admin_audit(ct_store_t *st, const char *action, const char *object_type,
                    const char *object_id, const char *participant_id, const char *detail);
+/* The same with any outcome (a refused or failed command). */
+int ct_admin_audit_outcome(ct_store_t *st, const char *action, const char *object_type,
+                           const char *object_id, const char *participant_id,
+                           ct_audit_outcome_t outcome, const char *detail);
 
 /* True when s is min..max bytes of well-formed UTF-8 without control characters. */
 bool ct_admin_text_ok(const char *s, size_t min, size_t max);

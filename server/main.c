@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "admin.h"
 #include "admin_ops.h"
@@ -904,6 +905,69 @@ static int cmd_care(int argc, char **argv)
     return EXIT_USAGE;
 }
 
+/*
+ * Every careteamd command is on the record. Commands that change something write their own audit
+ * row with the change; this covers the rest, once the command has finished: a command that only
+ * reads (listings, check-config, `audit checkpoints`, `purge --dry-run`) as `admin.read`, and a
+ * command that was refused or failed as `admin.refused`, with the command and its exit status.
+ * The row goes to the data directory named on the command line, when it has a database; a command
+ * refused before naming one (or naming a directory without one) can only say so on stderr.
+ * `serve` (the daemon audits itself), `init` and `restore` (they create or replace the database)
+ * and `audit verify` (it records its own verdict) are left out.
+ */
+static bool command_reads_only(const char *cmd, int argc, char **argv)
+{
+    static const char *const reads[] = {"members", "check-config"};
+    for (size_t i = 0; i < sizeof reads / sizeof reads[0]; i++) {
+        if (strcmp(cmd, reads[i]) == 0)
+            return true;
+    }
+    const char *sub = argc > 1 ? argv[1] : "";
+    if ((strcmp(cmd, "participant") == 0 && strcmp(sub, "list") == 0) ||
+        (strcmp(cmd, "team") == 0 && strcmp(sub, "show") == 0) ||
+        (strcmp(cmd, "lockbox") == 0 && strcmp(sub, "list") == 0) ||
+        (strcmp(cmd, "audit") == 0 && strcmp(sub, "checkpoints") == 0))
+        return true;
+    for (int i = 1; strcmp(cmd, "purge") == 0 && i < argc; i++) {
+        if (strcmp(argv[i], "--dry-run") == 0)
+            return true;
+    }
+    return false;
+}
+
+static void record_command(const char *cmd, int argc, char **argv, int rc)
+{
+    if (strcmp(cmd, "serve") == 0 || strcmp(cmd, "init") == 0 || strcmp(cmd, "restore") == 0 ||
+        (strcmp(cmd, "audit") == 0 && argc > 1 && strcmp(argv[1], "verify") == 0))
+        return;
+    bool reads = command_reads_only(cmd, argc, argv);
+    if (rc == 0 && !reads)
+        return; /* it recorded its change itself */
+    for (int i = 1; i < argc; i++) {
+        char db[4200];
+        if (argv[i][0] == '-' || ct_dir_path(db, sizeof db, argv[i], CT_DIR_DB) != 0 ||
+            access(db, W_OK) != 0)
+            continue;
+        char what[96], detail[160];
+        bool group = argc > 1 && argv[1][0] != '-' && i > 1 &&
+                     (strcmp(cmd, "audit") == 0 || strcmp(cmd, "participant") == 0 ||
+                      strcmp(cmd, "team") == 0 || strcmp(cmd, "lockbox") == 0 ||
+                      strcmp(cmd, "supervisor") == 0);
+        snprintf(what, sizeof what, "%s%s%s", cmd, group ? " " : "", group ? argv[1] : "");
+        snprintf(detail, sizeof detail, "command=\"%s\" exit=%d", what, rc);
+        ct_store_t *st;
+        if (ct_store_open(db, CT_STORE_READWRITE, &st, NULL, 0) != 0)
+            return;
+        (void)ct_admin_audit_outcome(st, rc == 0 ? "admin.read" : "admin.refused", "command", what,
+                                     NULL, rc == 0 ? CT_AUDIT_SUCCESS : CT_AUDIT_MINOR_FAILURE,
+                                     detail);
+        ct_store_close(st);
+        return;
+    }
+}
+
+static int run_command(const char *cmd, int argc, char **argv);
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -924,6 +988,19 @@ int main(int argc, char **argv)
     argc--;
     argv++;
     optind = 1;
+    /* getopt permutes argv; keep the order the administrator typed for the record. */
+    char **typed = calloc((size_t)argc + 1, sizeof *typed);
+    if (typed != NULL)
+        memcpy(typed, argv, (size_t)argc * sizeof *typed);
+    int rc = run_command(cmd, argc, argv);
+    if (typed != NULL)
+        record_command(cmd, argc, typed, rc);
+    free(typed);
+    return rc;
+}
+
+static int run_command(const char *cmd, int argc, char **argv)
+{
     if (strcmp(cmd, "init") == 0)
         return cmd_init(argc, argv);
     if (strcmp(cmd, "enroll") == 0)

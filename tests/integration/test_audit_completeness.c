@@ -11,9 +11,10 @@
  * list, row for row; finally `careteamd audit verify` must accept the chain.
  *
  * Every delivery is a row (message.deliver, actor the recipient): a live push to a member's
- * sessions once per member, and each message of an inbox replay. Not written (no row expected, so
- * the test fails if one appears unannounced): a successful TLS handshake (the Hello after it is),
- * and `purge --dry-run` (read-only, like the listing commands).
+ * sessions once per member, and each message of an inbox replay. A `careteamd` command that only
+ * reads (`purge --dry-run` here) writes `admin.read`, a refused one `admin.refused`. Not written
+ * (no row expected, so the test fails if one appears unannounced): a successful TLS handshake
+ * (the Hello after it is).
  */
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
@@ -346,12 +347,18 @@ Test(audit_completeness, scripted_workflow_writes_exactly_the_expected_trail)
     /* Admin commands while the daemon serves. */
     ADMIN("team", "add", g_d.data, "--participant", "p1", "--member", "dr.ahmed");
     expect("team.add 0 local:*", NULL);
+    /* A refused command is on the record too. */
+    cr_assert_neq(ct_test_careteamd(&g_d, "team", "add", g_d.data, "--participant", "p1",
+                                    "--member", "no.such.member", NULL),
+                  0);
+    expect("admin.refused 4 local:*", NULL);
     char cutoff[16];
     time_t t = time(NULL) - 365 * 24 * 60 * 60;
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(cutoff, sizeof cutoff, "%Y-%m-%d", &tm);
-    ADMIN("purge", g_d.data, "--before", cutoff, "--dry-run"); /* read-only: no row */
+    ADMIN("purge", g_d.data, "--before", cutoff, "--dry-run"); /* reads only: admin.read */
+    expect("admin.read 0 local:*", NULL);
     ADMIN("purge", g_d.data, "--before", cutoff);
     expect("retention.purge 0 local:*", NULL);
 
