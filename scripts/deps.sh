@@ -8,6 +8,8 @@
 #                            the build itself never needs scdoc; testssl.sh for the TLS scan
 #                            of tests/integration/test_testssl.c)
 #   scripts/deps.sh --fuzz   also clang and lld, for the libFuzzer harnesses (scripts/fuzz.sh)
+#   scripts/deps.sh --bench  also mosquitto and libmosquitto-dev, for bench/compare's Mosquitto
+#                            side (bench/mosq-bench is built only when libmosquitto is found)
 # Needs root (or sudo) only when something is missing.
 set -euo pipefail
 
@@ -18,6 +20,9 @@ if [ "${1:-}" = "--test" ]; then
 fi
 if [ "${1:-}" = "--fuzz" ]; then
   pkgs+=(clang lld)
+fi
+if [ "${1:-}" = "--bench" ]; then
+  pkgs+=(mosquitto libmosquitto-dev)
 fi
 
 missing=()
