@@ -1,6 +1,7 @@
 /* SHA-256 through OpenSSL's EVP interface (see digest.h). */
 #include "digest.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,13 +14,30 @@ struct ct_digest {
     int failed;
 };
 
+/* SHA-256, fetched once: in OpenSSL 3, EVP_sha256() in every init looks the algorithm up again
+ * under the provider lock, and the writer hashes two or three times per message. The fetched
+ * method lives as long as the process. */
+static EVP_MD *g_sha256;
+static pthread_once_t g_sha256_once = PTHREAD_ONCE_INIT;
+
+static void fetch_sha256(void)
+{
+    g_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_MD *sha256_md(void)
+{
+    (void)pthread_once(&g_sha256_once, fetch_sha256);
+    return g_sha256 != NULL ? g_sha256 : EVP_sha256();
+}
+
 ct_digest_t *ct_digest_new(void)
 {
     ct_digest_t *d = calloc(1, sizeof *d);
     if (d == NULL)
         return NULL;
     d->md = EVP_MD_CTX_new();
-    if (d->md == NULL || EVP_DigestInit_ex(d->md, EVP_sha256(), NULL) != 1) {
+    if (d->md == NULL || EVP_DigestInit_ex(d->md, sha256_md(), NULL) != 1) {
         EVP_MD_CTX_free(d->md);
         free(d);
         return NULL;
@@ -60,6 +78,6 @@ int ct_digest_final(ct_digest_t *d, uint8_t out[CT_SHA256_LEN])
 int ct_sha256(const void *data, size_t len, uint8_t out[CT_SHA256_LEN])
 {
     unsigned int n = 0;
-    int ok = EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) == 1 && n == CT_SHA256_LEN;
+    int ok = EVP_Digest(data, len, out, &n, sha256_md(), NULL) == 1 && n == CT_SHA256_LEN;
     return ok ? 0 : CT_EINTERNAL;
 }
