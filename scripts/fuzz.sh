@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harnesses with clang in build-fuzz/ and runs one for a bounded time.
-#   scripts/fuzz.sh HARNESS [SECONDS]    HARNESS: frame | config | send_message; SECONDS: 60
+#   scripts/fuzz.sh HARNESS [SECONDS]    HARNESS: frame | config | send_message | audit_verify; SECONDS: 60
 # The seed corpus tests/fuzz/corpus/HARNESS/ is read, never written. Output goes to
 # $CT_FUZZ_OUT/HARNESS/ (default build-fuzz/fuzz-out/HARNESS/):
 #   corpus/     inputs the run found that reach new code (kept across runs: the next run resumes)
@@ -19,9 +19,9 @@ cd "$(dirname "$0")/.."
 harness=${1:-}
 seconds=${2:-60}
 case "$harness" in
-frame | config | send_message) ;;
+frame | config | send_message | audit_verify) ;;
 *)
-  echo "usage: scripts/fuzz.sh frame|config|send_message [SECONDS]" >&2
+  echo "usage: scripts/fuzz.sh frame|config|send_message|audit_verify [SECONDS]" >&2
   exit 2
   ;;
 esac

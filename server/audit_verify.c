@@ -237,10 +237,15 @@ static int check_checkpoint(verify_state_t *vs, const ct_audit_checkpoint_t *cp)
     int r = signed_by_key(vs, cp, why, sizeof why);
     if (r < 0)
         return r;
-    if (r == 0)
+    /* A bad checkpoint leaves its own row unproven too: the verdict's records and head are those
+     * before it (audit_verify.h). */
+    if (r == 0) {
+        unverify_last(vs);
         return found(vs, CT_AUDIT_FAULT_SIGNATURE, cp->seq, "the checkpoint at seq %lld is bad: %s",
                      (long long)cp->seq, why);
+    }
     if (memcmp(cp->head, vs->head, CT_AUDIT_HASH_LEN) != 0) {
+        unverify_last(vs);
         char when[40];
         ct_audit_time_text(cp->time_ms, when, sizeof when);
         return found(vs, CT_AUDIT_FAULT_REWRITTEN, cp->seq,
