@@ -171,20 +171,26 @@ int ct_audit_export_read(const char *path, ct_audit_checkpoint_t **cps, size_t *
                        path, strerror(e));
     }
     reader_t r = {.path = path, .errbuf = errbuf, .errlen = errlen};
-    char line[LINE_MAX_LEN + 2];
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t got;
     int rc = 0;
-    while (rc == 0 && fgets(line, sizeof line, f) != NULL) {
+    /* getline, not fgets: a NUL byte inside a line must be seen (and refused), not end it. */
+    while (rc == 0 && (got = getline(&line, &cap, f)) >= 0) {
         r.line_no++;
-        size_t len = strlen(line);
+        size_t len = (size_t)got;
         if (len > 0 && line[len - 1] == '\n')
             line[--len] = '\0';
-        else if (!feof(f))
-            rc = bad_line(&r, "line too long");
-        if (rc == 0 && len > 0 && line[len - 1] == '\r')
+        if (len > 0 && line[len - 1] == '\r')
             line[--len] = '\0'; /* the file may have passed through a CRLF system */
-        if (rc == 0)
+        if (len > LINE_MAX_LEN)
+            rc = bad_line(&r, "line too long");
+        else if (memchr(line, '\0', len) != NULL)
+            rc = bad_line(&r, "a NUL byte inside the line");
+        else
             rc = read_line(&r, line);
     }
+    free(line);
     if (rc == 0 && ferror(f))
         rc = ct_errf(errbuf, errlen, CT_ESYS, "cannot read %s", path);
     if (rc == 0 && r.line_no == 0)
