@@ -235,6 +235,12 @@ int ct_admin_enroll(const char *dir, const char *id, const char *name, ct_role_t
                 id);
         return CT_EINVAL;
     }
+    /* The daemon's own records name it as actor: a member of that name would blur the trail. */
+    if (strcmp(id, "careteamd") == 0) {
+        fprintf(stderr, "careteamd: --id careteamd is reserved for the daemon itself in the audit "
+                        "trail; choose another id\n");
+        return CT_EINVAL;
+    }
     if (!ct_admin_text_ok(name, 1, CT_NAME_MAX)) {
         fprintf(stderr,
                 "careteamd: --name must be 1-%d bytes of UTF-8 text without control "

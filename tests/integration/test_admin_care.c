@@ -478,6 +478,9 @@ Test(admin_care, enroll_supervisor_refusals)
     expect_err("supervisor 'ps.old' is deactivated");
     cr_assert_eq(enroll("pw.new", "peer_worker", "bad id"), 1);
     expect_err("not a valid member id");
+    /* The daemon's own audit actor is not a member id anyone may take. */
+    cr_assert_eq(enroll("careteamd", "therapist", NULL), 1);
+    expect_err("--id careteamd is reserved");
     cr_assert(!cert_exists("pw.new") && !cert_exists("th.new"));
     cr_assert_eq(db_count("SELECT count(*) FROM members WHERE id IN ('pw.new', 'th.new')"), 0);
     cr_assert_eq(ct_test_audit_count(&g_d, "member.supervisor"), 0);
