@@ -94,6 +94,8 @@ const ct_audit_action_t ct_audit_actions[] = {
     {"member.enroll", &SECURITY, 'C', "`careteamd enroll` made a member and its certificate"},
     {"member.activate", &SECURITY, 'U', "`careteamd activate`"},
     {"member.deactivate", &SECURITY, 'U', "`careteamd deactivate`"},
+    {"member.renew", &SECURITY, 'C',
+     "`careteamd renew`: a new certificate issued to an existing member (detail: its serial)"},
     {"member.revoke", &SECURITY, 'U', "`careteamd revoke`: a member's certificate revoked (CRL)"},
     {"member.supervisor", &SECURITY, 'U', "`careteamd supervisor set`, or `enroll --supervisor`"},
     {"participant.add", &PATIENT, 'C', "`careteamd participant add`"},

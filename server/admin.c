@@ -337,6 +337,85 @@ int ct_admin_enroll(const char *dir, const char *id, const char *name, ct_role_t
     return 0;
 }
 
+int ct_admin_renew(const char *dir, const char *id, const char *out_prefix)
+{
+    if (!ct_id_valid(id)) {
+        fprintf(stderr,
+                "careteamd: --id '%s' is not a valid member id: use 1-64 characters of "
+                "A-Z a-z 0-9 . _ -\n",
+                id);
+        return CT_EINVAL;
+    }
+    char conf[4096], ca_key[4096], ca_crt[4096], key[4096], crt[4096], err[512] = "";
+    ct_config_t cfg;
+    ct_config_defaults(&cfg);
+    ct_dir_path(conf, sizeof conf, dir, CT_DIR_CONF);
+    int r = ct_config_load(conf, &cfg, err, sizeof err);
+    if (r != 0 && r != CT_ENOTFOUND) {
+        fprintf(stderr, "careteamd: %s\n", err);
+        return r;
+    }
+    if (snprintf(key, sizeof key, "%s.key", out_prefix) >= (int)sizeof key ||
+        snprintf(crt, sizeof crt, "%s.crt", out_prefix) >= (int)sizeof crt) {
+        fprintf(stderr, "careteamd: --out path is too long\n");
+        return CT_EINVAL;
+    }
+    ct_dir_path(ca_key, sizeof ca_key, dir, CT_DIR_CA_KEY);
+    ct_dir_path(ca_crt, sizeof ca_crt, dir, CT_DIR_CA_CRT);
+    ct_store_t *st;
+    r = open_store(dir, &st);
+    if (r != 0)
+        return r;
+    ct_member_t m;
+    bool files_written = false;
+    r = ct_store_begin(st);
+    if (r == 0) {
+        r = ct_store_member_get(st, id, &m);
+        if (r == CT_ENOTFOUND)
+            snprintf(err, sizeof err, "no member '%s'; enroll them first", id);
+        else if (r == 0 && !m.active) {
+            snprintf(err, sizeof err,
+                     "member '%s' is deactivated; `careteamd activate` them first if they "
+                     "should connect again",
+                     id);
+            r = CT_EPRECONDITION;
+        }
+    }
+    if (r == 0) {
+        r = ct_pki_issue_member(ca_key, ca_crt, key, crt, id, (int)cfg.member_cert_days, err,
+                                sizeof err);
+        files_written = r == 0;
+    }
+    char serial[CT_PKI_SERIAL_HEX_MAX + 1] = "";
+    if (r == 0)
+        r = ct_pki_cert_serial(ca_crt, crt, serial, NULL, 0, err, sizeof err);
+    if (r == 0) {
+        char detail[160];
+        snprintf(detail, sizeof detail, "cert_days=%u serial=%s", cfg.member_cert_days, serial);
+        r = admin_audit(st, "member.renew", "member", id, detail);
+    }
+    if (r == 0)
+        r = ct_store_commit(st);
+    else
+        (void)ct_store_rollback(st);
+    ct_store_close(st);
+    if (r != 0) {
+        if (files_written) {
+            unlink(key);
+            unlink(crt);
+        }
+        if (err[0] == '\0' || r == CT_EIO)
+            snprintf(err, sizeof err, "%s", ct_strerror(r));
+        fprintf(stderr, "careteamd: renew failed: %s\n", err);
+        return r;
+    }
+    printf("Issued a new certificate for %s (serial %s), valid %u days:\n  %s\n  %s\n"
+           "The previous certificate stays valid until it expires; revoke it with `careteamd "
+           "revoke %s --id %s --cert OLD.crt` if it must stop working now.\n",
+           id, serial, cfg.member_cert_days, crt, key, dir, id);
+    return 0;
+}
+
 typedef struct list_state {
     bool json;
     size_t n;
@@ -495,7 +574,7 @@ static int serials_add(serials_t *s, const char *serial)
     return 0;
 }
 
-/* ct_store_audit_query callback: takes the serial=HEX of a successful member.enroll row. */
+/* ct_store_audit_query callback: takes the serial=HEX of a member.enroll or member.renew row. */
 static int enroll_serial(const ct_audit_found_t *row, void *arg)
 {
     for (const char *p = strstr(row->detail, "serial="); p != NULL; p = strstr(p + 1, "serial=")) {
@@ -524,6 +603,10 @@ static int revoke_serials(ct_store_t *st, const char *dir, const char *id, const
     ct_audit_filter_t f = {
         .action = "member.enroll", .outcome = 0, .object_type = "member", .object_id = id};
     int r = ct_store_audit_query(st, &f, 0, 100, enroll_serial, out);
+    if (r == 0) { /* and every certificate `renew` issued since */
+        f.action = "member.renew";
+        r = ct_store_audit_query(st, &f, 0, 1000, enroll_serial, out);
+    }
     if (r != 0) {
         fprintf(stderr, "careteamd: cannot read the enrolment of '%s': %s\n", id, ct_strerror(r));
         return r;

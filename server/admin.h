@@ -39,6 +39,9 @@ int ct_admin_enroll(const char *dir, const char *id, const char *name, ct_role_t
                     const char *out_prefix, const char *supervisor);
 int ct_admin_members(const char *dir, bool json);
 int ct_admin_set_active(const char *dir, const char *id, bool active);
+/* `careteamd renew`: a new certificate and key for an existing, active member (PREFIX.key,
+ * PREFIX.crt), audited as member.renew with its serial (so `revoke` finds it). */
+int ct_admin_renew(const char *dir, const char *id, const char *out_prefix);
 
 /*
  * `careteamd revoke DIR --id ID [--reason R] [--cert FILE]`: adds the member's certificates to

@@ -38,6 +38,7 @@ static const char USAGE[] =
     "  members DIR [--json]           list members\n"
     "  deactivate DIR --id ID         refuse a member's future connections\n"
     "  activate DIR --id ID           allow a deactivated member again\n"
+    "  renew DIR --id ID --out PREFIX a new certificate for a member (expiring or lost)\n"
     "  revoke DIR --id ID [--reason R] [--cert FILE]\n"
     "                                 revoke a member's certificate (DIR/crl.pem)\n"
     "  participant add|list DIR ...   register participants (by initials or chart number)\n"
@@ -231,6 +232,40 @@ static int cmd_set_active(int argc, char **argv, bool active)
     if (id == NULL)
         return usage_error(cmd, "%s", "--id is required");
     return ct_admin_set_active(dir, id, active) == 0 ? 0 : 1;
+}
+
+static int cmd_renew(int argc, char **argv)
+{
+    static const struct option opts[] = {{"id", required_argument, NULL, 'i'},
+                                         {"out", required_argument, NULL, 'o'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    const char *id = NULL, *out = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, "i:o:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'i':
+            id = optarg;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'h':
+            printf("usage: careteamd renew DIR --id ID --out PREFIX\n\n"
+                   "Issues a new key and certificate (PREFIX.key, PREFIX.crt) for an existing,\n"
+                   "active member, e.g. when theirs is about to expire or was lost. The old\n"
+                   "certificate stays valid until it expires: revoke it if it must stop now.\n");
+            return 0;
+        default:
+            return usage_error("renew", "%s", "unknown option");
+        }
+    }
+    const char *dir = take_dir("renew", argc, argv);
+    if (dir == NULL)
+        return EXIT_USAGE;
+    if (id == NULL || out == NULL)
+        return usage_error("renew", "%s", "--id and --out are required");
+    return ct_admin_renew(dir, id, out) == 0 ? 0 : 1;
 }
 
 static int cmd_revoke(int argc, char **argv)
@@ -1011,6 +1046,8 @@ static int run_command(const char *cmd, int argc, char **argv)
         return cmd_set_active(argc, argv, false);
     if (strcmp(cmd, "activate") == 0)
         return cmd_set_active(argc, argv, true);
+    if (strcmp(cmd, "renew") == 0)
+        return cmd_renew(argc, argv);
     if (strcmp(cmd, "revoke") == 0)
         return cmd_revoke(argc, argv);
     if (strcmp(cmd, "serve") == 0)

@@ -139,9 +139,11 @@ static int check_cert_dates(cli_t *cli, ct_cli_key_t k)
                       mine ? info.subject_cn : "", t, days, days == 1 ? "" : "s");
         if (mine)
             hint("ask your careteam administrator to re-enroll you (a new certificate and key "
-                 "for member %s, issued with careteamd on the server), then use them: "
+                 "for member %s: `careteamd renew DIR --id %s --out PREFIX` on the server), "
+                 "then use them: "
                  "careteam profile add %s --server %s --cert NEW.crt --key NEW.key --ca %s "
                  "--force",
+                 info.subject_cn[0] != '\0' ? info.subject_cn : "ID",
                  info.subject_cn[0] != '\0' ? info.subject_cn : "ID",
                  profile_name(cli, name, sizeof name), cli->settings.v[CT_CLI_SERVER].value,
                  cli->settings.v[CT_CLI_CA].value);

@@ -4,7 +4,7 @@
 # Installed as share/bash-completion/completions/careteamd; or source it from ~/.bashrc. It
 # needs nothing from the bash-completion package.
 
-_careteamd_commands="init enroll members deactivate activate revoke participant team lockbox
+_careteamd_commands="init enroll members deactivate activate renew revoke participant team lockbox
  supervisor serve check-config backup restore audit purge"
 
 _careteamd_value_opts=" --host --id --name --role --out --supervisor --reason --cert --label
@@ -28,6 +28,7 @@ _careteamd_command_opts()
     enroll) echo "--id --name --role --out --supervisor" ;;
     members) echo "--json" ;;
     deactivate | activate) echo "--id" ;;
+    renew) echo "--id --out" ;;
     revoke) echo "--id --reason --cert" ;;
     "participant add") echo "--id --label" ;;
     "participant list") echo "--json" ;;

@@ -14,6 +14,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -236,5 +237,49 @@ Test(revoke, honoured_at_start)
     assert_new_connection_refused("dr.ahmed");
     ct_sync_t *lee = ct_test_connect(&g_d, "th.lee");
     ct_sync_close(lee);
+    ct_test_daemon_finish(&g_d);
+}
+
+/* `renew` issues a second certificate that connects; revoking the member then revokes both, the
+ * enrolled one and the renewed one (their serials are in the trail). A deactivated or unknown
+ * member gets none. */
+Test(revoke, renewed_certificate_connects_and_is_revoked_with_the_first)
+{
+    ct_test_daemon_launch(&g_d, NULL);
+    char prefix[4200];
+    snprintf(prefix, sizeof prefix, "%s/pw.kim-renewed", g_d.dir);
+    cr_assert_eq(
+        ct_test_careteamd(&g_d, "renew", g_d.data, "--id", "pw.kim", "--out", prefix, NULL), 0);
+    cr_assert_eq(db_count("SELECT count(*) FROM audit WHERE action = 'member.renew' AND "
+                          "object_id = 'pw.kim' AND detail LIKE '%serial=%'"),
+                 1);
+    /* The renewed certificate is welcomed. */
+    ct_test_creds_t creds;
+    ct_client_opts_t opts;
+    ct_test_daemon_opts(&g_d, "pw.kim", &creds, &opts);
+    char crt[4300], key[4300];
+    snprintf(crt, sizeof crt, "%s.crt", prefix);
+    snprintf(key, sizeof key, "%s.key", prefix);
+    opts.cert = crt;
+    opts.key = key;
+    ct_sync_t *s = NULL;
+    char err[512] = "";
+    cr_assert_eq(ct_sync_connect(&opts, CONNECT_MS, &s, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(ct_sync_welcome(s)->member_id, "pw.kim");
+    /* Revoking pw.kim revokes both certificates: the renewed session is closed. */
+    cr_assert_eq(ct_test_careteamd(&g_d, "revoke", g_d.data, "--id", "pw.kim", NULL), 0);
+    cr_assert_eq(crl_entries(), 2);
+    assert_revoked_and_closed(s, "pw.kim (renewed)");
+    ct_sync_close(s);
+    assert_new_connection_refused("pw.kim");
+    /* No certificate for a deactivated or unknown member. */
+    cr_assert_eq(ct_test_careteamd(&g_d, "deactivate", g_d.data, "--id", "pw.sam", NULL), 0);
+    snprintf(prefix, sizeof prefix, "%s/pw.sam-renewed", g_d.dir);
+    cr_assert_neq(
+        ct_test_careteamd(&g_d, "renew", g_d.data, "--id", "pw.sam", "--out", prefix, NULL), 0);
+    cr_assert_neq(
+        ct_test_careteamd(&g_d, "renew", g_d.data, "--id", "no.one", "--out", prefix, NULL), 0);
+    snprintf(crt, sizeof crt, "%s.crt", prefix);
+    cr_assert_neq(access(crt, F_OK), 0, "a refused renew left %s", crt);
     ct_test_daemon_finish(&g_d);
 }
