@@ -11,9 +11,10 @@
  *      every case and a message round trip (SendMessage, Deliver, DeliveryAck) around the
  *      catalogue and its repeats;
  *   4. no memory growth: each case is repeated, the daemon's VmRSS (/proc/PID/status) read after a
- *      warm-up and again after the repeats, and the growth must stay within RSS_SLACK_KB plus
+ *      warm-up, halfway and after the repeats, and the growth must stay within RSS_SLACK_KB plus
  *      RSS_SLACK_PERCENT of the warm size (plus RSS_SLACK_INPUTS times the case's input, which
- *      matters only for the inputs of hundreds of KiB). Every repeat is checked for the same
+ *      matters only for the inputs of hundreds of KiB) unless it stopped in the second half (the
+ *      allocator settling, not a leak). Every repeat is checked for the same
  * outcome and audited: the failed rows of the case's action must grow by exactly the number of
  * attempts.
  *
@@ -960,7 +961,11 @@ static void run_case(run_t *g, const bad_case_t *c)
     long bad = repeat_case(g, c, warmup, why, sizeof why);
     long after_warmup = await_audit(g, c->action, n + warmup);
     long rss0 = daemon_rss_kb(g);
-    bad += repeat_case(g, c, repeats, why, sizeof why);
+    long half = repeats / 2;
+    bad += repeat_case(g, c, half, why, sizeof why);
+    (void)await_audit(g, c->action, after_warmup + half);
+    long rss_mid = daemon_rss_kb(g);
+    bad += repeat_case(g, c, repeats - half, why, sizeof why);
     long total = await_audit(g, c->action, after_warmup + repeats);
     long rss1 = daemon_rss_kb(g);
     good_ping(g, c->name);
@@ -972,9 +977,15 @@ static void run_case(run_t *g, const bad_case_t *c)
                  total - n, action_name);
     long allowed = RSS_SLACK_KB + rss0 * RSS_SLACK_PERCENT / 100 +
                    (long)(RSS_SLACK_INPUTS * c->input.len / 1024);
-    if (rss1 - rss0 > allowed)
-        mismatch(g, "[%s] daemon VmRSS grew from %ld to %ld KiB over %ld repeats (allowed %ld KiB)",
-                 c->name, rss0, rss1, repeats, allowed);
+    /* A leak grows in both halves of the repeats; the allocator settling to a new high-water
+     * mark (glibc, after the largest inputs arrive several at a time on a loaded machine) grows
+     * once and stops. Only growth past the allowance that continues into the second half counts. */
+    bool growing = half == 0 || rss1 - rss_mid > allowed / 2;
+    if (rss1 - rss0 > allowed && growing)
+        mismatch(g,
+                 "[%s] daemon VmRSS grew from %ld to %ld to %ld KiB over two halves of %ld "
+                 "repeats (allowed %ld KiB, and still growing)",
+                 c->name, rss0, rss_mid, rss1, repeats, allowed);
 }
 
 /* Starts the daemon of a test: the demo team, PARTICIPANT's care team, the well-behaved client.
