@@ -6,9 +6,16 @@ execute_process(COMMAND ${CMAKE_COMMAND} --install "${BUILD_DIR}" --prefix "${DE
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "cmake --install failed (${rc})")
 endif()
-foreach(f bin/careteamd bin/careteam lib/systemd/system/careteamd.service
-          share/doc/careteam/README.md share/doc/careteam/protocol.md
-          share/doc/careteam/operations.md)
+set(expected bin/careteamd bin/careteam lib/systemd/system/careteamd.service
+             share/doc/careteam/README.md share/doc/careteam/protocol.md
+             share/doc/careteam/operations.md share/doc/careteam/workflow.md
+             share/bash-completion/completions/careteam
+             share/bash-completion/completions/careteamd)
+# The man pages are built when scdoc is there (the test dependencies install it).
+if(WITH_MAN)
+  list(APPEND expected share/man/man1/careteam.1 share/man/man8/careteamd.8)
+endif()
+foreach(f ${expected})
   if(NOT EXISTS "${DEST}/${f}")
     message(FATAL_ERROR "not installed: ${f}")
   endif()

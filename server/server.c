@@ -204,6 +204,66 @@ static void close_revoked_sessions(server_t *srv)
 }
 
 /*
+ * SIGHUP, the settings: the limits that only the loop thread reads take effect at once, for live
+ * connections too (a body limit on the next request, a rate limit on the next token, a timeout
+ * when the timer is next started). Settings read by other threads (max_frame by the readers,
+ * alert deadlines and checkpoint intervals by the writer) or bound at start (listen, user,
+ * metrics, syslog) keep their values until a restart, and the log says which changed. A file that
+ * does not load keeps every setting as it was.
+ */
+static void reload_settings(server_t *srv)
+{
+    char path[4096], err[512];
+    ct_dir_path(path, sizeof path, srv->dir, CT_DIR_CONF);
+    ct_config_t fresh;
+    ct_config_defaults(&fresh);
+    int r = ct_config_load(path, &fresh, err, sizeof err);
+    if (r != 0 && r != CT_ENOTFOUND) {
+        ct_log_error("config.reload_failed", "reason=\"%s\" kept=all", err);
+        return;
+    }
+    ct_config_t *c = &srv->cfg;
+    if (fresh.max_output < c->max_frame)
+        fresh.max_output = c->max_output; /* must stay above the max_frame still in force */
+    c->max_body = fresh.max_body <= c->max_frame - 4096 ? fresh.max_body : c->max_body;
+    c->max_subject = fresh.max_subject;
+    c->max_recipients = fresh.max_recipients;
+    c->max_output = fresh.max_output;
+    c->max_connections = fresh.max_connections;
+    c->rate_limit = fresh.rate_limit;
+    c->handshake_timeout_ms = fresh.handshake_timeout_ms;
+    c->idle_timeout_ms = fresh.idle_timeout_ms;
+    memcpy(c->server_name, fresh.server_name, sizeof c->server_name);
+    ct_log_level_t level;
+    if (ct_log_parse_level(fresh.log_level, &level) == 0) {
+        memcpy(c->log_level, fresh.log_level, sizeof c->log_level);
+        ct_log_set_level(level);
+    }
+    char later[256] = "";
+    size_t used = 0;
+#define LATER(cond, key)                                                                           \
+    if ((cond) && used < sizeof later)                                                             \
+        used += (size_t)snprintf(later + used, sizeof later - used, "%s%s", used ? "," : "", key);
+    LATER(strcmp(c->listen, fresh.listen) != 0, "listen");
+    LATER(c->max_frame != fresh.max_frame, "max_frame");
+    LATER(c->alert_urgent_deadline_ms != fresh.alert_urgent_deadline_ms,
+          "alert_urgent_deadline_ms");
+    LATER(c->alert_concern_deadline_ms != fresh.alert_concern_deadline_ms,
+          "alert_concern_deadline_ms");
+    LATER(c->audit_checkpoint_rows != fresh.audit_checkpoint_rows, "audit_checkpoint_rows");
+    LATER(c->audit_checkpoint_interval_ms != fresh.audit_checkpoint_interval_ms,
+          "audit_checkpoint_interval_ms");
+    LATER(strcmp(c->metrics_listen, fresh.metrics_listen) != 0, "metrics_listen");
+    LATER(strcmp(c->syslog_forward, fresh.syslog_forward) != 0, "syslog_forward");
+    LATER(strcmp(c->user, fresh.user) != 0, "user");
+#undef LATER
+    if (later[0] != '\0')
+        ct_log_warn("config.restart_needed", "keys=%s", later);
+    ct_log_info("config.reloaded", "max_body=%u rate_limit=%u max_connections=%u", c->max_body,
+                c->rate_limit, c->max_connections);
+}
+
+/*
  * SIGHUP: new connections use freshly loaded certificates and revocation list (live ones keep
  * the context they were made with: OpenSSL counts its references), and every live session's
  * member is looked up again, so a deactivated member is disconnected. A failed reload keeps the
@@ -226,6 +286,7 @@ static void reload(server_t *srv)
         srv->conns.tls = fresh;
         ct_log_info("daemon.reloaded", "tls=ok connections=%zu", srv->conns.n_conns);
     }
+    reload_settings(srv);
     (void)ct_writer_audit(srv->conns.handlers.writer, &rec);
     ct_syslog_fwd_reload(srv->syslog);
     close_revoked_sessions(srv);

@@ -6,10 +6,13 @@
  */
 #include <criterion/criterion.h>
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "careteam.h"
 #include "daemon.h"
 #include "frame.h"
 #include "rawtls.h"
@@ -189,5 +192,53 @@ Test(limits, requests_over_the_rate_limit_are_refused_then_served_again)
     cr_assert_eq(e->body_case, CARETEAM__V1__ENVELOPE__BODY_PONG, "served again after a second");
     careteam__v1__envelope__free_unpacked(e, NULL);
     ct_test_raw_close(&r);
+    ct_test_daemon_finish(&g_d);
+}
+
+/* A send of a `len`-byte body on s; returns the response (the caller frees it). */
+static Careteam__V1__Envelope *send_body(ct_sync_t *s, const char *id, size_t len)
+{
+    char *body = malloc(len + 1);
+    cr_assert_not_null(body);
+    memset(body, 'x', len);
+    body[len] = '\0';
+    const char *to[] = {"pw.sam"};
+    ct_send_args_t a = {.client_msg_id = id, .to = to, .n_to = 1, .body = body};
+    Careteam__V1__Envelope *resp = NULL;
+    cr_assert_eq(ct_sync_send_message(s, &a, 5000, &resp), 0);
+    free(body);
+    return resp;
+}
+
+/* SIGHUP applies the new limits of careteamd.conf to live connections, without dropping them. */
+Test(limits, sighup_applies_new_limits_to_live_connections)
+{
+    ct_test_daemon_launch(&g_d, NULL);
+    ct_sync_t *s = ct_test_connect(&g_d, "dr.ahmed");
+    Careteam__V1__Envelope *r = send_body(s, "before", 2000);
+    cr_assert_eq(r->body_case, CARETEAM__V1__ENVELOPE__BODY_ACK, "%s", ct_response_message(r));
+    ct_envelope_free(r);
+
+    char conf[4200];
+    snprintf(conf, sizeof conf, "%s/careteamd.conf", g_d.data);
+    FILE *f = fopen(conf, "a");
+    cr_assert_not_null(f);
+    fputs("max_body = 1000\n", f);
+    fclose(f);
+    long reloads = ct_test_audit_count(&g_d, "daemon.reload");
+    cr_assert_eq(kill(g_d.pid, SIGHUP), 0);
+    for (int i = 0; i < 500 && ct_test_audit_count(&g_d, "daemon.reload") == reloads; i++)
+        usleep(10 * 1000);
+    cr_assert_gt(ct_test_audit_count(&g_d, "daemon.reload"), reloads, "no reload recorded");
+
+    /* The same connection, still open, now has the new limit. */
+    r = send_body(s, "after-big", 2000);
+    cr_assert_eq(ct_response_status(r), CT_ETOOBIG, "%s", ct_response_message(r));
+    cr_assert(strstr(ct_response_message(r), "1000") != NULL, "%s", ct_response_message(r));
+    ct_envelope_free(r);
+    r = send_body(s, "after-small", 500);
+    cr_assert_eq(r->body_case, CARETEAM__V1__ENVELOPE__BODY_ACK, "%s", ct_response_message(r));
+    ct_envelope_free(r);
+    ct_sync_close(s);
     ct_test_daemon_finish(&g_d);
 }
