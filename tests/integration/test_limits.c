@@ -6,11 +6,15 @@
  */
 #include <criterion/criterion.h>
 
+#include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <sqlite3.h>
 
 #include "careteam.h"
 #include "daemon.h"
@@ -240,5 +244,74 @@ Test(limits, sighup_applies_new_limits_to_live_connections)
     cr_assert_eq(r->body_case, CARETEAM__V1__ENVELOPE__BODY_ACK, "%s", ct_response_message(r));
     ct_envelope_free(r);
     ct_sync_close(s);
+    ct_test_daemon_finish(&g_d);
+}
+
+/* ---- SIGTERM under load ---------------------------------------------------------------------- */
+
+#define TERM_LOAD_MAX 2000 /* the sender stops after this many messages, or when the daemon goes   \
+                            */
+
+typedef struct term_load {
+    ct_sync_t *s;
+    int acked; /* messages m-0 .. m-(acked-1) were acknowledged */
+} term_load_t;
+
+static void *term_sender(void *arg)
+{
+    term_load_t *l = arg;
+    for (int i = 0; i < TERM_LOAD_MAX; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "m-%d", i);
+        const char *to[] = {"pw.sam"};
+        ct_send_args_t a = {.client_msg_id = id, .to = to, .n_to = 1, .body = "under load"};
+        Careteam__V1__Envelope *r = NULL;
+        if (ct_sync_send_message(l->s, &a, 5000, &r) != 0)
+            break;
+        bool ack = r->body_case == CARETEAM__V1__ENVELOPE__BODY_ACK;
+        ct_envelope_free(r);
+        if (!ack)
+            break;
+        l->acked = i + 1;
+    }
+    return NULL;
+}
+
+/* SIGTERM while a client sends: the daemon exits 0 within 5 s, and every message it
+ * acknowledged is stored (the drain finishes in-flight commits and sends their acks). */
+Test(limits, sigterm_under_load_exits_cleanly_and_keeps_every_ack)
+{
+    ct_test_daemon_launch(&g_d, NULL);
+    term_load_t l = {.s = ct_test_connect(&g_d, "dr.ahmed")};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, term_sender, &l), 0);
+    usleep(300 * 1000); /* some sends in flight */
+    int64_t t0 = ct_test_now_ms();
+    int status = ct_test_daemon_stop(&g_d);
+    int64_t took = ct_test_now_ms() - t0;
+    pthread_join(t, NULL);
+    ct_sync_close(l.s);
+    cr_assert_eq(status, 0, "careteamd exited %d on SIGTERM", status);
+    cr_assert_leq(took, 5000, "the drain took %lld ms", (long long)took);
+    cr_assert_gt(l.acked, 0, "nothing was acknowledged before the stop");
+    /* Every acknowledged message is in the database. */
+    char db[4200];
+    snprintf(db, sizeof db, "%s/careteam.db", g_d.data);
+    sqlite3 *h = NULL;
+    cr_assert_eq(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    for (int i = 0; i < l.acked; i++) {
+        char sql[160];
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) FROM messages WHERE sender_id = 'dr.ahmed' AND "
+                 "client_msg_id = 'm-%d'",
+                 i);
+        sqlite3_stmt *st = NULL;
+        cr_assert_eq(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK);
+        cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+        int n = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+        cr_assert_eq(n, 1, "acknowledged message m-%d is stored %d times", i, n);
+    }
+    sqlite3_close(h);
     ct_test_daemon_finish(&g_d);
 }
