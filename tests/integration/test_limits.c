@@ -249,8 +249,8 @@ Test(limits, sighup_applies_new_limits_to_live_connections)
 
 /* ---- SIGTERM under load ---------------------------------------------------------------------- */
 
-#define TERM_LOAD_MAX 2000 /* the sender stops after this many messages, or when the daemon goes   \
-                            */
+/* The sender stops after this many messages, or when the daemon goes. */
+#define TERM_LOAD_MAX 2000
 
 typedef struct term_load {
     ct_sync_t *s;
