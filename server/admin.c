@@ -209,6 +209,46 @@ bool ct_admin_text_ok(const char *s, size_t min, size_t max)
     return true;
 }
 
+/* What issuing a member certificate needs: the settings (validity) and the paths. */
+typedef struct issue {
+    ct_config_t cfg;
+    char ca_key[4096], ca_crt[4096], key[4096], crt[4096];
+} issue_t;
+
+/* Loads DIR's settings and builds the paths for PREFIX.key / PREFIX.crt. Prints why on failure. */
+static int issue_prepare(const char *dir, const char *out_prefix, issue_t *is)
+{
+    char conf[4096], err[512];
+    ct_config_defaults(&is->cfg);
+    ct_dir_path(conf, sizeof conf, dir, CT_DIR_CONF);
+    int r = ct_config_load(conf, &is->cfg, err, sizeof err);
+    if (r != 0 && r != CT_ENOTFOUND) {
+        fprintf(stderr, "careteamd: %s\n", err);
+        return r;
+    }
+    if (snprintf(is->key, sizeof is->key, "%s.key", out_prefix) >= (int)sizeof is->key ||
+        snprintf(is->crt, sizeof is->crt, "%s.crt", out_prefix) >= (int)sizeof is->crt) {
+        fprintf(stderr, "careteamd: --out path is too long\n");
+        return CT_EINVAL;
+    }
+    ct_dir_path(is->ca_key, sizeof is->ca_key, dir, CT_DIR_CA_KEY);
+    ct_dir_path(is->ca_crt, sizeof is->ca_crt, dir, CT_DIR_CA_CRT);
+    return 0;
+}
+
+/* Issues id's key and certificate and reads back its serial (for the audit record). Sets
+ * *written when the files exist, so that a later failure can remove them. */
+static int issue_cert(const issue_t *is, const char *id, char serial[CT_PKI_SERIAL_HEX_MAX + 1],
+                      bool *written, char *err, size_t errlen)
+{
+    int r = ct_pki_issue_member(is->ca_key, is->ca_crt, is->key, is->crt, id,
+                                (int)is->cfg.member_cert_days, err, errlen);
+    *written = r == 0;
+    if (r == 0)
+        r = ct_pki_cert_serial(is->ca_crt, is->crt, serial, NULL, 0, err, errlen);
+    return r;
+}
+
 int ct_admin_enroll(const char *dir, const char *id, const char *name, ct_role_t role,
                     const char *out_prefix, const char *supervisor)
 {
@@ -248,22 +288,11 @@ int ct_admin_enroll(const char *dir, const char *id, const char *name, ct_role_t
                 CT_NAME_MAX);
         return CT_EINVAL;
     }
-    char conf[4096], ca_key[4096], ca_crt[4096], key[4096], crt[4096], err[512] = "";
-    ct_config_t cfg;
-    ct_config_defaults(&cfg);
-    ct_dir_path(conf, sizeof conf, dir, CT_DIR_CONF);
-    int r = ct_config_load(conf, &cfg, err, sizeof err);
-    if (r != 0 && r != CT_ENOTFOUND) {
-        fprintf(stderr, "careteamd: %s\n", err);
+    issue_t is;
+    char err[512] = "";
+    int r = issue_prepare(dir, out_prefix, &is);
+    if (r != 0)
         return r;
-    }
-    if (snprintf(key, sizeof key, "%s.key", out_prefix) >= (int)sizeof key ||
-        snprintf(crt, sizeof crt, "%s.crt", out_prefix) >= (int)sizeof crt) {
-        fprintf(stderr, "careteamd: --out path is too long\n");
-        return CT_EINVAL;
-    }
-    ct_dir_path(ca_key, sizeof ca_key, dir, CT_DIR_CA_KEY);
-    ct_dir_path(ca_crt, sizeof ca_crt, dir, CT_DIR_CA_CRT);
 
     ct_store_t *st;
     r = open_store(dir, &st);
@@ -290,19 +319,14 @@ int ct_admin_enroll(const char *dir, const char *id, const char *name, ct_role_t
     }
     if (r == 0 && supervisor != NULL)
         r = ct_store_member_set_supervisor(st, id, supervisor);
-    if (r == 0) {
-        r = ct_pki_issue_member(ca_key, ca_crt, key, crt, id, (int)cfg.member_cert_days, err,
-                                sizeof err);
-        files_written = r == 0;
-    }
     /* The certificate's serial goes into the trail: `careteamd revoke` finds it there. */
     char serial[CT_PKI_SERIAL_HEX_MAX + 1] = "";
     if (r == 0)
-        r = ct_pki_cert_serial(ca_crt, crt, serial, NULL, 0, err, sizeof err);
+        r = issue_cert(&is, id, serial, &files_written, err, sizeof err);
     if (r == 0) {
         char detail[256];
         snprintf(detail, sizeof detail, "role=%s cert_days=%u serial=%s%s%s", ct_role_name(role),
-                 cfg.member_cert_days, serial, supervisor != NULL ? " supervisor=" : "",
+                 is.cfg.member_cert_days, serial, supervisor != NULL ? " supervisor=" : "",
                  supervisor != NULL ? supervisor : "");
         r = admin_audit(st, "member.enroll", "member", id, detail);
     }
@@ -320,8 +344,8 @@ int ct_admin_enroll(const char *dir, const char *id, const char *name, ct_role_t
     ct_store_close(st);
     if (r != 0) {
         if (files_written) {
-            unlink(key);
-            unlink(crt);
+            unlink(is.key);
+            unlink(is.crt);
         }
         if (err[0] == '\0' || r == CT_EIO)
             snprintf(err, sizeof err, "%s", ct_strerror(r));
@@ -333,7 +357,7 @@ int ct_admin_enroll(const char *dir, const char *id, const char *name, ct_role_t
         printf("  supervisor   %s\n", supervisor);
     printf("  key          %s\n  certificate  %s\n"
            "Give both files and %s/%s to the member; the key is theirs alone.\n",
-           key, crt, dir, CT_DIR_CA_CRT);
+           is.key, is.crt, dir, CT_DIR_CA_CRT);
     return 0;
 }
 
@@ -346,22 +370,11 @@ int ct_admin_renew(const char *dir, const char *id, const char *out_prefix)
                 id);
         return CT_EINVAL;
     }
-    char conf[4096], ca_key[4096], ca_crt[4096], key[4096], crt[4096], err[512] = "";
-    ct_config_t cfg;
-    ct_config_defaults(&cfg);
-    ct_dir_path(conf, sizeof conf, dir, CT_DIR_CONF);
-    int r = ct_config_load(conf, &cfg, err, sizeof err);
-    if (r != 0 && r != CT_ENOTFOUND) {
-        fprintf(stderr, "careteamd: %s\n", err);
+    issue_t is;
+    char err[512] = "";
+    int r = issue_prepare(dir, out_prefix, &is);
+    if (r != 0)
         return r;
-    }
-    if (snprintf(key, sizeof key, "%s.key", out_prefix) >= (int)sizeof key ||
-        snprintf(crt, sizeof crt, "%s.crt", out_prefix) >= (int)sizeof crt) {
-        fprintf(stderr, "careteamd: --out path is too long\n");
-        return CT_EINVAL;
-    }
-    ct_dir_path(ca_key, sizeof ca_key, dir, CT_DIR_CA_KEY);
-    ct_dir_path(ca_crt, sizeof ca_crt, dir, CT_DIR_CA_CRT);
     ct_store_t *st;
     r = open_store(dir, &st);
     if (r != 0)
@@ -381,17 +394,12 @@ int ct_admin_renew(const char *dir, const char *id, const char *out_prefix)
             r = CT_EPRECONDITION;
         }
     }
-    if (r == 0) {
-        r = ct_pki_issue_member(ca_key, ca_crt, key, crt, id, (int)cfg.member_cert_days, err,
-                                sizeof err);
-        files_written = r == 0;
-    }
     char serial[CT_PKI_SERIAL_HEX_MAX + 1] = "";
     if (r == 0)
-        r = ct_pki_cert_serial(ca_crt, crt, serial, NULL, 0, err, sizeof err);
+        r = issue_cert(&is, id, serial, &files_written, err, sizeof err);
     if (r == 0) {
         char detail[160];
-        snprintf(detail, sizeof detail, "cert_days=%u serial=%s", cfg.member_cert_days, serial);
+        snprintf(detail, sizeof detail, "cert_days=%u serial=%s", is.cfg.member_cert_days, serial);
         r = admin_audit(st, "member.renew", "member", id, detail);
     }
     if (r == 0)
@@ -401,8 +409,8 @@ int ct_admin_renew(const char *dir, const char *id, const char *out_prefix)
     ct_store_close(st);
     if (r != 0) {
         if (files_written) {
-            unlink(key);
-            unlink(crt);
+            unlink(is.key);
+            unlink(is.crt);
         }
         if (err[0] == '\0' || r == CT_EIO)
             snprintf(err, sizeof err, "%s", ct_strerror(r));
@@ -412,7 +420,7 @@ int ct_admin_renew(const char *dir, const char *id, const char *out_prefix)
     printf("Issued a new certificate for %s (serial %s), valid %u days:\n  %s\n  %s\n"
            "The previous certificate stays valid until it expires; revoke it with `careteamd "
            "revoke %s --id %s --cert OLD.crt` if it must stop working now.\n",
-           id, serial, cfg.member_cert_days, crt, key, dir, id);
+           id, serial, is.cfg.member_cert_days, is.crt, is.key, dir, id);
     return 0;
 }
 
