@@ -90,6 +90,8 @@ static bool use_ca(SSL_CTX *c, const char *ca_path, char *errbuf, size_t errlen)
     return true;
 }
 
+static int remember_rejected_leaf(int ok, X509_STORE_CTX *xs);
+
 int ct_tls_ctx_new(bool server, const char *cert_path, const char *key_path, const char *ca_path,
                    ct_tls_ctx_t **out, char *errbuf, size_t errlen)
 {
@@ -120,7 +122,8 @@ int ct_tls_ctx_new(bool server, const char *cert_path, const char *key_path, con
         !use_ca(c, ca_path, errbuf, errlen))
         goto fail;
     if (server) {
-        SSL_CTX_set_verify(c, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+        SSL_CTX_set_verify(c, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+                           remember_rejected_leaf);
         STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ca_path);
         if (names != NULL)
             SSL_CTX_set_client_CA_list(c, names);
@@ -293,6 +296,34 @@ static void flush_output(ct_tls_t *t)
     t->writing = true;
 }
 
+/* Writes cert's serial as BN_bn2hex does (upper case, no leading zeros) into out; "" if it does
+ * not fit. */
+static void serial_hex(X509 *cert, char *out, size_t len)
+{
+    out[0] = '\0';
+    BIGNUM *serial = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+    char *hex = serial != NULL ? BN_bn2hex(serial) : NULL;
+    if (hex != NULL && strlen(hex) < len)
+        memcpy(out, hex, strlen(hex) + 1);
+    OPENSSL_free(hex);
+    BN_free(serial);
+}
+
+/* Verify callback of server contexts: changes no verdict, but remembers the serial of a client
+ * certificate it rejects (a revoked or expired one), so the audit row of the failed handshake
+ * names which certificate was refused; a server keeps no peer certificate it rejected. */
+static int remember_rejected_leaf(int ok, X509_STORE_CTX *xs)
+{
+    if (ok || X509_STORE_CTX_get_error_depth(xs) != 0)
+        return ok;
+    SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+    ct_tls_t *t = ssl != NULL ? SSL_get_app_data(ssl) : NULL;
+    X509 *leaf = X509_STORE_CTX_get_current_cert(xs);
+    if (t != NULL && leaf != NULL && t->peer_serial[0] == '\0')
+        serial_hex(leaf, t->peer_serial, sizeof t->peer_serial);
+    return ok;
+}
+
 /* Fills peer_cn, peer_fp and peer_serial from the verified peer certificate. A CN that is missing,
  * too long, or holds a NUL leaves peer_cn empty: the owner refuses such a peer. */
 static void capture_peer_identity(ct_tls_t *t)
@@ -303,12 +334,7 @@ static void capture_peer_identity(ct_tls_t *t)
     t->peer_serial[0] = '\0';
     if (cert == NULL)
         return;
-    BIGNUM *serial = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
-    char *hex = serial != NULL ? BN_bn2hex(serial) : NULL;
-    if (hex != NULL && strlen(hex) < sizeof t->peer_serial)
-        memcpy(t->peer_serial, hex, strlen(hex) + 1);
-    OPENSSL_free(hex);
-    BN_free(serial);
+    serial_hex(cert, t->peer_serial, sizeof t->peer_serial);
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     if (X509_digest(cert, EVP_sha256(), md, &mdlen) == 1 && mdlen == 32) {
@@ -336,7 +362,10 @@ static void handshake_failure_reason(ct_tls_t *t, char *why, size_t len)
     char reason[120] = "handshake failed";
     if (e != 0)
         ERR_error_string_n(e, reason, sizeof reason);
-    if (vr != X509_V_OK && SSL_get0_peer_certificate(t->ssl) != NULL)
+    if (vr != X509_V_OK && t->peer_serial[0] != '\0')
+        snprintf(why, len, "tls handshake: %s (certificate serial %s: %s)", reason, t->peer_serial,
+                 X509_verify_cert_error_string(vr));
+    else if (vr != X509_V_OK)
         snprintf(why, len, "tls handshake: %s (certificate: %s)", reason,
                  X509_verify_cert_error_string(vr));
     else
@@ -466,6 +495,7 @@ int ct_tls_init(ct_tls_t *t, uv_loop_t *loop, ct_tls_ctx_t *ctx, bool server,
     t->ssl = SSL_new(ctx->ssl_ctx);
     if (t->ssl == NULL)
         return CT_ENOMEM;
+    SSL_set_app_data(t->ssl, t); /* for remember_rejected_leaf */
     t->rbio = BIO_new(BIO_s_mem());
     t->wbio = BIO_new(BIO_s_mem());
     if (t->rbio == NULL || t->wbio == NULL) {

@@ -116,7 +116,8 @@ struct ct_tls {
     char peer_cn[65];   /* the peer certificate's subject CN after the handshake; readable */
     char peer_fp[65];   /* SHA-256 of the peer certificate, hex; readable */
     /* The peer certificate's serial in upper-case hex without leading zeros (BN_bn2hex), ""
-     * if longer; readable, for revocation checks (server/pki.h). */
+     * if longer; readable, for revocation checks (server/pki.h). On a server, after a failed
+     * handshake, the serial of the client certificate verification rejected. */
     char peer_serial[65];
 };
 

@@ -284,6 +284,26 @@ static void lookup_done(void *arg)
 
 /* ---- TLS callbacks ------------------------------------------------------------------------ */
 
+/* If the server's current revocation list names c's certificate: tells the client, audits
+ * session.revoked and closes c. Returns whether it did. The session's member id must be set. */
+static bool refuse_if_revoked(ct_conn_t *c)
+{
+    ct_conn_env_t *env = c->env;
+    if (env->revoked == NULL || c->tls.peer_serial[0] == '\0' ||
+        !env->revoked(c->tls.peer_serial, env->revoked_arg))
+        return false;
+    ct_log_info("session.revoked", "conn=%llu member=%s serial=%s",
+                (unsigned long long)c->session.id, c->session.member_id, c->tls.peer_serial);
+    char detail[128];
+    snprintf(detail, sizeof detail, "reason=certificate_revoked serial=%s", c->tls.peer_serial);
+    audit_conn_failure(c, "session.revoked", CT_EUNAUTHENTICATED, detail);
+    ct_session_send_error(&c->session, 0, CT_EUNAUTHENTICATED,
+                          "your certificate was revoked; ask your administrator");
+    /* A member lookup still in flight finds the connection closing and lets it go. */
+    conn_close(c, true);
+    return true;
+}
+
 static void on_tls_handshake(ct_tls_t *t)
 {
     ct_conn_t *c = CONN_OF_TLS(t);
@@ -302,6 +322,8 @@ static void on_tls_handshake(ct_tls_t *t)
     }
     snprintf(s->member_id, sizeof s->member_id, "%s", t->peer_cn);
     s->open = true;
+    if (refuse_if_revoked(c))
+        return;
     if (c->over_limit) {
         const ct_config_t *cfg = c->env->handlers.cfg;
         ct_log_warn("session.refused", "conn=%llu member=%s reason=max_connections limit=%u",
@@ -623,24 +645,12 @@ void ct_conn_recheck_members(ct_conn_env_t *env)
     }
 }
 
-size_t ct_conn_close_revoked(ct_conn_env_t *env, bool (*revoked)(const char *serial, void *arg),
-                             void *arg)
+size_t ct_conn_close_revoked(ct_conn_env_t *env)
 {
     size_t closed = 0;
     for (ct_conn_t *c = env->conns; c != NULL; c = c->next) {
-        if ((c->state != CONN_LOOKUP && c->state != CONN_ACTIVE) || c->tls.peer_serial[0] == '\0' ||
-            !revoked(c->tls.peer_serial, arg))
-            continue;
-        ct_log_info("session.revoked", "conn=%llu member=%s serial=%s",
-                    (unsigned long long)c->session.id, c->session.member_id, c->tls.peer_serial);
-        char detail[128];
-        snprintf(detail, sizeof detail, "reason=certificate_revoked serial=%s", c->tls.peer_serial);
-        audit_conn_failure(c, "session.revoked", CT_EUNAUTHENTICATED, detail);
-        ct_session_send_error(&c->session, 0, CT_EUNAUTHENTICATED,
-                              "your certificate was revoked; ask your administrator");
-        /* A member lookup still in flight finds the connection closing and lets it go. */
-        conn_close(c, true);
-        closed++;
+        if ((c->state == CONN_LOOKUP || c->state == CONN_ACTIVE) && refuse_if_revoked(c))
+            closed++;
     }
     return closed;
 }

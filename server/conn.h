@@ -21,6 +21,11 @@ typedef struct ct_conn_env {
     ct_conn_t *conns; /* all connections, for shutdown; list owned by conn.c */
     bool stopping;    /* set by ct_conn_pause_all: no new sessions, no more reading */
     void (*on_last_close)(struct ct_conn_env *env); /* optional: n_conns dropped to 0 */
+    /* Optional: asked with the client certificate's serial when a handshake completes; true
+     * refuses the session (audited session.revoked). It covers a handshake that began under the
+     * TLS context of an older revocation list (SIGHUP reloads it in between). */
+    bool (*revoked)(const char *serial, void *arg);
+    void *revoked_arg;
 } ct_conn_env_t;
 
 /* Accepts one pending connection from listener and starts its handshake. Returns 0 or CT_E*. */
@@ -32,15 +37,12 @@ int ct_conn_accept(ct_conn_env_t *env, uv_stream_t *listener);
 void ct_conn_recheck_members(ct_conn_env_t *env);
 
 /*
- * Closes every connection past the TLS handshake whose client certificate is revoked: for each,
- * revoked(serial, arg) is asked with the certificate's serial (tls.h, peer_serial); a revoked
- * one gets an UNAUTHENTICATED Error, a session.revoked audit row (reason=certificate_revoked) and
- * a graceful close. Connections still in the handshake are left alone: their certificate is
- * unknown yet, and the context they started with judges it (new connections get the reloaded
- * revocation list). Run on SIGHUP after the list is reloaded. Returns how many it closed.
+ * Closes every connection past the TLS handshake whose client certificate env->revoked names:
+ * each gets an UNAUTHENTICATED Error, a session.revoked audit row (reason=certificate_revoked)
+ * and a graceful close. Connections still in the handshake are checked when it completes. Run on
+ * SIGHUP after the list is reloaded. Returns how many it closed.
  */
-size_t ct_conn_close_revoked(ct_conn_env_t *env, bool (*revoked)(const char *serial, void *arg),
-                             void *arg);
+size_t ct_conn_close_revoked(ct_conn_env_t *env);
 
 /* Stops reading requests on every connection and admits no new session (shutdown, first step). */
 void ct_conn_pause_all(ct_conn_env_t *env);

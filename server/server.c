@@ -56,6 +56,7 @@ typedef struct server {
     const char *ready_file; /* written once the start is audited durably; NULL for none */
     const char *dir;        /* the data directory (for reloads) */
     char bound[160];        /* "HOST:PORT" actually listened on */
+    ct_pki_crl_t *crl;      /* DIR/crl.pem as last read (apply_crl); NULL before there is one */
     /* Audit forwarding (syslog_forward); NULL when off. */
     ct_syslog_fwd_t *syslog;
     ct_metrics_t *metrics; /* NULL when metrics_listen is unset */
@@ -175,16 +176,18 @@ static int load_tls(const char *dir, ct_tls_ctx_t **out, char *err, size_t errle
 
 static bool crl_lists(const char *serial, void *arg)
 {
-    return ct_pki_crl_has(arg, serial);
+    const server_t *srv = arg;
+    return srv->crl != NULL && ct_pki_crl_has(srv->crl, serial);
 }
 
 /*
- * SIGHUP, after the reload: closes the live sessions whose certificate DIR/crl.pem now revokes
- * (`careteamd revoke` writes it and sends SIGHUP). The list is read again here, and checked to be
- * signed by DIR/ca.crt, whether or not the TLS reload succeeded: a session on a revoked
- * certificate must not outlive a failed reload of, say, the server key.
+ * Reads DIR/crl.pem (checked to be signed by DIR/ca.crt) into srv->crl, which every completing
+ * handshake is checked against (conn.h, revoked), and closes the live sessions it revokes
+ * (`careteamd revoke` writes the list and sends SIGHUP). Run at start and on SIGHUP, whether or
+ * not the TLS reload succeeded: a session on a revoked certificate must not outlive a failed
+ * reload of, say, the server key. An unreadable list keeps the previous one.
  */
-static void close_revoked_sessions(server_t *srv)
+static void apply_crl(server_t *srv)
 {
     char crl_path[4096], ca_path[4096], err[512];
     ct_dir_path(crl_path, sizeof crl_path, srv->dir, CT_DIR_CRL);
@@ -197,10 +200,13 @@ static void close_revoked_sessions(server_t *srv)
         ct_log_error("daemon.crl_unreadable", "reason=\"%s\"", err);
         return;
     }
-    size_t closed = ct_conn_close_revoked(&srv->conns, crl_lists, crl);
+    ct_pki_crl_free(srv->crl);
+    srv->crl = crl;
+    srv->conns.revoked = crl_lists;
+    srv->conns.revoked_arg = srv;
+    size_t closed = ct_conn_close_revoked(&srv->conns);
     ct_log_info("daemon.crl_checked", "revoked=%zu sessions_closed=%zu", ct_pki_crl_count(crl),
                 closed);
-    ct_pki_crl_free(crl);
 }
 
 /*
@@ -268,7 +274,7 @@ static void reload_settings(server_t *srv)
  * the context they were made with: OpenSSL counts its references), and every live session's
  * member is looked up again, so a deactivated member is disconnected. A failed reload keeps the
  * old context and says why. Sessions on a certificate that the reloaded DIR/crl.pem revokes are
- * closed (close_revoked_sessions).
+ * closed (apply_crl).
  */
 static void reload(server_t *srv)
 {
@@ -289,7 +295,7 @@ static void reload(server_t *srv)
     reload_settings(srv);
     (void)ct_writer_audit(srv->conns.handlers.writer, &rec);
     ct_syslog_fwd_reload(srv->syslog);
-    close_revoked_sessions(srv);
+    apply_crl(srv);
     ct_conn_recheck_members(&srv->conns);
 }
 
@@ -507,6 +513,7 @@ int ct_server_run(const ct_serve_opts_t *opts)
         fprintf(stderr, "careteamd: %s\n", err);
         goto out_loop;
     }
+    apply_crl(srv);
     ct_dir_path(path, sizeof path, opts->dir, CT_DIR_DB);
     ct_audit_signer_t *signer = NULL;
     if (load_audit_signer(opts->dir, &signer) != 0)
@@ -604,6 +611,7 @@ out_writer:
     ct_writer_free(h->writer);
 out_tls:
     ct_tls_ctx_free(srv->conns.tls);
+    ct_pki_crl_free(srv->crl);
 out_loop:
     uv_walk(&srv->loop, close_any, NULL);
     uv_run(&srv->loop, UV_RUN_DEFAULT);

@@ -113,12 +113,14 @@ static void assert_revoked_and_closed(ct_sync_t *s, const char *who)
 }
 
 /* Asserts that a new connection as id fails, and that the daemon audited a failed TLS handshake
- * (not a refusal after the handshake: the member check never ran). The same certificate was
- * welcomed before the revocation, so the list is what refuses it. (OpenSSL's reason says only
- * "certificate verify failed": a server does not keep a client certificate it rejected, and
- * tls.c names the verify error only when it has the certificate.) */
+ * (not a refusal after the handshake: the member check never ran) naming the verify error,
+ * "certificate revoked", and the refused certificate's serial. The same certificate was welcomed
+ * before the revocation, so the list is what refuses it. */
 static void assert_new_connection_refused(const char *id)
 {
+    long revoked_before = db_count("SELECT count(*) FROM audit WHERE action = 'tls.handshake' AND "
+                                   "outcome != 0 AND detail LIKE '%certificate serial %: "
+                                   "certificate revoked%'");
     long before = ct_test_audit_failures(&g_d, "tls.handshake");
     long auth_before = ct_test_audit_failures(&g_d, "session.authenticate");
     ct_test_creds_t creds;
@@ -135,6 +137,10 @@ static void assert_new_connection_refused(const char *id)
     ct_test_await_audit_failures(&g_d, "tls.handshake", before + 1);
     cr_assert_eq(ct_test_audit_failures(&g_d, "session.authenticate"), auth_before,
                  "the refusal must come from the TLS handshake, not the member check");
+    cr_assert_eq(db_count("SELECT count(*) FROM audit WHERE action = 'tls.handshake' AND "
+                          "outcome != 0 AND detail LIKE '%certificate serial %: certificate "
+                          "revoked%'"),
+                 revoked_before + 1, "the audit row does not name the revoked certificate");
 }
 
 /* A revoked member's live session is closed at once, new connections fail the handshake, and
@@ -281,5 +287,49 @@ Test(revoke, renewed_certificate_connects_and_is_revoked_with_the_first)
         ct_test_careteamd(&g_d, "renew", g_d.data, "--id", "no.one", "--out", prefix, NULL), 0);
     snprintf(crt, sizeof crt, "%s.crt", prefix);
     cr_assert_neq(access(crt, F_OK), 0, "a refused renew left %s", crt);
+    ct_test_daemon_finish(&g_d);
+}
+
+/* The list is applied even when the rest of a reload fails: with the server key unreadable, the
+ * TLS context (and the list inside it) stays the old one, yet a member revoked at that SIGHUP is
+ * closed, and a new connection of theirs, which the old context lets through its handshake, is
+ * refused when the handshake completes (the check every completing handshake makes, also for
+ * one that began before a reload). */
+Test(revoke, honoured_when_the_tls_reload_fails)
+{
+    ct_test_daemon_launch(&g_d, NULL);
+    ct_sync_t *kim = ct_test_connect(&g_d, "pw.kim");
+    char key[4200], saved[4300];
+    snprintf(key, sizeof key, "%s/server.key", g_d.data);
+    snprintf(saved, sizeof saved, "%s/server.key.saved", g_d.dir);
+    cr_assert_eq(rename(key, saved), 0);
+    FILE *f = fopen(key, "w");
+    cr_assert_not_null(f);
+    fputs("not a key\n", f);
+    fclose(f);
+
+    cr_assert_eq(ct_test_careteamd(&g_d, "revoke", g_d.data, "--id", "pw.kim", NULL), 0);
+    assert_revoked_and_closed(kim, "pw.kim");
+    ct_sync_close(kim);
+
+    long refused = db_count("SELECT count(*) FROM audit WHERE action = 'session.revoked'");
+    ct_test_creds_t creds;
+    ct_client_opts_t opts;
+    ct_test_daemon_opts(&g_d, "pw.kim", &creds, &opts);
+    ct_sync_t *s = NULL;
+    char err[512] = "";
+    int rc = ct_sync_connect(&opts, CONNECT_MS, &s, err, sizeof err);
+    if (rc == 0)
+        ct_sync_close(s);
+    cr_assert_eq(rc, CT_EUNAUTHENTICATED,
+                 "a revoked member connected, or failed otherwise: %s (%s)", ct_errname(rc), err);
+    await_count("SELECT count(*) FROM audit WHERE action = 'session.revoked' AND outcome != 0 AND "
+                "detail LIKE '%certificate_revoked%'",
+                refused + 1);
+
+    cr_assert_eq(rename(saved, key), 0);
+    ct_sync_t *sam = ct_test_connect(&g_d, "pw.sam");
+    ct_test_ping(sam, "pw.sam");
+    ct_sync_close(sam);
     ct_test_daemon_finish(&g_d);
 }
