@@ -33,10 +33,15 @@
 #define CT_CLIENT_NAME "libcareteam/0.1"
 
 typedef struct ct_client_opts {
-    const char *server;      /* "HOST:PORT", "[V6]:PORT" or "HOST" (port 7443) */
-    const char *cert;        /* member certificate (PEM) */
-    const char *key;         /* member private key (PEM) */
-    const char *ca;          /* the careteam CA certificate (PEM) */
+    const char *server; /* "HOST:PORT", "[V6]:PORT" or "HOST" (port 7443) */
+    const char *cert;   /* member certificate (PEM) */
+    const char *key;    /* member private key (PEM) */
+    const char *ca;     /* the careteam CA certificate (PEM) */
+    /* The CA's revocation list (PEM, the server's DIR/crl.pem as published at the URL its
+     * certificates name), or NULL / "": the server's certificate is then not checked for
+     * revocation. When set, a server certificate the list revokes fails the connection ("...
+     * certificate revoked"), and so does a list that is not the server CA's or has expired. */
+    const char *crl;
     const char *client_name; /* sent in Hello; NULL for CT_CLIENT_NAME */
     size_t max_frame;        /* largest frame accepted from the server; 0 for 1 MiB + 64 KiB */
 } ct_client_opts_t;
@@ -56,8 +61,9 @@ typedef void (*ct_client_push_cb)(ct_client_t *c, const Careteam__V1__Envelope *
 typedef void (*ct_client_closed_cb)(ct_client_t *c, int err, const char *why, void *arg);
 
 /*
- * Makes a client on loop: loads the certificate, key and CA (errors name the file). Returns 0
- * and *out, or CT_E* with errbuf set. Nothing is sent until ct_client_connect.
+ * Makes a client on loop: loads the certificate, key, CA and revocation list if any (errors name
+ * the file). Returns 0 and *out, or CT_E* with errbuf set (CT_ETLS for a file that cannot be
+ * loaded). Nothing is sent until ct_client_connect.
  */
 int ct_client_new(uv_loop_t *loop, const ct_client_opts_t *opts, ct_client_t **out, char *errbuf,
                   size_t errlen);

@@ -129,6 +129,14 @@ int ct_client_new(uv_loop_t *loop, const ct_client_opts_t *opts, ct_client_t **o
         free(c);
         return r;
     }
+    if (opts->crl != NULL && opts->crl[0] != '\0') {
+        r = ct_tls_ctx_load_crl(c->ctx, opts->crl, errbuf, errlen);
+        if (r != 0) {
+            ct_tls_ctx_free(c->ctx);
+            free(c);
+            return r;
+        }
+    }
     snprintf(c->client_name, sizeof c->client_name, "%s",
              opts->client_name != NULL ? opts->client_name : CT_CLIENT_NAME);
     c->max_frame = opts->max_frame != 0 ? opts->max_frame : CT_FRAME_DEFAULT_MAX + 64 * 1024;

@@ -97,6 +97,8 @@ const ct_audit_action_t ct_audit_actions[] = {
     {"member.renew", &SECURITY, 'C',
      "`careteamd renew`: a new certificate issued to an existing member (detail: its serial)"},
     {"member.revoke", &SECURITY, 'U', "`careteamd revoke`: a member's certificate revoked (CRL)"},
+    {"server.revoke", &SECURITY, 'U',
+     "`careteamd revoke --server`: the daemon's own certificate revoked (CRL)"},
     {"member.supervisor", &SECURITY, 'U', "`careteamd supervisor set`, or `enroll --supervisor`"},
     {"participant.add", &PATIENT, 'C', "`careteamd participant add`"},
     {"team.add", &PATIENT, 'U', "`careteamd team add`: a member joins a care team"},

@@ -193,7 +193,9 @@ int ct_tls_ctx_load_crl(ct_tls_ctx_t *ctx, const char *crl_path, char *errbuf, s
     }
     ERR_clear_error();
     X509_STORE *store = SSL_CTX_get_cert_store(ctx->ssl_ctx);
-    if (X509_STORE_load_file(store, crl_path) != 1) {
+    /* Only the lists: X509_STORE_load_file would also trust any certificate in the file. */
+    X509_LOOKUP *lookup = X509_STORE_add_lookup(store, X509_LOOKUP_file());
+    if (lookup == NULL || X509_load_crl_file(lookup, crl_path, X509_FILETYPE_PEM) <= 0) {
         char what[512];
         snprintf(what, sizeof what, "cannot load revocation list %s", crl_path);
         openssl_reason(errbuf, errlen, what);

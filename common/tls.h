@@ -60,8 +60,9 @@ int ct_tls_ctx_new_collector(const char *cert_path, const char *key_path, const 
 void ct_tls_ctx_free(ct_tls_ctx_t *ctx);
 
 /*
- * Loads a CRL file into the context's trust store and turns on CRL checking for peer leaf
- * certificates. Returns 0 or CT_ETLS.
+ * Loads the CRLs of a PEM file (at least one; any certificate in the file is ignored, never
+ * trusted) into the context's trust store and turns on CRL checking for peer leaf certificates.
+ * Returns 0 or CT_ETLS.
  */
 int ct_tls_ctx_load_crl(ct_tls_ctx_t *ctx, const char *crl_path, char *errbuf, size_t errlen);
 

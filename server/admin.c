@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -99,9 +100,10 @@ static int open_store(const char *dir, ct_store_t **st)
 /* Removes the files init may have created in a directory it made, then the directory. */
 static void remove_partial_dir(const char *dir)
 {
-    static const char *const names[] = {
-        CT_DIR_CA_KEY,    CT_DIR_CA_CRT, CT_DIR_SERVER_KEY, CT_DIR_SERVER_CRT, CT_DIR_AUDIT_KEY,
-        CT_DIR_AUDIT_PUB, CT_DIR_CONF,   CT_DIR_DB,         CT_DIR_DB "-wal",  CT_DIR_DB "-shm"};
+    static const char *const names[] = {CT_DIR_CA_KEY,     CT_DIR_CA_CRT,    CT_DIR_SERVER_KEY,
+                                        CT_DIR_SERVER_CRT, CT_DIR_AUDIT_KEY, CT_DIR_AUDIT_PUB,
+                                        CT_DIR_CONF,       CT_DIR_DB,        CT_DIR_DB "-wal",
+                                        CT_DIR_DB "-shm",  CT_DIR_CRL};
     char path[4096];
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         if (ct_dir_path(path, sizeof path, dir, names[i]) == 0)
@@ -110,9 +112,54 @@ static void remove_partial_dir(const char *dir)
     rmdir(dir);
 }
 
-int ct_admin_init(const char *dir, const char *const *hosts, size_t n_hosts)
+/*
+ * The default crl_url of the data directory that init builds in tmp and then renames to dir:
+ * "file://" and the absolute path dir/crl.pem will have, with every byte a URL may not hold as it
+ * is percent-encoded. Returns 0, or CT_ESYS / CT_EINVAL (too long for crl_url) with err set.
+ */
+static int default_crl_url(const char *dir, const char *tmp, char *out, size_t len, char *err,
+                           size_t errlen)
+{
+    char abs[PATH_MAX], path[PATH_MAX + sizeof "/" CT_DIR_CRL];
+    if (realpath(tmp, abs) == NULL)
+        return ct_errf(err, errlen, CT_ESYS, "cannot find the absolute path of %s: %s", tmp,
+                       strerror(errno));
+    /* tmp is dir + ".init-XXXXXX", a directory that is not a symlink: realpath resolved only the
+     * parent, and the suffix is still the end of its result. */
+    size_t suffix = strlen(tmp) - strlen(dir), n = strlen(abs);
+    if (n <= suffix)
+        return ct_errf(err, errlen, CT_ESYS, "unexpected absolute path %s of %s", abs, tmp);
+    abs[n - suffix] = '\0';
+    snprintf(path, sizeof path, "%s/%s", abs, CT_DIR_CRL);
+    static const char hex[] = "0123456789ABCDEF";
+    size_t used = (size_t)snprintf(out, len, "file://");
+    for (const unsigned char *p = (const unsigned char *)path; *p != '\0' && used + 4 < len; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            strchr("-._~/", *p) != NULL) {
+            out[used++] = (char)*p;
+        } else {
+            out[used++] = '%';
+            out[used++] = hex[*p >> 4];
+            out[used++] = hex[*p & 15];
+        }
+        out[used] = '\0';
+    }
+    if (used + 4 >= len || ct_config_crl_url_check(out) != NULL)
+        return ct_errf(err, errlen, CT_EINVAL,
+                       "the path of %s is too long for a file:// URL of its revocation list: give "
+                       "the URL where crl.pem will be published with --crl-url URL",
+                       dir);
+    return 0;
+}
+
+int ct_admin_init(const char *dir, const char *const *hosts, size_t n_hosts, const char *crl_url)
 {
     struct stat sb;
+    if (crl_url != NULL && crl_url[0] != '\0' && ct_config_crl_url_check(crl_url) != NULL) {
+        fprintf(stderr, "careteamd: invalid --crl-url \"%s\": expected %s\n", crl_url,
+                ct_config_crl_url_check(crl_url));
+        return CT_EINVAL;
+    }
     if (stat(dir, &sb) == 0) {
         fprintf(stderr,
                 "careteamd: %s already exists; init never touches an existing directory. "
@@ -130,7 +177,8 @@ int ct_admin_init(const char *dir, const char *const *hosts, size_t n_hosts)
         return CT_ESYS;
     }
     chmod(tmp, 0700);
-    char ca_key[4096], ca_crt[4096], key[4096], crt[4096], conf[4096], db[4096], err[512];
+    char ca_key[4096], ca_crt[4096], key[4096], crt[4096], conf[4096], db[4096], crl[4096];
+    char err[PATH_MAX + 512];
     char audit_key[4096], audit_pub[4096], key_id[CT_AUDIT_KEY_ID_LEN + 1] = "";
     ct_dir_path(audit_key, sizeof audit_key, tmp, CT_DIR_AUDIT_KEY);
     ct_dir_path(audit_pub, sizeof audit_pub, tmp, CT_DIR_AUDIT_PUB);
@@ -140,6 +188,7 @@ int ct_admin_init(const char *dir, const char *const *hosts, size_t n_hosts)
     ct_dir_path(crt, sizeof crt, tmp, CT_DIR_SERVER_CRT);
     ct_dir_path(conf, sizeof conf, tmp, CT_DIR_CONF);
     ct_dir_path(db, sizeof db, tmp, CT_DIR_DB);
+    ct_dir_path(crl, sizeof crl, tmp, CT_DIR_CRL);
 
     char host[256] = "localhost";
     gethostname(host, sizeof host - 1);
@@ -148,10 +197,22 @@ int ct_admin_init(const char *dir, const char *const *hosts, size_t n_hosts)
     ct_config_t cfg;
     ct_config_defaults(&cfg);
     ct_store_t *st = NULL;
-    int r = ct_pki_make_ca(ca_key, ca_crt, ca_name, err, sizeof err);
+    bool default_url = crl_url == NULL || crl_url[0] == '\0';
+    int r = 0;
+    if (default_url)
+        r = default_crl_url(dir, tmp, cfg.crl_url, sizeof cfg.crl_url, err, sizeof err);
+    else
+        snprintf(cfg.crl_url, sizeof cfg.crl_url, "%s", crl_url);
     if (r == 0)
-        r = ct_pki_issue_server(ca_key, ca_crt, key, crt, "careteamd", hosts, n_hosts, err,
-                                sizeof err);
+        r = ct_pki_make_ca(ca_key, ca_crt, ca_name, err, sizeof err);
+    if (r == 0)
+        r = ct_pki_issue_server(ca_key, ca_crt, key, crt, "careteamd", hosts, n_hosts, cfg.crl_url,
+                                err, sizeof err);
+    /* The list the certificates name exists from the start, empty and signed by the CA, in the
+     * shape `careteamd revoke` keeps it. */
+    if (r == 0)
+        r = ct_pki_crl_revoke(ca_key, ca_crt, crl, NULL, 0, CT_PKI_REASON_UNSPECIFIED, NULL, err,
+                              sizeof err);
     /* The audit signing key is its own Ed25519 pair, apart from the TLS keys (audit_sign.h). */
     if (r == 0)
         r = ct_audit_sign_keygen(audit_key, audit_pub, key_id, err, sizeof err);
@@ -184,16 +245,22 @@ int ct_admin_init(const char *dir, const char *const *hosts, size_t n_hosts)
            "  CA certificate      %s/%s  (give this to clients)\n"
            "  CA key              %s/%s  (keep private: it issues member certificates)\n"
            "  server certificate  %s/%s\n"
+           "  revocation list     %s/%s  (empty; certificates name it as %s)\n"
            "  audit signing key   %s/%s  (keep private: it signs audit checkpoints)\n"
            "  audit public key    %s/%s  (key id %s: keep a copy off this host)\n"
            "  settings            %s/%s\n"
-           "  database            %s/%s\n"
-           "Next: enroll members with `careteamd enroll %s --id ID --name NAME --role ROLE --out "
+           "  database            %s/%s\n",
+           dir, dir, CT_DIR_CA_CRT, dir, CT_DIR_CA_KEY, dir, CT_DIR_SERVER_CRT, dir, CT_DIR_CRL,
+           cfg.crl_url, dir, CT_DIR_AUDIT_KEY, dir, CT_DIR_AUDIT_PUB, key_id, dir, CT_DIR_CONF, dir,
+           CT_DIR_DB);
+    if (default_url)
+        printf("A file:// URL reaches only this machine: when members connect from elsewhere, "
+               "publish\ncrl.pem at an https:// URL and name it with `careteamd init DIR --crl-url "
+               "URL`\n(docs/operations.md, \"Publishing the revocation list\").\n");
+    printf("Next: enroll members with `careteamd enroll %s --id ID --name NAME --role ROLE --out "
            "PREFIX`,\n"
            "then run `careteamd serve %s`.\n",
-           dir, dir, CT_DIR_CA_CRT, dir, CT_DIR_CA_KEY, dir, CT_DIR_SERVER_CRT, dir,
-           CT_DIR_AUDIT_KEY, dir, CT_DIR_AUDIT_PUB, key_id, dir, CT_DIR_CONF, dir, CT_DIR_DB, dir,
-           dir);
+           dir, dir);
     return 0;
 }
 
@@ -242,7 +309,7 @@ static int issue_cert(const issue_t *is, const char *id, char serial[CT_PKI_SERI
                       bool *written, char *err, size_t errlen)
 {
     int r = ct_pki_issue_member(is->ca_key, is->ca_crt, is->key, is->crt, id,
-                                (int)is->cfg.member_cert_days, err, errlen);
+                                (int)is->cfg.member_cert_days, is->cfg.crl_url, err, errlen);
     *written = r == 0;
     if (r == 0)
         r = ct_pki_cert_serial(is->ca_crt, is->crt, serial, NULL, 0, err, errlen);
@@ -646,16 +713,61 @@ static int revoke_serials(ct_store_t *st, const char *dir, const char *id, const
     return 0;
 }
 
+/*
+ * Lists serials[0..n) in DIR/crl.pem and records `action` on (object_type, object_id) with detail
+ * "certificates=N new=K reason=R serial=S1,S2..", in one write transaction. The transaction
+ * (BEGIN IMMEDIATE) is taken before the list is read, so that two revokes at once cannot both
+ * start from the same old list and lose one of the entries. Prints why on failure, saying so
+ * when the list was written but its record was not. Sets *added to the newly listed count.
+ */
+static int revoke_and_record(ct_store_t *st, const char *dir, const char *const *serials, size_t n,
+                             int reason, const char *action, const char *object_type,
+                             const char *object_id, size_t *added)
+{
+    char ca_key[4096], ca_crt[4096], crl[4096], err[512] = "";
+    ct_dir_path(ca_key, sizeof ca_key, dir, CT_DIR_CA_KEY);
+    ct_dir_path(ca_crt, sizeof ca_crt, dir, CT_DIR_CA_CRT);
+    ct_dir_path(crl, sizeof crl, dir, CT_DIR_CRL);
+    bool crl_written = false;
+    int r = ct_store_begin(st);
+    if (r == 0) {
+        r = ct_pki_crl_revoke(ca_key, ca_crt, crl, serials, n, reason, added, err, sizeof err);
+        crl_written = r == 0;
+        if (r == 0) {
+            char detail[256];
+            int len =
+                snprintf(detail, sizeof detail, "certificates=%zu new=%zu reason=%s serial=", n,
+                         *added, ct_pki_reason_name(reason));
+            for (size_t i = 0; i < n && len > 0 && (size_t)len < sizeof detail; i++)
+                len += snprintf(detail + len, sizeof detail - (size_t)len, "%s%s", i ? "," : "",
+                                serials[i]);
+            r = admin_audit(st, action, object_type, object_id, detail);
+        }
+        if (r == 0)
+            r = ct_store_commit(st);
+        else
+            (void)ct_store_rollback(st);
+    }
+    if (r == 0)
+        return 0;
+    if (err[0] == '\0')
+        snprintf(err, sizeof err, "%s", ct_strerror(r));
+    if (crl_written)
+        fprintf(stderr,
+                "careteamd: %s now revokes the certificate, but the audit record failed: %s. Run "
+                "the command again to record it (revoking again is harmless).\n",
+                crl, err);
+    else
+        fprintf(stderr, "careteamd: revoke failed: %s\n", err);
+    return r;
+}
+
 int ct_admin_revoke(const char *dir, const char *id, int reason, const char *cert_file)
 {
     if (!ct_id_valid(id)) {
         fprintf(stderr, "careteamd: --id '%s' is not a valid member id\n", id);
         return CT_EINVAL;
     }
-    char ca_key[4096], ca_crt[4096], crl[4096], err[512] = "";
-    ct_dir_path(ca_key, sizeof ca_key, dir, CT_DIR_CA_KEY);
-    ct_dir_path(ca_crt, sizeof ca_crt, dir, CT_DIR_CA_CRT);
-    ct_dir_path(crl, sizeof crl, dir, CT_DIR_CRL);
     ct_store_t *st;
     int r = open_store(dir, &st);
     if (r != 0)
@@ -663,7 +775,6 @@ int ct_admin_revoke(const char *dir, const char *id, int reason, const char *cer
     ct_member_t m;
     serials_t serials = {.n = 0};
     size_t added = 0;
-    bool crl_written = false;
     r = ct_store_member_get(st, id, &m);
     if (r == CT_ENOTFOUND)
         fprintf(stderr,
@@ -673,45 +784,14 @@ int ct_admin_revoke(const char *dir, const char *id, int reason, const char *cer
         fprintf(stderr, "careteamd: cannot read member '%s': %s\n", id, ct_strerror(r));
     if (r == 0)
         r = revoke_serials(st, dir, id, cert_file, &serials);
-    if (r != 0) {
-        ct_store_close(st);
-        return r;
-    }
-    /* The write transaction (BEGIN IMMEDIATE) is taken before the list is read, so that two
-     * revokes at once cannot both start from the same old list and lose one of the entries. */
-    r = ct_store_begin(st);
-    if (r == 0) {
-        r = ct_pki_crl_revoke(ca_key, ca_crt, crl, serials.p, serials.n, reason, &added, err,
-                              sizeof err);
-        crl_written = r == 0;
-        if (r == 0) {
-            char detail[256];
-            int len = snprintf(detail, sizeof detail,
-                               "certificates=%zu new=%zu reason=%s serial=", serials.n, added,
-                               ct_pki_reason_name(reason));
-            for (size_t i = 0; i < serials.n && len > 0 && (size_t)len < sizeof detail; i++)
-                len += snprintf(detail + len, sizeof detail - (size_t)len, "%s%s", i ? "," : "",
-                                serials.v[i]);
-            r = admin_audit(st, "member.revoke", "member", id, detail);
-        }
-        if (r == 0)
-            r = ct_store_commit(st);
-        else
-            (void)ct_store_rollback(st);
-    }
+    if (r == 0)
+        r = revoke_and_record(st, dir, serials.p, serials.n, reason, "member.revoke", "member", id,
+                              &added);
     ct_store_close(st);
-    if (r != 0) {
-        if (err[0] == '\0')
-            snprintf(err, sizeof err, "%s", ct_strerror(r));
-        if (crl_written)
-            fprintf(stderr,
-                    "careteamd: %s now revokes the certificate, but the audit record failed: "
-                    "%s. Run the command again to record it (revoking again is harmless).\n",
-                    crl, err);
-        else
-            fprintf(stderr, "careteamd: revoke failed: %s\n", err);
+    if (r != 0)
         return r;
-    }
+    char crl[4096];
+    ct_dir_path(crl, sizeof crl, dir, CT_DIR_CRL);
     bool told = notify_daemon(dir);
     printf("Revoked %zu certificate%s of %s in %s (%zu newly listed, reason %s):\n", serials.n,
            serials.n == 1 ? "" : "s", id, crl, added, ct_pki_reason_name(reason));
@@ -722,6 +802,37 @@ int ct_admin_revoke(const char *dir, const char *id, int reason, const char *cer
            told ? "The running daemon reloads the list and closes connections made with it."
                 : "No running daemon found: the list is read when the daemon starts.",
            id, m.active ? "active" : "inactive", dir, id);
+    return 0;
+}
+
+int ct_admin_revoke_server(const char *dir, int reason)
+{
+    char ca_crt[4096], crt[4096], crl[4096], err[512] = "";
+    char serial[CT_PKI_SERIAL_HEX_MAX + 1];
+    ct_dir_path(ca_crt, sizeof ca_crt, dir, CT_DIR_CA_CRT);
+    ct_dir_path(crt, sizeof crt, dir, CT_DIR_SERVER_CRT);
+    ct_dir_path(crl, sizeof crl, dir, CT_DIR_CRL);
+    int r = ct_pki_cert_serial(ca_crt, crt, serial, NULL, 0, err, sizeof err);
+    if (r != 0) {
+        fprintf(stderr, "careteamd: %s\n", err);
+        return r;
+    }
+    ct_store_t *st;
+    r = open_store(dir, &st);
+    if (r != 0)
+        return r;
+    size_t added = 0;
+    const char *serials[] = {serial};
+    r = revoke_and_record(st, dir, serials, 1, reason, "server.revoke", "daemon", "", &added);
+    ct_store_close(st);
+    if (r != 0)
+        return r;
+    printf("Revoked the server certificate %s (serial %s, %zu newly listed, reason %s) in %s.\n"
+           "Publish the new list where crl_url says: clients that check it (careteam --crl) now "
+           "refuse\nany server presenting that certificate, this daemon included. Make a new data "
+           "directory\n(new CA and server certificate) and enroll the members again: "
+           "docs/operations.md,\n\"If the server's key leaked\".\n",
+           crt, serial, added, ct_pki_reason_name(reason), crl);
     return 0;
 }
 

@@ -32,7 +32,15 @@
 /* Joins dir and name into out; returns 0 or CT_EINVAL if it does not fit. */
 int ct_dir_path(char *out, size_t len, const char *dir, const char *name);
 
-int ct_admin_init(const char *dir, const char *const *hosts, size_t n_hosts);
+/*
+ * `careteamd init DIR [--host NAME]... [--crl-url URL]`: makes DIR with the CA, the server
+ * certificate (for the hosts), an empty revocation list DIR/crl.pem signed by the CA, the audit
+ * signing key, careteamd.conf and the database. crl_url (NULL or "": the default, file:// and the
+ * absolute path of DIR/crl.pem) is where crl.pem will be published: it must pass
+ * ct_config_crl_url_check (CT_EINVAL otherwise), is named in the server certificate and kept as
+ * crl_url in careteamd.conf, from which enroll and renew name it in member certificates.
+ */
+int ct_admin_init(const char *dir, const char *const *hosts, size_t n_hosts, const char *crl_url);
 /* supervisor: NULL or "" for none; otherwise role must be CT_ROLE_PEER_WORKER and supervisor an
  * active peer_supervisor (checked in the enrolment's transaction). */
 int ct_admin_enroll(const char *dir, const char *id, const char *name, ct_role_t role,
@@ -52,6 +60,14 @@ int ct_admin_renew(const char *dir, const char *id, const char *out_prefix);
  * Changes no membership (`deactivate` does that); revoking again is harmless.
  */
 int ct_admin_revoke(const char *dir, const char *id, int reason, const char *cert_file);
+
+/*
+ * `careteamd revoke DIR --server [--reason R]`: adds the daemon's own certificate, DIR/server.crt
+ * (which must be DIR's CA's), to DIR/crl.pem, for when server.key may have leaked. The daemon
+ * does not check its own certificate; clients given the list (ct_client_opts_t.crl, careteam
+ * --crl) refuse every server presenting it. Audited (server.revoke). Revoking again is harmless.
+ */
+int ct_admin_revoke_server(const char *dir, int reason);
 
 /*
  * `careteamd audit verify DIR [--checkpoints FILE] [--pubkey FILE]`: opens the database

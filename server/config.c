@@ -42,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -84,6 +85,7 @@ static const char *check_metrics_listen(const char *value);
 static const char *check_syslog_path(const char *value);
 static const char *check_syslog_app_name(const char *value);
 static const char *check_syslog_facility(const char *value);
+static const char *check_crl_url(const char *value);
 
 #define FIELD(f) offsetof(ct_config_t, f), sizeof(((ct_config_t *)0)->f)
 
@@ -145,6 +147,9 @@ static const struct key keys[] = {
      "APP-NAME of the forwarded syslog messages"},
     {"syslog_facility", KEY_STRING, FIELD(syslog_facility), 0, 0, check_syslog_facility,
      "Facility of the forwarded syslog messages: authpriv, auth or local0 to local7"},
+    {"crl_url", KEY_STRING, FIELD(crl_url), 0, 0, check_crl_url,
+     "URL (http://, https:// or file://) where crl.pem is published; enroll and renew name it "
+     "in every certificate they issue"},
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -303,6 +308,50 @@ static const char *check_syslog_facility(const char *value)
     if (ct_config_syslog_facility(value) < 0)
         return "authpriv, auth, or local0 to local7";
     return NULL;
+}
+
+/* The characters RFC 3986 allows in a URI (unreserved, reserved, and '%' of an escape). */
+static bool uri_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("-._~:/?#[]@!$&'()*+,;=%", c) != NULL);
+}
+
+const char *ct_config_crl_url_check(const char *url)
+{
+    static const char expected[] =
+        "an absolute http://HOST/..., https://HOST/... or file:///PATH URL of the revocation "
+        "list (crl.pem), without spaces or control characters (percent-encode them), e.g. "
+        "https://ca.clinic.example/careteam/crl.pem";
+    size_t n = url != NULL ? strlen(url) : 0;
+    if (n == 0 || n > CT_CONFIG_CRL_URL_MAX)
+        return expected;
+    for (size_t i = 0; i < n; i++)
+        if (!uri_char(url[i]))
+            return expected;
+    const char *rest;
+    if (strncasecmp(url, "http://", 7) == 0)
+        rest = url + 7;
+    else if (strncasecmp(url, "https://", 8) == 0)
+        rest = url + 8;
+    else if (strncasecmp(url, "file://", 7) == 0)
+        rest = url + 7;
+    else
+        return expected;
+    bool file = strncasecmp(url, "file:", 5) == 0;
+    /* http(s): a host before the path. file: an optional host, then an absolute path naming
+     * something (not just "/"). */
+    const char *path = rest + strcspn(rest, "/?#");
+    if (!file && path == rest)
+        return expected;
+    if (file && (path[0] != '/' || path[1] == '\0' || strchr(path, '?') != NULL))
+        return expected;
+    return NULL;
+}
+
+static const char *check_crl_url(const char *value)
+{
+    return ct_config_crl_url_check(value);
 }
 
 int ct_config_syslog_facility(const char *name)
@@ -741,7 +790,8 @@ static char *render(const ct_config_t *cfg)
                "# A key given twice takes its last value.\n");
     for (size_t i = 0; i < N_KEYS; i++) {
         const struct key *k = &keys[i];
-        char value[160], dflt[160], range[80] = "";
+        /* Large enough for the longest string key (crl_url) and any number. */
+        char value[CT_CONFIG_CRL_URL_MAX + 1], dflt[CT_CONFIG_CRL_URL_MAX + 1], range[80] = "";
         if (k->type == KEY_STRING) {
             /* Bounded by the field size in case the caller left a buffer unterminated. */
             snprintf(value, sizeof(value), "%.*s", (int)k->size - 1, (const char *)cfg + k->offset);
@@ -754,6 +804,10 @@ static char *render(const ct_config_t *cfg)
         if (k->type == KEY_STRING && value[0] == '\0') {
             /* An empty value does not load: a key that is off by default is shown commented. */
             fprintf(m, "\n# %s (default: none).\n# %s = \n", k->help, k->name);
+            continue;
+        }
+        if (dflt[0] == '\0') {
+            fprintf(m, "\n# %s (default: none).\n%s = %s\n", k->help, k->name, value);
             continue;
         }
         fprintf(m, "\n# %s (default %s%s%s).\n%s = %s\n", k->help, dflt, range[0] ? "; " : "",

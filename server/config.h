@@ -18,6 +18,8 @@
 #include <stdint.h>
 
 #define CT_DEFAULT_PORT 7443
+/* Longest crl_url; the same bound as pki.h's CT_PKI_CRL_URL_MAX (the certificate holds it). */
+#define CT_CONFIG_CRL_URL_MAX 1023
 
 typedef struct ct_config {
     char listen[128];                   /* "HOST:PORT"; default "127.0.0.1:7443" */
@@ -46,6 +48,10 @@ typedef struct ct_config {
     char syslog_key[512];     /* its private key */
     char syslog_app_name[49]; /* RFC 5424 APP-NAME; default "careteamd" */
     char syslog_facility[16]; /* authpriv (default), auth, local0..local7 */
+    /* Where DIR/crl.pem is published (ct_config_crl_url_check); enroll and renew name it in every
+     * certificate they issue. `careteamd init` writes it (--crl-url, or file://DIR/crl.pem);
+     * "" (the default, and data directories made before it existed): no CRL location. */
+    char crl_url[CT_CONFIG_CRL_URL_MAX + 1];
 } ct_config_t;
 
 /* Fills cfg with the defaults. */
@@ -80,6 +86,15 @@ int ct_config_check(const char *path, ct_config_t *cfg, ct_config_report_fn repo
 
 /* Writes cfg as a commented careteamd.conf (mode 0644). Fails with CT_EEXISTS if path exists. */
 int ct_config_write(const char *path, const ct_config_t *cfg, char *errbuf, size_t errlen);
+
+/*
+ * Checks a URL for crl_url (and `careteamd init --crl-url`): an absolute http://HOST/...,
+ * https://HOST/... or file:///PATH URL (file://HOST/PATH too) of at most CT_CONFIG_CRL_URL_MAX
+ * bytes, made only of the characters RFC 3986 allows (printable ASCII; no spaces or control
+ * characters: percent-encode them). Returns NULL when url is acceptable, else what is expected,
+ * for a message "invalid crl_url "...": expected <that>".
+ */
+const char *ct_config_crl_url_check(const char *url);
 
 /* The syslog facility number of a syslog_facility name ("authpriv" -> 10), or -1. */
 int ct_config_syslog_facility(const char *name);

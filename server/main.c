@@ -16,6 +16,7 @@
 #include "admin.h"
 #include "admin_ops.h"
 #include "careteam.pb-c.h"
+#include "config.h"
 #include "err.h"
 #include "pki.h"
 #include "timeparse.h"
@@ -31,8 +32,9 @@ static const char USAGE[] =
     "The careteam daemon and its local administration.\n"
     "\n"
     "commands:\n"
-    "  init DIR [--host NAME]...      create a data directory (CA, server certificate, audit\n"
-    "                                 signing key, database)\n"
+    "  init DIR [--host NAME]... [--crl-url URL]\n"
+    "                                 create a data directory (CA, server certificate,\n"
+    "                                 revocation list, audit signing key, database)\n"
     "  enroll DIR --id ID --name NAME --role ROLE --out PREFIX [--supervisor ID]\n"
     "                                 register a member and issue PREFIX.key / PREFIX.crt\n"
     "  members DIR [--json]           list members\n"
@@ -41,6 +43,8 @@ static const char USAGE[] =
     "  renew DIR --id ID --out PREFIX a new certificate for a member (expiring or lost)\n"
     "  revoke DIR --id ID [--reason R] [--cert FILE]\n"
     "                                 revoke a member's certificate (DIR/crl.pem)\n"
+    "  revoke DIR --server [--reason R]\n"
+    "                                 revoke the daemon's own certificate (DIR/crl.pem)\n"
     "  participant add|list DIR ...   register participants (by initials or chart number)\n"
     "  team add|remove|show DIR ...   who is on a participant's care team\n"
     "  lockbox add|remove|list DIR ...\n"
@@ -84,25 +88,45 @@ static const char *take_dir(const char *cmd, int argc, char **argv)
 
 static int cmd_init(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"host", required_argument, NULL, 'H'}, {"help", no_argument, NULL, 'h'}, {0}};
+    static const struct option opts[] = {{"host", required_argument, NULL, 'H'},
+                                         {"crl-url", required_argument, NULL, 'u'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
     const char *hosts[MAX_HOSTS];
+    const char *crl_url = NULL;
     size_t n = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "H:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "H:u:h", opts, NULL)) != -1) {
         switch (c) {
         case 'H':
             if (n == MAX_HOSTS)
                 return usage_error("init", "at most 32 --host options%s", "");
             hosts[n++] = optarg;
             break;
+        case 'u':
+            if (ct_config_crl_url_check(optarg) != NULL) {
+                fprintf(stderr, "careteamd init: invalid --crl-url \"%s\": expected %s\n", optarg,
+                        ct_config_crl_url_check(optarg));
+                fprintf(stderr, "Run `careteamd init --help` for usage.\n");
+                return EXIT_USAGE;
+            }
+            crl_url = optarg;
+            break;
         case 'h':
-            printf("usage: careteamd init DIR [--host NAME]...\n\n"
+            printf("usage: careteamd init DIR [--host NAME]... [--crl-url URL]\n\n"
                    "Creates DIR (which must not exist) with a certificate authority (ca.crt,\n"
                    "ca.key), a server certificate for 127.0.0.1, ::1, localhost and every\n"
-                   "--host NAME (a DNS name or an IP address), the Ed25519 key that signs audit\n"
-                   "checkpoints (audit-signing.key, and audit-signing.pub to keep off the host),\n"
-                   "careteamd.conf with every setting at its default, and an empty database.\n");
+                   "--host NAME (a DNS name or an IP address), an empty revocation list signed\n"
+                   "by the CA (crl.pem), the Ed25519 key that signs audit checkpoints\n"
+                   "(audit-signing.key, and audit-signing.pub to keep off the host),\n"
+                   "careteamd.conf with every setting at its default, and an empty database.\n"
+                   "\n"
+                   "  --crl-url URL  where crl.pem will be published (http://, https:// or\n"
+                   "                 file://); the server certificate and every member\n"
+                   "                 certificate name it, and careteamd.conf keeps it as crl_url.\n"
+                   "                 Default: file:// and the absolute path of DIR/crl.pem, which\n"
+                   "                 only this machine can read: give an https:// URL when\n"
+                   "                 members connect from elsewhere.\n");
             return 0;
         default:
             return usage_error("init", "%s", "unknown option");
@@ -111,7 +135,7 @@ static int cmd_init(int argc, char **argv)
     const char *dir = take_dir("init", argc, argv);
     if (dir == NULL)
         return EXIT_USAGE;
-    return ct_admin_init(dir, hosts, n) == 0 ? 0 : 1;
+    return ct_admin_init(dir, hosts, n, crl_url) == 0 ? 0 : 1;
 }
 
 static int cmd_enroll(int argc, char **argv)
@@ -270,18 +294,21 @@ static int cmd_renew(int argc, char **argv)
 
 static int cmd_revoke(int argc, char **argv)
 {
-    static const struct option opts[] = {{"id", required_argument, NULL, 'i'},
-                                         {"reason", required_argument, NULL, 'r'},
-                                         {"cert", required_argument, NULL, 'c'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {0}};
+    static const struct option opts[] = {
+        {"id", required_argument, NULL, 'i'},     {"server", no_argument, NULL, 's'},
+        {"reason", required_argument, NULL, 'r'}, {"cert", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},         {0}};
     const char *id = NULL, *cert = NULL;
+    bool server = false;
     int reason = CT_PKI_REASON_UNSPECIFIED;
     int c;
-    while ((c = getopt_long(argc, argv, "i:r:c:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "i:sr:c:h", opts, NULL)) != -1) {
         switch (c) {
         case 'i':
             id = optarg;
+            break;
+        case 's':
+            server = true;
             break;
         case 'r':
             if (ct_pki_reason_parse(optarg, &reason) != 0)
@@ -295,7 +322,8 @@ static int cmd_revoke(int argc, char **argv)
             cert = optarg;
             break;
         case 'h':
-            printf("usage: careteamd revoke DIR --id ID [--reason R] [--cert FILE]\n\n"
+            printf("usage: careteamd revoke DIR --id ID [--reason R] [--cert FILE]\n"
+                   "       careteamd revoke DIR --server [--reason R]\n\n"
                    "Adds the member's certificate to DIR/crl.pem, signed by DIR's CA (earlier\n"
                    "revocations stay), and tells a running daemon to reload it: connections made\n"
                    "with the certificate are closed and new ones fail the TLS handshake. The\n"
@@ -303,7 +331,11 @@ static int cmd_revoke(int argc, char **argv)
                    "DIR's CA to ID) for members enrolled before serials were recorded. R is an\n"
                    "RFC 5280 reason: unspecified (default), keyCompromise, affiliationChanged,\n"
                    "superseded, cessationOfOperation, privilegeWithdrawn. Membership is not\n"
-                   "changed (see deactivate); revoking again is harmless.\n");
+                   "changed (see deactivate); revoking again is harmless.\n\n"
+                   "--server revokes the daemon's own certificate (DIR/server.crt) instead, when\n"
+                   "its key may have leaked: clients given the list (careteam --crl) then refuse\n"
+                   "any server presenting it, this daemon included, until the server has a new\n"
+                   "data directory (docs/operations.md, \"If the server's key leaked\").\n");
             return 0;
         default:
             return usage_error("revoke", "%s", "unknown option");
@@ -312,8 +344,14 @@ static int cmd_revoke(int argc, char **argv)
     const char *dir = take_dir("revoke", argc, argv);
     if (dir == NULL)
         return EXIT_USAGE;
+    if (server && (id != NULL || cert != NULL))
+        return usage_error("revoke", "%s",
+                           "--server revokes the daemon's certificate: give --id and --cert only "
+                           "without it");
+    if (server)
+        return ct_admin_revoke_server(dir, reason) == 0 ? 0 : 1;
     if (id == NULL)
-        return usage_error("revoke", "%s", "--id is required");
+        return usage_error("revoke", "%s", "--id ID or --server is required");
     return ct_admin_revoke(dir, id, reason, cert) == 0 ? 0 : 1;
 }
 

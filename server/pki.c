@@ -10,6 +10,8 @@
  *  3. Each call writes its key and its certificate, or neither: if the certificate cannot be
  *     written, the key this call just wrote is removed again, so the command can simply be re-run.
  *  4. Private key bytes only pass through secure-memory BIOs, which are wiped when freed.
+ *  5. A server or member certificate issued with a CRL URL names it in a CRL Distribution Points
+ *     extension; the CA certificate never has one (a trust anchor is not checked against a list).
  *
  * Only deprecation-free OpenSSL 3 APIs are used (the build sets OPENSSL_NO_DEPRECATED).
  */
@@ -229,6 +231,47 @@ static int add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
     return ok;
 }
 
+/*
+ * Adds a CRL Distribution Points extension with one distribution point whose full name is the URI
+ * url. Built as a structure rather than in openssl.cnf syntax ("URI:..."), so that no character
+ * of the URL (a ',' say) can be read as syntax. Returns 1 or 0.
+ */
+static int add_crl_dp(X509 *x, const char *url)
+{
+    CRL_DIST_POINTS *dps = sk_DIST_POINT_new_null();
+    DIST_POINT *dp = DIST_POINT_new();
+    DIST_POINT_NAME *name = DIST_POINT_NAME_new();
+    GENERAL_NAMES *names = GENERAL_NAMES_new();
+    GENERAL_NAME *gn = GENERAL_NAME_new();
+    ASN1_IA5STRING *uri = ASN1_IA5STRING_new();
+    int ok = 0;
+    if (dps == NULL || dp == NULL || name == NULL || names == NULL || gn == NULL || uri == NULL ||
+        ASN1_STRING_set(uri, url, (int)strlen(url)) != 1)
+        goto out;
+    GENERAL_NAME_set0_value(gn, GEN_URI, uri);
+    uri = NULL; /* owned by gn */
+    if (sk_GENERAL_NAME_push(names, gn) == 0)
+        goto out;
+    gn = NULL;      /* owned by names */
+    name->type = 0; /* fullName */
+    name->name.fullname = names;
+    names = NULL; /* owned by name */
+    dp->distpoint = name;
+    name = NULL; /* owned by dp */
+    if (sk_DIST_POINT_push(dps, dp) == 0)
+        goto out;
+    dp = NULL; /* owned by dps */
+    ok = X509_add1_ext_i2d(x, NID_crl_distribution_points, dps, 0, X509V3_ADD_DEFAULT) == 1;
+out:
+    ASN1_IA5STRING_free(uri);
+    GENERAL_NAME_free(gn);
+    GENERAL_NAMES_free(names);
+    DIST_POINT_NAME_free(name);
+    DIST_POINT_free(dp);
+    CRL_DIST_POINTS_free(dps);
+    return ok;
+}
+
 /* A subject "O=careteam, CN=cn". Returns a new name (caller frees) or NULL. */
 static X509_NAME *make_name(const char *cn)
 {
@@ -248,11 +291,12 @@ static X509_NAME *make_name(const char *cn)
 /*
  * Builds and signs a certificate for pub named cn. For CERT_CA the certificate is self-signed
  * (ca_crt is NULL and ca_key is the new key itself); otherwise it is issued by ca_crt/ca_key.
- * san is the subjectAltName value for CERT_SERVER (NULL otherwise). Returns a new certificate that
+ * san is the subjectAltName value for CERT_SERVER (NULL otherwise); crl_url (NULL or "" for none)
+ * the CRL distribution point of a server or member certificate. Returns a new certificate that
  * the caller frees, or NULL (the OpenSSL error queue says why).
  */
 static X509 *make_cert(enum cert_kind kind, EVP_PKEY *pub, const char *cn, long days, X509 *ca_crt,
-                       EVP_PKEY *ca_key, const char *san)
+                       EVP_PKEY *ca_key, const char *san, const char *crl_url)
 {
     X509 *x = X509_new();
     X509_NAME *subject = make_name(cn);
@@ -290,6 +334,8 @@ static X509 *make_cert(enum cert_kind kind, EVP_PKEY *pub, const char *cn, long 
          add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always");
     if (ok && san != NULL)
         ok = add_ext(x, &ctx, NID_subject_alt_name, san);
+    if (ok && crl_url != NULL && crl_url[0] != '\0')
+        ok = add_crl_dp(x, crl_url);
     if (!ok || X509_sign(x, ca_key, EVP_sha256()) == 0)
         goto fail;
 
@@ -404,6 +450,23 @@ static int build_san(const char *const *hosts, size_t n_hosts, char **out, char 
     return 0;
 }
 
+/* A CRL URL must fit an IA5String (pki.h): 1..CT_PKI_CRL_URL_MAX bytes of printable ASCII without
+ * spaces. NULL or "" means none and is fine. */
+static int check_crl_url(const char *url, char *errbuf, size_t errlen)
+{
+    size_t n = url != NULL ? strlen(url) : 0;
+    if (n > CT_PKI_CRL_URL_MAX)
+        return ct_errf(errbuf, errlen, CT_EINVAL,
+                       "invalid revocation list URL: longer than %d bytes", CT_PKI_CRL_URL_MAX);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)url[i] <= 0x20 || (unsigned char)url[i] >= 0x7f)
+            return ct_errf(errbuf, errlen, CT_EINVAL,
+                           "invalid revocation list URL \"%s\": only printable ASCII without "
+                           "spaces (percent-encode anything else)",
+                           url);
+    return 0;
+}
+
 /* ---- public --------------------------------------------------------------------------------- */
 
 int ct_pki_make_ca(const char *ca_key_path, const char *ca_crt_path, const char *common_name,
@@ -427,7 +490,7 @@ int ct_pki_make_ca(const char *ca_key_path, const char *ca_crt_path, const char 
         rc = ct_errf(errbuf, errlen, CT_EINTERNAL, "cannot generate CA key: %s", ct_ossl_reason());
         goto out;
     }
-    crt = make_cert(CERT_CA, key, common_name, CA_DAYS, NULL, key, NULL);
+    crt = make_cert(CERT_CA, key, common_name, CA_DAYS, NULL, key, NULL, NULL);
     if (crt == NULL) {
         rc = ct_errf(errbuf, errlen, CT_EINTERNAL, "cannot make CA certificate: %s",
                      ct_ossl_reason());
@@ -447,7 +510,7 @@ out:
  */
 static int issue(enum cert_kind kind, const char *ca_key_path, const char *ca_crt_path,
                  const char *key_path, const char *crt_path, const char *cn, long days,
-                 const char *san, char *errbuf, size_t errlen)
+                 const char *san, const char *crl_url, char *errbuf, size_t errlen)
 {
     const char *key_what = kind == CERT_SERVER ? "server key" : "member key";
     const char *crt_what = kind == CERT_SERVER ? "server certificate" : "member certificate";
@@ -471,7 +534,7 @@ static int issue(enum cert_kind kind, const char *ca_key_path, const char *ca_cr
                      ct_ossl_reason());
         goto out;
     }
-    crt = make_cert(kind, key, cn, days, ca_crt, ca_key, san);
+    crt = make_cert(kind, key, cn, days, ca_crt, ca_key, san, crl_url);
     if (crt == NULL) {
         rc =
             ct_errf(errbuf, errlen, CT_EINTERNAL, "cannot make %s: %s", crt_what, ct_ossl_reason());
@@ -489,9 +552,11 @@ out:
 
 int ct_pki_issue_server(const char *ca_key_path, const char *ca_crt_path, const char *key_path,
                         const char *crt_path, const char *common_name, const char *const *hosts,
-                        size_t n_hosts, char *errbuf, size_t errlen)
+                        size_t n_hosts, const char *crl_url, char *errbuf, size_t errlen)
 {
     int rc = check_cn(common_name, errbuf, errlen);
+    if (rc == 0)
+        rc = check_crl_url(crl_url, errbuf, errlen);
     if (rc != 0)
         return rc;
     char *san = NULL; /* owned here */
@@ -499,14 +564,14 @@ int ct_pki_issue_server(const char *ca_key_path, const char *ca_crt_path, const 
     if (rc != 0)
         return rc;
     rc = issue(CERT_SERVER, ca_key_path, ca_crt_path, key_path, crt_path, common_name, SERVER_DAYS,
-               san, errbuf, errlen);
+               san, crl_url, errbuf, errlen);
     free(san);
     return rc;
 }
 
 int ct_pki_issue_member(const char *ca_key_path, const char *ca_crt_path, const char *key_path,
-                        const char *crt_path, const char *member_id, int days, char *errbuf,
-                        size_t errlen)
+                        const char *crt_path, const char *member_id, int days, const char *crl_url,
+                        char *errbuf, size_t errlen)
 {
     /* The CN is the member id the server authenticates, so it must be a valid id. */
     if (member_id == NULL || !ct_id_valid(member_id))
@@ -516,8 +581,11 @@ int ct_pki_issue_member(const char *ca_key_path, const char *ca_crt_path, const 
     if (days < 1 || days > MEMBER_MAX_DAYS)
         return ct_errf(errbuf, errlen, CT_EINVAL,
                        "invalid certificate validity %d days: must be 1-%d", days, MEMBER_MAX_DAYS);
+    int rc = check_crl_url(crl_url, errbuf, errlen);
+    if (rc != 0)
+        return rc;
     return issue(CERT_MEMBER, ca_key_path, ca_crt_path, key_path, crt_path, member_id, days, NULL,
-                 errbuf, errlen);
+                 crl_url, errbuf, errlen);
 }
 
 /* ---- revocation ----------------------------------------------------------------------------- */
@@ -761,7 +829,7 @@ int ct_pki_crl_revoke(const char *ca_key_path, const char *ca_crt_path, const ch
     EVP_PKEY *ca_key = NULL;
     X509 *ca = NULL;
     X509_CRL *old = NULL, *crl = NULL;
-    ASN1_TIME *now = NULL;
+    ASN1_TIME *now = NULL, *issued = NULL;
     ASN1_INTEGER **want = NULL;
     BIO *mem = NULL;
     if (added != NULL)
@@ -789,10 +857,15 @@ int ct_pki_crl_revoke(const char *ca_key_path, const char *ca_crt_path, const ch
 
     crl = X509_CRL_new();
     now = ASN1_TIME_new();
-    if (crl == NULL || now == NULL || X509_gmtime_adj(now, 0) == NULL ||
+    issued = ASN1_TIME_new();
+    /* lastUpdate is moved back like a certificate's notBefore: a member's client checking the
+     * server against a list fetched a moment after a revoke must not find it "not yet valid"
+     * because its clock runs slightly behind. The entries keep the real time. */
+    if (crl == NULL || now == NULL || issued == NULL || X509_gmtime_adj(now, 0) == NULL ||
+        X509_gmtime_adj(issued, NOT_BEFORE_SKEW_SECONDS) == NULL ||
         X509_CRL_set_version(crl, 1) != 1 ||
         X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca)) != 1 ||
-        X509_CRL_set1_lastUpdate(crl, now) != 1 ||
+        X509_CRL_set1_lastUpdate(crl, issued) != 1 ||
         X509_CRL_set1_nextUpdate(crl, X509_get0_notAfter(ca)) != 1)
         goto fail_ossl;
     /* The earlier revocations first, as they were. */
@@ -836,6 +909,7 @@ out:
     for (size_t i = 0; i < n; i++)
         ASN1_INTEGER_free(want[i]);
     free(want);
+    ASN1_TIME_free(issued);
     ASN1_TIME_free(now);
     X509_CRL_free(crl);
     X509_CRL_free(old);

@@ -21,18 +21,30 @@ int ct_pki_make_ca(const char *ca_key_path, const char *ca_crt_path, const char 
                    char *errbuf, size_t errlen);
 
 /*
+ * Where the CA publishes its revocation list (DIR/crl.pem), named in every certificate issued
+ * below as a CRL Distribution Points extension (RFC 5280 section 4.2.1.13) holding one URI, so
+ * that a verifier (a member's client, a TLS scanner) knows where to fetch the list. crl_url NULL
+ * or "" issues a certificate without the extension (a data directory whose careteamd.conf names
+ * no crl_url). The URL is checked here only for what its encoding needs (an IA5String: printable
+ * ASCII without spaces, at most CT_PKI_CRL_URL_MAX bytes; CT_EINVAL otherwise); which URLs make
+ * sense is config.c's ct_config_crl_url_check.
+ */
+#define CT_PKI_CRL_URL_MAX 1023
+
+/*
  * Issues a server certificate signed by the CA: CN = common_name, serverAuth, SAN IP 127.0.0.1,
  * IP ::1, DNS localhost, plus each of hosts[0..n_hosts) (an IP literal becomes an IP SAN, anything
- * else a DNS SAN). Valid 825 days.
+ * else a DNS SAN), and crl_url (see above). Valid 825 days.
  */
 int ct_pki_issue_server(const char *ca_key_path, const char *ca_crt_path, const char *key_path,
                         const char *crt_path, const char *common_name, const char *const *hosts,
-                        size_t n_hosts, char *errbuf, size_t errlen);
+                        size_t n_hosts, const char *crl_url, char *errbuf, size_t errlen);
 
-/* Issues a member (client) certificate: CN = member_id, clientAuth. Valid `days` days. */
+/* Issues a member (client) certificate: CN = member_id, clientAuth, and crl_url (see above).
+ * Valid `days` days. */
 int ct_pki_issue_member(const char *ca_key_path, const char *ca_crt_path, const char *key_path,
-                        const char *crt_path, const char *member_id, int days, char *errbuf,
-                        size_t errlen);
+                        const char *crt_path, const char *member_id, int days, const char *crl_url,
+                        char *errbuf, size_t errlen);
 
 /* ---- revocation (`careteamd revoke`, and the daemon's check of live sessions on SIGHUP) ------
  *
@@ -69,9 +81,13 @@ int ct_pki_cert_serial(const char *ca_crt_path, const char *crt_path, char *seri
  * ca_crt_path): the entries of the existing list are kept (a list not signed by this CA is
  * refused, CT_EINVAL), a serial already listed keeps its first entry, new ones get the time now
  * and `reason` (CT_PKI_REASON_*; no reason extension for unspecified). The list is re-signed with
- * lastUpdate now, nextUpdate the CA's notAfter (so that it never lapses before the CA does) and a
- * cRLNumber one more than before, and replaces crl_path atomically (temporary file, fsync,
- * rename; mode 0644). *added (may be NULL) is how many serials were new. Returns 0 or CT_E*.
+ * lastUpdate now (moved back five minutes, as certificates' notBefore is, for verifiers whose
+ * clock runs slightly behind), nextUpdate the CA's notAfter (so that it never lapses before the CA
+ * does) and a cRLNumber one more than before, and replaces crl_path atomically (temporary file,
+ * fsync, rename; mode 0644). *added (may be NULL) is how many serials were new. Returns 0 or CT_E*.
+ * With n = 0 (serials may then be NULL) it writes the list as it is, re-signed: `careteamd init`
+ * makes the initial, empty list this way, so that the URL in the certificates names a file from
+ * the first day.
  */
 int ct_pki_crl_revoke(const char *ca_key_path, const char *ca_crt_path, const char *crl_path,
                       const char *const *serials, size_t n, int reason, size_t *added, char *errbuf,

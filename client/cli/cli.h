@@ -65,7 +65,7 @@ typedef enum ct_cli_exit {
 
 /* The state of one run of the CLI, created by main and passed to the command. */
 typedef struct cli {
-    ct_cli_flags_t flags; /* --server, --cert, --key, --ca, --profile (borrowed from argv) */
+    ct_cli_flags_t flags; /* --server, --cert, --key, --ca, --crl, --profile (borrowed) */
     ct_out_t out;
     int connect_timeout_ms;
     int request_timeout_ms;
@@ -148,6 +148,7 @@ enum {
     CT_CLI_OPT_CERT,
     CT_CLI_OPT_KEY,
     CT_CLI_OPT_CA,
+    CT_CLI_OPT_CRL,
     CT_CLI_OPT_PROFILE,
     CT_CLI_OPT_JSON,
     CT_CLI_OPT_TIMEOUT,
@@ -162,6 +163,7 @@ enum {
     {"cert", required_argument, NULL, CT_CLI_OPT_CERT},                                            \
     {"key", required_argument, NULL, CT_CLI_OPT_KEY},                                              \
     {"ca", required_argument, NULL, CT_CLI_OPT_CA},                                                \
+    {"crl", required_argument, NULL, CT_CLI_OPT_CRL},                                              \
     {"profile", required_argument, NULL, CT_CLI_OPT_PROFILE},                                      \
     {"json", no_argument, NULL, CT_CLI_OPT_JSON},                                                  \
     {"timeout", required_argument, NULL, CT_CLI_OPT_TIMEOUT},                                      \

@@ -26,12 +26,14 @@ enum {
 #define PROFILE_JSON_HELP                                                                          \
     "  {\"type\":\"profile\",\"name\":..,\"path\":..,\"default\":BOOL,\"server\":..,\"cert\":..,"  \
     "\"key\":..,\n"                                                                                \
-    "   \"ca\":..,\"member_id\":..,\"cert_expires\":..,\"cert_expires_ms\":..,\"problem\":..}\n"
+    "   \"ca\":..,\"crl\":..,\"member_id\":..,\"cert_expires\":..,\"cert_expires_ms\":..,"         \
+    "\"problem\":..}\n"
 
 const char ct_cli_profile_help[] =
     "usage: careteam profile SUBCOMMAND [OPTIONS]\n"
     "\n"
-    "Profiles keep your connection settings (server, certificate, key, CA) under a name, in\n"
+    "Profiles keep your connection settings (server, certificate, key, CA, and optionally the\n"
+    "CA's revocation list) under a name, in\n"
     "$XDG_CONFIG_HOME/careteam/NAME.conf (by default ~/.config/careteam/NAME.conf), so that\n"
     "`careteam --profile NAME COMMAND`, or with a default profile just `careteam COMMAND`,\n"
     "needs nothing else. The directory is made mode 0700 and each profile 0600; a profile,\n"
@@ -47,7 +49,7 @@ const char ct_cli_profile_help[] =
 
 static const char profile_add_help[] =
     "usage: careteam profile add NAME --server HOST:PORT --cert FILE --key FILE --ca FILE\n"
-    "                            [--default] [--force]\n"
+    "                            [--crl FILE] [--default] [--force]\n"
     "\n"
     "Saves a profile called NAME (1-64 of A-Z a-z 0-9 . _ -). The files are checked first\n"
     "(readable, certificates not expired, the key not open to others) and stored as absolute\n"
@@ -58,6 +60,10 @@ static const char profile_add_help[] =
     "  --cert FILE         your member certificate (PREFIX.crt from `careteamd enroll`)\n"
     "  --key FILE          your private key (PREFIX.key), mode 0600\n"
     "  --ca FILE           the server's CA certificate (ca.crt)\n"
+    "  --crl FILE          the CA's revocation list (crl.pem, from where your administrator\n"
+    "                      publishes it): a server whose certificate it revokes is refused.\n"
+    "                      Optional; without it the server's certificate is not checked\n"
+    "                      for revocation\n"
     "  --default           make it the default profile\n"
     "  --force             replace a profile of that name\n"
     "\n"
@@ -80,7 +86,8 @@ static const char profile_list_help[] =
 static const char profile_show_help[] =
     "usage: careteam profile show NAME [GLOBAL OPTIONS]\n"
     "\n"
-    "Shows one profile: its file, server, certificate (member and expiry), key and CA.\n"
+    "Shows one profile: its file, server, certificate (member and expiry), key, CA and\n"
+    "revocation list.\n"
     "\n"
     "--json prints one line:\n" PROFILE_JSON_HELP;
 
@@ -126,6 +133,7 @@ static void view_load(profile_view_t *v, const char *name, bool is_default)
                                 .cert = "",
                                 .key = "",
                                 .ca = "",
+                                .crl = "",
                                 .member_id = v->member,
                                 .problem = v->problem};
     if (ct_cli_profile_path(name, v->path, sizeof v->path, err, sizeof err) != 0) {
@@ -136,7 +144,8 @@ static void view_load(profile_view_t *v, const char *name, bool is_default)
         snprintf(v->problem, sizeof v->problem, "%s", err);
         return;
     }
-    const char **slots[CT_CLI_NKEYS] = {&v->out.server, &v->out.cert, &v->out.key, &v->out.ca};
+    const char **slots[CT_CLI_NKEYS] = {&v->out.server, &v->out.cert, &v->out.key, &v->out.ca,
+                                        &v->out.crl};
     for (int k = 0; k < CT_CLI_NKEYS; k++)
         if (v->s.v[k].value != NULL)
             *slots[k] = v->s.v[k].value;
@@ -228,9 +237,10 @@ static char *absolute(const char *path)
     return out;
 }
 
-/* Checks one file of a profile being added: a path a profile line can hold, readable, and for
- * a certificate, a certificate that has not expired. Returns 0 or an exit code (reported). */
-static int check_file(cli_t *cli, const char *opt, const char *path, bool is_cert)
+/* Checks one file (setting k) of a profile being added: a path a profile line can hold,
+ * readable; for a certificate, a certificate that has not expired; for the revocation list, a
+ * revocation list and nothing else. Returns 0 or an exit code (reported). */
+static int check_file(cli_t *cli, const char *opt, const char *path, int k)
 {
     size_t n = strlen(path);
     if (strpbrk(path, "\r\n") != NULL || path[0] == ' ' || path[0] == '\t' || path[n - 1] == ' ' ||
@@ -245,10 +255,18 @@ static int check_file(cli_t *cli, const char *opt, const char *path, bool is_cer
         return CT_CLI_EXIT_FILE;
     }
     fclose(f);
-    if (!is_cert)
+    char err[4400], t[CT_CLI_TIME_LEN];
+    if (k == CT_CLI_CRL) {
+        ct_cli_crl_info_t crl;
+        if (ct_cli_crl_read(path, &crl, err, sizeof err) != 0) {
+            ct_cli_errorf("%s: %s", opt, err);
+            return CT_CLI_EXIT_FILE;
+        }
+        return 0;
+    }
+    if (k == CT_CLI_KEY)
         return 0;
     ct_cli_cert_info_t info;
-    char err[4400], t[CT_CLI_TIME_LEN];
     if (ct_cli_cert_read(path, &info, err, sizeof err) != 0) {
         ct_cli_errorf("%s: %s", opt, err);
         return CT_CLI_EXIT_FILE;
@@ -302,9 +320,10 @@ static int profile_add(cli_t *cli, int argc, char **argv)
         [CT_CLI_CERT] = {"--cert", "FILE (your member certificate)"},
         [CT_CLI_KEY] = {"--key", "FILE (your private key)"},
         [CT_CLI_CA] = {"--ca", "FILE (the server's CA certificate)"},
+        [CT_CLI_CRL] = {"--crl", "FILE (the CA's revocation list)"},
     };
     for (int k = 0; k < CT_CLI_NKEYS; k++)
-        if (cli->flags.v[k] == NULL)
+        if (cli->flags.v[k] == NULL && ct_cli_key_required((ct_cli_key_t)k))
             return ct_cli_missing(cli, need[k].opt, need[k].what);
     char host[256];
     int port;
@@ -316,12 +335,13 @@ static int profile_add(cli_t *cli, int argc, char **argv)
     char *v[CT_CLI_NKEYS] = {NULL};
     v[CT_CLI_SERVER] = strdup(cli->flags.v[CT_CLI_SERVER]);
     for (int k = CT_CLI_CERT; k < CT_CLI_NKEYS; k++)
-        v[k] = absolute(cli->flags.v[k]);
+        v[k] = cli->flags.v[k] != NULL ? absolute(cli->flags.v[k]) : NULL;
     for (int k = 0; k < CT_CLI_NKEYS && rc == 0; k++)
-        if (v[k] == NULL)
+        if (v[k] == NULL && cli->flags.v[k] != NULL)
             rc = ct_cli_out_of_memory(cli);
     for (int k = CT_CLI_CERT; k < CT_CLI_NKEYS && rc == 0; k++)
-        rc = check_file(cli, need[k].opt, v[k], k != CT_CLI_KEY);
+        if (v[k] != NULL)
+            rc = check_file(cli, need[k].opt, v[k], k);
     char err[4400], warn[4400], path[4200], current[128] = "";
     if (rc == 0 && ct_cli_key_check(v[CT_CLI_KEY], err, sizeof err, warn, sizeof warn) != 0) {
         ct_cli_errorf("%s", err);

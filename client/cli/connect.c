@@ -9,7 +9,12 @@
  * Before connecting, the member and CA certificates' dates are read locally (certinfo.c): an
  * expired certificate would otherwise end in a bare TLS alert from the server, while the CLI can
  * say when it expired and how to get a new one. A certificate that expires within
- * CERT_WARN_DAYS draws a warning.
+ * CERT_WARN_DAYS draws a warning. A revocation list (--crl) is checked to be one and nothing
+ * else, since the TLS layer would trust a certificate found in it.
+ *
+ * With --crl, a server whose certificate the list revokes fails the handshake ("certificate
+ * revoked"); that is reported as what it is, a server not to be trusted, never as a wrong CA.
+ * Without --crl the server's certificate is not checked for revocation at all.
  */
 #include <stdarg.h>
 #include <stdbool.h>
@@ -50,6 +55,12 @@ static int report_connect_failure(cli_t *cli, int r, const char *why)
 {
     char where[4200];
     const char *server = cli->settings.v[CT_CLI_SERVER].value;
+    if (r == CT_ETLS && contains(why, "revocation list")) {
+        ct_cli_origin_describe(&cli->settings, CT_CLI_CRL, where, sizeof where);
+        ct_cli_errorf("cannot use the revocation list (from %s): %s", where, why);
+        hint("--crl is the CA's crl.pem (PEM), as your careteam administrator publishes it");
+        return CT_CLI_EXIT_FILE;
+    }
     if (r == CT_ETLS) {
         /* Only loading the local files (ct_client_new) fails with CT_ETLS before connecting. */
         ct_cli_errorf("cannot use your credentials: %s", why);
@@ -75,8 +86,28 @@ static int report_connect_failure(cli_t *cli, int r, const char *why)
         hint("check the server address (from %s) and that careteamd is running there", where);
         return CT_CLI_EXIT_CONNECT;
     }
+    const char *crl = cli->settings.v[CT_CLI_CRL].value;
+    if (crl != NULL && contains(why, "certificate revoked")) {
+        ct_cli_origin_describe(&cli->settings, CT_CLI_CRL, where, sizeof where);
+        ct_cli_errorf("cannot connect to %s: the server's certificate is revoked by %s (from %s); "
+                      "no request was sent",
+                      server, crl, where);
+        hint("its CA withdrew the certificate the server at %s presents (its key may be in other "
+             "hands): do not get around this by removing the revocation list; ask your careteam "
+             "administrator for the daemon's new certificate or, if the CA was replaced, the new "
+             "ca.crt and crl.pem",
+             server);
+        return CT_CLI_EXIT_CONNECT;
+    }
     ct_cli_errorf("cannot connect to %s: %s", server, why[0] != '\0' ? why : ct_strerror(r));
-    if (contains(why, "certificate verify failed")) {
+    if (crl != NULL && contains(why, "CRL")) {
+        /* "unable to get certificate CRL", "CRL has expired", "CRL signature failure", ... */
+        ct_cli_origin_describe(&cli->settings, CT_CLI_CRL, where, sizeof where);
+        hint("the revocation list %s (from %s) cannot vouch for the server's certificate: it must "
+             "be the current crl.pem of the server's own CA; ask your careteam administrator "
+             "where it is published (crl_url)",
+             crl, where);
+    } else if (contains(why, "certificate verify failed")) {
         ct_cli_origin_describe(&cli->settings, CT_CLI_CA, where, sizeof where);
         hint("the server's certificate is not signed by your CA: check that %s (from %s) is the "
              "ca.crt of the server at %s",
@@ -141,12 +172,15 @@ static int check_cert_dates(cli_t *cli, ct_cli_key_t k)
             hint("ask your careteam administrator to re-enroll you (a new certificate and key "
                  "for member %s: `careteamd renew DIR --id %s --out PREFIX` on the server), "
                  "then use them: "
-                 "careteam profile add %s --server %s --cert NEW.crt --key NEW.key --ca %s "
+                 "careteam profile add %s --server %s --cert NEW.crt --key NEW.key --ca %s%s%s "
                  "--force",
                  info.subject_cn[0] != '\0' ? info.subject_cn : "ID",
                  info.subject_cn[0] != '\0' ? info.subject_cn : "ID",
                  profile_name(cli, name, sizeof name), cli->settings.v[CT_CLI_SERVER].value,
-                 cli->settings.v[CT_CLI_CA].value);
+                 cli->settings.v[CT_CLI_CA].value,
+                 cli->settings.v[CT_CLI_CRL].value != NULL ? " --crl " : "",
+                 cli->settings.v[CT_CLI_CRL].value != NULL ? cli->settings.v[CT_CLI_CRL].value
+                                                           : "");
         else
             hint("ask your careteam administrator for the server's current ca.crt");
         return CT_CLI_EXIT_CONNECT;
@@ -167,6 +201,26 @@ static int check_cert_dates(cli_t *cli, ct_cli_key_t k)
     return 0;
 }
 
+/*
+ * Checks the revocation list, when one is set, to be a revocation list and nothing else
+ * (certinfo.h says why). Returns 0 (also when none is set), or CT_CLI_EXIT_FILE with the problem
+ * reported.
+ */
+static int check_crl(cli_t *cli)
+{
+    const char *path = cli->settings.v[CT_CLI_CRL].value;
+    if (path == NULL)
+        return 0;
+    ct_cli_crl_info_t info;
+    char e[4400], where[4200];
+    if (ct_cli_crl_read(path, &info, e, sizeof e) == 0)
+        return 0;
+    ct_cli_origin_describe(&cli->settings, CT_CLI_CRL, where, sizeof where);
+    ct_cli_errorf("cannot use the revocation list (from %s): %s", where, e);
+    hint("--crl is the CA's crl.pem (PEM), as your careteam administrator publishes it");
+    return CT_CLI_EXIT_FILE;
+}
+
 int ct_cli_connect(cli_t *cli, ct_sync_t **out)
 {
     char err[4400], warn[4400];
@@ -183,6 +237,8 @@ int ct_cli_connect(cli_t *cli, ct_sync_t **out)
     rc = check_cert_dates(cli, CT_CLI_CERT);
     if (rc == 0)
         rc = check_cert_dates(cli, CT_CLI_CA);
+    if (rc == 0)
+        rc = check_crl(cli);
     if (rc != 0)
         return rc;
     ct_client_opts_t opts = {
@@ -190,6 +246,7 @@ int ct_cli_connect(cli_t *cli, ct_sync_t **out)
         .cert = cli->settings.v[CT_CLI_CERT].value,
         .key = cli->settings.v[CT_CLI_KEY].value,
         .ca = cli->settings.v[CT_CLI_CA].value,
+        .crl = cli->settings.v[CT_CLI_CRL].value,
         .client_name = CT_CLI_CLIENT_NAME,
     };
     char why[1024] = "";

@@ -22,6 +22,9 @@ const char ct_cli_global_help[] =
     "  --cert FILE         your member certificate (PEM)            env CARETEAM_CERT\n"
     "  --key FILE          your private key (PEM)                   env CARETEAM_KEY\n"
     "  --ca FILE           the careteam CA certificate (PEM)        env CARETEAM_CA\n"
+    "  --crl FILE          the CA's revocation list (crl.pem)       env CARETEAM_CRL\n"
+    "                      optional: refuse a server whose certificate it revokes\n"
+    "                      (without it, the server is not checked for revocation)\n"
     "  --profile NAME      read the settings above from a profile   env CARETEAM_PROFILE\n"
     "  --json              print JSON Lines, one object per line, for scripts\n"
     "  --timeout SECONDS   limit for connecting and for each answer\n"
@@ -57,6 +60,9 @@ static int global_option(cli_t *cli, int c, const char *arg)
         return 0;
     case CT_CLI_OPT_CA:
         cli->flags.v[CT_CLI_CA] = arg;
+        return 0;
+    case CT_CLI_OPT_CRL:
+        cli->flags.v[CT_CLI_CRL] = arg;
         return 0;
     case CT_CLI_OPT_PROFILE:
         cli->flags.profile = arg;

@@ -131,6 +131,7 @@
  *      "name":STRING, "path":STRING   the profile's file
  *      "default":BOOL                 the profile used when none is named
  *      "server":STRING, "cert":STRING, "key":STRING, "ca":STRING   as stored ("" if missing)
+ *      "crl":STRING                   the revocation list as stored; "" when there is none
  *      "member_id":STRING             the certificate's subject (CN); "" if it cannot be read
  *      "cert_expires":TIME or "", "cert_expires_ms":INT   the certificate's notAfter; "" and 0
  *                                     when it cannot be read
@@ -1383,6 +1384,7 @@ static void json_profile(ct_out_t *o, const ct_out_profile_t *p)
     json_str(&j, "cert", p->cert);
     json_str(&j, "key", p->key);
     json_str(&j, "ca", p->ca);
+    json_str(&j, "crl", p->crl != NULL ? p->crl : "");
     json_str(&j, "member_id", p->member_id);
     json_times(&j, "cert_expires", p->cert_expires_ms, true);
     json_str(&j, "problem", p->problem);
@@ -1420,6 +1422,10 @@ void ct_out_profile(ct_out_t *o, const ct_out_profile_t *p)
     }
     field(f, "key", p->key);
     field(f, "ca", p->ca);
+    field(f, "crl",
+          p->crl != NULL && p->crl[0] != '\0'
+              ? p->crl
+              : "none (the server's certificate is not checked for revocation)");
     label(f, "status");
     word(o, profile_state(p));
     if (p->problem[0] != '\0') {

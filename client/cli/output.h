@@ -73,6 +73,7 @@ typedef struct ct_out_profile {
     const char *path; /* the profile's file */
     bool is_default;
     const char *server, *cert, *key, *ca;
+    const char *crl;         /* the revocation list; "" when the profile has none */
     const char *member_id;   /* the certificate's subject CN */
     int64_t cert_expires_ms; /* the certificate's notAfter; 0 when it could not be read */
     const char *problem;     /* why the profile cannot be used as it is; "" when it can */

@@ -41,19 +41,26 @@ typedef struct key_info {
     const char *what;   /* for messages */
     bool is_path;       /* relative values in a profile are relative to the profile */
     const char *sample; /* example value for messages */
+    bool required;      /* a connection needs it; false: unset means "not used" */
 } key_info_t;
 
 static const key_info_t KEYS[CT_CLI_NKEYS] = {
     [CT_CLI_SERVER] = {"server", "--server", "CARETEAM_SERVER", "server address", false,
-                       "HOST:PORT"},
-    [CT_CLI_CERT] = {"cert", "--cert", "CARETEAM_CERT", "member certificate", true, "FILE"},
-    [CT_CLI_KEY] = {"key", "--key", "CARETEAM_KEY", "member private key", true, "FILE"},
-    [CT_CLI_CA] = {"ca", "--ca", "CARETEAM_CA", "careteam CA certificate", true, "FILE"},
+                       "HOST:PORT", true},
+    [CT_CLI_CERT] = {"cert", "--cert", "CARETEAM_CERT", "member certificate", true, "FILE", true},
+    [CT_CLI_KEY] = {"key", "--key", "CARETEAM_KEY", "member private key", true, "FILE", true},
+    [CT_CLI_CA] = {"ca", "--ca", "CARETEAM_CA", "careteam CA certificate", true, "FILE", true},
+    [CT_CLI_CRL] = {"crl", "--crl", "CARETEAM_CRL", "revocation list", true, "FILE", false},
 };
 
 const char *ct_cli_key_name(ct_cli_key_t k)
 {
     return (unsigned)k < CT_CLI_NKEYS ? KEYS[k].name : "?";
+}
+
+bool ct_cli_key_required(ct_cli_key_t k)
+{
+    return (unsigned)k < CT_CLI_NKEYS && KEYS[k].required;
 }
 
 static int set_value(ct_cli_value_t *v, const char *value, ct_cli_origin_t origin, unsigned line)
@@ -329,7 +336,8 @@ static int read_profile(ct_cli_settings_t *s, const char *path, char *err, size_
                  : in_config_dir(path) ? " (`careteam profile list` shows the profiles; "
                                          "`careteam profile add` makes one)"
                                        : " (a profile holds lines like `server = HOST:PORT`, "
-                                         "`cert = FILE`, `key = FILE`, `ca = FILE`)");
+                                         "`cert = FILE`, `key = FILE`, `ca = FILE` and "
+                                         "optionally `crl = FILE`)");
         return CT_CLI_EXIT_FILE;
     }
     struct stat st;
@@ -375,8 +383,8 @@ static int read_profile(ct_cli_settings_t *s, const char *path, char *err, size_
             k++;
         if (k == CT_CLI_NKEYS) {
             snprintf(err, errlen,
-                     "profile %s line %u: unknown key '%.64s' (known: server, cert, key, ca)", path,
-                     lineno, key);
+                     "profile %s line %u: unknown key '%.64s' (known: server, cert, key, ca, crl)",
+                     path, lineno, key);
             rc = CT_CLI_EXIT_FILE;
             break;
         }
@@ -417,12 +425,13 @@ int ct_cli_profile_read(ct_cli_settings_t *s, const char *path, char *err, size_
     return read_profile(s, path, err, errlen);
 }
 
-/* Whether a setting is still unset after flags and environment: the default profile is
- * consulted only then, so that a command given all its settings never depends on it. */
+/* Whether a required setting is still unset after flags and environment: the default profile is
+ * consulted only then, so that a command given all its required settings never depends on it
+ * (an optional one, crl, is then simply not used unless given). */
 static bool needs_profile(const ct_cli_settings_t *s)
 {
     for (int k = 0; k < CT_CLI_NKEYS; k++)
-        if (s->v[k].origin == CT_CLI_UNSET)
+        if (KEYS[k].required && s->v[k].origin == CT_CLI_UNSET)
             return true;
     return false;
 }
@@ -497,7 +506,7 @@ int ct_cli_settings_check(const ct_cli_settings_t *s, char *err, size_t errlen, 
     warn[0] = '\0';
     for (int k = 0; k < CT_CLI_NKEYS; k++) {
         const key_info_t *ki = &KEYS[k];
-        if (s->v[k].value == NULL) {
+        if (s->v[k].value == NULL && ki->required) {
             snprintf(err, errlen,
                      "no %s (setting '%s'): give %s %s, set %s, or put `%s = %s` in a profile "
                      "(`careteam profile add NAME ...`, then --profile NAME, CARETEAM_PROFILE or "
@@ -517,7 +526,7 @@ int ct_cli_settings_check(const ct_cli_settings_t *s, char *err, size_t errlen, 
         return server->origin == CT_CLI_FROM_PROFILE ? CT_CLI_EXIT_FILE : CT_CLI_EXIT_USAGE;
     }
     for (int k = 0; k < CT_CLI_NKEYS; k++) {
-        if (!KEYS[k].is_path)
+        if (!KEYS[k].is_path || s->v[k].value == NULL)
             continue;
         /* Opening (not access()) tells what the TLS library will meet, and a directory is
          * caught by the read. */
@@ -687,11 +696,14 @@ int ct_cli_profile_write(const char *name, const char *const v[CT_CLI_NKEYS], bo
     char when[CT_CLI_TIME_LEN];
     ct_cli_format_time((int64_t)time(NULL) * 1000, when);
     char *text = NULL;
+    const char *crl = v[CT_CLI_CRL];
     if (asprintf(&text,
                  "# careteam profile '%s', written by `careteam profile add` on %s.\n"
-                 "# Keys: server, cert, key, ca (see `careteam --help`).\n"
-                 "server = %s\ncert = %s\nkey = %s\nca = %s\n",
-                 name, when, v[CT_CLI_SERVER], v[CT_CLI_CERT], v[CT_CLI_KEY], v[CT_CLI_CA]) < 0) {
+                 "# Keys: server, cert, key, ca, crl (see `careteam --help`).\n"
+                 "server = %s\ncert = %s\nkey = %s\nca = %s\n%s%s%s",
+                 name, when, v[CT_CLI_SERVER], v[CT_CLI_CERT], v[CT_CLI_KEY], v[CT_CLI_CA],
+                 crl != NULL ? "crl = " : "", crl != NULL ? crl : "",
+                 crl != NULL ? "\n" : "") < 0) {
         snprintf(err, errlen, "out of memory");
         return CT_CLI_EXIT_FILE;
     }

@@ -1,19 +1,25 @@
 /*
  * Connection settings of the careteam CLI: where each value comes from and how they combine.
  *
- * Each setting (server, cert, key, ca) is taken from the first of:
- *   1. its command-line flag (--server, --cert, --key, --ca);
- *   2. its environment variable (CARETEAM_SERVER, CARETEAM_CERT, CARETEAM_KEY, CARETEAM_CA);
+ * Each setting (server, cert, key, ca, crl) is taken from the first of:
+ *   1. its command-line flag (--server, --cert, --key, --ca, --crl);
+ *   2. its environment variable (CARETEAM_SERVER, CARETEAM_CERT, CARETEAM_KEY, CARETEAM_CA,
+ *      CARETEAM_CRL);
  *   3. the profile named by --profile NAME, or else by CARETEAM_PROFILE, or else (only when
  *      flags and environment leave a setting unset) the default profile, named in the file
  *      `default` of the profile directory (`careteam profile default NAME`);
  *   4. a built-in default (server only: 127.0.0.1:7443).
  *
+ * server, cert, key and ca are required; crl (the server CA's revocation list) is optional: left
+ * unset, the server's certificate is not checked for revocation. The default profile is read
+ * only when a required setting is still unset (an optional one alone never makes a command
+ * depend on it).
+ *
  * A profile NAME containing '/' is a path; any other NAME is
  * $XDG_CONFIG_HOME/careteam/NAME.conf (XDG_CONFIG_HOME defaults to ~/.config). A profile holds
  * `key = value` lines (keys as above); blank lines and lines whose first non-blank character is
  * '#' are ignored; a key given twice takes its last value; an unknown key is an error (with its
- * line). In a profile, a relative cert/key/ca path is relative to the profile's directory and
+ * line). In a profile, a relative cert/key/ca/crl path is relative to the profile's directory and
  * "~/" means the home directory; on the command line and in the environment, relative paths are
  * relative to the working directory, as usual.
  *
@@ -41,6 +47,7 @@ typedef enum ct_cli_key {
     CT_CLI_CERT,
     CT_CLI_KEY,
     CT_CLI_CA,
+    CT_CLI_CRL, /* optional */
     CT_CLI_NKEYS,
 } ct_cli_key_t;
 
@@ -80,8 +87,8 @@ int ct_cli_settings_load(const ct_cli_flags_t *flags, ct_cli_settings_t *out, ch
                          size_t errlen);
 
 /*
- * Checks that the settings can make a connection: every credential is given, the server address
- * parses, each credential file can be opened, and the private key is not writable by others.
+ * Checks that the settings can make a connection: every required setting is given, the server
+ * address parses, each file given can be opened, and the private key is not writable by others.
  * Returns 0, CT_CLI_EXIT_USAGE (a setting is missing or malformed; err names it and the three
  * ways to give it) or CT_CLI_EXIT_FILE (a file cannot be read, is unsafe, or a malformed value
  * came from the profile). On 0, warn holds a warning to show ("" when none): a key that others
@@ -92,8 +99,11 @@ int ct_cli_settings_check(const ct_cli_settings_t *s, char *err, size_t errlen, 
 
 void ct_cli_settings_free(ct_cli_settings_t *s);
 
-/* "server", "cert", "key", "ca": the profile key of a setting. */
+/* "server", "cert", "key", "ca", "crl": the profile key of a setting. */
 const char *ct_cli_key_name(ct_cli_key_t k);
+
+/* Whether setting k must be given (every one but crl). */
+bool ct_cli_key_required(ct_cli_key_t k);
 
 /* Where the value of k came from, for messages: "--cert", "CARETEAM_CERT",
  * "profile /home/x/.config/careteam/clinic.conf line 3", "the default", or "nowhere". */
@@ -127,10 +137,11 @@ int ct_cli_profile_default_get(char *out, size_t len, char *err, size_t errlen);
 int ct_cli_profile_default_set(const char *name, char *err, size_t errlen);
 
 /*
- * Writes profile name with the values v (server, cert, key, ca; paths absolute) as
- * DIR/NAME.conf, mode 0600, creating DIR (0700) if needed, atomically: a reader sees the old file
- * or the new one. Refuses to replace an existing profile unless replace. The path written goes in
- * path_out. Returns 0, or CT_CLI_EXIT_FILE (or CT_CLI_EXIT_USAGE: it exists) with err.
+ * Writes profile name with the values v (server, cert, key, ca, and crl unless it is NULL; paths
+ * absolute) as DIR/NAME.conf, mode 0600, creating DIR (0700) if needed, atomically: a reader sees
+ * the old file or the new one. Refuses to replace an existing profile unless replace. The path
+ * written goes in path_out. Returns 0, or CT_CLI_EXIT_FILE (or CT_CLI_EXIT_USAGE: it exists) with
+ * err.
  */
 int ct_cli_profile_write(const char *name, const char *const v[CT_CLI_NKEYS], bool replace,
                          char *path_out, size_t len, char *err, size_t errlen);

@@ -5,12 +5,12 @@
 # Installed as share/bash-completion/completions/careteam (loaded on demand by bash-completion);
 # or source it from ~/.bashrc. It needs nothing from the bash-completion package.
 
-_careteam_global_opts="--server --cert --key --ca --profile --json --timeout --help --version"
+_careteam_global_opts="--server --cert --key --ca --crl --profile --json --timeout --help --version"
 
 # Options that take a value (the next word is that value, not a command or operand).
-_careteam_value_opts=" --server --cert --key --ca --profile --timeout --to --body --body-file
- --participant --subject --priority --client-msg-id --count --scope --method --note --reason
- --member --goal --status --limit --referral --date --duration --format --theme --progress
+_careteam_value_opts=" --server --cert --key --ca --crl --profile --timeout --to --body
+ --body-file --participant --subject --priority --client-msg-id --count --scope --method --note
+ --reason --member --goal --status --limit --referral --date --duration --format --theme --progress
  --next-steps --risk --amends --text --file --since --until --actor --action --outcome
  --object-type --object-id --max "
 
@@ -106,7 +106,7 @@ _careteam()
         COMPREPLY=($(compgen -W "$(_careteam_profiles)" -- "$cur"))
         return
         ;;
-    --cert | --key | --ca | --body-file | --file)
+    --cert | --key | --ca | --crl | --body-file | --file)
         compopt -o filenames 2>/dev/null
         COMPREPLY=($(compgen -f -- "$cur"))
         return

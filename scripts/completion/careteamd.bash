@@ -7,8 +7,8 @@
 _careteamd_commands="init enroll members deactivate activate renew revoke participant team lockbox
  supervisor serve check-config backup restore audit purge"
 
-_careteamd_value_opts=" --host --id --name --role --out --supervisor --reason --cert --label
- --participant --member --listen --ready-file --user --checkpoints --pubkey --before "
+_careteamd_value_opts=" --host --crl-url --id --name --role --out --supervisor --reason --cert
+ --label --participant --member --listen --ready-file --user --checkpoints --pubkey --before "
 
 _careteamd_subcommands()
 {
@@ -24,12 +24,12 @@ _careteamd_subcommands()
 _careteamd_command_opts()
 {
     case $1 in
-    init) echo "--host" ;;
+    init) echo "--host --crl-url" ;;
     enroll) echo "--id --name --role --out --supervisor" ;;
     members) echo "--json" ;;
     deactivate | activate) echo "--id" ;;
     renew) echo "--id --out" ;;
-    revoke) echo "--id --reason --cert" ;;
+    revoke) echo "--id --server --reason --cert" ;;
     "participant add") echo "--id --label" ;;
     "participant list") echo "--json" ;;
     "team add" | "team remove") echo "--participant --member" ;;

@@ -89,7 +89,7 @@ expect_only clinic -- "$ct" _careteam careteam profile default cl
 expect accept decline reassign -- "$ct" _careteam careteam referral ""
 expect --priority --body-file --to --profile --json -- "$ct" _careteam careteam send --
 expect_only routine urgent asap stat -- "$ct" _careteam careteam send --priority ""
-expect --default --force --server --cert --key --ca -- "$ct" _careteam careteam profile add clinic --
+expect --default --force --server --cert --key --ca --crl -- "$ct" _careteam careteam profile add clinic --
 expect_only table csv jsonl fhir -- "$ct" _careteam careteam audit query --format ""
 expect_only one-to-one group phone video outreach -- \
     "$ct" _careteam careteam summary post --format ""
@@ -103,6 +103,8 @@ expect_only psychiatrist therapist peer_worker peer_supervisor compliance admin 
     "$ctd" _careteamd careteamd enroll /srv/ct --role ""
 expect --listen --user --allow-root -- "$ctd" _careteamd careteamd serve /srv/ct --
 expect keyCompromise -- "$ctd" _careteamd careteamd revoke /srv/ct --id x --reason ""
+expect --host --crl-url -- "$ctd" _careteamd careteamd init /srv/ct --
+expect --id --server --reason -- "$ctd" _careteamd careteamd revoke /srv/ct --
 
 if [ "$fails" -ne 0 ]; then
     echo "completion: $fails failure(s)"

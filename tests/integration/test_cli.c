@@ -608,6 +608,62 @@ Test(cli, wrong_ca_exits_3_with_hint)
     ct_test_daemon_finish(&g_d);
 }
 
+/* --crl (or CARETEAM_CRL) checks the server's certificate against the CA's list: with the empty
+ * list init writes, the CLI connects; once the list revokes the server's certificate it exits 3
+ * saying so, which list said it, and what to do; without --crl it does not check. */
+Test(cli, crl_refuses_a_revoked_server_saying_so)
+{
+    ct_test_daemon_launch(&g_d, NULL);
+    char crl[4200];
+    snprintf(crl, sizeof crl, "%s/crl.pem", g_d.data);
+    cli_env_t env;
+    env_member(&env, "dr.ahmed");
+    env_set(&env, "CARETEAM_CRL", crl);
+    cli_proc_t p;
+    cli_run(&p, &env, NULL, ARGS("whoami"));
+    assert_exit(&p, 0);
+    assert_has(p.out, "dr.ahmed");
+    cli_free(&p);
+
+    cr_assert_eq(ct_test_careteamd(&g_d, "revoke", g_d.data, "--server", NULL), 0);
+    cli_run(&p, &env, NULL, ARGS("whoami"));
+    assert_exit(&p, 3);
+    cr_log_info("what the user sees:\n%s", p.err);
+    assert_has(p.err, "the server's certificate is revoked by");
+    assert_has(p.err, crl);
+    assert_has(p.err, "CARETEAM_CRL");
+    assert_has(p.err, "hint:");
+    assert_has(p.err, "ask your careteam administrator");
+    assert_lacks(p.err, "not signed by your CA");
+    assert_lacks(p.out, "dr.ahmed");
+    cli_free(&p);
+
+    /* The flag names itself as the origin; without any list nothing is checked. */
+    env_unset(&env, "CARETEAM_CRL");
+    cli_run(&p, &env, NULL, ARGS("--crl", crl, "whoami"));
+    assert_exit(&p, 3);
+    assert_has(p.err, "(from --crl)");
+    cli_free(&p);
+    cli_run(&p, &env, NULL, ARGS("whoami"));
+    assert_exit(&p, 0);
+    cli_free(&p);
+
+    /* A file that is not a revocation list is refused before connecting: a certificate in it
+     * would be trusted. */
+    char ca[4200];
+    ct_test_daemon_ca_path(&g_d, ca, sizeof ca);
+    cli_run(&p, &env, NULL, ARGS("--crl", ca, "whoami"));
+    assert_exit(&p, 4);
+    assert_has(p.err, "not only a revocation list");
+    cli_free(&p);
+    cli_run(&p, &env, NULL, ARGS("--crl", "/nonexistent/crl.pem", "whoami"));
+    assert_exit(&p, 4);
+    assert_has(p.err, "/nonexistent/crl.pem");
+    cli_free(&p);
+    env_free(&env);
+    ct_test_daemon_finish(&g_d);
+}
+
 Test(cli, deactivated_member_exits_3)
 {
     ct_test_daemon_launch(&g_d, NULL);

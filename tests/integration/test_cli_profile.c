@@ -549,6 +549,65 @@ Test(cli_profile, add_checks_before_writing)
     ct_test_daemon_finish(&g_d);
 }
 
+/* --crl is stored like the other paths (absolute, in the 0600 profile), shown by profile show,
+ * and used by the commands; a file that is not a revocation list is refused before writing. */
+Test(cli_profile, add_with_crl_stores_it_and_uses_it)
+{
+    ct_test_daemon_launch(&g_d, NULL);
+    cli_env_t env;
+    env_base(&env);
+    char creds[4300], from[4300], to[4400];
+    snprintf(creds, sizeof creds, "%s/creds-th.lee", g_d.dir);
+    copy_creds("th.lee", creds);
+    snprintf(from, sizeof from, "%s/crl.pem", g_d.data);
+    snprintf(to, sizeof to, "%s/crl.pem", creds);
+    char *data = ct_test_read_file(from, NULL);
+    cr_assert_not_null(data);
+    write_file(to, data, 0644);
+    free(data);
+
+    cli_proc_t p;
+    cli_run_in(&p, &env, creds, 0,
+               ARGS("profile", "add", "clinic", "--server", g_d.addr, "--cert", "th.lee.crt",
+                    "--key", "th.lee.key", "--ca", "ca.crt", "--crl", "ca.crt"));
+    assert_exit(&p, 4);
+    assert_has(p.err, "--crl");
+    assert_has(p.err, "not only a revocation list");
+    cli_free(&p);
+
+    add_profile(&env, "clinic", "th.lee", "--crl=crl.pem");
+    char path[4300], want[4600];
+    profile_file("clinic", path, sizeof path);
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0);
+    cr_assert_eq(st.st_mode & 0777, 0600, "profile mode %o", st.st_mode & 0777);
+    char *text = ct_test_read_file(path, NULL);
+    cr_assert_not_null(text);
+    snprintf(want, sizeof want, "crl = %s\n", to);
+    assert_has(text, want);
+    free(text);
+
+    cli_run(&p, &env, ARGS("--json", "profile", "show", "clinic"));
+    assert_exit(&p, 0);
+    snprintf(want, sizeof want, "\"crl\":\"%s\"", to);
+    assert_has(p.out, want);
+    assert_has(p.out, "\"problem\":\"\"");
+    cli_free(&p);
+    cli_run(&p, &env, ARGS("whoami", "--json"));
+    assert_exit(&p, 0);
+    assert_has(p.out, "\"member_id\":\"th.lee\"");
+    cli_free(&p);
+
+    /* A profile without --crl says so. */
+    add_profile(&env, "plain", "th.lee", NULL);
+    cli_run(&p, &env, ARGS("profile", "show", "plain"));
+    assert_exit(&p, 0);
+    assert_has(p.out, "not checked for revocation");
+    cli_free(&p);
+    env_free(&env);
+    ct_test_daemon_finish(&g_d);
+}
+
 /* ---- errors ---------------------------------------------------------------------------------- */
 
 /* Writes a self-signed certificate for CN cn that expired a day ago, and its key, to crt_path and

@@ -88,6 +88,7 @@ static int crl_entries(void)
     cr_assert_not_null(ca);
     int verified = X509_CRL_verify(crl, X509_get0_pubkey(ca));
     int n = sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl));
+    n = n < 0 ? 0 : n; /* an empty list has no stack at all */
     X509_free(ca);
     X509_CRL_free(crl);
     cr_assert_eq(verified, 1, "crl.pem is not signed by the data directory's CA");
@@ -222,9 +223,7 @@ Test(revoke, refusals_change_nothing)
         ct_test_careteamd(&g_d, "revoke", g_d.data, "--id", "pw.kim", "--reason", "because", NULL),
         2);
     cr_assert_eq(ct_test_careteamd(&g_d, "revoke", g_d.data, NULL), 2);
-    char crl[4200];
-    snprintf(crl, sizeof crl, "%s/crl.pem", g_d.data);
-    cr_assert_null(fopen(crl, "r"), "a refused revoke wrote %s", crl);
+    cr_assert_eq(crl_entries(), 0, "a refused revoke listed a certificate");
     cr_assert_eq(ct_test_audit_count(&g_d, "member.revoke"), 0);
     ct_sync_t *kim = ct_test_connect(&g_d, "pw.kim");
     ct_sync_close(kim);

@@ -666,3 +666,68 @@ Test(config, user_key)
     cr_expect_str_eq(c.user, "careteam");
     teardown(&f);
 }
+
+Test(config, crl_url_key)
+{
+    struct fixture f;
+    setup(&f);
+    ct_config_t c = load_ok(&f, "crl_url = https://ca.clinic.example/careteam/crl.pem\n");
+    cr_expect_str_eq(c.crl_url, "https://ca.clinic.example/careteam/crl.pem");
+    static const char *const good[] = {
+        "http://ca.example/crl.pem",
+        "HTTPS://CA.EXAMPLE/crl.pem",
+        "https://ca.example:8443/a/b.crl",
+        "file:///var/lib/careteamd/crl.pem",
+        "file://localhost/srv/crl.pem",
+        "file:///tmp/my%20dir/crl.pem",
+        "http://10.0.0.5",
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        cr_expect_null(ct_config_crl_url_check(good[i]), "%s refused", good[i]);
+    static const char *const bad[] = {
+        "",
+        "ftp://ca.example/crl.pem",
+        "ldap://ca.example/cn=ca",
+        "/var/lib/careteamd/crl.pem",
+        "crl.pem",
+        "https:///crl.pem",
+        "https://",
+        "file://",
+        "file:///",
+        "file://host",
+        "file:///x?y",
+        "https://ca.example/my crl.pem",
+        "https://ca.example/\x01",
+        "https://ca.example/\xc3\xa9",
+        "https://ca.example/\"x\"",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *why = ct_config_crl_url_check(bad[i]);
+        cr_expect_not_null(why, "\"%s\" accepted", bad[i]);
+        if (why != NULL)
+            cr_expect(strstr(why, "https://") != NULL, "%s", why);
+    }
+    char longest[CT_CONFIG_CRL_URL_MAX + 2];
+    memset(longest, 'a', sizeof longest - 1);
+    longest[sizeof longest - 1] = '\0';
+    memcpy(longest, "https://x/", 10);
+    cr_expect_not_null(ct_config_crl_url_check(longest), "a URL over the limit was accepted");
+    longest[CT_CONFIG_CRL_URL_MAX] = '\0';
+    cr_expect_null(ct_config_crl_url_check(longest));
+
+    expect_error(&f, "crl_url = ftp://ca.example/crl.pem\n", 1, "invalid crl_url",
+                 "ftp://ca.example/crl.pem", "https://", NULL);
+    expect_error(&f, "# published\ncrl_url = crl.pem\n", 2, "invalid crl_url", NULL);
+
+    /* Unset by default (written commented out); a URL of the longest length is written whole
+     * and loads back. */
+    ct_config_t def;
+    ct_config_defaults(&def);
+    cr_expect_str_eq(def.crl_url, "");
+    snprintf(def.crl_url, sizeof def.crl_url, "%s", longest);
+    (void)remove(f.path);
+    cr_assert_eq(ct_config_write(f.path, &def, f.err, sizeof(f.err)), 0, "%s", f.err);
+    cr_assert_eq(ct_config_load(f.path, &c, f.err, sizeof(f.err)), 0, "%s", f.err);
+    cr_expect_eq(memcmp(&c, &def, sizeof c), 0);
+    teardown(&f);
+}

@@ -160,9 +160,9 @@ Test(pki, keys_are_p256_and_serials_are_positive_159_bit)
         char key[600], crt[600];
         snprintf(key, sizeof(key), "%s/m%d.key", f.dir, i);
         snprintf(crt, sizeof(crt), "%s/m%d.crt", f.dir, i);
-        cr_assert_eq(
-            ct_pki_issue_member(f.ca_key, f.ca_crt, key, crt, "peer7", 1, f.err, sizeof(f.err)), 0,
-            "%s", f.err);
+        cr_assert_eq(ct_pki_issue_member(f.ca_key, f.ca_crt, key, crt, "peer7", 1, NULL, f.err,
+                                         sizeof(f.err)),
+                     0, "%s", f.err);
         X509 *m = load_cert(crt);
         check_serial(m);
         X509_free(m);
@@ -191,8 +191,8 @@ Test(pki, server_cert_verifies_against_ca)
     struct fixture f;
     setup(&f);
     make_ca(&f);
-    int rc = ct_pki_issue_server(f.ca_key, f.ca_crt, f.key, f.crt, "careteamd", NULL, 0, f.err,
-                                 sizeof(f.err));
+    int rc = ct_pki_issue_server(f.ca_key, f.ca_crt, f.key, f.crt, "careteamd", NULL, 0, NULL,
+                                 f.err, sizeof(f.err));
     cr_assert_eq(rc, 0, "%s", f.err);
     X509 *ca = load_cert(f.ca_crt);
     X509 *srv = load_cert(f.crt);
@@ -217,8 +217,8 @@ Test(pki, server_cert_carries_sans_including_extra_hosts)
     setup(&f);
     make_ca(&f);
     const char *hosts[] = {"clinic.example.org", "10.1.2.3", "fd00::5", "localhost"};
-    int rc = ct_pki_issue_server(f.ca_key, f.ca_crt, f.key, f.crt, "careteamd", hosts, 4, f.err,
-                                 sizeof(f.err));
+    int rc = ct_pki_issue_server(f.ca_key, f.ca_crt, f.key, f.crt, "careteamd", hosts, 4, NULL,
+                                 f.err, sizeof(f.err));
     cr_assert_eq(rc, 0, "%s", f.err);
     X509 *srv = load_cert(f.crt);
 
@@ -250,8 +250,8 @@ Test(pki, server_host_that_is_neither_ip_nor_dns_name_is_refused)
     make_ca(&f);
     /* A ',' would otherwise inject a second SAN into the openssl.cnf-style value. */
     const char *hosts[] = {"evil.example,DNS:bank.example"};
-    int rc = ct_pki_issue_server(f.ca_key, f.ca_crt, f.key, f.crt, "careteamd", hosts, 1, f.err,
-                                 sizeof(f.err));
+    int rc = ct_pki_issue_server(f.ca_key, f.ca_crt, f.key, f.crt, "careteamd", hosts, 1, NULL,
+                                 f.err, sizeof(f.err));
     cr_assert_eq(rc, CT_EINVAL);
     cr_assert(strstr(f.err, "evil.example") != NULL, "%s", f.err);
     cr_assert(!exists(f.key) && !exists(f.crt));
@@ -263,7 +263,7 @@ Test(pki, member_cert_names_the_member_and_is_for_clients)
     struct fixture f;
     setup(&f);
     make_ca(&f);
-    int rc = ct_pki_issue_member(f.ca_key, f.ca_crt, f.key, f.crt, "dr.lee-01", 30, f.err,
+    int rc = ct_pki_issue_member(f.ca_key, f.ca_crt, f.key, f.crt, "dr.lee-01", 30, NULL, f.err,
                                  sizeof(f.err));
     cr_assert_eq(rc, 0, "%s", f.err);
     X509 *m = load_cert(f.crt);
@@ -282,13 +282,181 @@ Test(pki, member_cert_names_the_member_and_is_for_clients)
     teardown(&f);
 }
 
+/* ---- CRL distribution point ---------------------------------------------------------------- */
+
+#define CRL_URL "https://ca.clinic.example/careteam/crl.pem"
+
+/* The URIs of x's CRL Distribution Points extension, joined by '\n' into out ("" when it has
+ * none). Asserts that every distribution point is a full name made of URIs. */
+static void crl_dp_uris(X509 *x, char *out, size_t len)
+{
+    out[0] = '\0';
+    CRL_DIST_POINTS *dps = X509_get_ext_d2i(x, NID_crl_distribution_points, NULL, NULL);
+    for (int i = 0; i < sk_DIST_POINT_num(dps); i++) {
+        DIST_POINT *dp = sk_DIST_POINT_value(dps, i);
+        cr_assert(dp->distpoint != NULL && dp->distpoint->type == 0, "not a full name");
+        GENERAL_NAMES *names = dp->distpoint->name.fullname;
+        for (int j = 0; j < sk_GENERAL_NAME_num(names); j++) {
+            int type;
+            ASN1_IA5STRING *uri = GENERAL_NAME_get0_value(sk_GENERAL_NAME_value(names, j), &type);
+            cr_assert_eq(type, GEN_URI);
+            size_t used = strlen(out);
+            snprintf(out + used, len - used, "%s%.*s", used ? "\n" : "", ASN1_STRING_length(uri),
+                     (const char *)ASN1_STRING_get0_data(uri));
+        }
+    }
+    CRL_DIST_POINTS_free(dps);
+}
+
+Test(pki, server_and_member_certs_name_the_crl_url)
+{
+    struct fixture f;
+    setup(&f);
+    make_ca(&f);
+    char mkey[600], mcrt[600], uris[2048];
+    snprintf(mkey, sizeof mkey, "%s/member.key", f.dir);
+    snprintf(mcrt, sizeof mcrt, "%s/member.crt", f.dir);
+    int rc = ct_pki_issue_server(f.ca_key, f.ca_crt, f.key, f.crt, "careteamd", NULL, 0, CRL_URL,
+                                 f.err, sizeof(f.err));
+    cr_assert_eq(rc, 0, "%s", f.err);
+    rc = ct_pki_issue_member(f.ca_key, f.ca_crt, mkey, mcrt, "peer7", 365, CRL_URL, f.err,
+                             sizeof(f.err));
+    cr_assert_eq(rc, 0, "%s", f.err);
+
+    X509 *srv = load_cert(f.crt), *mem = load_cert(mcrt), *ca = load_cert(f.ca_crt);
+    crl_dp_uris(srv, uris, sizeof uris);
+    cr_assert_str_eq(uris, CRL_URL);
+    crl_dp_uris(mem, uris, sizeof uris);
+    cr_assert_str_eq(uris, CRL_URL);
+    /* The trust anchor names no list, and the leaves still verify for their purpose. */
+    cr_assert_lt(X509_get_ext_by_NID(ca, NID_crl_distribution_points, -1), 0);
+    cr_assert_eq(verify(srv, ca, X509_PURPOSE_SSL_SERVER), X509_V_OK);
+    cr_assert_eq(verify(mem, ca, X509_PURPOSE_SSL_CLIENT), X509_V_OK);
+    X509_free(ca);
+    X509_free(mem);
+    X509_free(srv);
+    teardown(&f);
+}
+
+Test(pki, crl_url_is_one_uri_whatever_its_characters)
+{
+    struct fixture f;
+    setup(&f);
+    make_ca(&f);
+    /* In openssl.cnf syntax a ',' would start a second name; the extension is built as a
+     * structure, so it stays part of the one URI. */
+    const char *url = "https://ca.example/crl.pem,URI:https://evil.example/x";
+    int rc = ct_pki_issue_server(f.ca_key, f.ca_crt, f.key, f.crt, "careteamd", NULL, 0, url, f.err,
+                                 sizeof(f.err));
+    cr_assert_eq(rc, 0, "%s", f.err);
+    X509 *srv = load_cert(f.crt);
+    char uris[2048];
+    crl_dp_uris(srv, uris, sizeof uris);
+    cr_assert_str_eq(uris, url);
+    X509_free(srv);
+    teardown(&f);
+}
+
+Test(pki, no_crl_url_means_no_distribution_point)
+{
+    struct fixture f;
+    setup(&f);
+    make_ca(&f);
+    int rc = ct_pki_issue_server(f.ca_key, f.ca_crt, f.key, f.crt, "careteamd", NULL, 0, NULL,
+                                 f.err, sizeof(f.err));
+    cr_assert_eq(rc, 0, "%s", f.err);
+    char mkey[600], mcrt[600];
+    snprintf(mkey, sizeof mkey, "%s/member.key", f.dir);
+    snprintf(mcrt, sizeof mcrt, "%s/member.crt", f.dir);
+    rc =
+        ct_pki_issue_member(f.ca_key, f.ca_crt, mkey, mcrt, "peer7", 365, "", f.err, sizeof(f.err));
+    cr_assert_eq(rc, 0, "%s", f.err);
+    X509 *srv = load_cert(f.crt), *mem = load_cert(mcrt);
+    cr_assert_lt(X509_get_ext_by_NID(srv, NID_crl_distribution_points, -1), 0);
+    cr_assert_lt(X509_get_ext_by_NID(mem, NID_crl_distribution_points, -1), 0);
+    X509_free(mem);
+    X509_free(srv);
+    teardown(&f);
+}
+
+Test(pki, crl_url_that_a_certificate_cannot_hold_is_refused)
+{
+    struct fixture f;
+    setup(&f);
+    make_ca(&f);
+    static const char *const bad[] = {"https://ca.example/my crl.pem",
+                                      "https://ca.example/\xc3\xa9.pem", "https://ca.example/\t"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = ct_pki_issue_server(f.ca_key, f.ca_crt, f.key, f.crt, "careteamd", NULL, 0, bad[i],
+                                     f.err, sizeof(f.err));
+        cr_assert_eq(rc, CT_EINVAL, "%s accepted", bad[i]);
+        cr_assert(strstr(f.err, "revocation list URL") != NULL, "%s", f.err);
+        rc = ct_pki_issue_member(f.ca_key, f.ca_crt, f.key, f.crt, "peer7", 365, bad[i], f.err,
+                                 sizeof(f.err));
+        cr_assert_eq(rc, CT_EINVAL, "%s accepted", bad[i]);
+        cr_assert(!exists(f.key) && !exists(f.crt));
+    }
+    teardown(&f);
+}
+
+/* `careteamd init` writes the first, empty list with ct_pki_crl_revoke and no serials: signed by
+ * the CA, no entries, valid until the CA expires; a later revocation keeps building on it. */
+Test(pki, revoke_without_serials_writes_an_empty_signed_list)
+{
+    struct fixture f;
+    setup(&f);
+    make_ca(&f);
+    char crl_path[600];
+    snprintf(crl_path, sizeof crl_path, "%s/crl.pem", f.dir);
+    size_t added = 99;
+    int rc = ct_pki_crl_revoke(f.ca_key, f.ca_crt, crl_path, NULL, 0, CT_PKI_REASON_UNSPECIFIED,
+                               &added, f.err, sizeof(f.err));
+    cr_assert_eq(rc, 0, "%s", f.err);
+    cr_assert_eq(added, 0);
+    cr_assert_eq(file_mode(crl_path), 0644);
+    ct_pki_crl_t *crl = NULL;
+    cr_assert_eq(ct_pki_crl_load(crl_path, f.ca_crt, &crl, f.err, sizeof(f.err)), 0, "%s", f.err);
+    cr_assert_eq(ct_pki_crl_count(crl), 0);
+    ct_pki_crl_free(crl);
+
+    FILE *fp = fopen(crl_path, "r");
+    cr_assert_not_null(fp);
+    X509_CRL *x = PEM_read_X509_CRL(fp, NULL, NULL, NULL);
+    fclose(fp);
+    cr_assert_not_null(x);
+    X509 *ca = load_cert(f.ca_crt);
+    cr_assert_eq(ASN1_TIME_compare(X509_CRL_get0_nextUpdate(x), X509_get0_notAfter(ca)), 0);
+    /* lastUpdate is moved back five minutes, like a certificate's notBefore. */
+    int days = 0, secs = 0;
+    cr_assert_eq(ASN1_TIME_diff(&days, &secs, X509_CRL_get0_lastUpdate(x), NULL), 1);
+    cr_assert(days == 0 && secs >= 300 && secs < 360, "lastUpdate %d d %d s ago", days, secs);
+    X509_free(ca);
+    X509_CRL_free(x);
+
+    /* The server certificate's serial can be listed on it like any other. */
+    rc = ct_pki_issue_server(f.ca_key, f.ca_crt, f.key, f.crt, "careteamd", NULL, 0, CRL_URL, f.err,
+                             sizeof(f.err));
+    cr_assert_eq(rc, 0, "%s", f.err);
+    char serial[CT_PKI_SERIAL_HEX_MAX + 1];
+    cr_assert_eq(ct_pki_cert_serial(f.ca_crt, f.crt, serial, NULL, 0, f.err, sizeof(f.err)), 0);
+    const char *serials[] = {serial};
+    rc = ct_pki_crl_revoke(f.ca_key, f.ca_crt, crl_path, serials, 1, CT_PKI_REASON_KEY_COMPROMISE,
+                           &added, f.err, sizeof(f.err));
+    cr_assert_eq(rc, 0, "%s", f.err);
+    cr_assert_eq(added, 1);
+    cr_assert_eq(ct_pki_crl_load(crl_path, f.ca_crt, &crl, f.err, sizeof(f.err)), 0, "%s", f.err);
+    cr_assert(ct_pki_crl_has(crl, serial));
+    ct_pki_crl_free(crl);
+    teardown(&f);
+}
+
 Test(pki, member_cert_verifies_against_its_ca_only)
 {
     struct fixture f;
     setup(&f);
     make_ca(&f);
-    int rc =
-        ct_pki_issue_member(f.ca_key, f.ca_crt, f.key, f.crt, "peer7", 365, f.err, sizeof(f.err));
+    int rc = ct_pki_issue_member(f.ca_key, f.ca_crt, f.key, f.crt, "peer7", 365, NULL, f.err,
+                                 sizeof(f.err));
     cr_assert_eq(rc, 0, "%s", f.err);
 
     /* Another CA with the very same name: only the signature can tell them apart. */
@@ -317,9 +485,9 @@ Test(pki, key_matches_its_certificate)
     struct fixture f;
     setup(&f);
     make_ca(&f);
-    cr_assert_eq(
-        ct_pki_issue_member(f.ca_key, f.ca_crt, f.key, f.crt, "peer7", 365, f.err, sizeof(f.err)),
-        0, "%s", f.err);
+    cr_assert_eq(ct_pki_issue_member(f.ca_key, f.ca_crt, f.key, f.crt, "peer7", 365, NULL, f.err,
+                                     sizeof(f.err)),
+                 0, "%s", f.err);
     FILE *fp = fopen(f.key, "r");
     cr_assert_not_null(fp);
     EVP_PKEY *key = PEM_read_PrivateKey(fp, NULL, NULL, NULL);
@@ -340,9 +508,9 @@ Test(pki, keys_are_0600_pkcs8_and_certs_0644_whatever_the_umask)
     make_ca(&f);
     cr_assert_eq(file_mode(f.ca_key), 0600);
     umask(077);
-    cr_assert_eq(
-        ct_pki_issue_member(f.ca_key, f.ca_crt, f.key, f.crt, "peer7", 365, f.err, sizeof(f.err)),
-        0, "%s", f.err);
+    cr_assert_eq(ct_pki_issue_member(f.ca_key, f.ca_crt, f.key, f.crt, "peer7", 365, NULL, f.err,
+                                     sizeof(f.err)),
+                 0, "%s", f.err);
     cr_assert_eq(file_mode(f.key), 0600);
     cr_assert_eq(file_mode(f.ca_crt), 0644);
     cr_assert_eq(file_mode(f.crt), 0644);
@@ -381,8 +549,8 @@ Test(pki, existing_certificate_refused_before_writing_a_key)
     cr_assert_not_null(fp);
     fputs("placeholder\n", fp);
     fclose(fp);
-    int rc =
-        ct_pki_issue_member(f.ca_key, f.ca_crt, f.key, f.crt, "peer7", 365, f.err, sizeof(f.err));
+    int rc = ct_pki_issue_member(f.ca_key, f.ca_crt, f.key, f.crt, "peer7", 365, NULL, f.err,
+                                 sizeof(f.err));
     cr_assert_eq(rc, CT_EEXISTS);
     cr_assert(strstr(f.err, f.crt) != NULL, "%s", f.err);
     cr_assert(!exists(f.key), "no orphan key");
@@ -396,8 +564,8 @@ Test(pki, key_is_removed_when_its_certificate_cannot_be_written)
     make_ca(&f);
     char crt[600];
     snprintf(crt, sizeof(crt), "%s/no-such-dir/leaf.crt", f.dir);
-    int rc =
-        ct_pki_issue_member(f.ca_key, f.ca_crt, f.key, crt, "peer7", 365, f.err, sizeof(f.err));
+    int rc = ct_pki_issue_member(f.ca_key, f.ca_crt, f.key, crt, "peer7", 365, NULL, f.err,
+                                 sizeof(f.err));
     cr_assert_eq(rc, CT_ESYS);
     cr_assert(strstr(f.err, crt) != NULL, "%s", f.err);
     cr_assert(!exists(f.key), "no orphan key, so the command can be re-run");
@@ -408,8 +576,8 @@ Test(pki, missing_ca_key_is_reported_with_its_path)
 {
     struct fixture f;
     setup(&f);
-    int rc =
-        ct_pki_issue_member(f.ca_key, f.ca_crt, f.key, f.crt, "peer7", 365, f.err, sizeof(f.err));
+    int rc = ct_pki_issue_member(f.ca_key, f.ca_crt, f.key, f.crt, "peer7", 365, NULL, f.err,
+                                 sizeof(f.err));
     cr_assert_eq(rc, CT_ENOTFOUND);
     cr_assert(strstr(f.err, "CA key") != NULL, "%s", f.err);
     cr_assert(strstr(f.err, f.ca_key) != NULL, "%s", f.err);
@@ -427,8 +595,8 @@ Test(pki, ca_key_of_another_ca_is_refused)
     snprintf(other_key, sizeof(other_key), "%s/other.key", f.dir);
     snprintf(other_crt, sizeof(other_crt), "%s/other.crt", f.dir);
     cr_assert_eq(ct_pki_make_ca(other_key, other_crt, "other", f.err, sizeof(f.err)), 0);
-    int rc =
-        ct_pki_issue_member(other_key, f.ca_crt, f.key, f.crt, "peer7", 365, f.err, sizeof(f.err));
+    int rc = ct_pki_issue_member(other_key, f.ca_crt, f.key, f.crt, "peer7", 365, NULL, f.err,
+                                 sizeof(f.err));
     cr_assert_eq(rc, CT_EINVAL);
     cr_assert(strstr(f.err, "does not match") != NULL, "%s", f.err);
     cr_assert(!exists(f.key) && !exists(f.crt));
@@ -446,7 +614,8 @@ Test(pki, garbage_ca_key_is_refused)
     cr_assert_not_null(fp);
     fputs("not a key\n", fp);
     fclose(fp);
-    int rc = ct_pki_issue_member(bad, f.ca_crt, f.key, f.crt, "peer7", 365, f.err, sizeof(f.err));
+    int rc =
+        ct_pki_issue_member(bad, f.ca_crt, f.key, f.crt, "peer7", 365, NULL, f.err, sizeof(f.err));
     cr_assert_eq(rc, CT_EINVAL);
     cr_assert(strstr(f.err, bad) != NULL, "%s", f.err);
     teardown(&f);
@@ -460,7 +629,7 @@ Test(pki, invalid_member_id_is_refused)
     const char *bad[] = {"", "has space", "slash/ed", "comma,id",
                          "x1234567890123456789012345678901234567890123456789012345678901234"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        int rc = ct_pki_issue_member(f.ca_key, f.ca_crt, f.key, f.crt, bad[i], 365, f.err,
+        int rc = ct_pki_issue_member(f.ca_key, f.ca_crt, f.key, f.crt, bad[i], 365, NULL, f.err,
                                      sizeof(f.err));
         cr_assert_eq(rc, CT_EINVAL, "id \"%s\"", bad[i]);
         cr_assert(!exists(f.key) && !exists(f.crt));
@@ -473,15 +642,15 @@ Test(pki, member_validity_out_of_range_is_refused)
     struct fixture f;
     setup(&f);
     make_ca(&f);
-    cr_assert_eq(
-        ct_pki_issue_member(f.ca_key, f.ca_crt, f.key, f.crt, "peer7", 0, f.err, sizeof(f.err)),
-        CT_EINVAL);
-    cr_assert_eq(
-        ct_pki_issue_member(f.ca_key, f.ca_crt, f.key, f.crt, "peer7", -5, f.err, sizeof(f.err)),
-        CT_EINVAL);
-    cr_assert_eq(
-        ct_pki_issue_member(f.ca_key, f.ca_crt, f.key, f.crt, "peer7", 3651, f.err, sizeof(f.err)),
-        CT_EINVAL);
+    cr_assert_eq(ct_pki_issue_member(f.ca_key, f.ca_crt, f.key, f.crt, "peer7", 0, NULL, f.err,
+                                     sizeof(f.err)),
+                 CT_EINVAL);
+    cr_assert_eq(ct_pki_issue_member(f.ca_key, f.ca_crt, f.key, f.crt, "peer7", -5, NULL, f.err,
+                                     sizeof(f.err)),
+                 CT_EINVAL);
+    cr_assert_eq(ct_pki_issue_member(f.ca_key, f.ca_crt, f.key, f.crt, "peer7", 3651, NULL, f.err,
+                                     sizeof(f.err)),
+                 CT_EINVAL);
     teardown(&f);
 }
 
@@ -489,7 +658,7 @@ Test(pki, errbuf_may_be_null)
 {
     struct fixture f;
     setup(&f);
-    cr_assert_eq(ct_pki_issue_member(f.ca_key, f.ca_crt, f.key, f.crt, "peer7", 365, NULL, 0),
+    cr_assert_eq(ct_pki_issue_member(f.ca_key, f.ca_crt, f.key, f.crt, "peer7", 365, NULL, NULL, 0),
                  CT_ENOTFOUND);
     teardown(&f);
 }
