@@ -236,23 +236,20 @@ static int drain_wbio(ct_tls_t *t)
     return 0;
 }
 
-/* Queue memory kept for reuse while a connection is idle; a larger buffer, grown by a burst, is
- * given back once the burst is written (what SSL_MODE_RELEASE_BUFFERS does for OpenSSL's own). */
-#define CT_TLS_KEEP_BUF 65536
-
-static void release_if_large(ct_buf_t *b)
+/* A written queue gives its memory back, as SSL_MODE_RELEASE_BUFFERS does for OpenSSL's own
+ * buffers: most connections are idle most of the time, and kept capacity (a few KB from the
+ * Welcome and replay) was 7% of an idle connection's memory. A busy connection pays one
+ * malloc/free pair per write, next to a syscall. */
+static void release_written(ct_buf_t *b)
 {
-    if (b->cap > CT_TLS_KEEP_BUF)
-        ct_buf_free(b);
-    else
-        ct_buf_reset(b);
+    ct_buf_free(b);
 }
 
 static void on_uv_write(uv_write_t *req, int status)
 {
     ct_tls_t *t = req->data;
     t->writing = false;
-    release_if_large(&t->inflight);
+    release_written(&t->inflight);
     if (t->state == CT_TLS_CLOSING)
         return; /* cancelled by uv_close, or finished after it; close_cb does the rest */
     if (status < 0) {
@@ -271,7 +268,7 @@ static void flush_output(ct_tls_t *t)
     if (t->writing || t->state == CT_TLS_CLOSING)
         return;
     if (t->out.len == 0) {
-        release_if_large(&t->out);
+        release_written(&t->out);
         if (t->state == CT_TLS_DRAINING) {
             t->state = CT_TLS_CLOSING;
             uv_close((uv_handle_t *)&t->tcp, on_uv_close);
@@ -375,6 +372,34 @@ static void handshake_failure_reason(ct_tls_t *t, char *why, size_t len)
     ERR_clear_error();
 }
 
+/* Replaces an empty memory BIO by a fresh one (which has no buffer until written), giving back
+ * the capacity it kept from the handshake flights (certificate chains); one with bytes still in
+ * it (a record that came with the client's Finished) is kept. */
+static void shed_bio(ct_tls_t *t, BIO **bio, bool read_side)
+{
+    if (BIO_ctrl_pending(*bio) != 0)
+        return;
+    BIO *fresh = BIO_new(BIO_s_mem());
+    if (fresh == NULL)
+        return; /* keep the old one: only memory is at stake */
+    if (read_side) {
+        BIO_set_mem_eof_return(fresh, -1);
+        SSL_set0_rbio(t->ssl, fresh); /* frees the old one */
+    } else {
+        SSL_set0_wbio(t->ssl, fresh);
+    }
+    *bio = fresh;
+}
+
+/* An idle connection should not keep the handshake's buffers (issue 6, memory per connection). */
+static void shed_handshake_bios(ct_tls_t *t)
+{
+    if (drain_wbio(t) != 0)
+        return;
+    shed_bio(t, &t->rbio, true);
+    shed_bio(t, &t->wbio, false);
+}
+
 /* Advances the handshake. Returns true when the connection is open. */
 static bool continue_handshake(ct_tls_t *t)
 {
@@ -387,6 +412,7 @@ static bool continue_handshake(ct_tls_t *t)
     if (r == 1) {
         t->state = CT_TLS_OPEN;
         capture_peer_identity(t);
+        shed_handshake_bios(t);
         flush_output(t);
         if (t->cb->on_handshake != NULL)
             t->cb->on_handshake(t);
