@@ -515,6 +515,13 @@ struct ct_store {
     int depth;                      /* invariant 2 */
     int lost;                       /* invariant 3 */
     sqlite3_stmt *stmt[STMT_COUNT]; /* owned, NULL until first use; invariant 1 */
+    /* The newest audit row as this write transaction left it, so that the next append need
+     * not read it back: valid only when head_known, which only audit_insert sets and every
+     * BEGIN, COMMIT, ROLLBACK and ROLLBACK TO clears (no other writer can append meanwhile:
+     * the transaction holds the write lock). */
+    bool head_known;
+    int64_t head_seq;
+    uint8_t head_chain[CT_AUDIT_HASH_LEN];
 };
 
 /* ---- errors ------------------------------------------------------------------------------ */
@@ -1115,6 +1122,7 @@ int ct_store_begin(ct_store_t *st)
         ct_log_error("store.misuse", "op=begin depth=%d", st->depth);
         return CT_EINTERNAL;
     }
+    st->head_known = false;
     int err = exec_stmt(st, STMT_BEGIN, "begin");
     if (err == 0) {
         st->depth = 1;
@@ -1125,6 +1133,7 @@ int ct_store_begin(ct_store_t *st)
 
 int ct_store_commit(ct_store_t *st)
 {
+    st->head_known = false;
     int err = txn_check(st, 1, "commit");
     if (err == 0)
         err = exec_stmt(st, STMT_COMMIT, "commit");
@@ -1139,6 +1148,7 @@ int ct_store_commit(ct_store_t *st)
 
 int ct_store_rollback(ct_store_t *st)
 {
+    st->head_known = false;
     int err = 0;
     if (!sqlite3_get_autocommit(st->db))
         err = exec_stmt(st, STMT_ROLLBACK, "rollback");
@@ -1171,6 +1181,7 @@ int ct_store_release(ct_store_t *st)
 
 int ct_store_rollback_to(ct_store_t *st)
 {
+    st->head_known = false;
     int err = txn_check(st, 2, "rollback_to");
     /* ROLLBACK TO keeps the savepoint open; the RELEASE then removes it without keeping
      * anything, since its work was just undone. */
@@ -2447,7 +2458,13 @@ static int audit_insert(ct_store_t *st, const ct_audit_t *a, int64_t *seq)
 {
     int64_t last = 0;
     uint8_t chain[CT_AUDIT_HASH_LEN], leaf[CT_AUDIT_HASH_LEN];
-    int err = ct_store_audit_head(st, &last, chain);
+    int err = 0;
+    if (st->head_known && st->depth > 0) {
+        last = st->head_seq;
+        memcpy(chain, st->head_chain, CT_AUDIT_HASH_LEN);
+    } else {
+        err = ct_store_audit_head(st, &last, chain);
+    }
     if (err == 0 && last == INT64_MAX)
         err = CT_EINTERNAL; /* only a doctored file gets here */
     if (err != 0)
@@ -2473,8 +2490,12 @@ static int audit_insert(ct_store_t *st, const ct_audit_t *a, int64_t *seq)
         err = stmt_get(st, STMT_AUDIT_APPEND, &s);
     if (err == 0)
         err = audit_insert_row(st, s, &row, leaf, chain, "audit_append");
-    if (err == 0)
+    if (err == 0) {
         *seq = row.seq;
+        st->head_known = st->depth > 0;
+        st->head_seq = row.seq;
+        memcpy(st->head_chain, chain, CT_AUDIT_HASH_LEN);
+    }
     return err;
 }
 
