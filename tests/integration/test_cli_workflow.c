@@ -25,25 +25,16 @@
 #include <criterion/logging.h>
 
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
+#include "cli_run.h"
 #include "daemon.h"
-#include "process.h"
 #include "testsupport.h"
-
-#define RUN_MS 30000 /* longest a CLI run may take */
-#define MAX_ENV 32
-#define MAX_ARGS 40
 
 #define URGENT_DEADLINE_MS 900000    /* alert_urgent_deadline_ms default: 15 min */
 #define CONCERN_DEADLINE_MS 86400000 /* alert_concern_deadline_ms default: 24 h */
@@ -58,167 +49,11 @@ static void teardown(void)
 
 TestSuite(cli_workflow, .init = ct_test_ignore_sigpipe, .fini = teardown, .timeout = 110);
 
-/* ---- the CLI's environment ------------------------------------------------------------------- */
-
-typedef struct cli_env {
-    char *v[MAX_ENV + 1]; /* "KEY=VALUE", malloc'd; NULL-terminated */
-    size_t n;
-} cli_env_t;
-
-static void env_set(cli_env_t *e, const char *key, const char *value)
-{
-    cr_assert_lt(e->n, (size_t)MAX_ENV);
-    cr_assert_geq(asprintf(&e->v[e->n], "%s=%s", key, value), 0);
-    e->v[++e->n] = NULL;
-}
-
-static void env_free(cli_env_t *e)
-{
-    for (size_t i = 0; i < e->n; i++)
-        free(e->v[i]);
-    e->n = 0;
-    e->v[0] = NULL;
-}
-
-/* PATH, HOME in the test's directory, the sanitizer options if any, and the settings of member
- * id (never the test's own environment). */
-static void env_member(cli_env_t *e, const char *id)
-{
-    memset(e, 0, sizeof *e);
-    env_set(e, "PATH", "/usr/bin:/bin");
-    env_set(e, "HOME", g_d.dir);
-    static const char *const pass[] = {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"};
-    for (size_t i = 0; i < sizeof pass / sizeof pass[0]; i++)
-        if (getenv(pass[i]) != NULL)
-            env_set(e, pass[i], getenv(pass[i]));
-    char path[4096];
-    env_set(e, "CARETEAM_SERVER", g_d.addr);
-    ct_test_daemon_cert_path(&g_d, id, path, sizeof path);
-    env_set(e, "CARETEAM_CERT", path);
-    ct_test_daemon_key_path(&g_d, id, path, sizeof path);
-    env_set(e, "CARETEAM_KEY", path);
-    ct_test_daemon_ca_path(&g_d, path, sizeof path);
-    env_set(e, "CARETEAM_CA", path);
-}
-
-/* ---- running the CLI ------------------------------------------------------------------------- */
-
-typedef struct cli_proc {
-    char *out, *err; /* what it printed, NUL-terminated; malloc'd */
-    size_t out_len, err_len;
-    int status; /* exit code, or 128 + signal */
-} cli_proc_t;
-
-#define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
-
-static void append(char **buf, size_t *len, const char *data, size_t n)
-{
-    char *grown = realloc(*buf, *len + n + 1);
-    cr_assert_not_null(grown, "out of memory");
-    memcpy(grown + *len, data, n);
-    *len += n;
-    grown[*len] = '\0';
-    *buf = grown;
-}
-
-/* Runs the CLI as member id with args (NULL-terminated, without argv[0]) to completion, stdin
- * fed from stdin_data (NULL: empty), in "/" so that only absolute paths work. */
-static void cli_run(cli_proc_t *p, const char *id, const char *stdin_data, const char *const *args)
-{
-    memset(p, 0, sizeof *p);
-    char *argv[MAX_ARGS + 2];
-    size_t n = 0;
-    argv[n++] = (char *)CT_TEST_CARETEAM_CLI;
-    for (; args[n - 1] != NULL; n++) {
-        cr_assert_lt(n, (size_t)MAX_ARGS + 1);
-        argv[n] = (char *)args[n - 1];
-    }
-    argv[n] = NULL;
-    cli_env_t env;
-    env_member(&env, id);
-    int out[2], err[2], in[2];
-    cr_assert_eq(pipe2(out, O_CLOEXEC), 0);
-    cr_assert_eq(pipe2(err, O_CLOEXEC), 0);
-    cr_assert_eq(pipe2(in, O_CLOEXEC), 0);
-    size_t in_len = stdin_data != NULL ? strlen(stdin_data) : 0;
-    cr_assert_lt(in_len, (size_t)60000); /* written whole first: it must fit the pipe */
-    ct_test_spawn_opts_t o = {.path = CT_TEST_CARETEAM_CLI,
-                              .argv = argv,
-                              .envp = env.v,
-                              .in_fd = in[0],
-                              .out_fd = out[1],
-                              .err_fd = err[1],
-                              .cwd = "/"};
-    pid_t pid = ct_test_spawn(&o);
-    env_free(&env);
-    cr_assert_gt(pid, 0, "fork: %s", strerror(errno));
-    close(out[1]);
-    close(err[1]);
-    close(in[0]);
-    if (in_len > 0)
-        cr_assert_eq(write(in[1], stdin_data, in_len), (ssize_t)in_len);
-    close(in[1]);
-    append(&p->out, &p->out_len, "", 0);
-    append(&p->err, &p->err_len, "", 0);
-    int fds[2] = {out[0], err[0]};
-    int64_t deadline = ct_test_now_ms() + RUN_MS;
-    while (fds[0] >= 0 || fds[1] >= 0) {
-        int left = (int)(deadline - ct_test_now_ms());
-        if (left <= 0) {
-            ct_test_kill_and_reap(pid);
-            cr_assert_fail("careteam %s did not finish within %d ms; stdout: %s\nstderr: %s",
-                           args[0], RUN_MS, p->out, p->err);
-        }
-        struct pollfd pf[2] = {{.fd = fds[0], .events = POLLIN}, {.fd = fds[1], .events = POLLIN}};
-        int r = poll(pf, 2, left);
-        cr_assert(r >= 0 || errno == EINTR, "poll: %s", strerror(errno));
-        for (int i = 0; r > 0 && i < 2; i++) {
-            if (fds[i] < 0 || pf[i].revents == 0)
-                continue;
-            char buf[4096];
-            ssize_t got = read(fds[i], buf, sizeof buf);
-            if (got > 0) {
-                if (i == 0)
-                    append(&p->out, &p->out_len, buf, (size_t)got);
-                else
-                    append(&p->err, &p->err_len, buf, (size_t)got);
-            } else if (got == 0 || errno != EINTR) {
-                close(fds[i]);
-                fds[i] = -1;
-            }
-        }
-    }
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        cr_assert_eq(errno, EINTR, "waitpid: %s", strerror(errno));
-    p->status = ct_test_exit_code(status);
-}
-
-static void cli_as(cli_proc_t *p, const char *id, const char *const *args)
-{
-    cli_run(p, id, NULL, args);
-}
-
-static void cli_free(cli_proc_t *p)
-{
-    free(p->out);
-    free(p->err);
-    p->out = p->err = NULL;
-}
-
-#define assert_exit(p, code)                                                                       \
-    cr_assert_eq((p)->status, (code), "exit %d, expected %d\nstdout: %s\nstderr: %s", (p)->status, \
-                 (code), (p)->out, (p)->err)
-
-#define assert_has(hay, needle)                                                                    \
-    cr_assert_not_null(strstr((hay), (needle)), "expected to find [%s] in:\n%s", (needle), (hay))
-
-#define assert_lacks(hay, needle)                                                                  \
-    cr_assert_null(strstr((hay), (needle)), "did not expect [%s] in:\n%s", (needle), (hay))
+/* ---- refusals ------------------------------------------------------------------------------- */
 
 /* A refusal: exit 1, nothing on stdout, "careteam: CODE: " then a message containing msg (when
  * not NULL) on stderr. */
-static void assert_refused(const cli_proc_t *p, const char *code, const char *msg)
+static void assert_refused(const ct_test_cli_t *p, const char *code, const char *msg)
 {
     char prefix[64];
     snprintf(prefix, sizeof prefix, "careteam: %s: ", code);
@@ -236,10 +71,10 @@ static void assert_refused(const cli_proc_t *p, const char *code, const char *ms
 static void expect_refused_(const char *id, const char *code, const char *msg,
                             const char *const *args)
 {
-    cli_proc_t p;
-    cli_as(&p, id, args);
+    ct_test_cli_t p;
+    ct_test_cli_as(&p, &g_d, id, args);
     assert_refused(&p, code, msg);
-    cli_free(&p);
+    ct_test_cli_free(&p);
 }
 
 /* ---- a small JSON parser --------------------------------------------------------------------- */
@@ -301,7 +136,7 @@ static void put_utf8(char **buf, size_t *len, unsigned cp)
         u[3] = (char)(0x80 | (cp & 0x3f));
         n = 4;
     }
-    append(buf, len, u, n);
+    ct_test_append(buf, len, u, n);
 }
 
 static unsigned hex4(jparser_t *jp)
@@ -324,7 +159,7 @@ static char *jstring(jparser_t *jp)
 {
     char *s = NULL;
     size_t len = 0;
-    append(&s, &len, "", 0);
+    ct_test_append(&s, &len, "", 0);
     jp->p++; /* the opening quote */
     for (;;) {
         if (jp->p >= jp->end)
@@ -337,7 +172,7 @@ static char *jstring(jparser_t *jp)
         if (c < 0x20)
             JFAIL(jp, "raw control character in a string");
         if (c != '\\') {
-            append(&s, &len, jp->p++, 1);
+            ct_test_append(&s, &len, jp->p++, 1);
             continue;
         }
         jp->p++;
@@ -345,7 +180,7 @@ static char *jstring(jparser_t *jp)
         const char *simple = strchr("\"\\/bfnrt", e);
         if (e != '\0' && simple != NULL) {
             static const char map[] = "\"\\/\b\f\n\r\t";
-            append(&s, &len, &map[simple - "\"\\/bfnrt"], 1);
+            ct_test_append(&s, &len, &map[simple - "\"\\/bfnrt"], 1);
         } else if (e == 'u') {
             unsigned cp = hex4(jp);
             if (cp >= 0xd800 && cp < 0xdc00) {
@@ -894,15 +729,15 @@ static void recs_free(recs_t *r)
 /* Runs args (which include --json) as id, expects exit 0 and exactly `want` records of type. */
 static recs_t json_as_(const char *id, const char *type, size_t want, const char *const *args)
 {
-    cli_proc_t p;
-    cli_as(&p, id, args);
+    ct_test_cli_t p;
+    ct_test_cli_as(&p, &g_d, id, args);
     cr_assert_eq(p.status, 0, "line %d: exit %d\nstdout: %s\nstderr: %s", g_line, p.status, p.out,
                  p.err);
     cr_assert_eq(p.err[0], '\0', "line %d: stderr: %s", g_line, p.err);
     recs_t r = parse_records(p.out, type);
     cr_assert_eq(r.n, want, "line %d: %zu %s records, expected %zu:\n%s", g_line, r.n, type, want,
                  p.out);
-    cli_free(&p);
+    ct_test_cli_free(&p);
     return r;
 }
 
@@ -974,21 +809,22 @@ static size_t count_events(const recs_t *inbox, const char *event)
 /* Records an active peer-support consent for p as clinician id (through the CLI). */
 static void consent_peer_support_(const char *id, const char *p)
 {
-    cli_proc_t c;
-    cli_as(&c, id,
-           ARGS("consent", "record", "--participant", p, "--scope", "peer-support", "--method",
-                "verbal"));
-    assert_exit(&c, 0);
-    cli_free(&c);
+    ct_test_cli_t c;
+    ct_test_cli_as(&c, &g_d, id,
+                   CT_TEST_ARGS("consent", "record", "--participant", p, "--scope", "peer-support",
+                                "--method", "verbal"));
+    ct_test_assert_exit(&c, 0);
+    ct_test_cli_free(&c);
 }
 
 /* refer --json as id; the new referral's id in id_out. Checks the fields every new referral has. */
 static void refer_(const char *id, const char *p, const char *to, char id_out[80])
 {
-    jv_t *r = json_one_(
-        id, "referral", "referral_id", id_out,
-        to != NULL ? ARGS("refer", "--json", "--participant", p, "--to", to, "--reason", "support")
-                   : ARGS("refer", "--json", "--participant", p, "--queue", "--reason", "support"));
+    jv_t *r = json_one_(id, "referral", "referral_id", id_out,
+                        to != NULL ? CT_TEST_ARGS("refer", "--json", "--participant", p, "--to", to,
+                                                  "--reason", "support")
+                                   : CT_TEST_ARGS("refer", "--json", "--participant", p, "--queue",
+                                                  "--reason", "support"));
     assert_jstr(r, "status", "requested");
     assert_jstr(r, "referrer_id", id);
     assert_jstr(r, "addressee_id", to != NULL ? to : "");
@@ -1002,9 +838,9 @@ static jv_t *move_(const char *id, const char *action, const char *ref, const ch
 {
     char unused[80];
     jv_t *r = opt != NULL ? json_one_(id, "referral", NULL, unused,
-                                      ARGS("referral", action, ref, opt, val, "--json"))
+                                      CT_TEST_ARGS("referral", action, ref, opt, val, "--json"))
                           : json_one_(id, "referral", NULL, unused,
-                                      ARGS("referral", action, ref, "--json"));
+                                      CT_TEST_ARGS("referral", action, ref, "--json"));
     assert_jstr(r, "referral_id", ref);
     return r;
 }
@@ -1034,35 +870,37 @@ Test(cli_workflow, consent_record_list_withdraw_and_a_referral_needs_it)
     ct_test_daemon_launch(&g_d, NULL);
     ct_test_daemon_care_team(&g_d, "p1", "dr.ahmed", "th.lee", NULL);
     ct_test_daemon_care_team(&g_d, "p2", "dr.ahmed", NULL);
-    cli_proc_t p;
+    ct_test_cli_t p;
 
     /* No consent yet: the referral is refused with the server's reason (docs/protocol.md). */
-    expect_refused("dr.ahmed", "FAILED_PRECONDITION",
-                   "participant p1 has no active peer-support consent; record one first "
-                   "(careteam consent record --participant p1 --scope peer-support ...)",
-                   ARGS("refer", "--participant", "p1", "--queue", "--reason", "isolation"));
+    expect_refused(
+        "dr.ahmed", "FAILED_PRECONDITION",
+        "participant p1 has no active peer-support consent; record one first "
+        "(careteam consent record --participant p1 --scope peer-support ...)",
+        CT_TEST_ARGS("refer", "--participant", "p1", "--queue", "--reason", "isolation"));
 
     /* Human record: the facts of the consent. */
-    cli_as(&p, "dr.ahmed",
-           ARGS("consent", "record", "--participant", "p1", "--scope", "peer-support", "--method",
-                "written", "--note", "form scanned to the chart"));
-    assert_exit(&p, 0);
+    ct_test_cli_as(&p, &g_d, "dr.ahmed",
+                   CT_TEST_ARGS("consent", "record", "--participant", "p1", "--scope",
+                                "peer-support", "--method", "written", "--note",
+                                "form scanned to the chart"));
+    ct_test_assert_exit(&p, 0);
     cr_assert_eq(p.err[0], '\0', "stderr: %s", p.err);
-    assert_has(p.out, "p1");
-    assert_has(p.out, "peer-support");
-    assert_has(p.out, "written");
-    assert_has(p.out, "active");
-    assert_has(p.out, "dr.ahmed");
-    assert_has(p.out, "form scanned to the chart");
+    ct_test_assert_has(p.out, "p1");
+    ct_test_assert_has(p.out, "peer-support");
+    ct_test_assert_has(p.out, "written");
+    ct_test_assert_has(p.out, "active");
+    ct_test_assert_has(p.out, "dr.ahmed");
+    ct_test_assert_has(p.out, "form scanned to the chart");
     char *human = strdup(p.out);
-    cli_free(&p);
+    ct_test_cli_free(&p);
 
     /* JSON record, by the therapist. */
     char c1[80], c2[80];
     jv_t *c = json_one("th.lee", "consent", "consent_id", c2,
-                       ARGS("consent", "record", "--json", "--participant", "p1", "--scope",
-                            "information-sharing", "--method", "verbal", "--note",
-                            "said \"yes\" on the phone"));
+                       CT_TEST_ARGS("consent", "record", "--json", "--participant", "p1", "--scope",
+                                    "information-sharing", "--method", "verbal", "--note",
+                                    "said \"yes\" on the phone"));
     assert_jstr(c, "participant_id", "p1");
     assert_jstr(c, "scope", "information-sharing");
     assert_jstr(c, "method", "verbal");
@@ -1077,8 +915,8 @@ Test(cli_workflow, consent_record_list_withdraw_and_a_referral_needs_it)
     jv_free(c);
 
     /* Listed newest first; the human record named the first consent's id. */
-    recs_t l =
-        json_as("dr.ahmed", "consent", 2, ARGS("consent", "list", "--participant", "p1", "--json"));
+    recs_t l = json_as("dr.ahmed", "consent", 2,
+                       CT_TEST_ARGS("consent", "list", "--participant", "p1", "--json"));
     assert_jstr(l.v[0], "consent_id", c2);
     snprintf(c1, sizeof c1, "%s", jstr(l.v[1], "consent_id"));
     assert_jstr(l.v[1], "scope", "peer-support");
@@ -1087,7 +925,7 @@ Test(cli_workflow, consent_record_list_withdraw_and_a_referral_needs_it)
     assert_jstr(l.v[1], "recorded_by", "dr.ahmed");
     assert_jbool(l.v[1], "active", true);
     recs_free(&l);
-    assert_has(human, c1);
+    ct_test_assert_has(human, c1);
     free(human);
 
     /* With consent, the referral goes through. */
@@ -1096,7 +934,7 @@ Test(cli_workflow, consent_record_list_withdraw_and_a_referral_needs_it)
 
     /* Withdrawn (JSON): inactive, with who, when and why. */
     c = json_one("th.lee", "consent", "consent_id", c1,
-                 ARGS("consent", "withdraw", c1, "--reason", "asked to stop", "--json"));
+                 CT_TEST_ARGS("consent", "withdraw", c1, "--reason", "asked to stop", "--json"));
     assert_jbool(c, "active", false);
     assert_jstr(c, "scope", "peer-support");
     assert_jstr(c, "recorded_by", "dr.ahmed");
@@ -1106,50 +944,52 @@ Test(cli_workflow, consent_record_list_withdraw_and_a_referral_needs_it)
     jv_free(c);
 
     /* Human list: both, one active and one withdrawn. */
-    cli_as(&p, "dr.ahmed", ARGS("consent", "list", "--participant", "p1"));
-    assert_exit(&p, 0);
-    assert_has(p.out, c1);
-    assert_has(p.out, c2);
-    assert_has(p.out, "withdrawn");
-    assert_has(p.out, "active");
-    cli_free(&p);
+    ct_test_cli_as(&p, &g_d, "dr.ahmed", CT_TEST_ARGS("consent", "list", "--participant", "p1"));
+    ct_test_assert_exit(&p, 0);
+    ct_test_assert_has(p.out, c1);
+    ct_test_assert_has(p.out, c2);
+    ct_test_assert_has(p.out, "withdrawn");
+    ct_test_assert_has(p.out, "active");
+    ct_test_cli_free(&p);
 
     /* Human withdraw of the other one. */
-    cli_as(&p, "dr.ahmed", ARGS("consent", "withdraw", c2));
-    assert_exit(&p, 0);
-    assert_has(p.out, c2);
-    assert_has(p.out, "withdrawn");
-    assert_has(p.out, "dr.ahmed");
-    cli_free(&p);
+    ct_test_cli_as(&p, &g_d, "dr.ahmed", CT_TEST_ARGS("consent", "withdraw", c2));
+    ct_test_assert_exit(&p, 0);
+    ct_test_assert_has(p.out, c2);
+    ct_test_assert_has(p.out, "withdrawn");
+    ct_test_assert_has(p.out, "dr.ahmed");
+    ct_test_cli_free(&p);
 
     /* Without an active peer-support consent, no new referral. */
-    expect_refused("dr.ahmed", "FAILED_PRECONDITION",
-                   "participant p1 has no active peer-support consent",
-                   ARGS("refer", "--participant", "p1", "--to", "pw.kim", "--reason", "again"));
+    expect_refused(
+        "dr.ahmed", "FAILED_PRECONDITION", "participant p1 has no active peer-support consent",
+        CT_TEST_ARGS("refer", "--participant", "p1", "--to", "pw.kim", "--reason", "again"));
 
     /* Refusals: a peer worker, compliance, an unknown consent or participant. */
     expect_refused("pw.sam", "FORBIDDEN", NULL,
-                   ARGS("consent", "record", "--participant", "p1", "--scope", "peer-support",
-                        "--method", "verbal"));
-    expect_refused("co.jones", "FORBIDDEN", NULL, ARGS("consent", "list", "--participant", "p1"));
+                   CT_TEST_ARGS("consent", "record", "--participant", "p1", "--scope",
+                                "peer-support", "--method", "verbal"));
+    expect_refused("co.jones", "FORBIDDEN", NULL,
+                   CT_TEST_ARGS("consent", "list", "--participant", "p1"));
     expect_refused("dr.ahmed", "NOT_FOUND", NULL,
-                   ARGS("consent", "withdraw", "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"));
-    expect_refused("dr.ahmed", "NOT_FOUND", NULL, ARGS("consent", "list", "--participant", "p9"));
+                   CT_TEST_ARGS("consent", "withdraw", "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"));
+    expect_refused("dr.ahmed", "NOT_FOUND", NULL,
+                   CT_TEST_ARGS("consent", "list", "--participant", "p9"));
 
     /* An empty list in JSON prints nothing; in human text, a line saying so. */
-    recs_t none =
-        json_as("dr.ahmed", "consent", 0, ARGS("consent", "list", "--participant", "p2", "--json"));
+    recs_t none = json_as("dr.ahmed", "consent", 0,
+                          CT_TEST_ARGS("consent", "list", "--participant", "p2", "--json"));
     recs_free(&none);
-    cli_as(&p, "dr.ahmed", ARGS("consent", "list", "--participant", "p2"));
-    assert_exit(&p, 0);
-    assert_has(p.out, "No consents");
-    cli_free(&p);
+    ct_test_cli_as(&p, &g_d, "dr.ahmed", CT_TEST_ARGS("consent", "list", "--participant", "p2"));
+    ct_test_assert_exit(&p, 0);
+    ct_test_assert_has(p.out, "No consents");
+    ct_test_cli_free(&p);
 
     /* Off the team: refused with the documented reason (docs/protocol.md). Last, so that a
      * failure here leaves the steps above checked. */
     expect_refused("th.lee", "FORBIDDEN", "you are not on participant p2's care team",
-                   ARGS("consent", "record", "--participant", "p2", "--scope", "peer-support",
-                        "--method", "verbal"));
+                   CT_TEST_ARGS("consent", "record", "--participant", "p2", "--scope",
+                                "peer-support", "--method", "verbal"));
     ct_test_daemon_finish(&g_d);
 }
 
@@ -1160,14 +1000,14 @@ Test(cli_workflow, queue_referral_first_accept_wins_then_summaries_alert_and_eve
     ct_test_daemon_launch(&g_d, NULL);
     ct_test_daemon_care_team(&g_d, "p1", "dr.ahmed", "th.lee", NULL);
     consent_peer_support("dr.ahmed", "p1");
-    cli_proc_t p;
+    ct_test_cli_t p;
 
     /* Referral to the queue, JSON. */
     char r[80], s1[80], s2[80], s3[80], a[80];
     jv_t *v = json_one("dr.ahmed", "referral", "referral_id", r,
-                       ARGS("refer", "--participant", "p1", "--queue", "--reason",
-                            "isolation after discharge", "--goal", "weekly walk", "--goal",
-                            "reconnect with family", "--priority", "urgent", "--json"));
+                       CT_TEST_ARGS("refer", "--participant", "p1", "--queue", "--reason",
+                                    "isolation after discharge", "--goal", "weekly walk", "--goal",
+                                    "reconnect with family", "--priority", "urgent", "--json"));
     assert_jstr(v, "participant_id", "p1");
     assert_jstr(v, "referrer_id", "dr.ahmed");
     assert_jstr(v, "addressee_id", "");
@@ -1181,19 +1021,19 @@ Test(cli_workflow, queue_referral_first_accept_wins_then_summaries_alert_and_eve
     jv_free(v);
 
     /* Every peer worker sees it in the queue; human output names it. */
-    recs_t l = json_as("pw.kim", "referral", 1, ARGS("referrals", "--queue", "--json"));
+    recs_t l = json_as("pw.kim", "referral", 1, CT_TEST_ARGS("referrals", "--queue", "--json"));
     assert_jstr(l.v[0], "referral_id", r);
     recs_free(&l);
-    cli_as(&p, "pw.sam", ARGS("referrals", "--queue"));
-    assert_exit(&p, 0);
-    assert_has(p.out, r);
-    assert_has(p.out, "requested");
-    assert_has(p.out, "(queue)");
-    cli_free(&p);
+    ct_test_cli_as(&p, &g_d, "pw.sam", CT_TEST_ARGS("referrals", "--queue"));
+    ct_test_assert_exit(&p, 0);
+    ct_test_assert_has(p.out, r);
+    ct_test_assert_has(p.out, "requested");
+    ct_test_assert_has(p.out, "(queue)");
+    ct_test_cli_free(&p);
 
     /* One peer cannot decline a queue referral; the first accept wins, the second conflicts. */
     expect_refused("pw.sam", "FAILED_PRECONDITION", NULL,
-                   ARGS("referral", "decline", r, "--reason", "caseload full"));
+                   CT_TEST_ARGS("referral", "decline", r, "--reason", "caseload full"));
     v = move("pw.sam", "accept", r, NULL, NULL);
     assert_jstr(v, "status", "accepted");
     assert_jstr(v, "assignee_id", "pw.sam");
@@ -1202,29 +1042,30 @@ Test(cli_workflow, queue_referral_first_accept_wins_then_summaries_alert_and_eve
     jv_free(v);
     char msg[200];
     snprintf(msg, sizeof msg, "referral %s was already accepted by pw.sam", r);
-    expect_refused("pw.kim", "CONFLICT", msg, ARGS("referral", "accept", r));
-    l = json_as("pw.kim", "referral", 0, ARGS("referrals", "--queue", "--json"));
+    expect_refused("pw.kim", "CONFLICT", msg, CT_TEST_ARGS("referral", "accept", r));
+    l = json_as("pw.kim", "referral", 0, CT_TEST_ARGS("referrals", "--queue", "--json"));
     recs_free(&l);
 
     /* Wrong status, wrong person. */
     snprintf(msg, sizeof msg, "referral %s is accepted; complete needs it to be in-progress", r);
-    expect_refused("pw.sam", "FAILED_PRECONDITION", msg, ARGS("referral", "complete", r));
-    expect_refused("dr.ahmed", "FORBIDDEN", NULL, ARGS("referral", "start", r));
+    expect_refused("pw.sam", "FAILED_PRECONDITION", msg, CT_TEST_ARGS("referral", "complete", r));
+    expect_refused("dr.ahmed", "FORBIDDEN", NULL, CT_TEST_ARGS("referral", "start", r));
 
     /* Start, human. */
-    cli_as(&p, "pw.sam", ARGS("referral", "start", r));
-    assert_exit(&p, 0);
-    assert_has(p.out, r);
-    assert_has(p.out, "in-progress");
-    assert_has(p.out, "pw.sam");
-    cli_free(&p);
+    ct_test_cli_as(&p, &g_d, "pw.sam", CT_TEST_ARGS("referral", "start", r));
+    ct_test_assert_exit(&p, 0);
+    ct_test_assert_has(p.out, r);
+    ct_test_assert_has(p.out, "in-progress");
+    ct_test_assert_has(p.out, "pw.sam");
+    ct_test_cli_free(&p);
 
     /* Summary 1: --text, every optional field. */
     v = json_one("pw.sam", "summary", "summary_id", s1,
-                 ARGS("summary", "post", "--referral", r, "--date", "2026-01-31", "--duration",
-                      "45", "--format", "one-to-one", "--theme", "housing", "--theme", "family",
-                      "--progress", "walked twice", "--next-steps", "visit housing", "--reviewed",
-                      "--text", "Met at the library.\nGood session.", "--json"));
+                 CT_TEST_ARGS("summary", "post", "--referral", r, "--date", "2026-01-31",
+                              "--duration", "45", "--format", "one-to-one", "--theme", "housing",
+                              "--theme", "family", "--progress", "walked twice", "--next-steps",
+                              "visit housing", "--reviewed", "--text",
+                              "Met at the library.\nGood session.", "--json"));
     assert_jstr(v, "referral_id", r);
     assert_jstr(v, "participant_id", "p1");
     assert_jstr(v, "author_id", "pw.sam");
@@ -1244,13 +1085,11 @@ Test(cli_workflow, queue_referral_first_accept_wins_then_summaries_alert_and_eve
     /* Summary 2: --file PATH, risk concern: opens an alert. */
     char path[4200];
     snprintf(path, sizeof path, "%s/summary.txt", g_d.dir);
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f);
-    fputs("Spoke of feeling hopeless.\n", f);
-    cr_assert_eq(fclose(f), 0);
+    ct_test_write_file(path, "Spoke of feeling hopeless.\n", 0600);
     v = json_one("pw.sam", "summary", "summary_id", s2,
-                 ARGS("summary", "post", "--referral", r, "--date", "2026-02-01", "--duration",
-                      "20", "--format", "phone", "--risk", "concern", "--file", path, "--json"));
+                 CT_TEST_ARGS("summary", "post", "--referral", r, "--date", "2026-02-01",
+                              "--duration", "20", "--format", "phone", "--risk", "concern",
+                              "--file", path, "--json"));
     assert_jstr(v, "text", "Spoke of feeling hopeless.\n");
     assert_jstr(v, "risk", "concern");
     assert_jstr(v, "format", "phone");
@@ -1261,22 +1100,27 @@ Test(cli_workflow, queue_referral_first_accept_wins_then_summaries_alert_and_eve
     jv_free(v);
 
     /* Summary 3: --file - (stdin), amending the first; human output. */
-    cli_run(&p, "pw.sam", "Corrected: met at the café.\n",
-            ARGS("summary", "post", "--referral", r, "--date", "2026-01-31", "--duration", "50",
-                 "--format", "video", "--amends", s1, "--file", "-"));
-    assert_exit(&p, 0);
-    assert_has(p.out, s1);
-    assert_has(p.out, "Corrected: met at the café.");
-    assert_has(p.out, "video");
-    cli_free(&p);
+    ct_test_cli_env_t env;
+    ct_test_cli_env_member(&env, &g_d, "pw.sam");
+    ct_test_cli_opts_t o = {.env = &env, .stdin_data = "Corrected: met at the café.\n"};
+    ct_test_cli_run_with(&p, &o,
+                         CT_TEST_ARGS("summary", "post", "--referral", r, "--date", "2026-01-31",
+                                      "--duration", "50", "--format", "video", "--amends", s1,
+                                      "--file", "-"));
+    ct_test_cli_env_free(&env);
+    ct_test_assert_exit(&p, 0);
+    ct_test_assert_has(p.out, s1);
+    ct_test_assert_has(p.out, "Corrected: met at the café.");
+    ct_test_assert_has(p.out, "video");
+    ct_test_cli_free(&p);
 
     /* Not the assignee: refused. */
     expect_refused("pw.kim", "FORBIDDEN", NULL,
-                   ARGS("summary", "post", "--referral", r, "--date", "2026-01-31", "--duration",
-                        "5", "--format", "group", "--text", "x"));
+                   CT_TEST_ARGS("summary", "post", "--referral", r, "--date", "2026-01-31",
+                                "--duration", "5", "--format", "group", "--text", "x"));
 
     /* Listed newest first, for a clinician on the team. */
-    l = json_as("th.lee", "summary", 3, ARGS("summaries", "--referral", r, "--json"));
+    l = json_as("th.lee", "summary", 3, CT_TEST_ARGS("summaries", "--referral", r, "--json"));
     snprintf(s3, sizeof s3, "%s", jstr(l.v[0], "summary_id"));
     assert_ids(&l, "summary_id", (const char *const[]){s3, s2, s1}, 3);
     assert_jstr(l.v[0], "text", "Corrected: met at the café.\n");
@@ -1284,16 +1128,16 @@ Test(cli_workflow, queue_referral_first_accept_wins_then_summaries_alert_and_eve
     assert_jint(l.v[0], "duration_minutes", 50);
     assert_jstr(l.v[1], "alert_id", a);
     recs_free(&l);
-    cli_as(&p, "th.lee", ARGS("summaries", "--participant", "p1"));
-    assert_exit(&p, 0);
-    assert_has(p.out, s1);
-    assert_has(p.out, s2);
-    assert_has(p.out, s3);
-    assert_has(p.out, "2026-02-01");
-    cli_free(&p);
+    ct_test_cli_as(&p, &g_d, "th.lee", CT_TEST_ARGS("summaries", "--participant", "p1"));
+    ct_test_assert_exit(&p, 0);
+    ct_test_assert_has(p.out, s1);
+    ct_test_assert_has(p.out, s2);
+    ct_test_assert_has(p.out, s3);
+    ct_test_assert_has(p.out, "2026-02-01");
+    ct_test_cli_free(&p);
 
     /* The alert the summary opened: the referrer sees it, and acknowledges it. */
-    l = json_as("dr.ahmed", "alert", 1, ARGS("alerts", "--json"));
+    l = json_as("dr.ahmed", "alert", 1, CT_TEST_ARGS("alerts", "--json"));
     v = l.v[0];
     assert_jstr(v, "alert_id", a);
     assert_jstr(v, "participant_id", "p1");
@@ -1310,7 +1154,7 @@ Test(cli_workflow, queue_referral_first_accept_wins_then_summaries_alert_and_eve
     assert_jint(v, "acknowledged_at_ms", 0);
     recs_free(&l);
     v = json_one("dr.ahmed", "alert", "alert_id", a,
-                 ARGS("alert", "ack", a, "--note", "called; safe plan", "--json"));
+                 CT_TEST_ARGS("alert", "ack", a, "--note", "called; safe plan", "--json"));
     assert_jstr(v, "status", "acknowledged");
     assert_jstr(v, "acknowledged_by", "dr.ahmed");
     assert_jstr(v, "note", "called; safe plan");
@@ -1318,36 +1162,36 @@ Test(cli_workflow, queue_referral_first_accept_wins_then_summaries_alert_and_eve
     assert_jint(v, "deadline_ms", 0);
     cr_assert_geq(jint(v, "acknowledged_at_ms"), jint(v, "created_at_ms"));
     jv_free(v);
-    expect_refused("th.lee", "CONFLICT", NULL, ARGS("alert", "ack", a));
+    expect_refused("th.lee", "CONFLICT", NULL, CT_TEST_ARGS("alert", "ack", a));
 
     /* Accepting put pw.sam on the team; pw.kim, who did not accept, is not on it. */
-    l = json_as("pw.sam", "alert", 1, ARGS("alerts", "--participant", "p1", "--json"));
+    l = json_as("pw.sam", "alert", 1, CT_TEST_ARGS("alerts", "--participant", "p1", "--json"));
     assert_jstr(l.v[0], "status", "acknowledged");
     recs_free(&l);
-    expect_refused("pw.kim", "FORBIDDEN", "p1", ARGS("summaries", "--participant", "p1"));
+    expect_refused("pw.kim", "FORBIDDEN", "p1", CT_TEST_ARGS("summaries", "--participant", "p1"));
 
     /* Complete. */
     move_to("pw.sam", "complete", r, "completed");
 
     /* Compliance sends no workflow request. */
-    expect_refused("co.jones", "FORBIDDEN", NULL, ARGS("referrals"));
-    expect_refused("co.jones", "FORBIDDEN", NULL, ARGS("summaries", "--participant", "p1"));
-    expect_refused("co.jones", "FORBIDDEN", NULL, ARGS("alerts"));
+    expect_refused("co.jones", "FORBIDDEN", NULL, CT_TEST_ARGS("referrals"));
+    expect_refused("co.jones", "FORBIDDEN", NULL, CT_TEST_ARGS("summaries", "--participant", "p1"));
+    expect_refused("co.jones", "FORBIDDEN", NULL, CT_TEST_ARGS("alerts"));
 
     /* The referrer's inbox: every move, every summary, the alert opening; for a person, one
      * headline per event (inbox --help). */
-    cli_as(&p, "dr.ahmed", ARGS("inbox", "--no-ack"));
-    assert_exit(&p, 0);
+    ct_test_cli_as(&p, &g_d, "dr.ahmed", CT_TEST_ARGS("inbox", "--no-ack"));
+    ct_test_assert_exit(&p, 0);
     char line[200];
     snprintf(line, sizeof line, "referral %s accepted by pw.sam", r);
-    assert_has(p.out, line);
+    ct_test_assert_has(p.out, line);
     snprintf(line, sizeof line, "summary %s posted for p1 (risk concern) by pw.sam", s2);
-    assert_has(p.out, line);
+    ct_test_assert_has(p.out, line);
     snprintf(line, sizeof line, "ALERT %s opened: concern about p1", a);
-    assert_has(p.out, line);
-    assert_has(p.out, "7 messages, left pending");
-    cli_free(&p);
-    recs_t in = json_as("dr.ahmed", "message", 7, ARGS("inbox", "--json"));
+    ct_test_assert_has(p.out, line);
+    ct_test_assert_has(p.out, "7 messages, left pending");
+    ct_test_cli_free(&p);
+    recs_t in = json_as("dr.ahmed", "message", 7, CT_TEST_ARGS("inbox", "--json"));
     v = (jv_t *)find_event(&in, "referral.accept", "referral_id", r);
     assert_jstr(v, "status", "accepted");
     assert_jstr(v, "assignee_id", "pw.sam");
@@ -1365,17 +1209,17 @@ Test(cli_workflow, queue_referral_first_accept_wins_then_summaries_alert_and_eve
     recs_free(&in);
 
     /* Another clinician on the team: the summaries, not the alert (it went to the referrer). */
-    cli_as(&p, "th.lee", ARGS("inbox", "--no-ack"));
-    assert_exit(&p, 0);
-    assert_has(p.out, s1);
-    assert_has(p.out, "pw.sam");
-    cli_free(&p);
-    in = json_as("th.lee", "message", 3, ARGS("inbox", "--json"));
+    ct_test_cli_as(&p, &g_d, "th.lee", CT_TEST_ARGS("inbox", "--no-ack"));
+    ct_test_assert_exit(&p, 0);
+    ct_test_assert_has(p.out, s1);
+    ct_test_assert_has(p.out, "pw.sam");
+    ct_test_cli_free(&p);
+    in = json_as("th.lee", "message", 3, CT_TEST_ARGS("inbox", "--json"));
     cr_assert_eq(count_events(&in, "summary.post"), 3);
     recs_free(&in);
 
     /* The peer worker who accepted: the queue referral, their moves, the acknowledgement. */
-    in = json_as("pw.sam", "message", 5, ARGS("inbox", "--json"));
+    in = json_as("pw.sam", "message", 5, CT_TEST_ARGS("inbox", "--json"));
     v = (jv_t *)find_event(&in, "referral.create", "referral_id", r);
     assert_jstr(v, "addressee_id", "");
     assert_jstr(v, "priority", "urgent");
@@ -1389,7 +1233,7 @@ Test(cli_workflow, queue_referral_first_accept_wins_then_summaries_alert_and_eve
     recs_free(&in);
 
     /* The other peer worker, off the team: the queue referral only. */
-    in = json_as("pw.kim", "message", 1, ARGS("inbox", "--json"));
+    in = json_as("pw.kim", "message", 1, CT_TEST_ARGS("inbox", "--json"));
     find_event(&in, "referral.create", "referral_id", r);
     recs_free(&in);
     ct_test_daemon_finish(&g_d);
@@ -1411,58 +1255,59 @@ Test(cli_workflow, direct_referrals_decline_hold_resume_reassign_cancel_and_filt
     ct_test_daemon_care_team(&g_d, "p2", "th.lee", NULL);
     consent_peer_support("dr.ahmed", "p1");
     consent_peer_support("th.lee", "p2");
-    cli_proc_t p;
+    ct_test_cli_t p;
     char ra[80], rb[80], rc[80], rd[80], msg[200];
 
     /* Human refer --to: the facts. */
-    cli_as(&p, "dr.ahmed",
-           ARGS("refer", "--participant", "p1", "--to", "pw.sam", "--reason", "low mood", "--goal",
-                "weekly walk"));
-    assert_exit(&p, 0);
-    assert_has(p.out, "requested");
-    assert_has(p.out, "pw.sam");
-    assert_has(p.out, "p1");
-    assert_has(p.out, "weekly walk");
+    ct_test_cli_as(&p, &g_d, "dr.ahmed",
+                   CT_TEST_ARGS("refer", "--participant", "p1", "--to", "pw.sam", "--reason",
+                                "low mood", "--goal", "weekly walk"));
+    ct_test_assert_exit(&p, 0);
+    ct_test_assert_has(p.out, "requested");
+    ct_test_assert_has(p.out, "pw.sam");
+    ct_test_assert_has(p.out, "p1");
+    ct_test_assert_has(p.out, "weekly walk");
     char *human = strdup(p.out);
-    cli_free(&p);
-    recs_t l = json_as("dr.ahmed", "referral", 1, ARGS("referrals", "--json"));
+    ct_test_cli_free(&p);
+    recs_t l = json_as("dr.ahmed", "referral", 1, CT_TEST_ARGS("referrals", "--json"));
     snprintf(ra, sizeof ra, "%s", jstr(l.v[0], "referral_id"));
     assert_jstr(l.v[0], "addressee_id", "pw.sam");
     assert_jstr(l.v[0], "priority", "routine");
     recs_free(&l);
-    assert_has(human, ra);
+    ct_test_assert_has(human, ra);
     free(human);
     refer("dr.ahmed", "p1", "pw.kim", rb);
     refer("th.lee", "p2", "pw.sam", rc);
     refer("dr.ahmed", "p1", NULL, rd);
 
     /* Only the addressee accepts or declines a direct referral. */
-    expect_refused("pw.kim", "FORBIDDEN", NULL, ARGS("referral", "accept", ra));
+    expect_refused("pw.kim", "FORBIDDEN", NULL, CT_TEST_ARGS("referral", "accept", ra));
     jv_t *v = move("pw.kim", "decline", rb, "--reason", "caseload full");
     assert_jstr(v, "status", "rejected");
     assert_jstr(v, "status_reason", "caseload full");
     assert_jstr(v, "assignee_id", "");
     jv_free(v);
     snprintf(msg, sizeof msg, "referral %s is rejected; accept needs it to be requested", rb);
-    expect_refused("pw.kim", "FAILED_PRECONDITION", msg, ARGS("referral", "accept", rb));
+    expect_refused("pw.kim", "FAILED_PRECONDITION", msg, CT_TEST_ARGS("referral", "accept", rb));
 
     /* Accept, start, hold (human), resume. */
     move_to("pw.sam", "accept", ra, "accepted");
     move_to("pw.sam", "start", ra, "in-progress");
-    cli_as(&p, "pw.sam", ARGS("referral", "hold", ra, "--reason", "in hospital"));
-    assert_exit(&p, 0);
-    assert_has(p.out, ra);
-    assert_has(p.out, "on-hold (resumes as in-progress)");
-    assert_has(p.out, "in hospital");
-    cli_free(&p);
+    ct_test_cli_as(&p, &g_d, "pw.sam",
+                   CT_TEST_ARGS("referral", "hold", ra, "--reason", "in hospital"));
+    ct_test_assert_exit(&p, 0);
+    ct_test_assert_has(p.out, ra);
+    ct_test_assert_has(p.out, "on-hold (resumes as in-progress)");
+    ct_test_assert_has(p.out, "in hospital");
+    ct_test_cli_free(&p);
     l = json_as("pw.sam", "referral", 1,
-                ARGS("referrals", "--assigned", "--status", "on-hold", "--json"));
+                CT_TEST_ARGS("referrals", "--assigned", "--status", "on-hold", "--json"));
     assert_jstr(l.v[0], "referral_id", ra);
     assert_jstr(l.v[0], "held_from", "in-progress");
     assert_jstr(l.v[0], "status_reason", "in hospital");
     recs_free(&l);
     snprintf(msg, sizeof msg, "referral %s is on-hold; start needs it to be", ra);
-    expect_refused("pw.sam", "FAILED_PRECONDITION", msg, ARGS("referral", "start", ra));
+    expect_refused("pw.sam", "FAILED_PRECONDITION", msg, CT_TEST_ARGS("referral", "start", ra));
     v = move("pw.sam", "resume", ra, NULL, NULL);
     assert_jstr(v, "status", "in-progress");
     assert_jstr(v, "held_from", "");
@@ -1477,111 +1322,116 @@ Test(cli_workflow, direct_referrals_decline_hold_resume_reassign_cancel_and_filt
     move_to("pw.sam", "resume", rc, "accepted");
 
     /* Filters. */
-    l = json_as("pw.sam", "referral", 2, ARGS("referrals", "--assigned", "--json"));
+    l = json_as("pw.sam", "referral", 2, CT_TEST_ARGS("referrals", "--assigned", "--json"));
     cr_assert(find_rec(&l, "referral_id", ra) >= 0 && find_rec(&l, "referral_id", rc) >= 0);
     recs_free(&l);
     l = json_as("pw.sam", "referral", 1,
-                ARGS("referrals", "--assigned", "--participant", "p2", "--json"));
+                CT_TEST_ARGS("referrals", "--assigned", "--participant", "p2", "--json"));
     assert_jstr(l.v[0], "referral_id", rc);
     recs_free(&l);
-    l = json_as("dr.ahmed", "referral", 3, ARGS("referrals", "--created", "--json"));
+    l = json_as("dr.ahmed", "referral", 3, CT_TEST_ARGS("referrals", "--created", "--json"));
     assert_ids(&l, "referral_id", (const char *const[]){rd, rb, ra}, 3);
     recs_free(&l);
     l = json_as("dr.ahmed", "referral", 1,
-                ARGS("referrals", "--created", "--status", "rejected", "--json"));
+                CT_TEST_ARGS("referrals", "--created", "--status", "rejected", "--json"));
     assert_jstr(l.v[0], "referral_id", rb);
     recs_free(&l);
-    l = json_as("th.lee", "referral", 1, ARGS("referrals", "--created", "--json"));
+    l = json_as("th.lee", "referral", 1, CT_TEST_ARGS("referrals", "--created", "--json"));
     assert_jstr(l.v[0], "referral_id", rc);
     recs_free(&l);
-    l = json_as("pw.kim", "referral", 1, ARGS("referrals", "--queue", "--json"));
+    l = json_as("pw.kim", "referral", 1, CT_TEST_ARGS("referrals", "--queue", "--json"));
     assert_jstr(l.v[0], "referral_id", rd);
     recs_free(&l);
-    l = json_as("dr.ahmed", "referral", 1, ARGS("referrals", "--status", "in-progress", "--json"));
+    l = json_as("dr.ahmed", "referral", 1,
+                CT_TEST_ARGS("referrals", "--status", "in-progress", "--json"));
     assert_jstr(l.v[0], "referral_id", ra);
     recs_free(&l);
     l = json_as("dr.ahmed", "referral", 1,
-                ARGS("referrals", "--participant", "p1", "--limit", "1", "--json"));
+                CT_TEST_ARGS("referrals", "--participant", "p1", "--limit", "1", "--json"));
     assert_jstr(l.v[0], "referral_id", rd);
     recs_free(&l);
-    l = json_as("dr.ahmed", "referral", 0, ARGS("referrals", "--status", "completed", "--json"));
+    l = json_as("dr.ahmed", "referral", 0,
+                CT_TEST_ARGS("referrals", "--status", "completed", "--json"));
     recs_free(&l);
-    cli_as(&p, "dr.ahmed", ARGS("referrals", "--status", "completed"));
-    assert_exit(&p, 0);
-    assert_has(p.out, "No referrals.");
-    cli_free(&p);
+    ct_test_cli_as(&p, &g_d, "dr.ahmed", CT_TEST_ARGS("referrals", "--status", "completed"));
+    ct_test_assert_exit(&p, 0);
+    ct_test_assert_has(p.out, "No referrals.");
+    ct_test_cli_free(&p);
 
     /* The supervisor sees their peer worker's referrals and reassigns between their peers. */
-    l = json_as("ps.rao", "referral", 2, ARGS("referrals", "--json"));
+    l = json_as("ps.rao", "referral", 2, CT_TEST_ARGS("referrals", "--json"));
     cr_assert(find_rec(&l, "referral_id", ra) >= 0 && find_rec(&l, "referral_id", rc) >= 0);
     recs_free(&l);
     char s1[80], unused[80];
-    jv_t *sv =
-        json_one("pw.sam", "summary", "summary_id", s1,
-                 ARGS("summary", "post", "--referral", ra, "--date", "2026-03-02", "--duration",
-                      "30", "--format", "outreach", "--text", "Home visit.", "--json"));
+    jv_t *sv = json_one("pw.sam", "summary", "summary_id", s1,
+                        CT_TEST_ARGS("summary", "post", "--referral", ra, "--date", "2026-03-02",
+                                     "--duration", "30", "--format", "outreach", "--text",
+                                     "Home visit.", "--json"));
     jv_free(sv);
-    l = json_as("ps.rao", "summary", 1, ARGS("summaries", "--referral", ra, "--json"));
+    l = json_as("ps.rao", "summary", 1, CT_TEST_ARGS("summaries", "--referral", ra, "--json"));
     assert_jstr(l.v[0], "summary_id", s1);
     assert_jstr(l.v[0], "format", "outreach");
     recs_free(&l);
-    expect_refused("pw.kim", "FORBIDDEN", NULL, ARGS("referral", "reassign", ra, "--to", "pw.ann"));
-    cli_as(&p, "ps.rao", ARGS("referral", "reassign", rc, "--to", "pw.kim"));
+    expect_refused("pw.kim", "FORBIDDEN", NULL,
+                   CT_TEST_ARGS("referral", "reassign", ra, "--to", "pw.ann"));
+    ct_test_cli_as(&p, &g_d, "ps.rao", CT_TEST_ARGS("referral", "reassign", rc, "--to", "pw.kim"));
     cr_assert_eq(p.status, 1, "reassign to a peer ps.rao does not supervise: exit %d\n%s%s",
                  p.status, p.out, p.err);
-    assert_has(p.err, "careteam: ");
-    cli_free(&p);
-    v = json_one("ps.rao", "referral", NULL, unused,
-                 ARGS("referral", "reassign", ra, "--to", "pw.ann", "--reason", "leave", "--json"));
+    ct_test_assert_has(p.err, "careteam: ");
+    ct_test_cli_free(&p);
+    v = json_one(
+        "ps.rao", "referral", NULL, unused,
+        CT_TEST_ARGS("referral", "reassign", ra, "--to", "pw.ann", "--reason", "leave", "--json"));
     assert_jstr(v, "referral_id", ra);
     assert_jstr(v, "assignee_id", "pw.ann");
     assert_jstr(v, "status", "in-progress");
     assert_jstr(v, "status_reason", "leave");
     assert_jstr(v, "referrer_id", "dr.ahmed");
     jv_free(v);
-    expect_refused("pw.sam", "FORBIDDEN", NULL, ARGS("referral", "hold", ra));
-    l = json_as("pw.ann", "summary", 1, ARGS("summaries", "--participant", "p1", "--json"));
+    expect_refused("pw.sam", "FORBIDDEN", NULL, CT_TEST_ARGS("referral", "hold", ra));
+    l = json_as("pw.ann", "summary", 1, CT_TEST_ARGS("summaries", "--participant", "p1", "--json"));
     recs_free(&l);
     move_to("pw.ann", "complete", ra, "completed");
-    l = json_as("pw.ann", "referral", 1, ARGS("referrals", "--assigned", "--json"));
+    l = json_as("pw.ann", "referral", 1, CT_TEST_ARGS("referrals", "--assigned", "--json"));
     assert_jstr(l.v[0], "referral_id", ra);
     recs_free(&l);
 
     /* Only the referrer cancels, with a reason, and not once finished. */
     expect_refused("pw.sam", "FORBIDDEN", NULL,
-                   ARGS("referral", "cancel", rc, "--reason", "not mine"));
+                   CT_TEST_ARGS("referral", "cancel", rc, "--reason", "not mine"));
     v = move("dr.ahmed", "cancel", rd, "--reason", "no longer needed");
     assert_jstr(v, "status", "cancelled");
     assert_jstr(v, "status_reason", "no longer needed");
     jv_free(v);
-    cli_as(&p, "th.lee", ARGS("referral", "cancel", rc, "--reason", "moved away"));
-    assert_exit(&p, 0);
-    assert_has(p.out, rc);
-    assert_has(p.out, "cancelled");
-    assert_has(p.out, "moved away");
-    cli_free(&p);
+    ct_test_cli_as(&p, &g_d, "th.lee",
+                   CT_TEST_ARGS("referral", "cancel", rc, "--reason", "moved away"));
+    ct_test_assert_exit(&p, 0);
+    ct_test_assert_has(p.out, rc);
+    ct_test_assert_has(p.out, "cancelled");
+    ct_test_assert_has(p.out, "moved away");
+    ct_test_cli_free(&p);
     snprintf(msg, sizeof msg, "referral %s is completed; cancel needs it to be", ra);
     expect_refused("dr.ahmed", "FAILED_PRECONDITION", msg,
-                   ARGS("referral", "cancel", ra, "--reason", "too late"));
-    expect_refused(
-        "dr.ahmed", "NOT_FOUND", NULL,
-        ARGS("referral", "cancel", "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "--reason", "x"));
+                   CT_TEST_ARGS("referral", "cancel", ra, "--reason", "too late"));
+    expect_refused("dr.ahmed", "NOT_FOUND", NULL,
+                   CT_TEST_ARGS("referral", "cancel", "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
+                                "--reason", "x"));
 
     /* The events: the new assignee hears of the reassignment (and, as a peer worker, of the queue
      * referral); the referrer of every move. */
-    cli_as(&p, "pw.ann", ARGS("inbox", "--no-ack"));
-    assert_exit(&p, 0);
+    ct_test_cli_as(&p, &g_d, "pw.ann", CT_TEST_ARGS("inbox", "--no-ack"));
+    ct_test_assert_exit(&p, 0);
     snprintf(msg, sizeof msg, "referral %s reassigned to pw.ann by ps.rao", ra);
-    assert_has(p.out, msg);
-    cli_free(&p);
-    recs_t in = json_as("pw.ann", "message", 3, ARGS("inbox", "--json"));
+    ct_test_assert_has(p.out, msg);
+    ct_test_cli_free(&p);
+    recs_t in = json_as("pw.ann", "message", 3, CT_TEST_ARGS("inbox", "--json"));
     find_event(&in, "referral.create", "referral_id", rd);
     v = (jv_t *)find_event(&in, "referral.reassign", "referral_id", ra);
     assert_jstr(v, "assignee_id", "pw.ann");
     assert_jstr(v, "status", "in-progress");
     find_event(&in, "referral.complete", "referral_id", ra);
     recs_free(&in);
-    in = json_as("dr.ahmed", "message", 9, ARGS("inbox", "--json"));
+    in = json_as("dr.ahmed", "message", 9, CT_TEST_ARGS("inbox", "--json"));
     assert_jstr(find_event(&in, "summary.post", "summary_id", s1), "text", "Home visit.");
     assert_jstr(find_event(&in, "referral.reject", "referral_id", rb), "status_reason",
                 "caseload full");
@@ -1602,13 +1452,13 @@ Test(cli_workflow, concern_alerts_ack_and_lockbox)
 {
     ct_test_daemon_launch(&g_d, NULL);
     ct_test_daemon_care_team(&g_d, "p1", "dr.ahmed", "th.lee", "pw.sam", NULL);
-    cli_proc_t p;
+    ct_test_cli_t p;
     char a1[80], a2[80];
 
     /* An urgent concern from a peer worker on the team: 15 min deadline. */
     jv_t *v = json_one("pw.sam", "alert", "alert_id", a1,
-                       ARGS("concern", "--participant", "p1", "--urgent", "--text",
-                            "Talked of ending it tonight.", "--json"));
+                       CT_TEST_ARGS("concern", "--participant", "p1", "--urgent", "--text",
+                                    "Talked of ending it tonight.", "--json"));
     assert_jstr(v, "participant_id", "p1");
     assert_jstr(v, "raised_by", "pw.sam");
     assert_jstr(v, "source", "concern");
@@ -1625,64 +1475,67 @@ Test(cli_workflow, concern_alerts_ack_and_lockbox)
     jv_free(v);
 
     /* A plain concern from a clinician, human: 24 h deadline. */
-    cli_as(&p, "th.lee", ARGS("concern", "--participant", "p1", "--text", "Missed two visits."));
-    assert_exit(&p, 0);
-    assert_has(p.out, "p1");
-    assert_has(p.out, "concern");
-    assert_has(p.out, "open");
-    assert_has(p.out, "th.lee");
-    assert_has(p.out, "Missed two visits.");
+    ct_test_cli_as(&p, &g_d, "th.lee",
+                   CT_TEST_ARGS("concern", "--participant", "p1", "--text", "Missed two visits."));
+    ct_test_assert_exit(&p, 0);
+    ct_test_assert_has(p.out, "p1");
+    ct_test_assert_has(p.out, "concern");
+    ct_test_assert_has(p.out, "open");
+    ct_test_assert_has(p.out, "th.lee");
+    ct_test_assert_has(p.out, "Missed two visits.");
     char *human = strdup(p.out);
-    cli_free(&p);
+    ct_test_cli_free(&p);
 
-    recs_t l = json_as("dr.ahmed", "alert", 2, ARGS("alerts", "--open", "--json"));
+    recs_t l = json_as("dr.ahmed", "alert", 2, CT_TEST_ARGS("alerts", "--open", "--json"));
     snprintf(a2, sizeof a2, "%s", jstr(l.v[0], "alert_id"));
     assert_ids(&l, "alert_id", (const char *const[]){a2, a1}, 2);
     assert_jstr(l.v[0], "risk", "concern");
     assert_jstr(l.v[0], "raised_by", "th.lee");
     assert_jint(l.v[0], "deadline_ms", jint(l.v[0], "created_at_ms") + CONCERN_DEADLINE_MS);
     recs_free(&l);
-    assert_has(human, a2);
+    ct_test_assert_has(human, a2);
     free(human);
 
     /* Compliance raises and reads none; a peer worker does not acknowledge. */
     expect_refused("co.jones", "FORBIDDEN", NULL,
-                   ARGS("concern", "--participant", "p1", "--text", "x"));
-    expect_refused("co.jones", "FORBIDDEN", NULL, ARGS("alerts", "--participant", "p1"));
-    expect_refused("pw.sam", "FORBIDDEN", NULL, ARGS("alert", "ack", a1));
+                   CT_TEST_ARGS("concern", "--participant", "p1", "--text", "x"));
+    expect_refused("co.jones", "FORBIDDEN", NULL, CT_TEST_ARGS("alerts", "--participant", "p1"));
+    expect_refused("pw.sam", "FORBIDDEN", NULL, CT_TEST_ARGS("alert", "ack", a1));
     expect_refused("dr.ahmed", "NOT_FOUND", NULL,
-                   ARGS("alert", "ack", "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"));
+                   CT_TEST_ARGS("alert", "ack", "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"));
 
     /* Acknowledged (human), once. */
-    cli_as(&p, "th.lee", ARGS("alert", "ack", a1, "--note", "called; safe plan"));
-    assert_exit(&p, 0);
-    assert_has(p.out, a1);
-    assert_has(p.out, "acknowledged");
-    assert_has(p.out, "th.lee");
-    assert_has(p.out, "called; safe plan");
-    cli_free(&p);
-    expect_refused("dr.ahmed", "CONFLICT", NULL, ARGS("alert", "ack", a1, "--note", "me too"));
+    ct_test_cli_as(&p, &g_d, "th.lee",
+                   CT_TEST_ARGS("alert", "ack", a1, "--note", "called; safe plan"));
+    ct_test_assert_exit(&p, 0);
+    ct_test_assert_has(p.out, a1);
+    ct_test_assert_has(p.out, "acknowledged");
+    ct_test_assert_has(p.out, "th.lee");
+    ct_test_assert_has(p.out, "called; safe plan");
+    ct_test_cli_free(&p);
+    expect_refused("dr.ahmed", "CONFLICT", NULL,
+                   CT_TEST_ARGS("alert", "ack", a1, "--note", "me too"));
 
-    l = json_as("dr.ahmed", "alert", 1, ARGS("alerts", "--open", "--json"));
+    l = json_as("dr.ahmed", "alert", 1, CT_TEST_ARGS("alerts", "--open", "--json"));
     assert_jstr(l.v[0], "alert_id", a2);
     recs_free(&l);
-    l = json_as("pw.sam", "alert", 2, ARGS("alerts", "--participant", "p1", "--json"));
+    l = json_as("pw.sam", "alert", 2, CT_TEST_ARGS("alerts", "--participant", "p1", "--json"));
     v = l.v[find_rec(&l, "alert_id", a1)];
     assert_jstr(v, "status", "acknowledged");
     assert_jstr(v, "acknowledged_by", "th.lee");
     assert_jstr(v, "deadline", "");
     recs_free(&l);
-    l = json_as("dr.ahmed", "alert", 1, ARGS("alerts", "--limit", "1", "--json"));
+    l = json_as("dr.ahmed", "alert", 1, CT_TEST_ARGS("alerts", "--limit", "1", "--json"));
     assert_jstr(l.v[0], "alert_id", a2);
     recs_free(&l);
 
     /* With no referral, the alerts went to every clinician on the team; the raiser hears of the
      * acknowledgement. */
-    recs_t in = json_as("dr.ahmed", "message", 2, ARGS("inbox", "--json"));
+    recs_t in = json_as("dr.ahmed", "message", 2, CT_TEST_ARGS("inbox", "--json"));
     assert_jstr(find_event(&in, "alert.open", "alert_id", a1), "risk", "urgent");
     find_event(&in, "alert.open", "alert_id", a2);
     recs_free(&in);
-    in = json_as("pw.sam", "message", 1, ARGS("inbox", "--json"));
+    in = json_as("pw.sam", "message", 1, CT_TEST_ARGS("inbox", "--json"));
     v = (jv_t *)find_event(&in, "alert.acknowledge", "alert_id", a1);
     assert_jstr(v, "status", "acknowledged");
     assert_jstr(v, "acknowledged_by", "th.lee");
@@ -1690,35 +1543,36 @@ Test(cli_workflow, concern_alerts_ack_and_lockbox)
     recs_free(&in);
 
     /* Lockbox (human add): the restricted member is refused and withheld from. */
-    cli_as(&p, "dr.ahmed",
-           ARGS("lockbox", "add", "--participant", "p1", "--member", "pw.sam", "--reason",
-                "participant's wish"));
-    assert_exit(&p, 0);
-    assert_has(p.out, "pw.sam is now restricted from participant p1");
-    cli_free(&p);
-    expect_refused("pw.sam", "FORBIDDEN", NULL, ARGS("alerts", "--participant", "p1"));
+    ct_test_cli_as(&p, &g_d, "dr.ahmed",
+                   CT_TEST_ARGS("lockbox", "add", "--participant", "p1", "--member", "pw.sam",
+                                "--reason", "participant's wish"));
+    ct_test_assert_exit(&p, 0);
+    ct_test_assert_has(p.out, "pw.sam is now restricted from participant p1");
+    ct_test_cli_free(&p);
+    expect_refused("pw.sam", "FORBIDDEN", NULL, CT_TEST_ARGS("alerts", "--participant", "p1"));
     expect_refused("pw.sam", "FORBIDDEN", NULL,
-                   ARGS("concern", "--participant", "p1", "--text", "x"));
-    cli_as(&p, "dr.ahmed",
-           ARGS("send", "--json", "--to", "pw.sam,th.lee", "--participant", "p1", "--body",
-                "about p1"));
-    assert_exit(&p, 0);
-    assert_has(p.out, "\"withheld\":[{\"member_id\":\"pw.sam\",\"reason\":\"");
-    cli_free(&p);
-    in = json_as("pw.sam", "message", 0, ARGS("inbox", "--json"));
+                   CT_TEST_ARGS("concern", "--participant", "p1", "--text", "x"));
+    ct_test_cli_as(&p, &g_d, "dr.ahmed",
+                   CT_TEST_ARGS("send", "--json", "--to", "pw.sam,th.lee", "--participant", "p1",
+                                "--body", "about p1"));
+    ct_test_assert_exit(&p, 0);
+    ct_test_assert_has(p.out, "\"withheld\":[{\"member_id\":\"pw.sam\",\"reason\":\"");
+    ct_test_cli_free(&p);
+    in = json_as("pw.sam", "message", 0, CT_TEST_ARGS("inbox", "--json"));
     recs_free(&in);
     expect_refused("pw.sam", "FORBIDDEN", NULL,
-                   ARGS("lockbox", "add", "--participant", "p1", "--member", "th.lee"));
+                   CT_TEST_ARGS("lockbox", "add", "--participant", "p1", "--member", "th.lee"));
     expect_refused("co.jones", "FORBIDDEN", NULL,
-                   ARGS("lockbox", "remove", "--participant", "p1", "--member", "pw.sam"));
+                   CT_TEST_ARGS("lockbox", "remove", "--participant", "p1", "--member", "pw.sam"));
 
     /* A restricted peer worker cannot take a queue referral; once lifted, can. */
     consent_peer_support("dr.ahmed", "p1");
     char r[80], unused[80];
     refer("dr.ahmed", "p1", NULL, r);
-    expect_refused("pw.sam", "FORBIDDEN", NULL, ARGS("referral", "accept", r));
-    v = json_one("th.lee", "lockbox", NULL, unused,
-                 ARGS("lockbox", "remove", "--participant", "p1", "--member", "pw.sam", "--json"));
+    expect_refused("pw.sam", "FORBIDDEN", NULL, CT_TEST_ARGS("referral", "accept", r));
+    v = json_one(
+        "th.lee", "lockbox", NULL, unused,
+        CT_TEST_ARGS("lockbox", "remove", "--participant", "p1", "--member", "pw.sam", "--json"));
     assert_jstr(v, "participant_id", "p1");
     assert_jstr(v, "member_id", "pw.sam");
     assert_jbool(v, "restricted", false);
@@ -1726,15 +1580,17 @@ Test(cli_workflow, concern_alerts_ack_and_lockbox)
     move_to("pw.sam", "accept", r, "accepted");
 
     /* JSON add, human remove. */
-    v = json_one("dr.ahmed", "lockbox", NULL, unused,
-                 ARGS("lockbox", "add", "--participant", "p1", "--member", "pw.kim", "--json"));
+    v = json_one(
+        "dr.ahmed", "lockbox", NULL, unused,
+        CT_TEST_ARGS("lockbox", "add", "--participant", "p1", "--member", "pw.kim", "--json"));
     assert_jstr(v, "member_id", "pw.kim");
     assert_jbool(v, "restricted", true);
     jv_free(v);
-    cli_as(&p, "dr.ahmed", ARGS("lockbox", "remove", "--participant", "p1", "--member", "pw.kim"));
-    assert_exit(&p, 0);
-    assert_has(p.out, "pw.kim is no longer restricted from participant p1");
-    cli_free(&p);
+    ct_test_cli_as(&p, &g_d, "dr.ahmed",
+                   CT_TEST_ARGS("lockbox", "remove", "--participant", "p1", "--member", "pw.kim"));
+    ct_test_assert_exit(&p, 0);
+    ct_test_assert_has(p.out, "pw.kim is no longer restricted from participant p1");
+    ct_test_cli_free(&p);
     ct_test_daemon_finish(&g_d);
 }
 
@@ -1750,7 +1606,7 @@ Test(cli_workflow, unacknowledged_urgent_concern_escalates)
     char a[80];
     jv_t *v = json_one(
         "pw.sam", "alert", "alert_id", a,
-        ARGS("concern", "--participant", "p1", "--urgent", "--text", "At risk.", "--json"));
+        CT_TEST_ARGS("concern", "--participant", "p1", "--urgent", "--text", "At risk.", "--json"));
     long long created = jint(v, "created_at_ms");
     assert_jint(v, "deadline_ms", created + 1000);
     jv_free(v);
@@ -1758,7 +1614,7 @@ Test(cli_workflow, unacknowledged_urgent_concern_escalates)
     /* Poll `alerts` until the escalation shows (bounded). */
     int64_t until = ct_test_now_ms() + 10000;
     for (;;) {
-        recs_t l = json_as("th.lee", "alert", 1, ARGS("alerts", "--json"));
+        recs_t l = json_as("th.lee", "alert", 1, CT_TEST_ARGS("alerts", "--json"));
         bool escalated = strcmp(jstr(l.v[0], "status"), "escalated") == 0;
         if (escalated) {
             cr_assert_geq(jint(l.v[0], "escalations"), 1);
@@ -1771,7 +1627,7 @@ Test(cli_workflow, unacknowledged_urgent_concern_escalates)
         cr_assert_lt(ct_test_now_ms(), until, "the alert did not escalate within 10 s");
         ct_test_sleep_ms(200);
     }
-    recs_t in = json_as("th.lee", "message", 2, ARGS("inbox", "--json"));
+    recs_t in = json_as("th.lee", "message", 2, CT_TEST_ARGS("inbox", "--json"));
     find_event(&in, "alert.open", "alert_id", a);
     v = (jv_t *)find_event(&in, "alert.escalate", "alert_id", a);
     assert_jstr(v, "status", "escalated");
@@ -1779,7 +1635,7 @@ Test(cli_workflow, unacknowledged_urgent_concern_escalates)
     assert_jstr(v, "risk", "urgent");
     recs_free(&in);
 
-    v = json_one("dr.ahmed", "alert", "alert_id", a, ARGS("alert", "ack", a, "--json"));
+    v = json_one("dr.ahmed", "alert", "alert_id", a, CT_TEST_ARGS("alert", "ack", a, "--json"));
     assert_jstr(v, "status", "acknowledged");
     assert_jstr(v, "deadline", "");
     cr_assert_geq(jint(v, "escalations"), 1);
@@ -1793,56 +1649,58 @@ Test(cli_workflow, json_of_whoami_send_inbox_watch_audit_and_profile)
 {
     ct_test_daemon_launch(&g_d, NULL);
     ct_test_daemon_care_team(&g_d, "p1", "dr.ahmed", "th.lee", NULL);
-    cli_proc_t p;
+    ct_test_cli_t p;
 
-    recs_t r = json_as("dr.ahmed", "whoami", 1, ARGS("whoami", "--json"));
+    recs_t r = json_as("dr.ahmed", "whoami", 1, CT_TEST_ARGS("whoami", "--json"));
     assert_jstr(r.v[0], "member_id", "dr.ahmed");
     assert_jstr(r.v[0], "role", "psychiatrist");
     assert_jstr(r.v[0], "server", g_d.addr);
     recs_free(&r);
 
     r = json_as("dr.ahmed", "sent", 1,
-                ARGS("send", "--json", "--to", "th.lee", "--participant", "p1", "--subject",
-                     "Handover", "--priority", "urgent", "--client-msg-id", "wf-1", "--body",
-                     "first"));
+                CT_TEST_ARGS("send", "--json", "--to", "th.lee", "--participant", "p1", "--subject",
+                             "Handover", "--priority", "urgent", "--client-msg-id", "wf-1",
+                             "--body", "first"));
     assert_jstr(r.v[0], "client_msg_id", "wf-1");
     cr_assert_eq(jbool(r.v[0], "duplicate"), false);
     recs_free(&r);
     r = json_as("dr.ahmed", "sent", 1,
-                ARGS("send", "--json", "--to", "th.lee", "--client-msg-id", "wf-1", "--participant",
-                     "p1", "--subject", "Handover", "--priority", "urgent", "--body", "first"));
+                CT_TEST_ARGS("send", "--json", "--to", "th.lee", "--client-msg-id", "wf-1",
+                             "--participant", "p1", "--subject", "Handover", "--priority", "urgent",
+                             "--body", "first"));
     cr_assert_eq(jbool(r.v[0], "duplicate"), true);
     recs_free(&r);
-    cli_as(&p, "th.lee", ARGS("send", "--to", "dr.ahmed", "--body", "second"));
-    assert_exit(&p, 0);
-    cli_free(&p);
+    ct_test_cli_as(&p, &g_d, "th.lee",
+                   CT_TEST_ARGS("send", "--to", "dr.ahmed", "--body", "second"));
+    ct_test_assert_exit(&p, 0);
+    ct_test_cli_free(&p);
 
     /* inbox --no-ack leaves the message for watch, which prints it again and stops at --count. */
-    r = json_as("th.lee", "message", 1, ARGS("inbox", "--json", "--no-ack"));
+    r = json_as("th.lee", "message", 1, CT_TEST_ARGS("inbox", "--json", "--no-ack"));
     assert_jstr(r.v[0], "kind", "text");
     assert_jstr(r.v[0], "body", "first");
     assert_jstr(r.v[0], "priority", "urgent");
     recs_free(&r);
-    r = json_as("th.lee", "message", 1, ARGS("watch", "--json", "--count", "1"));
+    r = json_as("th.lee", "message", 1, CT_TEST_ARGS("watch", "--json", "--count", "1"));
     assert_jstr(r.v[0], "subject", "Handover");
     recs_free(&r);
-    r = json_as("dr.ahmed", "message", 1, ARGS("inbox", "--json"));
+    r = json_as("dr.ahmed", "message", 1, CT_TEST_ARGS("inbox", "--json"));
     assert_jstr(r.v[0], "sender_id", "th.lee");
     recs_free(&r);
 
     /* audit query as compliance: --json and --format jsonl are the same records (--max notes
      * on stderr that it stopped). */
     const char *const *queries[] = {
-        ARGS("audit", "query", "--json", "--max", "3"),
-        ARGS("audit", "query", "--format", "jsonl", "--action", "message.", "--max", "2")};
+        CT_TEST_ARGS("audit", "query", "--json", "--max", "3"),
+        CT_TEST_ARGS("audit", "query", "--format", "jsonl", "--action", "message.", "--max", "2")};
     for (size_t i = 0; i < 2; i++) {
         g_line = __LINE__;
-        cli_as(&p, "co.jones", queries[i]);
-        assert_exit(&p, 0);
+        ct_test_cli_as(&p, &g_d, "co.jones", queries[i]);
+        ct_test_assert_exit(&p, 0);
         r = parse_records(p.out, "audit_record");
         cr_assert_eq(r.n, (size_t)(3 - i), "%zu audit records:\n%s", r.n, p.out);
         recs_free(&r);
-        cli_free(&p);
+        ct_test_cli_free(&p);
     }
 
     /* profile add --json, then list and show (HOME is the test's directory). */
@@ -1851,16 +1709,16 @@ Test(cli_workflow, json_of_whoami_send_inbox_watch_audit_and_profile)
     ct_test_daemon_key_path(&g_d, "th.lee", key, sizeof key);
     ct_test_daemon_ca_path(&g_d, ca, sizeof ca);
     r = json_as("th.lee", "profile", 1,
-                ARGS("profile", "add", "lee", "--server", g_d.addr, "--cert", crt, "--key", key,
-                     "--ca", ca, "--json"));
+                CT_TEST_ARGS("profile", "add", "lee", "--server", g_d.addr, "--cert", crt, "--key",
+                             key, "--ca", ca, "--json"));
     assert_jstr(r.v[0], "name", "lee");
     assert_jstr(r.v[0], "member_id", "th.lee");
     assert_jstr(r.v[0], "problem", "");
     cr_assert_eq(jbool(r.v[0], "default"), true);
     recs_free(&r);
-    r = json_as("th.lee", "profile", 1, ARGS("profile", "list", "--json"));
+    r = json_as("th.lee", "profile", 1, CT_TEST_ARGS("profile", "list", "--json"));
     recs_free(&r);
-    r = json_as("th.lee", "profile", 1, ARGS("profile", "show", "lee", "--json"));
+    r = json_as("th.lee", "profile", 1, CT_TEST_ARGS("profile", "show", "lee", "--json"));
     recs_free(&r);
     ct_test_daemon_finish(&g_d);
 }

@@ -14,20 +14,15 @@
 #include <criterion/criterion.h>
 
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include "process.h"
+#include "cli_run.h"
 #include "testsupport.h"
 
 #define RUN_MS 20000 /* longest a CLI run may take (it never connects) */
-#define MAX_ARGS 40
 
 /* A referral, consent, alert or summary id in the form the server makes them (UUIDv7). */
 #define UUID "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"
@@ -52,113 +47,26 @@ TestSuite(cli_workflow_usage, .init = setup, .fini = teardown, .timeout = 120);
 
 /* ---- running the CLI ------------------------------------------------------------------------- */
 
-typedef struct run {
-    int status; /* exit code, or 128 + signal */
-    char *out, *err;
-} run_t;
-
-#define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
-
-static void append(char **buf, size_t *len, const char *data, size_t n)
-{
-    char *grown = realloc(*buf, *len + n + 1);
-    cr_assert_not_null(grown, "out of memory");
-    memcpy(grown + *len, data, n);
-    *len += n;
-    grown[*len] = '\0';
-    *buf = grown;
-}
-
 /*
- * Runs the CLI with args (NULL-terminated, without argv[0]) to completion, with stdin from the
- * file stdin_path (NULL: /dev/null), in a fresh environment: PATH, HOME in the test's directory,
- * the sanitizer options if any, and settings naming files that do not exist (see the top).
+ * Runs the CLI with args to completion, with stdin from the file stdin_path (NULL: /dev/null), in
+ * a fresh environment (ct_test_cli_env_init, HOME the test's directory) with settings naming
+ * files that do not exist (see the top). The caller frees r with ct_test_cli_free.
  */
-static void run_cli(run_t *r, const char *stdin_path, const char *const *args)
+static void run_cli(ct_test_cli_t *r, const char *stdin_path, const char *const *args)
 {
-    char *argv[MAX_ARGS + 2];
-    size_t n = 0;
-    argv[n++] = (char *)CT_TEST_CARETEAM_CLI;
-    for (; args[n - 1] != NULL; n++) {
-        cr_assert_lt(n, (size_t)MAX_ARGS + 1);
-        argv[n] = (char *)args[n - 1];
-    }
-    argv[n] = NULL;
-
-    char *env[16];
-    size_t ne = 0;
-    cr_assert_geq(asprintf(&env[ne++], "HOME=%s", g_dir), 0);
-    cr_assert_geq(asprintf(&env[ne++], "PATH=/usr/bin:/bin"), 0);
-    cr_assert_geq(asprintf(&env[ne++], "CARETEAM_SERVER=127.0.0.1:9"), 0);
-    cr_assert_geq(asprintf(&env[ne++], "CARETEAM_CERT=%s/absent/member.crt", g_dir), 0);
-    cr_assert_geq(asprintf(&env[ne++], "CARETEAM_KEY=%s/absent/member.key", g_dir), 0);
-    cr_assert_geq(asprintf(&env[ne++], "CARETEAM_CA=%s/absent/ca.crt", g_dir), 0);
-    static const char *const pass[] = {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"};
-    for (size_t i = 0; i < sizeof pass / sizeof pass[0]; i++)
-        if (getenv(pass[i]) != NULL)
-            cr_assert_geq(asprintf(&env[ne++], "%s=%s", pass[i], getenv(pass[i])), 0);
-    env[ne] = NULL;
-
-    int out[2], err[2];
-    cr_assert_eq(pipe2(out, O_CLOEXEC), 0);
-    cr_assert_eq(pipe2(err, O_CLOEXEC), 0);
-    int in = open(stdin_path != NULL ? stdin_path : "/dev/null", O_RDONLY | O_CLOEXEC);
-    cr_assert_geq(in, 0, "open %s: %s", stdin_path, strerror(errno));
-    ct_test_spawn_opts_t o = {.path = CT_TEST_CARETEAM_CLI,
-                              .argv = argv,
-                              .envp = env,
-                              .in_fd = in,
-                              .out_fd = out[1],
-                              .err_fd = err[1],
-                              .cwd = "/"};
-    pid_t pid = ct_test_spawn(&o);
-    cr_assert_gt(pid, 0, "fork: %s", strerror(errno));
-    close(in);
-    close(out[1]);
-    close(err[1]);
-    for (size_t i = 0; i < ne; i++)
-        free(env[i]);
-
-    memset(r, 0, sizeof *r);
-    size_t out_len = 0, err_len = 0;
-    append(&r->out, &out_len, "", 0);
-    append(&r->err, &err_len, "", 0);
-    struct pollfd fds[2] = {{.fd = out[0], .events = POLLIN}, {.fd = err[0], .events = POLLIN}};
-    int64_t deadline = ct_test_now_ms() + RUN_MS;
-    while (fds[0].fd >= 0 || fds[1].fd >= 0) {
-        int left = (int)(deadline - ct_test_now_ms());
-        if (left <= 0) {
-            ct_test_kill_and_reap(pid);
-            cr_assert_fail("the CLI did not finish within %d ms; stderr: %s", RUN_MS, r->err);
-        }
-        int p = poll(fds, 2, left);
-        cr_assert(p >= 0 || errno == EINTR, "poll: %s", strerror(errno));
-        for (int i = 0; p > 0 && i < 2; i++) {
-            if (fds[i].fd < 0 || fds[i].revents == 0)
-                continue;
-            char buf[4096];
-            ssize_t got = read(fds[i].fd, buf, sizeof buf);
-            if (got > 0) {
-                if (i == 0)
-                    append(&r->out, &out_len, buf, (size_t)got);
-                else
-                    append(&r->err, &err_len, buf, (size_t)got);
-            } else if (got == 0 || errno != EINTR) {
-                close(fds[i].fd);
-                fds[i].fd = -1;
-            }
-        }
-    }
-    int status;
-    cr_assert(ct_test_wait_bounded(pid, RUN_MS, &status), "the CLI did not exit");
-    r->status = ct_test_exit_code(status);
-}
-
-static void run_free(run_t *r)
-{
-    free(r->out);
-    free(r->err);
-    r->out = r->err = NULL;
+    char path[4200];
+    ct_test_cli_env_t env;
+    ct_test_cli_env_init(&env, g_dir);
+    ct_test_cli_env_set(&env, "CARETEAM_SERVER", "127.0.0.1:9");
+    snprintf(path, sizeof path, "%s/absent/member.crt", g_dir);
+    ct_test_cli_env_set(&env, "CARETEAM_CERT", path);
+    snprintf(path, sizeof path, "%s/absent/member.key", g_dir);
+    ct_test_cli_env_set(&env, "CARETEAM_KEY", path);
+    snprintf(path, sizeof path, "%s/absent/ca.crt", g_dir);
+    ct_test_cli_env_set(&env, "CARETEAM_CA", path);
+    ct_test_cli_opts_t o = {.env = &env, .stdin_path = stdin_path, .run_ms = RUN_MS};
+    ct_test_cli_run_with(r, &o, args);
+    ct_test_cli_env_free(&env);
 }
 
 /* "consent record --participant p-1": args joined, for failure messages. */
@@ -171,14 +79,6 @@ static const char *joined(const char *const *args, char *buf, size_t len)
     return buf;
 }
 
-#define assert_exit(r, code, args)                                                                 \
-    do {                                                                                           \
-        char cmd_[1024];                                                                           \
-        cr_assert_eq((r)->status, (code),                                                          \
-                     "careteam %s: exit %d, expected %d\nstdout: %s\nstderr: %s",                  \
-                     joined((args), cmd_, sizeof cmd_), (r)->status, (code), (r)->out, (r)->err);  \
-    } while (0)
-
 #define assert_has(hay, needle, args)                                                              \
     do {                                                                                           \
         char cmd_[1024];                                                                           \
@@ -190,17 +90,17 @@ static const char *joined(const char *const *args, char *buf, size_t len)
  * needles (NULL-terminated) and the pointer to the command's help. */
 static void expect_usage_error(const char *const *args, const char *const *needles)
 {
-    run_t r;
+    ct_test_cli_t r;
     run_cli(&r, NULL, args);
-    assert_exit(&r, 2, args);
+    ct_test_assert_exit(&r, 2);
     cr_assert_eq(r.out[0], '\0', "a usage error printed on stdout: %s", r.out);
     for (size_t i = 0; needles[i] != NULL; i++)
         assert_has(r.err, needles[i], args);
     assert_has(r.err, "--help` for usage", args);
-    run_free(&r);
+    ct_test_cli_free(&r);
 }
 
-#define USAGE_ERROR(needles, ...) expect_usage_error(ARGS(__VA_ARGS__), needles)
+#define USAGE_ERROR(needles, ...) expect_usage_error(CT_TEST_ARGS(__VA_ARGS__), needles)
 #define NEEDLES(...) ((const char *const[]){__VA_ARGS__, NULL})
 
 /* ---- help ------------------------------------------------------------------------------------ */
@@ -227,20 +127,20 @@ Test(cli_workflow_usage, help_exits_0_with_a_usage_line_for_every_command_and_su
         char usage[128];
         snprintf(usage, sizeof usage, "usage: careteam %s%s%s", cmd, has_sub ? " " : "", sub);
         const char *const *forms[] = {
-            has_sub ? ARGS(cmd, sub, "--help") : ARGS(cmd, "--help"),
-            has_sub ? ARGS("help", cmd, sub) : ARGS("help", cmd),
-            has_sub ? ARGS(cmd, sub, "-h") : ARGS(cmd, "-h"),
+            has_sub ? CT_TEST_ARGS(cmd, sub, "--help") : CT_TEST_ARGS(cmd, "--help"),
+            has_sub ? CT_TEST_ARGS("help", cmd, sub) : CT_TEST_ARGS("help", cmd),
+            has_sub ? CT_TEST_ARGS(cmd, sub, "-h") : CT_TEST_ARGS(cmd, "-h"),
         };
         for (size_t f = 0; f < sizeof forms / sizeof forms[0]; f++) {
-            run_t r;
+            ct_test_cli_t r;
             run_cli(&r, NULL, forms[f]);
-            assert_exit(&r, 0, forms[f]);
+            ct_test_assert_exit(&r, 0);
             assert_has(r.out, usage, forms[f]);
             assert_has(r.out, "global options", forms[f]);
             if (has_sub || strcmp(cmd, "refer") == 0 || strcmp(cmd, "summaries") == 0)
                 assert_has(r.out, "example", forms[f]);
             cr_assert_eq(r.err[0], '\0', "stderr: %s", r.err);
-            run_free(&r);
+            ct_test_cli_free(&r);
         }
     }
     ct_test_leak_check();
@@ -250,26 +150,26 @@ Test(cli_workflow_usage, main_help_lists_the_workflow_commands)
 {
     static const char *const cmds[] = {"consent", "lockbox",   "refer",   "referrals", "referral",
                                        "summary", "summaries", "concern", "alerts",    "alert"};
-    run_t r;
-    run_cli(&r, NULL, ARGS("--help"));
-    assert_exit(&r, 0, ARGS("--help"));
+    ct_test_cli_t r;
+    run_cli(&r, NULL, CT_TEST_ARGS("--help"));
+    ct_test_assert_exit(&r, 0);
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         char line[64];
         snprintf(line, sizeof line, "\n  %s ", cmds[i]);
-        assert_has(r.out, line, ARGS("--help"));
+        assert_has(r.out, line, CT_TEST_ARGS("--help"));
     }
-    run_free(&r);
+    ct_test_cli_free(&r);
     /* A command with subcommands lists them in its help. */
-    run_cli(&r, NULL, ARGS("referral", "--help"));
-    assert_exit(&r, 0, ARGS("referral", "--help"));
+    run_cli(&r, NULL, CT_TEST_ARGS("referral", "--help"));
+    ct_test_assert_exit(&r, 0);
     static const char *const moves[] = {"accept", "decline",  "start",  "hold",
                                         "resume", "complete", "cancel", "reassign"};
     for (size_t i = 0; i < sizeof moves / sizeof moves[0]; i++) {
         char line[64];
         snprintf(line, sizeof line, "\n  %s ", moves[i]);
-        assert_has(r.out, line, ARGS("referral", "--help"));
+        assert_has(r.out, line, CT_TEST_ARGS("referral", "--help"));
     }
-    run_free(&r);
+    ct_test_cli_free(&r);
     ct_test_leak_check();
 }
 
@@ -451,44 +351,44 @@ Test(cli_workflow_usage, summary_text_over_64_kib_is_refused_before_connecting)
     write_text_file(path, 64 * 1024 + 1);
     write_text_file(exact, 64 * 1024);
     const char *const *from_file =
-        ARGS("summary", "post", "--referral", UUID, "--date", "2026-01-31", "--duration", "45",
-             "--format", "phone", "--file", path);
+        CT_TEST_ARGS("summary", "post", "--referral", UUID, "--date", "2026-01-31", "--duration",
+                     "45", "--format", "phone", "--file", path);
     const char *const *from_stdin =
-        ARGS("summary", "post", "--referral", UUID, "--date", "2026-01-31", "--duration", "45",
-             "--format", "phone", "--file", "-");
+        CT_TEST_ARGS("summary", "post", "--referral", UUID, "--date", "2026-01-31", "--duration",
+                     "45", "--format", "phone", "--file", "-");
     const char *const *at_limit =
-        ARGS("summary", "post", "--referral", UUID, "--date", "2026-01-31", "--duration", "45",
-             "--format", "phone", "--file", exact);
-    run_t r;
+        CT_TEST_ARGS("summary", "post", "--referral", UUID, "--date", "2026-01-31", "--duration",
+                     "45", "--format", "phone", "--file", exact);
+    ct_test_cli_t r;
     /* A file too long: a local file problem (exit 4), with the limit. */
     run_cli(&r, NULL, from_file);
-    assert_exit(&r, 4, from_file);
+    ct_test_assert_exit(&r, 4);
     assert_has(r.err, "64 KiB", from_file);
     assert_has(r.err, "long.txt", from_file);
-    run_free(&r);
+    ct_test_cli_free(&r);
     run_cli(&r, path, from_stdin);
-    assert_exit(&r, 4, from_stdin);
+    ct_test_assert_exit(&r, 4);
     assert_has(r.err, "64 KiB", from_stdin);
     assert_has(r.err, "standard input", from_stdin);
-    run_free(&r);
+    ct_test_cli_free(&r);
     /* Exactly 64 KiB is accepted and the CLI goes on to its settings (absent files: exit 4
      * naming the certificate, not the text). */
     run_cli(&r, NULL, at_limit);
-    assert_exit(&r, 4, at_limit);
+    ct_test_assert_exit(&r, 4);
     assert_has(r.err, "certificate", at_limit);
-    run_free(&r);
+    ct_test_cli_free(&r);
     /* --text too long: a usage error naming the limit. */
     char *big = malloc(64 * 1024 + 2);
     cr_assert_not_null(big);
     memset(big, 'a', 64 * 1024 + 1);
     big[64 * 1024 + 1] = '\0';
     const char *const *long_text =
-        ARGS("summary", "post", "--referral", UUID, "--date", "2026-01-31", "--duration", "45",
-             "--format", "phone", "--text", big);
+        CT_TEST_ARGS("summary", "post", "--referral", UUID, "--date", "2026-01-31", "--duration",
+                     "45", "--format", "phone", "--text", big);
     run_cli(&r, NULL, long_text);
     cr_assert_eq(r.status, 2, "exit %d; stderr: %s", r.status, r.err);
     cr_assert_not_null(strstr(r.err, "64 KiB"), "stderr: %s", r.err);
-    run_free(&r);
+    ct_test_cli_free(&r);
     free(big);
     ct_test_leak_check();
 }
@@ -498,36 +398,38 @@ Test(cli_workflow_usage, summary_text_over_64_kib_is_refused_before_connecting)
 Test(cli_workflow_usage, valid_command_lines_get_past_the_checks)
 {
     const char *const *valid[] = {
-        ARGS("consent", "record", "--participant", "p-1001", "--scope", "information-sharing",
-             "--method", "written", "--note", "form scanned"),
-        ARGS("consent", "withdraw", UUID, "--reason", "asked"),
-        ARGS("--json", "consent", "list", "--participant", "p-1001"),
-        ARGS("lockbox", "add", "--participant", "p-1001", "--member", "pw.kim", "--reason", "x"),
-        ARGS("lockbox", "remove", "--participant", "p-1001", "--member", "pw.kim"),
-        ARGS("refer", "--participant", "p-1001", "--to", "pw.sam", "--reason", "isolation",
-             "--goal", "walk", "--goal", "family", "--priority", "urgent"),
-        ARGS("refer", "--participant", "p-1001", "--queue", "--reason", "housing"),
-        ARGS("referrals", "--assigned", "--created", "--queue", "--status", "on-hold",
-             "--participant", "p-1001", "--limit", "1000"),
-        ARGS("referral", "accept", UUID),
-        ARGS("referral", "decline", "--reason", "caseload full", UUID),
-        ARGS("referral", "cancel", UUID, "--reason", "moved", "--json"),
-        ARGS("referral", "reassign", UUID, "--to", "pw.kim"),
-        ARGS("referral", "hold", "--", UUID),
-        ARGS("summary", "post", "--referral", UUID, "--date", "2024-02-29", "--duration", "1440",
-             "--format", "outreach", "--theme", "housing", "--progress", "p", "--next-steps", "n",
-             "--reviewed", "--risk", "urgent", "--amends", UUID, "--text", "Met."),
-        ARGS("summaries", "--referral", UUID, "--limit", "1", "--full"),
-        ARGS("concern", "--participant", "p-1001", "--urgent", "--text", "worried"),
-        ARGS("alerts", "--participant", "p-1001", "--open", "--limit", "5"),
-        ARGS("alert", "ack", UUID, "--note", "called"),
+        CT_TEST_ARGS("consent", "record", "--participant", "p-1001", "--scope",
+                     "information-sharing", "--method", "written", "--note", "form scanned"),
+        CT_TEST_ARGS("consent", "withdraw", UUID, "--reason", "asked"),
+        CT_TEST_ARGS("--json", "consent", "list", "--participant", "p-1001"),
+        CT_TEST_ARGS("lockbox", "add", "--participant", "p-1001", "--member", "pw.kim", "--reason",
+                     "x"),
+        CT_TEST_ARGS("lockbox", "remove", "--participant", "p-1001", "--member", "pw.kim"),
+        CT_TEST_ARGS("refer", "--participant", "p-1001", "--to", "pw.sam", "--reason", "isolation",
+                     "--goal", "walk", "--goal", "family", "--priority", "urgent"),
+        CT_TEST_ARGS("refer", "--participant", "p-1001", "--queue", "--reason", "housing"),
+        CT_TEST_ARGS("referrals", "--assigned", "--created", "--queue", "--status", "on-hold",
+                     "--participant", "p-1001", "--limit", "1000"),
+        CT_TEST_ARGS("referral", "accept", UUID),
+        CT_TEST_ARGS("referral", "decline", "--reason", "caseload full", UUID),
+        CT_TEST_ARGS("referral", "cancel", UUID, "--reason", "moved", "--json"),
+        CT_TEST_ARGS("referral", "reassign", UUID, "--to", "pw.kim"),
+        CT_TEST_ARGS("referral", "hold", "--", UUID),
+        CT_TEST_ARGS("summary", "post", "--referral", UUID, "--date", "2024-02-29", "--duration",
+                     "1440", "--format", "outreach", "--theme", "housing", "--progress", "p",
+                     "--next-steps", "n", "--reviewed", "--risk", "urgent", "--amends", UUID,
+                     "--text", "Met."),
+        CT_TEST_ARGS("summaries", "--referral", UUID, "--limit", "1", "--full"),
+        CT_TEST_ARGS("concern", "--participant", "p-1001", "--urgent", "--text", "worried"),
+        CT_TEST_ARGS("alerts", "--participant", "p-1001", "--open", "--limit", "5"),
+        CT_TEST_ARGS("alert", "ack", UUID, "--note", "called"),
     };
     for (size_t i = 0; i < sizeof valid / sizeof valid[0]; i++) {
-        run_t r;
+        ct_test_cli_t r;
         run_cli(&r, NULL, valid[i]);
-        assert_exit(&r, 4, valid[i]);
+        ct_test_assert_exit(&r, 4);
         assert_has(r.err, "cannot read member certificate", valid[i]);
-        run_free(&r);
+        ct_test_cli_free(&r);
     }
     ct_test_leak_check();
 }

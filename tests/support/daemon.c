@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -349,6 +350,21 @@ void ct_test_daemon_key_path(const ct_test_daemon_t *d, const char *id, char *ou
 void ct_test_daemon_ca_path(const ct_test_daemon_t *d, char *out, size_t len)
 {
     snprintf(out, len, "%s/ca.crt", d->data);
+}
+
+void ct_test_daemon_copy_creds(const ct_test_daemon_t *d, const char *id, const char *dir)
+{
+    char from[4096], to[4200];
+    cr_assert_eq(mkdir(dir, 0700), 0, "mkdir %s: %s", dir, strerror(errno));
+    ct_test_daemon_cert_path(d, id, from, sizeof from);
+    snprintf(to, sizeof to, "%s/%s.crt", dir, id);
+    ct_test_copy_file(from, to, 0644);
+    ct_test_daemon_key_path(d, id, from, sizeof from);
+    snprintf(to, sizeof to, "%s/%s.key", dir, id);
+    ct_test_copy_file(from, to, 0600);
+    ct_test_daemon_ca_path(d, from, sizeof from);
+    snprintf(to, sizeof to, "%s/ca.crt", dir);
+    ct_test_copy_file(from, to, 0644);
 }
 
 void ct_test_daemon_opts(const ct_test_daemon_t *d, const char *id, ct_test_creds_t *bufs,

@@ -71,6 +71,10 @@ void ct_test_daemon_cert_path(const ct_test_daemon_t *d, const char *id, char *o
 void ct_test_daemon_key_path(const ct_test_daemon_t *d, const char *id, char *out, size_t len);
 void ct_test_daemon_ca_path(const ct_test_daemon_t *d, char *out, size_t len);
 
+/* Makes the directory dir (0700; asserts it did not exist) and copies member id's credentials
+ * into it as a member keeps them: ID.crt (0644), ID.key (0600) and ca.crt (0644). */
+void ct_test_daemon_copy_creds(const ct_test_daemon_t *d, const char *id, const char *dir);
+
 /* Fills opts for member id (strings point into bufs, which must outlive opts). */
 typedef struct ct_test_creds {
     char cert[4096], key[4096], ca[4096];

@@ -1,6 +1,6 @@
 /*
- * Test helpers (see testsupport.h): leak checks, temporary directories, file reading, time,
- * SIGPIPE.
+ * Test helpers (see testsupport.h): leak checks, temporary directories, reading and writing
+ * files, growing strings, time, SIGPIPE.
  *
  * About the leak check: Criterion 2.4.1 ignores what happens in a suite's or test's .fini. An
  * assertion that fails there is printed but the test is still counted as passing, and so is a
@@ -11,13 +11,16 @@
 #include "testsupport.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -116,6 +119,34 @@ char *ct_test_read_file(const char *path, size_t *len)
     if (len != NULL)
         *len = used;
     return buf;
+}
+
+void ct_test_write_file(const char *path, const char *text, mode_t mode)
+{
+    size_t len = strlen(text);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    cr_assert_geq(fd, 0, "cannot create %s: %s", path, strerror(errno));
+    cr_assert_eq(write(fd, text, len), (ssize_t)len, "writing %s: %s", path, strerror(errno));
+    cr_assert_eq(fchmod(fd, mode), 0); /* open's mode is masked by the umask; this is not */
+    cr_assert_eq(close(fd), 0);
+}
+
+void ct_test_copy_file(const char *from, const char *to, mode_t mode)
+{
+    char *data = ct_test_read_file(from, NULL);
+    cr_assert_not_null(data, "cannot read %s", from);
+    ct_test_write_file(to, data, mode);
+    free(data);
+}
+
+void ct_test_append(char **buf, size_t *len, const char *data, size_t n)
+{
+    char *grown = realloc(*buf, *len + n + 1);
+    cr_assert_not_null(grown, "out of memory");
+    memcpy(grown + *len, data, n);
+    *len += n;
+    grown[*len] = '\0';
+    *buf = grown;
 }
 
 int64_t ct_test_now_ms(void)

@@ -1,6 +1,6 @@
 /*
- * Helpers shared by the Criterion tests: temporary directories, leak checks, time, and the
- * SIGPIPE disposition of tests that write to sockets.
+ * Helpers shared by the Criterion tests: temporary directories, leak checks, reading and writing
+ * small files, growing strings, time, and the SIGPIPE disposition of tests that write to sockets.
  *
  * Leaks do not fail a Criterion test on their own, even under LeakSanitizer, and in Criterion
  * 2.4.1 nothing in a .fini can fail a test either (checked: a failed assert there still counts as
@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Fails the current test if LeakSanitizer finds leaked memory. Call last in each test body. */
 void ct_test_leak_check(void);
@@ -41,5 +42,16 @@ void ct_test_ignore_sigpipe(void);
 
 /* Reads a whole file into a malloc'd NUL-terminated string (NULL on error); *len if not NULL. */
 char *ct_test_read_file(const char *path, size_t *len);
+
+/* Writes text to path (created or truncated) with exactly mode, whatever the umask. Asserts on
+ * failure. */
+void ct_test_write_file(const char *path, const char *text, mode_t mode);
+
+/* Copies the text file from to the file to, with exactly mode. Asserts on failure. */
+void ct_test_copy_file(const char *from, const char *to, mode_t mode);
+
+/* Appends n bytes of data to the malloc'd string *buf of length *len (NULL and 0 to start one),
+ * keeping it NUL-terminated; the caller frees *buf. Asserts on allocation failure. */
+void ct_test_append(char **buf, size_t *len, const char *data, size_t n);
 
 #endif
