@@ -87,7 +87,10 @@ int ct_referral_relations(ct_store_t *st, const ct_referral_t *r, const char *me
     if (strcmp(r->addressee_id, member_id) == 0 ||
         (r->addressee_id[0] == '\0' && role == CT_ROLE_PEER_WORKER))
         out |= CT_REL_ADDRESSEE;
-    if (r->assignee_id[0] != '\0' && strcmp(r->assignee_id, member_id) == 0)
+    /* Accepting joins the care team; an assignee taken off it since (`careteamd team remove`)
+     * keeps no rights over the participant's referral. */
+    if (r->assignee_id[0] != '\0' && strcmp(r->assignee_id, member_id) == 0 &&
+        (out & CT_REL_ON_TEAM) != 0)
         out |= CT_REL_ASSIGNEE;
     if (role == CT_ROLE_PEER_SUPERVISOR) {
         bool yes = false;

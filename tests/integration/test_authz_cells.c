@@ -186,7 +186,8 @@ static unsigned ref_rel(const struct walker *w, const fxref_t *r)
     if (strcmp(r->addressee, w->id) == 0 ||
         (r->addressee[0] == '\0' && w->role == CT_ROLE_PEER_WORKER))
         rel |= CT_REL_ADDRESSEE;
-    if (r->assignee[0] != '\0' && strcmp(r->assignee, w->id) == 0)
+    /* An assignee taken off the team (p.off) is no longer one (docs/workflow.md). */
+    if (r->assignee[0] != '\0' && strcmp(r->assignee, w->id) == 0 && (rel & CT_REL_ON_TEAM))
         rel |= CT_REL_ASSIGNEE;
     if (w->role == CT_ROLE_PEER_SUPERVISOR &&
         supervises(w->id, r->assignee[0] ? r->assignee : r->addressee))

@@ -953,6 +953,35 @@ Test(workflow, member_off_the_team_is_forbidden)
     ct_test_daemon_finish(&g_d);
 }
 
+/* An assignee taken off the care team (`careteamd team remove`) loses the assignee's rights:
+ * no summary, no move of the referral; back on the team, they have them again. */
+Test(workflow, assignee_removed_from_the_team_loses_the_referral)
+{
+    const char *team[] = {"th.lee", NULL};
+    setup(team);
+    ct_test_daemon_start(&g_d);
+    conn_t th, sam;
+    connect_idle(&th, "th.lee");
+    connect_idle(&sam, "pw.sam");
+    char consent[64], rid[64];
+    record_consent(&th, "p1", CARETEAM__V1__CONSENT_SCOPE__CONSENT_SCOPE_PEER_SUPPORT, consent);
+    create_referral(&th, "p1", "pw.sam", rid);
+    move(&sam, rid, ACT(ACCEPT), NULL, STATUS(ACCEPTED));
+    move(&sam, rid, ACT(START), NULL, STATUS(IN_PROGRESS));
+
+    ADMIN("team", "remove", g_d.data, "--participant", "p1", "--member", "pw.sam");
+    want_error(&sam, rq_post_summary(&sam, rid, CARETEAM__V1__RISK__RISK_NONE, "went well"),
+               WANT_FORBIDDEN, "PostSummary by an assignee off the team");
+    want_error(&sam, rq_update(&sam, rid, ACT(HOLD), NULL, NULL), WANT_FORBIDDEN,
+               "UpdateReferral hold by an assignee off the team");
+    /* The referrer still manages it. */
+    move(&th, rid, ACT(CANCEL), "peer worker left the team", STATUS(CANCELLED));
+
+    disconnect(&th);
+    disconnect(&sam);
+    ct_test_daemon_finish(&g_d);
+}
+
 /* ---- the referral transition table ----------------------------------------------------------- */
 
 /* The transition table, written from the spec (not read from referral.c). */
