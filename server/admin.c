@@ -19,6 +19,7 @@
 #include "audit_sign.h"
 #include "audit_verify.h"
 #include "config.h"
+#include "datadir.h"
 #include "err.h"
 #include "ids.h"
 #include "pki.h"
@@ -553,33 +554,13 @@ int ct_admin_members(const char *dir, bool json)
     return r;
 }
 
-/*
- * Tells a daemon serving dir to reload (SIGHUP), so that a membership change reaches live
- * connections at once. The pid comes from DIR/careteamd.pid and is signalled only if that
- * process is a careteamd (a stale file may name a pid reused by something else). Returns true if
- * a daemon was told.
- */
+/* Tells a daemon serving dir to reload (SIGHUP), so that a membership change reaches live
+ * connections at once; ct_datadir_daemon_pid finds it (and ignores a stale pid file). Returns
+ * true if a daemon was told. */
 static bool notify_daemon(const char *dir)
 {
-    char path[4096], comm[64] = "";
-    ct_dir_path(path, sizeof path, dir, CT_DIR_PID);
-    FILE *f = fopen(path, "r");
-    long pid = 0;
-    if (f == NULL)
-        return false;
-    int n = fscanf(f, "%ld", &pid);
-    fclose(f);
-    if (n != 1 || pid <= 1)
-        return false;
-    snprintf(path, sizeof path, "/proc/%ld/comm", pid);
-    f = fopen(path, "r");
-    if (f == NULL)
-        return false;
-    if (fgets(comm, sizeof comm, f) == NULL)
-        comm[0] = '\0';
-    fclose(f);
-    comm[strcspn(comm, "\n")] = '\0';
-    return strcmp(comm, "careteamd") == 0 && kill((pid_t)pid, SIGHUP) == 0;
+    pid_t pid = ct_datadir_daemon_pid(dir);
+    return pid != 0 && kill(pid, SIGHUP) == 0;
 }
 
 int ct_admin_set_active(const char *dir, const char *id, bool active)
