@@ -105,6 +105,33 @@ static int report(int r, const char *err, const char *what)
     return r;
 }
 
+/*
+ * The start of a change about one participant and one member: checks both ids, opens DIR's store
+ * read-write, begins a transaction and finds both (their absence explained in err). Returns 0 or
+ * CT_E*. *st is NULL when nothing was opened (the error is printed); otherwise the caller ends
+ * the change with finish(st, r), whatever r is.
+ */
+static int begin_on_pair(const char *dir, const char *participant_id, const char *member_id,
+                         ct_store_t **st, ct_participant_t *p, ct_member_t *m, char *err,
+                         size_t errlen)
+{
+    *st = NULL;
+    if (!id_ok("--participant", "participant", participant_id) ||
+        !id_ok("--member", "member", member_id))
+        return CT_EINVAL;
+    int r = ct_admin_open_store(dir, CT_STORE_READWRITE, st);
+    if (r != 0) {
+        *st = NULL;
+        return r;
+    }
+    r = ct_store_begin(*st);
+    if (r == 0)
+        r = need_participant(*st, dir, participant_id, p, err, errlen);
+    if (r == 0)
+        r = need_member(*st, dir, member_id, m, err, errlen);
+    return r;
+}
+
 int ct_admin_supervisor_check(ct_store_t *st, const char *dir, const char *id, char *err,
                               size_t errlen)
 {
@@ -221,23 +248,15 @@ int ct_admin_participant_list(const char *dir, bool json)
 
 int ct_admin_team_add(const char *dir, const char *participant_id, const char *member_id)
 {
-    if (!id_ok("--participant", "participant", participant_id) ||
-        !id_ok("--member", "member", member_id))
-        return CT_EINVAL;
     ct_store_t *st;
-    int r = ct_admin_open_store(dir, CT_STORE_READWRITE, &st);
-    if (r != 0)
-        return r;
     char err[ERR_LEN] = "";
     ct_participant_t p;
     ct_member_t m;
     unsigned rel = 0;
     bool already = false;
-    r = ct_store_begin(st);
-    if (r == 0)
-        r = need_participant(st, dir, participant_id, &p, err, sizeof err);
-    if (r == 0)
-        r = need_member(st, dir, member_id, &m, err, sizeof err);
+    int r = begin_on_pair(dir, participant_id, member_id, &st, &p, &m, err, sizeof err);
+    if (st == NULL)
+        return r;
     if (r == 0 && (m.role == CT_ROLE_COMPLIANCE || m.role == CT_ROLE_ADMIN))
         r = ct_errf(err, sizeof err, CT_EFORBIDDEN,
                     "'%s' has role %s, and compliance and admin members cannot join a care "
@@ -295,22 +314,14 @@ static int match_entry(const ct_team_entry_t *e, void *arg)
 
 int ct_admin_team_remove(const char *dir, const char *participant_id, const char *member_id)
 {
-    if (!id_ok("--participant", "participant", participant_id) ||
-        !id_ok("--member", "member", member_id))
-        return CT_EINVAL;
     ct_store_t *st;
-    int r = ct_admin_open_store(dir, CT_STORE_READWRITE, &st);
-    if (r != 0)
-        return r;
     char err[ERR_LEN] = "";
     ct_participant_t p;
     ct_member_t m;
     find_entry_t f = {.member_id = member_id};
-    r = ct_store_begin(st);
-    if (r == 0)
-        r = need_participant(st, dir, participant_id, &p, err, sizeof err);
-    if (r == 0)
-        r = need_member(st, dir, member_id, &m, err, sizeof err);
+    int r = begin_on_pair(dir, participant_id, member_id, &st, &p, &m, err, sizeof err);
+    if (st == NULL)
+        return r;
     if (r == 0) {
         r = ct_store_team_list(st, participant_id, match_entry, &f);
         if (r == 1)
@@ -451,9 +462,6 @@ int ct_admin_lockbox_add(const char *dir, const char *participant_id, const char
 {
     if (reason == NULL)
         reason = "";
-    if (!id_ok("--participant", "participant", participant_id) ||
-        !id_ok("--member", "member", member_id))
-        return CT_EINVAL;
     if (!ct_admin_text_ok(reason, 0, CT_NOTE_MAX)) {
         fprintf(stderr,
                 "careteamd: --reason must be at most %d bytes of UTF-8 text without control "
@@ -462,9 +470,6 @@ int ct_admin_lockbox_add(const char *dir, const char *participant_id, const char
         return CT_EINVAL;
     }
     ct_store_t *st;
-    int r = ct_admin_open_store(dir, CT_STORE_READWRITE, &st);
-    if (r != 0)
-        return r;
     char err[ERR_LEN] = "";
     ct_participant_t p;
     ct_member_t m;
@@ -475,11 +480,9 @@ int ct_admin_lockbox_add(const char *dir, const char *participant_id, const char
     snprintf(x.member_id, sizeof x.member_id, "%s", member_id);
     snprintf(x.reason, sizeof x.reason, "%s", reason);
     snprintf(x.recorded_by, sizeof x.recorded_by, "admin");
-    r = ct_store_begin(st);
-    if (r == 0)
-        r = need_participant(st, dir, participant_id, &p, err, sizeof err);
-    if (r == 0)
-        r = need_member(st, dir, member_id, &m, err, sizeof err);
+    int r = begin_on_pair(dir, participant_id, member_id, &st, &p, &m, err, sizeof err);
+    if (st == NULL)
+        return r;
     if (r == 0)
         r = ct_store_relation(st, participant_id, member_id, &rel);
     if (r == 0) {
@@ -511,21 +514,13 @@ int ct_admin_lockbox_add(const char *dir, const char *participant_id, const char
 
 int ct_admin_lockbox_remove(const char *dir, const char *participant_id, const char *member_id)
 {
-    if (!id_ok("--participant", "participant", participant_id) ||
-        !id_ok("--member", "member", member_id))
-        return CT_EINVAL;
     ct_store_t *st;
-    int r = ct_admin_open_store(dir, CT_STORE_READWRITE, &st);
-    if (r != 0)
-        return r;
     char err[ERR_LEN] = "";
     ct_participant_t p;
     ct_member_t m;
-    r = ct_store_begin(st);
-    if (r == 0)
-        r = need_participant(st, dir, participant_id, &p, err, sizeof err);
-    if (r == 0)
-        r = need_member(st, dir, member_id, &m, err, sizeof err);
+    int r = begin_on_pair(dir, participant_id, member_id, &st, &p, &m, err, sizeof err);
+    if (st == NULL)
+        return r;
     if (r == 0)
         r = ct_store_restriction_remove(st, participant_id, member_id);
     if (r == CT_ENOTFOUND && err[0] == '\0')
