@@ -35,13 +35,14 @@
 #include <sqlite3.h>
 
 #include "careteam.h"
+#include "cli_run.h"
 #include "daemon.h"
 #include "envelope.h"
 #include "process.h"
 #include "testsupport.h"
 
 #define CALL_MS 5000
-#define RUN_MS 30000   /* longest run of the CLI or the checker */
+#define RUN_MS 30000   /* longest run of the checker (a CLI run's is CT_TEST_CLI_RUN_MS) */
 #define SETTLE_MS 5000 /* longest wait for an audit row to be committed */
 #define MARKER "MARKER-7f3a9c-never-exported"
 #define SERVER_NAME "Care, \"North\" Team"
@@ -270,82 +271,23 @@ static void assert_same_seqs(const char *what, const int64_t *got, size_t n_got,
 
 /* ---- the CLI and the checker ----------------------------------------------------------------- */
 
-/* Runs path with argv (argv[0] included), stdout into out_path and stderr into err_path, in
- * environment envp (NULL: ours). Returns the exit code. */
-static int run(const char *path, char *const *argv, char *const *envp, const char *out_path,
-               const char *err_path)
+/* `careteam ARGS...` as member id (cli_run.h), into p; the caller frees it with ct_test_cli_free.
+ * Its stdout is also kept in <dir>/<name>.out, which check() reads. Asserts that stderr holds no
+ * message content, whatever the exit code (which the caller checks). */
+static void cli(ct_test_cli_t *p, const char *id, const char *name, const char *const *args)
 {
-    int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    cr_assert(out >= 0 && err >= 0 && in >= 0, "open: %s", strerror(errno));
-    ct_test_spawn_opts_t o = {.path = path,
-                              .argv = argv,
-                              .envp = envp,
-                              .in_fd = in,
-                              .out_fd = out,
-                              .err_fd = err,
-                              .cwd = "/"};
-    pid_t pid = ct_test_spawn(&o);
-    cr_assert_gt(pid, 0, "fork: %s", strerror(errno));
-    close(out);
-    close(err);
-    close(in);
-    int status = 0;
-    if (!ct_test_wait_bounded(pid, RUN_MS, &status)) {
-        ct_test_kill_and_reap(pid);
-        cr_assert_fail("%s did not finish within %d ms", path, RUN_MS);
-    }
-    return ct_test_exit_code(status);
+    ct_test_cli_as(p, &g_d, id, args);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s.out", g_d.dir, name);
+    ct_test_write_file(path, p->out, 0600);
+    if (p->status != 0)
+        cr_log_error("careteam %s exited %d: %s", p->cmd, p->status, p->err);
+    cr_assert_null(strstr(p->err, MARKER), "%s: stderr holds a message's content", name);
 }
 
-/* `careteam audit query ARGS...` as member id; stdout into <dir>/<name>.out. Returns the exit
- * code; *out is the output (malloc'd, the caller frees it). */
-#define MAX_ENV 12
-static int cli(const char *id, const char *name, char **out, const char *const *args)
-{
-    char server[200], cert[4200], key[4200], ca[4200], home[4200], p[4096];
-    snprintf(server, sizeof server, "CARETEAM_SERVER=%s", g_d.addr);
-    ct_test_daemon_cert_path(&g_d, id, p, sizeof p);
-    snprintf(cert, sizeof cert, "CARETEAM_CERT=%s", p);
-    ct_test_daemon_key_path(&g_d, id, p, sizeof p);
-    snprintf(key, sizeof key, "CARETEAM_KEY=%s", p);
-    ct_test_daemon_ca_path(&g_d, p, sizeof p);
-    snprintf(ca, sizeof ca, "CARETEAM_CA=%s", p);
-    snprintf(home, sizeof home, "HOME=%s", g_d.dir);
-    char *envp[MAX_ENV] = {"PATH=/usr/bin:/bin", home, server, cert, key, ca};
-    size_t ne = 6;
-    static const char *const pass[] = {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"};
-    char passed[3][1024];
-    for (size_t i = 0; i < 3; i++) {
-        const char *v = getenv(pass[i]);
-        if (v != NULL) {
-            snprintf(passed[i], sizeof passed[i], "%s=%s", pass[i], v);
-            envp[ne++] = passed[i];
-        }
-    }
-    char *argv[32] = {(char *)CT_TEST_CARETEAM_CLI, "audit", "query"};
-    size_t n = 3;
-    for (size_t i = 0; args[i] != NULL; i++) {
-        cr_assert_lt(n, (size_t)31);
-        argv[n++] = (char *)args[i];
-    }
-    char out_path[4200], err_path[4200];
-    snprintf(out_path, sizeof out_path, "%s/%s.out", g_d.dir, name);
-    snprintf(err_path, sizeof err_path, "%s/%s.err", g_d.dir, name);
-    int rc = run(CT_TEST_CARETEAM_CLI, argv, envp, out_path, err_path);
-    *out = ct_test_read_file(out_path, NULL);
-    cr_assert_not_null(*out);
-    char *err = ct_test_read_file(err_path, NULL);
-    cr_assert_not_null(err);
-    if (rc != 0)
-        cr_log_error("careteam audit query %s exited %d: %s", name, rc, err);
-    cr_assert_null(strstr(err, MARKER), "%s: stderr holds a message's content", name);
-    free(err);
-    return rc;
-}
-
-/* Runs the checker: audit_check.py MODE <dir>/<a>.out <dir>/<b>.out; asserts it passed. */
+/* Runs the checker, audit_check.py MODE <dir>/<a>.out <dir>/<b>.out, with our environment, its
+ * stdout and stderr into <dir>/check-MODE.out and .err; asserts it passed within RUN_MS. It is
+ * not the CLI, so cli_run.h, which runs only CT_TEST_CARETEAM_CLI, does not serve. */
 static void check(const char *mode, const char *a, const char *b)
 {
     char pa[4200], pb[4200], out[4200], err[4200];
@@ -354,8 +296,27 @@ static void check(const char *mode, const char *a, const char *b)
     snprintf(out, sizeof out, "%s/check-%s.out", g_d.dir, mode);
     snprintf(err, sizeof err, "%s/check-%s.err", g_d.dir, mode);
     cr_assert_eq(access(PYTHON, X_OK), 0, "%s is needed (scripts/deps.sh --test)", PYTHON);
+    int fds[3] = {open("/dev/null", O_RDONLY | O_CLOEXEC),
+                  open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600),
+                  open(err, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)};
+    cr_assert(fds[0] >= 0 && fds[1] >= 0 && fds[2] >= 0, "open: %s", strerror(errno));
     char *argv[] = {PYTHON, CHECKER, (char *)mode, pa, pb, NULL};
-    int rc = run(PYTHON, argv, NULL, out, err);
+    ct_test_spawn_opts_t so = {.path = PYTHON,
+                               .argv = argv,
+                               .in_fd = fds[0],
+                               .out_fd = fds[1],
+                               .err_fd = fds[2],
+                               .cwd = "/"};
+    pid_t pid = ct_test_spawn(&so);
+    for (int i = 0; i < 3; i++)
+        close(fds[i]);
+    cr_assert_gt(pid, 0, "fork: %s", strerror(errno));
+    int status = 0;
+    if (!ct_test_wait_bounded(pid, RUN_MS, &status)) {
+        ct_test_kill_and_reap(pid);
+        cr_assert_fail("%s did not finish within %d ms", PYTHON, RUN_MS);
+    }
+    int rc = ct_test_exit_code(status);
     char *o = ct_test_read_file(out, NULL), *e = ct_test_read_file(err, NULL);
     cr_assert_eq(rc, 0, "audit_check.py %s failed (%d):\n%s%s", mode, rc, o ? o : "", e ? e : "");
     cr_log_info("audit_check.py %s: %s", mode, o ? o : "");
@@ -638,17 +599,18 @@ Test(audit_query, no_export_holds_a_message_body)
     populate();
     static const char *const formats[] = {"table", "csv", "jsonl", "fhir"};
     for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++) {
-        char *out = NULL;
-        int rc = cli("co.jones", formats[i], &out,
-                     (const char *const[]){"--format", formats[i], "--limit", "7", NULL});
-        cr_assert_eq(rc, 0, "--format %s exited %d", formats[i], rc);
-        cr_assert_null(strstr(out, MARKER), "--format %s exports a message's content", formats[i]);
-        cr_assert_not_null(strstr(out, g_message_id), "--format %s lacks the message's record",
+        ct_test_cli_t p;
+        cli(&p, "co.jones", formats[i],
+            CT_TEST_ARGS("audit", "query", "--format", formats[i], "--limit", "7"));
+        ct_test_assert_exit(&p, 0);
+        cr_assert_null(strstr(p.out, MARKER), "--format %s exports a message's content",
+                       formats[i]);
+        cr_assert_not_null(strstr(p.out, g_message_id), "--format %s lacks the message's record",
                            formats[i]);
-        cr_assert_not_null(strstr(out, "message.send"), "--format %s", formats[i]);
+        cr_assert_not_null(strstr(p.out, "message.send"), "--format %s", formats[i]);
         if (strcmp(formats[i], "table") == 0)
-            cr_assert(strncmp(out, "SEQ  ", 5) == 0, "table header: %.80s", out);
-        free(out);
+            cr_assert(strncmp(p.out, "SEQ  ", 5) == 0, "table header: %.80s", p.out);
+        ct_test_cli_free(&p);
     }
     /* Nothing of it is in the log either. */
     cr_assert_eq(db_int("SELECT count(*) FROM audit WHERE instr(detail || object_id || actor_id,"
@@ -656,11 +618,11 @@ Test(audit_query, no_export_holds_a_message_body)
                         MARKER),
                  0);
     /* Anyone but compliance: refused, exit 1, nothing on stdout. */
-    char *out = NULL;
-    cr_assert_eq(cli("dr.ahmed", "refused", &out, (const char *const[]){"--format", "csv", NULL}),
-                 1);
-    cr_assert_str_eq(out, "");
-    free(out);
+    ct_test_cli_t p;
+    cli(&p, "dr.ahmed", "refused", CT_TEST_ARGS("audit", "query", "--format", "csv"));
+    ct_test_assert_exit(&p, 1);
+    cr_assert_str_eq(p.out, "");
+    ct_test_cli_free(&p);
     ct_test_daemon_finish(&g_d);
 }
 
@@ -670,15 +632,15 @@ static void export_pair(const char *fmt, const char *name)
     settle();
     char max[24];
     snprintf(max, sizeof max, "%lld", (long long)max_seq());
-    char *out = NULL;
-    cr_assert_eq(cli("co.jones", name, &out,
-                     (const char *const[]){"--format", fmt, "--max", max, "--limit", "5", NULL}),
-                 0);
-    free(out);
-    cr_assert_eq(cli("co.jones", "records", &out,
-                     (const char *const[]){"--format", "jsonl", "--max", max, NULL}),
-                 0);
-    free(out);
+    ct_test_cli_t p;
+    cli(&p, "co.jones", name,
+        CT_TEST_ARGS("audit", "query", "--format", fmt, "--max", max, "--limit", "5"));
+    ct_test_assert_exit(&p, 0);
+    ct_test_cli_free(&p);
+    cli(&p, "co.jones", "records",
+        CT_TEST_ARGS("audit", "query", "--format", "jsonl", "--max", max));
+    ct_test_assert_exit(&p, 0);
+    ct_test_cli_free(&p);
 }
 
 Test(audit_query, fhir_export_has_every_required_element)
