@@ -7,6 +7,7 @@
  *                                    BEGIN
  *                                      per job: SAVEPOINT; apply(); audit row; RELEASE
  *                                               (apply failed: ROLLBACK TO; audit row of refusal)
+ *                                      (an audit-only job: its row, no savepoint)
  *                                    COMMIT (synchronous=FULL: durable when it returns)
  *   job->done(job) <--uv_async------ move the batch to the done queue
  *
