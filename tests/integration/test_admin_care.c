@@ -76,31 +76,11 @@ static int run(const char *arg, ...)
     char out_path[4200], err_path[4200];
     snprintf(out_path, sizeof out_path, "%s/run.out", g_d.dir);
     snprintf(err_path, sizeof err_path, "%s/run.err", g_d.dir);
-    int out_fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    int err_fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    int in_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    cr_assert(out_fd >= 0 && err_fd >= 0 && in_fd >= 0, "open: %s", strerror(errno));
-    ct_test_spawn_opts_t o = {.path = CT_TEST_CARETEAMD,
-                              .argv = argv,
-                              .in_fd = in_fd,
-                              .out_fd = out_fd,
-                              .err_fd = err_fd};
-    pid_t pid = ct_test_spawn(&o);
-    int e = errno;
-    close(out_fd);
-    close(err_fd);
-    close(in_fd);
-    cr_assert_gt(pid, 0, "fork: %s", strerror(e));
-    int status;
-    if (!ct_test_wait_bounded(pid, RUN_MS, &status)) {
-        ct_test_kill_and_reap(pid);
-        cr_assert_fail("careteamd %s did not finish within %d ms", argv[1], RUN_MS);
-    }
+    int rc = ct_test_run_to_files(argv, NULL, out_path, err_path, RUN_MS);
     free_output();
     g_out = ct_test_read_file(out_path, NULL);
     g_err = ct_test_read_file(err_path, NULL);
     cr_assert(g_out != NULL && g_err != NULL, "cannot read the captured output");
-    int rc = ct_test_exit_code(status);
     cr_log_info("careteamd %s %s -> %d\nstdout: %sstderr: %s", argv[1], n > 2 ? argv[2] : "", rc,
                 g_out, g_err);
     return rc;

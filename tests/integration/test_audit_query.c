@@ -286,8 +286,7 @@ static void cli(ct_test_cli_t *p, const char *id, const char *name, const char *
 }
 
 /* Runs the checker, audit_check.py MODE <dir>/<a>.out <dir>/<b>.out, with our environment, its
- * stdout and stderr into <dir>/check-MODE.out and .err; asserts it passed within RUN_MS. It is
- * not the CLI, so cli_run.h, which runs only CT_TEST_CARETEAM_CLI, does not serve. */
+ * stdout and stderr into <dir>/check-MODE.out and .err; asserts it passed within RUN_MS. */
 static void check(const char *mode, const char *a, const char *b)
 {
     char pa[4200], pb[4200], out[4200], err[4200];
@@ -296,27 +295,8 @@ static void check(const char *mode, const char *a, const char *b)
     snprintf(out, sizeof out, "%s/check-%s.out", g_d.dir, mode);
     snprintf(err, sizeof err, "%s/check-%s.err", g_d.dir, mode);
     cr_assert_eq(access(PYTHON, X_OK), 0, "%s is needed (scripts/deps.sh --test)", PYTHON);
-    int fds[3] = {open("/dev/null", O_RDONLY | O_CLOEXEC),
-                  open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600),
-                  open(err, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)};
-    cr_assert(fds[0] >= 0 && fds[1] >= 0 && fds[2] >= 0, "open: %s", strerror(errno));
     char *argv[] = {PYTHON, CHECKER, (char *)mode, pa, pb, NULL};
-    ct_test_spawn_opts_t so = {.path = PYTHON,
-                               .argv = argv,
-                               .in_fd = fds[0],
-                               .out_fd = fds[1],
-                               .err_fd = fds[2],
-                               .cwd = "/"};
-    pid_t pid = ct_test_spawn(&so);
-    for (int i = 0; i < 3; i++)
-        close(fds[i]);
-    cr_assert_gt(pid, 0, "fork: %s", strerror(errno));
-    int status = 0;
-    if (!ct_test_wait_bounded(pid, RUN_MS, &status)) {
-        ct_test_kill_and_reap(pid);
-        cr_assert_fail("%s did not finish within %d ms", PYTHON, RUN_MS);
-    }
-    int rc = ct_test_exit_code(status);
+    int rc = ct_test_run_to_files(argv, "/", out, err, RUN_MS);
     char *o = ct_test_read_file(out, NULL), *e = ct_test_read_file(err, NULL);
     cr_assert_eq(rc, 0, "audit_check.py %s failed (%d):\n%s%s", mode, rc, o ? o : "", e ? e : "");
     cr_log_info("audit_check.py %s: %s", mode, o ? o : "");

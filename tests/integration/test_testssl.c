@@ -58,36 +58,13 @@ static bool find_testssl(char *out, size_t len)
     return found;
 }
 
-/* Runs argv (argv[0] the executable) with stdout and stderr to log_path, at most timeout_ms.
- * Returns its exit code; fails the test if it does not finish in time. */
-static int run_logged(char *const argv[], const char *log_path, int timeout_ms)
-{
-    int log_fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    cr_assert(log_fd >= 0, "cannot create %s: %s", log_path, strerror(errno));
-    int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    cr_assert(null_fd >= 0);
-    ct_test_spawn_opts_t o = {
-        .path = argv[0], .argv = argv, .in_fd = null_fd, .out_fd = log_fd, .err_fd = log_fd};
-    pid_t pid = ct_test_spawn(&o);
-    close(log_fd);
-    close(null_fd);
-    cr_assert(pid > 0, "cannot start %s", argv[0]);
-    int status;
-    if (!ct_test_wait_bounded(pid, timeout_ms, &status)) {
-        ct_test_kill_and_reap(pid);
-        cr_assert_fail("%s did not finish within %d ms (output in %s)", argv[0], timeout_ms,
-                       log_path);
-    }
-    return ct_test_exit_code(status);
-}
-
 /* True when this testssl knows --mtls (3.2 and later). */
 static bool has_mtls(char *testssl)
 {
     char log[4200];
     snprintf(log, sizeof log, "%s/testssl-help.txt", g_d.dir);
     char *argv[] = {testssl, "--help", NULL};
-    (void)run_logged(argv, log, CHECK_TIMEOUT_MS);
+    (void)ct_test_run_to_files(argv, NULL, log, NULL, CHECK_TIMEOUT_MS);
     char *help = ct_test_read_file(log, NULL);
     bool has = help != NULL && strstr(help, "--mtls") != NULL;
     free(help);
@@ -168,7 +145,7 @@ Test(testssl, tls13_only_aead_only_no_finding_worse_than_ok)
     argv[n] = NULL;
 
     int64_t t0 = ct_test_now_ms();
-    int rc = run_logged(argv, log, SCAN_TIMEOUT_MS);
+    int rc = ct_test_run_to_files(argv, NULL, log, NULL, SCAN_TIMEOUT_MS);
     cr_log_info("testssl exited %d after %lld ms (its exit code is not the verdict)", rc,
                 (long long)(ct_test_now_ms() - t0));
 
@@ -176,7 +153,7 @@ Test(testssl, tls13_only_aead_only_no_finding_worse_than_ok)
     char verdict[4200];
     snprintf(verdict, sizeof verdict, "%s/testssl-verdict.txt", g_d.dir);
     char *cargv[] = {PYTHON, check, report, NULL};
-    int crc = run_logged(cargv, verdict, CHECK_TIMEOUT_MS);
+    int crc = ct_test_run_to_files(cargv, NULL, verdict, NULL, CHECK_TIMEOUT_MS);
     char *text = ct_test_read_file(verdict, NULL);
     cr_log_info("testssl verdict:\n%s", text != NULL ? text : "(none)");
     if (crc != 0) {

@@ -9,6 +9,7 @@
 #include "process.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -79,4 +80,38 @@ void ct_test_kill_and_reap(pid_t pid)
     kill(pid, SIGKILL);
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
+}
+
+int ct_test_run_to_files(char *const argv[], const char *cwd, const char *out_path,
+                         const char *err_path, int timeout_ms)
+{
+    int in_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int out_fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int err_fd =
+        err_path != NULL ? open(err_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : out_fd;
+    int e = errno;
+    if (in_fd < 0 || out_fd < 0 || err_fd < 0) {
+        cr_assert_fail("cannot open the streams of %s (%s, %s): %s", argv[0], out_path,
+                       err_path != NULL ? err_path : "-", strerror(e));
+    }
+    ct_test_spawn_opts_t o = {.path = argv[0],
+                              .argv = argv,
+                              .in_fd = in_fd,
+                              .out_fd = out_fd,
+                              .err_fd = err_fd,
+                              .cwd = cwd};
+    pid_t pid = ct_test_spawn(&o);
+    e = errno;
+    close(in_fd);
+    close(out_fd);
+    if (err_fd != out_fd)
+        close(err_fd);
+    cr_assert_gt(pid, 0, "cannot start %s: %s", argv[0], strerror(e));
+    int status;
+    if (!ct_test_wait_bounded(pid, timeout_ms, &status)) {
+        ct_test_kill_and_reap(pid);
+        cr_assert_fail("%s %s did not finish within %d ms (output in %s)", argv[0],
+                       argv[1] != NULL ? argv[1] : "", timeout_ms, out_path);
+    }
+    return ct_test_exit_code(status);
 }

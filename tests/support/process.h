@@ -40,4 +40,14 @@ bool ct_test_wait_bounded(pid_t pid, int timeout_ms, int *status);
 /* Kills our child pid with SIGKILL and reaps it (SIGKILL cannot be ignored: the wait is short). */
 void ct_test_kill_and_reap(pid_t pid);
 
+/*
+ * Runs argv (argv[0] the executable, NULL-terminated) to completion in cwd (NULL: the test's),
+ * stdin /dev/null, stdout into out_path and stderr into err_path (created or truncated, 0600;
+ * err_path NULL: stderr into out_path too). Returns its exit code (ct_test_exit_code). Fails the
+ * test when it cannot be started, or when it does not finish within timeout_ms (it is then
+ * killed and reaped).
+ */
+int ct_test_run_to_files(char *const argv[], const char *cwd, const char *out_path,
+                         const char *err_path, int timeout_ms);
+
 #endif
