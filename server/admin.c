@@ -93,6 +93,14 @@ int ct_admin_open_store(const char *dir, ct_store_mode_t mode, ct_store_t **st)
     return r;
 }
 
+int ct_admin_end(ct_store_t *st, int r)
+{
+    if (r == 0)
+        return ct_store_commit(st);
+    (void)ct_store_rollback(st);
+    return r;
+}
+
 static int open_store(const char *dir, ct_store_t **st)
 {
     return ct_admin_open_store(dir, CT_STORE_READWRITE, st);
@@ -317,6 +325,25 @@ static int issue_cert(const issue_t *is, const char *id, char serial[CT_PKI_SERI
     return r;
 }
 
+/* Ends enroll or renew (`what`): commits or rolls back and closes st; on failure removes the
+ * key and certificate this run wrote (files_written) and prints why (err, or r's message).
+ * Returns r, or the commit's error. */
+static int issue_finish(ct_store_t *st, int r, const issue_t *is, bool files_written,
+                        const char *err, const char *what)
+{
+    r = ct_admin_end(st, r);
+    ct_store_close(st);
+    if (r == 0)
+        return 0;
+    if (files_written) {
+        unlink(is->key);
+        unlink(is->crt);
+    }
+    fprintf(stderr, "careteamd: %s failed: %s\n", what,
+            err[0] != '\0' && r != CT_EIO ? err : ct_strerror(r));
+    return r;
+}
+
 int ct_admin_enroll(const char *dir, const char *id, const char *name, ct_role_t role,
                     const char *out_prefix, const char *supervisor)
 {
@@ -405,21 +432,9 @@ int ct_admin_enroll(const char *dir, const char *id, const char *name, ct_role_t
         snprintf(detail, sizeof detail, "supervisor=%s previous=", supervisor);
         r = admin_audit(st, "member.supervisor", "member", id, detail);
     }
-    if (r == 0)
-        r = ct_store_commit(st);
-    else
-        (void)ct_store_rollback(st);
-    ct_store_close(st);
-    if (r != 0) {
-        if (files_written) {
-            unlink(is.key);
-            unlink(is.crt);
-        }
-        if (err[0] == '\0' || r == CT_EIO)
-            snprintf(err, sizeof err, "%s", ct_strerror(r));
-        fprintf(stderr, "careteamd: enroll failed: %s\n", err);
+    r = issue_finish(st, r, &is, files_written, err, "enroll");
+    if (r != 0)
         return r;
-    }
     printf("Enrolled %s (%s) as %s\n", id, name, ct_role_name(role));
     if (supervisor != NULL)
         printf("  supervisor   %s\n", supervisor);
@@ -470,21 +485,9 @@ int ct_admin_renew(const char *dir, const char *id, const char *out_prefix)
         snprintf(detail, sizeof detail, "cert_days=%u serial=%s", is.cfg.member_cert_days, serial);
         r = admin_audit(st, "member.renew", "member", id, detail);
     }
-    if (r == 0)
-        r = ct_store_commit(st);
-    else
-        (void)ct_store_rollback(st);
-    ct_store_close(st);
-    if (r != 0) {
-        if (files_written) {
-            unlink(is.key);
-            unlink(is.crt);
-        }
-        if (err[0] == '\0' || r == CT_EIO)
-            snprintf(err, sizeof err, "%s", ct_strerror(r));
-        fprintf(stderr, "careteamd: renew failed: %s\n", err);
+    r = issue_finish(st, r, &is, files_written, err, "renew");
+    if (r != 0)
         return r;
-    }
     printf("Issued a new certificate for %s (serial %s), valid %u days:\n  %s\n  %s\n"
            "The previous certificate stays valid until it expires; revoke it with `careteamd "
            "revoke %s --id %s --cert OLD.crt` if it must stop working now.\n",
@@ -581,10 +584,7 @@ int ct_admin_set_active(const char *dir, const char *id, bool active)
         r = ct_store_member_set_active(st, id, active);
     if (r == 0)
         r = admin_audit(st, active ? "member.activate" : "member.deactivate", "member", id, NULL);
-    if (r == 0)
-        r = ct_store_commit(st);
-    else
-        (void)ct_store_rollback(st);
+    r = ct_admin_end(st, r);
     ct_store_close(st);
     if (r == CT_ENOTFOUND) {
         fprintf(stderr,
@@ -724,10 +724,7 @@ static int revoke_and_record(ct_store_t *st, const char *dir, const char *const 
                                 serials[i]);
             r = admin_audit(st, action, object_type, object_id, detail);
         }
-        if (r == 0)
-            r = ct_store_commit(st);
-        else
-            (void)ct_store_rollback(st);
+        r = ct_admin_end(st, r);
     }
     if (r == 0)
         return 0;
@@ -1029,10 +1026,7 @@ int ct_admin_audit_checkpoint(const char *dir)
             r = ct_audit_signer_sign(signer, seq, head, ct_now_ms(), &cp);
         if (r == 0 && (r = ct_store_audit_checkpoint_add(st, &cp)) == 1)
             r = 0; /* cannot happen: the row above is new */
-        if (r == 0)
-            r = ct_store_commit(st);
-        else
-            (void)ct_store_rollback(st);
+        r = ct_admin_end(st, r);
         if (r != 0 && err[0] == '\0')
             snprintf(err, sizeof err, "%s", ct_strerror(r));
     }

@@ -128,6 +128,10 @@ int ct_admin_supervisor_set(const char *dir, const char *member_id, const char *
 /* Opens DIR's database; prints why on stderr (naming `careteamd init` when DIR has none). */
 int ct_admin_open_store(const char *dir, ct_store_mode_t mode, ct_store_t **st);
 
+/* Ends a command's transaction: commits when r is 0, else rolls back. Returns r, or the
+ * commit's error (CT_EIO: nothing of the change is stored). */
+int ct_admin_end(ct_store_t *st, int r);
+
 /* Appends a successful admin audit row (actor local:<user>, role admin, peer "local").
  * participant_id and detail may be NULL. detail is metadata only: never a label or free text. */
 int ct_admin_audit(ct_store_t *st, const char *action, const char *object_type,

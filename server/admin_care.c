@@ -86,10 +86,7 @@ static int need_member(ct_store_t *st, const char *dir, const char *id, ct_membe
  * error (CT_EIO: nothing of the change is stored). */
 static int finish(ct_store_t *st, int r)
 {
-    if (r == 0)
-        r = ct_store_commit(st);
-    else
-        (void)ct_store_rollback(st);
+    r = ct_admin_end(st, r);
     ct_store_close(st);
     return r;
 }

@@ -126,10 +126,7 @@ int ct_admin_purge(const char *dir, int64_t before_ms, const ct_admin_purge_opts
                  o->force ? 1 : 0);
         r = ct_admin_audit(st, "retention.purge", "database", CT_DIR_DB, NULL, detail);
     }
-    if (r == 0)
-        r = ct_store_commit(st);
-    else
-        (void)ct_store_rollback(st);
+    r = ct_admin_end(st, r);
     if (r != 0) {
         ct_store_close(st);
         fprintf(stderr, "careteamd purge: failed, nothing was removed: %s%s\n", ct_strerror(r),
