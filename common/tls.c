@@ -236,20 +236,15 @@ static int drain_wbio(ct_tls_t *t)
     return 0;
 }
 
-/* A written queue gives its memory back, as SSL_MODE_RELEASE_BUFFERS does for OpenSSL's own
- * buffers: most connections are idle most of the time, and kept capacity (a few KB from the
- * Welcome and replay) was 7% of an idle connection's memory. A busy connection pays one
- * malloc/free pair per write, next to a syscall. */
-static void release_written(ct_buf_t *b)
-{
-    ct_buf_free(b);
-}
-
+/* A written queue (inflight here, out in flush_output) gives its memory back, as
+ * SSL_MODE_RELEASE_BUFFERS does for OpenSSL's own buffers: most connections are idle most of the
+ * time, and kept capacity (a few KB from the Welcome and replay) was 7% of an idle connection's
+ * memory. A busy connection pays one malloc/free pair per write, next to a syscall. */
 static void on_uv_write(uv_write_t *req, int status)
 {
     ct_tls_t *t = req->data;
     t->writing = false;
-    release_written(&t->inflight);
+    ct_buf_free(&t->inflight);
     if (t->state == CT_TLS_CLOSING)
         return; /* cancelled by uv_close, or finished after it; close_cb does the rest */
     if (status < 0) {
@@ -268,7 +263,7 @@ static void flush_output(ct_tls_t *t)
     if (t->writing || t->state == CT_TLS_CLOSING)
         return;
     if (t->out.len == 0) {
-        release_written(&t->out);
+        ct_buf_free(&t->out); /* see on_uv_write */
         if (t->state == CT_TLS_DRAINING) {
             t->state = CT_TLS_CLOSING;
             uv_close((uv_handle_t *)&t->tcp, on_uv_close);
