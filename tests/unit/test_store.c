@@ -1318,11 +1318,11 @@ static int collect_seq(const ct_audit_found_t *row, void *arg)
     return 0;
 }
 
-/* Since migration 6, audit_participant holds only the rows about a participant: a query by
- * participant finds exactly that participant's rows, through the index (the query says
- * `participant_id <> ''` so that SQLite may use it), and rows about no participant are not in
- * the index at all. */
-Test(store, audit_query_by_participant_uses_the_partial_index, .fini = cleanup)
+/* Since migration 6, audit_participant holds only the rows about a participant (its definition
+ * is checked), a query by participant finds exactly that participant's rows, and SQLite uses the
+ * partial index for a query of the shape aq_build writes (`participant_id = ? AND participant_id
+ * <> ''`; checked with that SQL written out here, since aq_build's text is private). */
+Test(store, audit_participant_index_is_partial_and_serves_queries_by_participant, .fini = cleanup)
 {
     open_rw();
     const char *parts[] = {"p-1", "", "p-2", "p-1", ""};
