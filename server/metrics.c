@@ -163,6 +163,18 @@ static int render(scrape_t *s, ct_buf_t *b)
                  "# TYPE careteam_commit_seconds_max gauge\ncareteam_commit_seconds_max %.6f\n",
                  (double)ws.commit_us_max / 1e6);
     r |= appendf(b,
+                 "# HELP careteam_log_checkpoints_total Checkpoints of the database's "
+                 "write-ahead log, run by the writer between commits.\n"
+                 "# TYPE careteam_log_checkpoints_total counter\n"
+                 "careteam_log_checkpoints_total %" PRIu64 "\n",
+                 ws.log_checkpoints);
+    r |= appendf(b,
+                 "# HELP careteam_log_checkpoint_seconds_total Time the writer spent in those "
+                 "checkpoints (no reply waits for one; jobs queue meanwhile).\n"
+                 "# TYPE careteam_log_checkpoint_seconds_total counter\n"
+                 "careteam_log_checkpoint_seconds_total %.6f\n",
+                 (double)ws.log_checkpoint_us_total / 1e6);
+    r |= appendf(b,
                  "# HELP careteam_writer_queue_depth Write jobs waiting for the next group "
                  "commit.\n# TYPE careteam_writer_queue_depth gauge\n"
                  "careteam_writer_queue_depth %" PRIu64 "\n",

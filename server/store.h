@@ -148,6 +148,23 @@ int ct_store_savepoint(ct_store_t *st);
 int ct_store_release(ct_store_t *st);     /* keeps the work since the savepoint */
 int ct_store_rollback_to(ct_store_t *st); /* undoes the work since the savepoint, and releases it */
 
+/*
+ * Log checkpoints (SQLite: copying the write-ahead log's pages into the database file, and
+ * syncing it). By default a COMMIT that leaves the log past ~1,000 pages does this before it
+ * returns, so whichever transaction crosses the line waits for it. After
+ * ct_store_checkpoints_manual no commit does: the owner of the handle asks for one with
+ * ct_store_checkpoint when nothing waits on it, and ct_store_log_uncopied says how much is
+ * waiting. The log grows until then; nothing is less durable.
+ *
+ * ct_store_checkpoint copies what it can without waiting for readers (a reader's snapshot keeps
+ * the pages it needs) and returns 0, or CT_EIO when the database could not be written or synced.
+ * Outside a transaction only. Both are for a read-write handle; another backend may make them
+ * no-ops (uncopied 0).
+ */
+void ct_store_checkpoints_manual(ct_store_t *st);
+int64_t ct_store_log_uncopied(const ct_store_t *st);
+int ct_store_checkpoint(ct_store_t *st);
+
 /* Members. add: CT_EEXISTS if the id is taken. get: CT_ENOTFOUND if absent. */
 int ct_store_member_add(ct_store_t *st, const ct_member_t *m);
 int ct_store_member_get(ct_store_t *st, const char *id, ct_member_t *out);

@@ -534,6 +534,11 @@ struct ct_store {
     bool head_known;
     int64_t head_seq;
     uint8_t head_chain[CT_AUDIT_HASH_LEN];
+    /* Manual log checkpoints (ct_store_checkpoints_manual): the log's size in frames after the
+     * newest commit (from the WAL hook), and how many of them the newest checkpoint copied. A
+     * log that shrank was restarted from its start, so nothing of it is copied yet. */
+    int log_frames;
+    int log_copied;
 };
 
 /* ---- errors ------------------------------------------------------------------------------ */
@@ -1169,6 +1174,49 @@ int ct_store_rollback(ct_store_t *st)
         st->lost = 0;
     }
     return err;
+}
+
+/* SQLite calls this after every commit on a handle with manual checkpoints: frames is the
+ * log's size. Returning SQLITE_OK and doing nothing else is what turns automatic checkpoints
+ * off (the automatic ones are this same hook, installed by sqlite3_wal_autocheckpoint). */
+static int on_wal_commit(void *arg, sqlite3 *db, const char *schema, int frames)
+{
+    (void)db;
+    (void)schema;
+    ct_store_t *st = arg;
+    if (frames < st->log_frames)
+        st->log_copied = 0;
+    st->log_frames = frames;
+    return SQLITE_OK;
+}
+
+void ct_store_checkpoints_manual(ct_store_t *st)
+{
+    sqlite3_wal_hook(st->db, on_wal_commit, st);
+}
+
+int64_t ct_store_log_uncopied(const ct_store_t *st)
+{
+    return st->log_frames > st->log_copied ? st->log_frames - st->log_copied : 0;
+}
+
+int ct_store_checkpoint(ct_store_t *st)
+{
+    if (st->depth != 0) {
+        ct_log_error("store.misuse", "op=checkpoint depth=%d", st->depth);
+        return CT_EINTERNAL;
+    }
+    int frames = 0, copied = 0;
+    int rc = sqlite3_wal_checkpoint_v2(st->db, "main", SQLITE_CHECKPOINT_PASSIVE, &frames, &copied);
+    if ((rc & 0xff) == SQLITE_BUSY)
+        return CT_EUNAVAIL; /* another connection is checkpointing: it does the work */
+    if (rc != SQLITE_OK)
+        return fail(st, rc, "checkpoint");
+    if (frames >= 0) {
+        st->log_frames = frames;
+        st->log_copied = copied;
+    }
+    return 0;
 }
 
 int ct_store_savepoint(ct_store_t *st)

@@ -182,6 +182,24 @@ static int run_batch(ct_writer_t *w, ct_job_t *batch)
     return r;
 }
 
+/* Writer thread, between batches (not under mu): a log checkpoint if one is due (writer.h).
+ * idle: the queue was empty when the batch was handed back. A failure is logged by the store
+ * and retried after the next batch; the jobs never depend on it. */
+static void checkpoint_log_if_due(ct_writer_t *w, bool idle)
+{
+    int64_t waiting = ct_store_log_uncopied(w->st);
+    if (waiting < CT_WRITER_LOG_IDLE || (!idle && waiting < CT_WRITER_LOG_MAX))
+        return;
+    uint64_t t0 = uv_hrtime();
+    int r = ct_store_checkpoint(w->st);
+    uint64_t us = (uv_hrtime() - t0) / 1000;
+    uv_mutex_lock(&w->mu);
+    if (r == 0)
+        w->stats.log_checkpoints++;
+    w->stats.log_checkpoint_us_total += us;
+    uv_mutex_unlock(&w->mu);
+}
+
 /* Under mu, after a committed batch: its audit rows by action and outcome, for the metrics. */
 static void count_audit_rows(ct_writer_t *w, const ct_job_t *batch)
 {
@@ -256,8 +274,10 @@ static void writer_main(void *arg)
         else
             w->done_head = batch;
         w->done_tail = last;
+        bool idle = w->queue_head == NULL;
         uv_mutex_unlock(&w->mu);
         uv_async_send(&w->async);
+        checkpoint_log_if_due(w, idle);
         uv_mutex_lock(&w->mu);
     }
     /* Everything queued is committed, the daemon's stop row last: cover it. */
@@ -338,6 +358,7 @@ int ct_writer_start(uv_loop_t *loop, const char *db_path, ct_writer_t **out, cha
         free(w);
         return r;
     }
+    ct_store_checkpoints_manual(w->st);
     ct_uuid7_gen_init(&w->ids);
     /* Counters only: without them the daemon serves, and the metrics report zeros. */
     w->audit_counts = calloc((ct_audit_actions_count + 1) * 4, sizeof *w->audit_counts);

@@ -10,6 +10,7 @@
  *                                      (an audit-only job: its row, no savepoint)
  *                                    COMMIT (synchronous=FULL: durable when it returns)
  *   job->done(job) <--uv_async------ move the batch to the done queue
+ *                                    maybe a log checkpoint (see CT_WRITER_LOG_IDLE)
  *
  * A batch is sized by what is queued, never by a timer: a lone request commits at once, and
  * under load many requests share one fsync.
@@ -43,6 +44,14 @@
 /* Most jobs in one transaction: bounds the latency of the first job in a batch and the work of
  * one loop wake-up that sends the batch's replies. */
 #define CT_WRITER_BATCH 1024
+
+/* Log checkpoints (store.h) are the writer's, between batches and after the finished batch is
+ * handed to the loop, so that no reply waits for one: when the queue is empty and at least
+ * CT_WRITER_LOG_IDLE pages wait to be copied, or after any batch once CT_WRITER_LOG_MAX do (a
+ * load that never empties the queue). Smaller checkpoints are shorter stalls for the jobs that
+ * arrive during one. */
+#define CT_WRITER_LOG_IDLE 500
+#define CT_WRITER_LOG_MAX 1000
 
 typedef struct ct_writer ct_writer_t;
 typedef struct ct_job ct_job_t;
@@ -114,7 +123,9 @@ typedef struct ct_writer_stats {
     uint64_t failed_commits;
     uint64_t commit_us_total; /* time from BEGIN to the end of COMMIT, summed over batches */
     uint64_t commit_us_max;
-    uint64_t queued; /* jobs submitted and not yet taken into a batch */
+    uint64_t queued;          /* jobs submitted and not yet taken into a batch */
+    uint64_t log_checkpoints; /* log checkpoints run between batches */
+    uint64_t log_checkpoint_us_total;
 } ct_writer_stats_t;
 void ct_writer_stats(ct_writer_t *w, ct_writer_stats_t *out);
 

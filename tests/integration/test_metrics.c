@@ -100,6 +100,9 @@ Test(metrics, scrape_reports_connections_audit_commits_and_alerts)
     cr_expect_geq(sample(page, "careteam_commit_batches_total"), 2, "%s", page);
     cr_expect_geq(sample(page, "careteam_commit_jobs_total"),
                   sample(page, "careteam_commit_batches_total"));
+    /* A few commits do not fill the log: reported, and zero. */
+    cr_expect_eq(sample(page, "careteam_log_checkpoints_total"), 0, "%s", page);
+    cr_expect_geq(sample(page, "careteam_log_checkpoint_seconds_total"), 0, "%s", page);
     cr_expect_eq(sample(page, "careteam_alerts{status=\"open\"}"), 0, "%s", page);
     cr_expect(strstr(page, "# TYPE careteam_audit_records_total counter") != NULL);
     /* No identities, ever: the page says how busy, not who. */

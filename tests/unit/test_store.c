@@ -199,6 +199,45 @@ Test(store, open_sets_wal_mode, .fini = cleanup)
     finish();
 }
 
+/* After ct_store_checkpoints_manual no commit copies the log into the database (the writer
+ * does that between batches, so that no reply waits for it); ct_store_checkpoint does. */
+Test(store, manual_checkpoints_leave_the_log_to_the_caller, .fini = cleanup)
+{
+    open_rw();
+    ct_store_checkpoints_manual(g_st);
+    cr_assert_eq(ct_store_log_uncopied(g_st), 0);
+    /* Well past SQLite's automatic threshold of 1,000 pages: one commit per member. */
+    for (int i = 0; i < 700; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "m%04d", i);
+        ct_member_t m = member(id, CT_ROLE_THERAPIST);
+        cr_assert_eq(ct_store_member_add(g_st, &m), 0);
+    }
+    int64_t waiting = ct_store_log_uncopied(g_st);
+    cr_assert_gt(waiting, 1000, "no commit checkpointed the log: %lld pages wait",
+                 (long long)waiting);
+    char wal[4200];
+    snprintf(wal, sizeof wal, "%s-wal", g_path);
+    struct stat sb;
+    cr_assert_eq(stat(wal, &sb), 0);
+    cr_assert_geq(sb.st_size, waiting * 4096, "the log holds every page: %lld bytes",
+                  (long long)sb.st_size);
+
+    cr_assert_eq(ct_store_checkpoint(g_st), 0);
+    cr_assert_eq(ct_store_log_uncopied(g_st), 0, "the checkpoint copied everything");
+    /* The next commit starts the log over instead of growing it. */
+    ct_member_t m = member("after", CT_ROLE_THERAPIST);
+    cr_assert_eq(ct_store_member_add(g_st, &m), 0);
+    cr_assert_lt(ct_store_log_uncopied(g_st), 10);
+    ct_member_t got;
+    cr_assert_eq(ct_store_member_get(g_st, "m0699", &got), 0);
+
+    cr_assert_eq(ct_store_begin(g_st), 0);
+    cr_assert_eq(ct_store_checkpoint(g_st), CT_EINTERNAL, "not inside a transaction");
+    cr_assert_eq(ct_store_rollback(g_st), 0);
+    finish();
+}
+
 Test(store, reopen_is_idempotent, .fini = cleanup)
 {
     open_rw();

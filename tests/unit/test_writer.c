@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "err.h"
 #include "store.h"
@@ -194,6 +195,32 @@ Test(writer, audit_only_jobs_are_written_and_freed)
     submit(0, false);
     run_until_done(1);
     cr_assert_eq(audit_rows("test.audit_only"), 10);
+    finish();
+}
+
+/* The writer checkpoints the log itself between batches (writer.h): committing one job at a
+ * time, well past SQLite's automatic threshold, the log file never holds much more than
+ * CT_WRITER_LOG_MAX pages. */
+Test(writer, checkpoints_the_log_between_batches)
+{
+    start();
+    for (int i = 0; i < MAX_JOBS; i++) {
+        submit(i, false);
+        run_until_done(i + 1); /* one job per transaction */
+    }
+    for (int i = 0; i < MAX_JOBS; i += 51)
+        cr_assert(member_exists(i), "member %d is stored", i);
+    ct_writer_stats_t ws;
+    ct_writer_stats(F.w, &ws);
+    cr_assert_eq(ws.batches, MAX_JOBS);
+    cr_assert_geq(ws.log_checkpoints, 1, "at least one checkpoint in %d commits", MAX_JOBS);
+    char wal[4200];
+    snprintf(wal, sizeof wal, "%s-wal", F.db);
+    struct stat sb;
+    cr_assert_eq(stat(wal, &sb), 0);
+    /* Pages of 4 KiB plus a 24-byte frame header; a batch adds at most a few dozen. */
+    cr_assert_leq(sb.st_size, (CT_WRITER_LOG_MAX + 64) * (4096 + 24) + 32,
+                  "the log was started over, not grown: %lld bytes", (long long)sb.st_size);
     finish();
 }
 
