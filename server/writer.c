@@ -40,7 +40,10 @@ struct ct_writer {
     uint64_t *audit_counts;    /* (ct_audit_actions_count + 1) * 4, under mu */
     ct_audit_signer_t *signer; /* owned; NULL: no checkpoints */
     uint32_t cp_every_rows, cp_every_ms;
-    bool cp_pending;   /* committed audit rows are not covered by a checkpoint yet */
+    bool cp_pending; /* committed audit rows are not covered by a checkpoint yet */
+    /* Writer thread only: after a failed log checkpoint, no new try before this many pages wait
+     * (a disk that refuses every checkpoint must not get one, and a log line, per batch). */
+    int64_t log_retry_at;
     int64_t cp_due_ms; /* when cp_pending: when the interval makes one due */
     /* Loop thread only: see ct_writer_on_audit. */
     void (*on_audit)(void *arg);
@@ -184,15 +187,17 @@ static int run_batch(ct_writer_t *w, ct_job_t *batch)
 
 /* Writer thread, between batches (not under mu): a log checkpoint if one is due (writer.h).
  * idle: the queue was empty when the batch was handed back. A failure is logged by the store
- * and retried after the next batch; the jobs never depend on it. */
+ * and tried again once CT_WRITER_LOG_IDLE more pages wait; the jobs never depend on it. */
 static void checkpoint_log_if_due(ct_writer_t *w, bool idle)
 {
     int64_t waiting = ct_store_log_uncopied(w->st);
-    if (waiting < CT_WRITER_LOG_IDLE || (!idle && waiting < CT_WRITER_LOG_MAX))
+    int64_t due = idle ? CT_WRITER_LOG_IDLE : CT_WRITER_LOG_MAX;
+    if (waiting < due || waiting < w->log_retry_at)
         return;
     uint64_t t0 = uv_hrtime();
     int r = ct_store_checkpoint(w->st);
     uint64_t us = (uv_hrtime() - t0) / 1000;
+    w->log_retry_at = r == 0 ? 0 : waiting + CT_WRITER_LOG_IDLE;
     uv_mutex_lock(&w->mu);
     if (r == 0)
         w->stats.log_checkpoints++;

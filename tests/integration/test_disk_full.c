@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -122,12 +123,36 @@ static char *stored_ids(void)
     cr_assert_not_null(out);
     while (sqlite3_step(st) == SQLITE_ROW) {
         const char *id = (const char *)sqlite3_column_text(st, 0);
+        if (cap - len < 80) { /* room for a separator and an id of up to 64 bytes */
+            cap *= 2;
+            out = realloc(out, cap);
+            cr_assert_not_null(out);
+        }
         len += (size_t)snprintf(out + len, cap - len, "%s%s", len ? " " : "", id);
-        cr_assert_lt(len, cap - 64);
     }
     sqlite3_finalize(st);
     sqlite3_close(db);
     return out;
+}
+
+/* Points the preloaded fault library at the control file (see fault_preload.c); files and calls
+ * are CT_FAULT_FILES and CT_FAULT_CALLS, NULL for the library's defaults. */
+static void preload_faults(const char *control, const char *files, const char *calls)
+{
+    snprintf(g_env[0], sizeof g_env[0], "LD_PRELOAD=%s", CT_TEST_FAULT_PRELOAD);
+    snprintf(g_env[1], sizeof g_env[1], "CT_FAULT_CONTROL=%s", control);
+    /* A sanitizer build's libasan must come first unless told not to check. */
+    const char *asan = getenv("ASAN_OPTIONS");
+    snprintf(g_env[2], sizeof g_env[2], "ASAN_OPTIONS=%s%sverify_asan_link_order=0",
+             asan != NULL ? asan : "", asan != NULL && asan[0] ? ":" : "");
+    for (int i = 0; i < 3; i++)
+        g_d.serve_env[i] = g_env[i];
+    if (files != NULL || calls != NULL) {
+        snprintf(g_env[3], sizeof g_env[3], "%s=%s",
+                 files != NULL ? "CT_FAULT_FILES" : "CT_FAULT_CALLS",
+                 files != NULL ? files : calls);
+        g_d.serve_env[3] = g_env[3];
+    }
 }
 
 /*
@@ -140,19 +165,7 @@ static void disk_full_scenario(const char *calls)
     ct_test_daemon_init(&g_d, NULL);
     char control[4200];
     snprintf(control, sizeof control, "%s/disk-full", g_d.dir);
-    snprintf(g_env[0], sizeof g_env[0], "LD_PRELOAD=%s", CT_TEST_FAULT_PRELOAD);
-    snprintf(g_env[1], sizeof g_env[1], "CT_FAULT_CONTROL=%s", control);
-    /* A sanitizer build's libasan must come first unless told not to check. */
-    const char *asan = getenv("ASAN_OPTIONS");
-    snprintf(g_env[2], sizeof g_env[2], "ASAN_OPTIONS=%s%sverify_asan_link_order=0",
-             asan != NULL ? asan : "", asan != NULL && asan[0] ? ":" : "");
-    g_d.serve_env[0] = g_env[0];
-    g_d.serve_env[1] = g_env[1];
-    g_d.serve_env[2] = g_env[2];
-    if (calls != NULL) {
-        snprintf(g_env[3], sizeof g_env[3], "CT_FAULT_CALLS=%s", calls);
-        g_d.serve_env[3] = g_env[3];
-    }
+    preload_faults(control, NULL, calls);
     ct_test_daemon_start(&g_d);
 
     ct_sync_t *ahmed = ct_test_connect(&g_d, "dr.ahmed");
@@ -213,5 +226,79 @@ Test(disk_full, writes_refused_unavailable_then_resumed)
 Test(disk_full, failed_sync_refused_unavailable_then_resumed)
 {
     disk_full_scenario("fsync,fdatasync");
+    ct_test_daemon_finish(&g_d);
+}
+
+/* How many times the daemon's log so far says a log checkpoint failed. */
+static int checkpoint_failures(void)
+{
+    size_t len = 0;
+    char *log = ct_test_read_file(g_d.log, &len);
+    cr_assert_not_null(log, "cannot read %s", g_d.log);
+    int n = 0;
+    for (const char *p = log; (p = strstr(p, "op=checkpoint ")) != NULL; p++)
+        n++;
+    free(log);
+    return n;
+}
+
+static off_t db_file_size(void)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/careteam.db", g_d.data);
+    struct stat sb;
+    cr_assert_eq(stat(path, &sb), 0, "%s: %s", path, strerror(errno));
+    return sb.st_size;
+}
+
+/*
+ * The database file cannot be written while its write-ahead log can: commits succeed, and the
+ * writer's log checkpoints (copying the log into the file, server/writer.h) fail. Every write is
+ * still acknowledged; a failed checkpoint is tried again only after more of the log has grown,
+ * not after every commit; and once the file can be written again a checkpoint copies the log.
+ */
+Test(disk_full, failed_log_checkpoints_refuse_nothing)
+{
+    ct_test_daemon_init(&g_d, NULL);
+    char control[4200], id[32];
+    snprintf(control, sizeof control, "%s/disk-full", g_d.dir);
+    preload_faults(control, "careteam.db", NULL);
+    ct_test_daemon_start(&g_d);
+    ct_sync_t *ahmed = ct_test_connect(&g_d, "dr.ahmed");
+    off_t size_before = db_file_size();
+
+    FILE *f = fopen(control, "w");
+    cr_assert_not_null(f, "cannot create %s: %s", control, strerror(errno));
+    fclose(f);
+    /* One commit each, some six log pages each: past CT_WRITER_LOG_MAX several times over. */
+    for (int i = 0; i < 400; i++) {
+        snprintf(id, sizeof id, "during-%d", i);
+        send_acked(ahmed, id);
+    }
+    assert_alive("while checkpoints fail");
+    int failed = checkpoint_failures();
+    cr_assert_geq(failed, 1, "the log grew past the threshold: a checkpoint was tried (log: %s)",
+                  g_d.log);
+    cr_assert_leq(failed, 10, "a failed checkpoint is not retried after every commit: %d tries",
+                  failed);
+    cr_assert_eq(db_file_size(), size_before, "nothing reached the database file");
+
+    cr_assert_eq(unlink(control), 0);
+    for (int i = 0; i < 150; i++) {
+        snprintf(id, sizeof id, "after-%d", i);
+        send_acked(ahmed, id);
+    }
+    cr_assert_gt(db_file_size(), size_before, "a checkpoint copied the log into the file");
+    cr_assert_eq(checkpoint_failures(), failed, "no checkpoint failed after the fault");
+    ct_sync_close(ahmed);
+
+    int status = ct_test_daemon_stop(&g_d);
+    cr_assert_eq(status, 0, "careteamd exited %d", status);
+    char *ids = stored_ids();
+    cr_assert(strstr(ids, "during-0 during-1 ") == ids && strstr(ids, " after-149") != NULL,
+              "every acknowledged message is stored");
+    free(ids);
+    int rc = ct_test_careteamd(&g_d, "audit", "verify", g_d.data, NULL);
+    cr_assert_eq(rc, 0, "careteamd audit verify exited %d (log: %s)", rc, g_d.log);
     ct_test_daemon_finish(&g_d);
 }
