@@ -99,6 +99,9 @@ const ct_audit_action_t ct_audit_actions[] = {
     {"member.revoke", &SECURITY, 'U', "`careteamd revoke`: a member's certificate revoked (CRL)"},
     {"server.revoke", &SECURITY, 'U',
      "`careteamd revoke --server`: the daemon's own certificate revoked (CRL)"},
+    {"server.renew", &SECURITY, 'C',
+     "`careteamd renew --server`: a new certificate for the daemon (detail: its serial and the "
+     "previous one)"},
     {"member.supervisor", &SECURITY, 'U', "`careteamd supervisor set`, or `enroll --supervisor`"},
     {"participant.add", &PATIENT, 'C', "`careteamd participant add`"},
     {"team.add", &PATIENT, 'U', "`careteamd team add`: a member joins a care team"},

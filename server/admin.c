@@ -566,6 +566,109 @@ static bool notify_daemon(const char *dir)
     return pid != 0 && kill(pid, SIGHUP) == 0;
 }
 
+/* The hosts of the current server certificate at crt followed by extra[0..n_extra), into a new
+ * array of borrowed pointers (*all; caller frees it and then the old hosts with
+ * ct_pki_hosts_free). A certificate that cannot be read contributes nothing, with a warning. */
+static int server_hosts(const char *crt, const char *const *extra, size_t n_extra, char ***old,
+                        size_t *n_old, const char ***all)
+{
+    char err[512];
+    int r = ct_pki_cert_hosts(crt, old, n_old, err, sizeof err);
+    if (r != 0) {
+        fprintf(stderr,
+                "careteamd: warning: %s; the new certificate names only 127.0.0.1, ::1, localhost "
+                "and the --host names given\n",
+                err);
+        *old = NULL;
+        *n_old = 0;
+    }
+    *all = calloc(*n_old + n_extra + 1, sizeof **all);
+    if (*all == NULL) {
+        ct_pki_hosts_free(*old, *n_old);
+        return CT_ENOMEM;
+    }
+    for (size_t i = 0; i < *n_old; i++)
+        (*all)[i] = (*old)[i];
+    for (size_t i = 0; i < n_extra; i++)
+        (*all)[*n_old + i] = extra[i];
+    return 0;
+}
+
+int ct_admin_renew_server(const char *dir, const char *const *hosts, size_t n_hosts)
+{
+    char crt[4096], key[4096], prefix[4096], err[512] = "";
+    ct_dir_path(crt, sizeof crt, dir, CT_DIR_SERVER_CRT);
+    ct_dir_path(key, sizeof key, dir, CT_DIR_SERVER_KEY);
+    /* The new pair is written beside the old one and renamed over it once recorded. */
+    ct_dir_path(prefix, sizeof prefix, dir, "server.renew");
+    issue_t is;
+    int r = issue_prepare(dir, prefix, &is);
+    if (r != 0)
+        return r;
+    unlink(is.key); /* left by a run that failed before its renames */
+    unlink(is.crt);
+
+    char previous[CT_PKI_SERIAL_HEX_MAX + 1] = "none";
+    if (ct_pki_cert_serial(is.ca_crt, crt, previous, NULL, 0, err, sizeof err) != 0) {
+        fprintf(stderr, "careteamd: warning: %s\n", err);
+        snprintf(previous, sizeof previous, "none");
+    }
+    char **old = NULL;
+    size_t n_old = 0;
+    const char **all = NULL;
+    r = server_hosts(crt, hosts, n_hosts, &old, &n_old, &all);
+    if (r != 0)
+        return r;
+
+    ct_store_t *st;
+    r = open_store(dir, &st);
+    if (r != 0) {
+        free(all);
+        ct_pki_hosts_free(old, n_old);
+        return r;
+    }
+    bool files_written = false;
+    char serial[CT_PKI_SERIAL_HEX_MAX + 1] = "";
+    err[0] = '\0';
+    r = ct_store_begin(st);
+    if (r == 0) {
+        r = ct_pki_issue_server(is.ca_key, is.ca_crt, is.key, is.crt, "careteamd", all,
+                                n_old + n_hosts, is.cfg.crl_url, err, sizeof err);
+        files_written = r == 0;
+    }
+    if (r == 0)
+        r = ct_pki_cert_serial(is.ca_crt, is.crt, serial, NULL, 0, err, sizeof err);
+    if (r == 0) {
+        char detail[256];
+        snprintf(detail, sizeof detail, "serial=%s previous=%s hosts=%zu", serial, previous,
+                 n_old + n_hosts);
+        r = admin_audit(st, "server.renew", "daemon", "", detail);
+    }
+    r = issue_finish(st, r, &is, files_written, err, "renew --server");
+    free(all);
+    ct_pki_hosts_free(old, n_old);
+    if (r != 0)
+        return r;
+    /* Key first: a reload between the two renames fails on the mismatch and keeps serving with
+     * the pair it has, and the next reload (or start) takes the new pair. */
+    if (rename(is.key, key) != 0 || rename(is.crt, crt) != 0) {
+        fprintf(stderr,
+                "careteamd: renew --server: the new certificate (serial %s) was issued and "
+                "recorded, but could not be moved into place: %s. Move %s to %s and %s to %s, "
+                "then send the daemon SIGHUP.\n",
+                serial, strerror(errno), is.key, key, is.crt, crt);
+        return CT_ESYS;
+    }
+    bool told = notify_daemon(dir);
+    printf("Issued a new server certificate (serial %s, valid 825 days) in %s,\nreplacing serial "
+           "%s. %s\nClients need nothing new: the certificate comes from the same CA (%s/%s).\n",
+           serial, crt, previous,
+           told ? "The running daemon reloads it; connections already open keep the old one."
+                : "No running daemon found: it is read when the daemon starts.",
+           dir, CT_DIR_CA_CRT);
+    return 0;
+}
+
 int ct_admin_set_active(const char *dir, const char *id, bool active)
 {
     if (!ct_id_valid(id)) {

@@ -50,6 +50,15 @@ int ct_admin_set_active(const char *dir, const char *id, bool active);
 /* `careteamd renew`: a new certificate and key for an existing, active member (PREFIX.key,
  * PREFIX.crt), audited as member.renew with its serial (so `revoke` finds it). */
 int ct_admin_renew(const char *dir, const char *id, const char *out_prefix);
+/*
+ * `careteamd renew DIR --server`: a new key and certificate for the daemon from DIR's CA, for
+ * the hosts the current DIR/server.crt names plus hosts[0..n_hosts), naming the configured
+ * crl_url. They replace DIR/server.key and DIR/server.crt (renamed into place after the audit
+ * row server.renew, which names the new and the previous serial, is committed), and a running
+ * daemon is told to reload them (SIGHUP). For a certificate that expires, one that was revoked
+ * (`revoke --server` first: that lists the current one), or new host names.
+ */
+int ct_admin_renew_server(const char *dir, const char *const *hosts, size_t n_hosts);
 
 /*
  * `careteamd revoke DIR --id ID [--reason R] [--cert FILE]`: adds the member's certificates to

@@ -41,6 +41,8 @@ static const char USAGE[] =
     "  deactivate DIR --id ID         refuse a member's future connections\n"
     "  activate DIR --id ID           allow a deactivated member again\n"
     "  renew DIR --id ID --out PREFIX a new certificate for a member (expiring or lost)\n"
+    "  renew DIR --server [--host NAME]...\n"
+    "                                 a new certificate for the daemon (expiring or revoked)\n"
     "  revoke DIR --id ID [--reason R] [--cert FILE]\n"
     "                                 revoke a member's certificate (DIR/crl.pem)\n"
     "  revoke DIR --server [--reason R]\n"
@@ -260,13 +262,16 @@ static int cmd_set_active(int argc, char **argv, bool active)
 
 static int cmd_renew(int argc, char **argv)
 {
-    static const struct option opts[] = {{"id", required_argument, NULL, 'i'},
-                                         {"out", required_argument, NULL, 'o'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {0}};
+    static const struct option opts[] = {
+        {"id", required_argument, NULL, 'i'}, {"out", required_argument, NULL, 'o'},
+        {"server", no_argument, NULL, 's'},   {"host", required_argument, NULL, 'H'},
+        {"help", no_argument, NULL, 'h'},     {0}};
     const char *id = NULL, *out = NULL;
+    const char *hosts[MAX_HOSTS];
+    size_t n_hosts = 0;
+    bool server = false;
     int c;
-    while ((c = getopt_long(argc, argv, "i:o:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "i:o:sH:h", opts, NULL)) != -1) {
         switch (c) {
         case 'i':
             id = optarg;
@@ -274,11 +279,27 @@ static int cmd_renew(int argc, char **argv)
         case 'o':
             out = optarg;
             break;
+        case 's':
+            server = true;
+            break;
+        case 'H':
+            if (n_hosts == MAX_HOSTS)
+                return usage_error("renew", "at most 32 --host options%s", "");
+            hosts[n_hosts++] = optarg;
+            break;
         case 'h':
-            printf("usage: careteamd renew DIR --id ID --out PREFIX\n\n"
+            printf("usage: careteamd renew DIR --id ID --out PREFIX\n"
+                   "       careteamd renew DIR --server [--host NAME]...\n\n"
                    "Issues a new key and certificate (PREFIX.key, PREFIX.crt) for an existing,\n"
                    "active member, e.g. when theirs is about to expire or was lost. The old\n"
-                   "certificate stays valid until it expires: revoke it if it must stop now.\n");
+                   "certificate stays valid until it expires: revoke it if it must stop now.\n\n"
+                   "--server issues the daemon a new key and certificate from the same CA,\n"
+                   "replacing DIR/server.key and DIR/server.crt, and tells a running daemon to\n"
+                   "reload them: when the certificate expires (it is valid 825 days), after\n"
+                   "`careteamd revoke DIR --server`, or to add host names. The new certificate\n"
+                   "names the hosts of the old one and every --host NAME (a DNS name or an IP\n"
+                   "address), and the revocation list of careteamd.conf's crl_url. Members need\n"
+                   "nothing new.\n");
             return 0;
         default:
             return usage_error("renew", "%s", "unknown option");
@@ -287,8 +308,16 @@ static int cmd_renew(int argc, char **argv)
     const char *dir = take_dir("renew", argc, argv);
     if (dir == NULL)
         return EXIT_USAGE;
+    if (server) {
+        if (id != NULL || out != NULL)
+            return usage_error("renew", "%s",
+                               "--server renews the daemon's certificate: give no --id or --out");
+        return ct_admin_renew_server(dir, hosts, n_hosts) == 0 ? 0 : 1;
+    }
+    if (n_hosts > 0)
+        return usage_error("renew", "%s", "--host goes with --server only");
     if (id == NULL || out == NULL)
-        return usage_error("renew", "%s", "--id and --out are required");
+        return usage_error("renew", "%s", "--id and --out are required (or --server)");
     return ct_admin_renew(dir, id, out) == 0 ? 0 : 1;
 }
 

@@ -699,6 +699,74 @@ out:
     return rc;
 }
 
+void ct_pki_hosts_free(char **hosts, size_t n_hosts)
+{
+    for (size_t i = 0; i < n_hosts; i++)
+        free(hosts[i]);
+    free(hosts);
+}
+
+/* One subjectAltName as a host string (DNS name, or IP address in canonical text), into out;
+ * false for another kind of name or one that does not fit. */
+static bool san_host(const GENERAL_NAME *g, char *out, size_t len)
+{
+    int type;
+    const ASN1_STRING *v = GENERAL_NAME_get0_value(g, &type);
+    const unsigned char *d = ASN1_STRING_get0_data(v);
+    int n = ASN1_STRING_length(v);
+    if (type == GEN_DNS && n > 0 && (size_t)n < len && memchr(d, '\0', (size_t)n) == NULL) {
+        memcpy(out, d, (size_t)n);
+        out[n] = '\0';
+        return true;
+    }
+    if (type == GEN_IPADD && (n == 4 || n == 16))
+        return inet_ntop(n == 4 ? AF_INET : AF_INET6, d, out, (socklen_t)len) != NULL;
+    return false;
+}
+
+int ct_pki_cert_hosts(const char *crt_path, char ***hosts, size_t *n_hosts, char *errbuf,
+                      size_t errlen)
+{
+    *hosts = NULL;
+    *n_hosts = 0;
+    int rc = 0;
+    ERR_clear_error();
+    X509 *x = read_cert_file(crt_path, "server certificate", &rc, errbuf, errlen);
+    if (x == NULL)
+        return rc;
+    GENERAL_NAMES *names = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+    int count = names != NULL ? sk_GENERAL_NAME_num(names) : 0;
+    char **out = count > 0 ? calloc((size_t)count, sizeof *out) : NULL;
+    size_t n = 0;
+    if (count > 0 && out == NULL)
+        rc = ct_errf(errbuf, errlen, CT_ENOMEM, "out of memory");
+    for (int i = 0; rc == 0 && i < count; i++) {
+        char host[DNS_NAME_MAX + 1];
+        if (!san_host(sk_GENERAL_NAME_value(names, i), host, sizeof host) ||
+            strcmp(host, "127.0.0.1") == 0 || strcmp(host, "::1") == 0 ||
+            strcmp(host, "localhost") == 0)
+            continue;
+        out[n] = strdup(host);
+        if (out[n] == NULL)
+            rc = ct_errf(errbuf, errlen, CT_ENOMEM, "out of memory");
+        else
+            n++;
+    }
+    GENERAL_NAMES_free(names);
+    X509_free(x);
+    if (rc != 0) {
+        ct_pki_hosts_free(out, n);
+        return rc;
+    }
+    if (n == 0) {
+        free(out);
+        out = NULL;
+    }
+    *hosts = out;
+    *n_hosts = n;
+    return 0;
+}
+
 /*
  * Reads the CRL at path and checks it is signed by ca. Returns the list (caller frees), or NULL
  * with *rc CT_ENOTFOUND (no file) or CT_EINVAL and errbuf set.

@@ -40,6 +40,16 @@ int ct_pki_issue_server(const char *ca_key_path, const char *ca_crt_path, const 
                         const char *crt_path, const char *common_name, const char *const *hosts,
                         size_t n_hosts, const char *crl_url, char *errbuf, size_t errlen);
 
+/*
+ * The hosts the server certificate at crt_path names beyond those every server certificate has
+ * (127.0.0.1, ::1, localhost): its other DNS and IP subjectAltNames, in the certificate's order
+ * and in the form ct_pki_issue_server takes. On success *hosts (NULL when there is none) and its
+ * strings are malloc'd: free with ct_pki_hosts_free. CT_ENOTFOUND if there is no file.
+ */
+int ct_pki_cert_hosts(const char *crt_path, char ***hosts, size_t *n_hosts, char *errbuf,
+                      size_t errlen);
+void ct_pki_hosts_free(char **hosts, size_t n_hosts);
+
 /* Issues a member (client) certificate: CN = member_id, clientAuth, and crl_url (see above).
  * Valid `days` days. */
 int ct_pki_issue_member(const char *ca_key_path, const char *ca_crt_path, const char *key_path,

@@ -28,7 +28,7 @@ _careteamd_command_opts()
     enroll) echo "--id --name --role --out --supervisor" ;;
     members) echo "--json" ;;
     deactivate | activate) echo "--id" ;;
-    renew) echo "--id --out" ;;
+    renew) echo "--id --out --server --host" ;;
     revoke) echo "--id --server --reason --cert" ;;
     "participant add") echo "--id --label" ;;
     "participant list") echo "--json" ;;

@@ -242,6 +242,73 @@ Test(server_crl, list_of_another_ca_or_no_list_fails_the_connection)
     ct_test_daemon_finish(&g_d);
 }
 
+/* The server certificate's serial, from DIR/server.crt. */
+static void server_serial(char serial[CT_PKI_SERIAL_HEX_MAX + 1])
+{
+    char ca[4200], crt[4200], err[512];
+    snprintf(ca, sizeof ca, "%s/ca.crt", g_d.data);
+    snprintf(crt, sizeof crt, "%s/server.crt", g_d.data);
+    cr_assert_eq(ct_pki_cert_serial(ca, crt, serial, NULL, 0, err, sizeof err), 0, "%s", err);
+}
+
+/*
+ * After `revoke --server` (its key leaked), `careteamd renew DIR --server` gives the daemon a new
+ * certificate from the same CA, for the same hosts plus any --host, naming the same list: the
+ * running daemon reloads it, and clients that check the list connect again with nothing new on
+ * their side. The trail names both serials. No new data directory, no member enrolled again.
+ */
+Test(server_crl, renew_server_replaces_a_revoked_certificate)
+{
+    ct_test_daemon_init(&g_d, NULL);
+    char dir[4200], path[4300], crl[4300], url[2048], err[512];
+    /* A directory of its own, made with a --host to carry over; the demo team is enrolled in
+     * g_d.data, so serve that and renew there, and check the hosts on this one. */
+    snprintf(dir, sizeof dir, "%s/clinic", g_d.dir);
+    cr_assert_eq(ct_test_careteamd(&g_d, "init", dir, "--host", "care.example.org", NULL), 0);
+    cr_assert_eq(ct_test_careteamd(&g_d, "renew", dir, "--server", "--host", "10.20.30.40", NULL),
+                 0);
+    snprintf(path, sizeof path, "%s/server.crt", dir);
+    char **hosts = NULL;
+    size_t n = 0;
+    cr_assert_eq(ct_pki_cert_hosts(path, &hosts, &n, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(n, 2, "the old certificate's host and the new --host");
+    cr_assert_str_eq(hosts[0], "care.example.org");
+    cr_assert_str_eq(hosts[1], "10.20.30.40");
+    ct_pki_hosts_free(hosts, n);
+
+    ct_test_daemon_start(&g_d);
+    snprintf(crl, sizeof crl, "%s/crl.pem", g_d.data);
+    snprintf(path, sizeof path, "%s/server.crt", g_d.data);
+    char old_url[2048];
+    cert_crl_url(path, old_url, sizeof old_url);
+    char old[CT_PKI_SERIAL_HEX_MAX + 1], fresh[CT_PKI_SERIAL_HEX_MAX + 1];
+    server_serial(old);
+    revoke_server_cert();
+    cr_assert_neq(connect_with_crl("th.lee", crl, err, sizeof err), 0, "revoked, yet connected");
+
+    cr_assert_eq(ct_test_careteamd(&g_d, "renew", g_d.data, "--server", NULL), 0);
+    server_serial(fresh);
+    cr_assert_str_neq(fresh, old);
+    cert_crl_url(path, url, sizeof url);
+    cr_assert_str_eq(url, old_url, "the new certificate names the same list");
+    cr_assert_eq(ct_test_audit_count(&g_d, "server.renew"), 1);
+    /* renew told the daemon (SIGHUP); the reload is asynchronous. */
+    int rc = -1;
+    for (int i = 0; i < 100 && rc != 0; i++) {
+        rc = connect_with_crl("th.lee", crl, err, sizeof err);
+        if (rc != 0)
+            usleep(50 * 1000);
+    }
+    cr_assert_eq(rc, 0, "the daemon did not take the new certificate: %s", err);
+
+    /* --server takes no member options, and --host goes with --server only. */
+    cr_assert_eq(ct_test_careteamd(&g_d, "renew", g_d.data, "--server", "--id", "th.lee", NULL), 2);
+    cr_assert_eq(ct_test_careteamd(&g_d, "renew", g_d.data, "--id", "th.lee", "--out", path,
+                                   "--host", "x.example.org", NULL),
+                 2);
+    ct_test_daemon_finish(&g_d);
+}
+
 /* --crl-url is kept as crl_url and named by the server certificate and by every certificate that
  * enroll and renew issue later; changing crl_url changes what later certificates name. */
 Test(server_crl, init_crl_url_is_named_by_enroll_and_renew)

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 TestSuite(pki, .fini = ct_test_leak_check);
@@ -240,6 +241,42 @@ Test(pki, server_cert_carries_sans_including_extra_hosts)
     GENERAL_NAMES_free(sans);
 
     X509_free(srv);
+    teardown(&f);
+}
+
+/* ct_pki_cert_hosts reads back the hosts a server certificate was issued for, beyond the three
+ * every one has, in the form ct_pki_issue_server takes (so `renew --server` keeps them). */
+Test(pki, server_cert_hosts_are_read_back_as_issued)
+{
+    struct fixture f;
+    setup(&f);
+    make_ca(&f);
+    const char *hosts[] = {"clinic.example.org", "10.1.2.3", "fd00::5", "localhost", "::1"};
+    int rc = ct_pki_issue_server(f.ca_key, f.ca_crt, f.key, f.crt, "careteamd", hosts, 5, NULL,
+                                 f.err, sizeof(f.err));
+    cr_assert_eq(rc, 0, "%s", f.err);
+    char **got = NULL;
+    size_t n = 0;
+    rc = ct_pki_cert_hosts(f.crt, &got, &n, f.err, sizeof(f.err));
+    cr_assert_eq(rc, 0, "%s", f.err);
+    cr_assert_eq(n, 3);
+    cr_assert_str_eq(got[0], "clinic.example.org");
+    cr_assert_str_eq(got[1], "10.1.2.3");
+    cr_assert_str_eq(got[2], "fd00::5");
+    ct_pki_hosts_free(got, n);
+
+    /* Only the built-in three: no hosts. No file: CT_ENOTFOUND, with the path in the message. */
+    cr_assert_eq(unlink(f.key), 0);
+    cr_assert_eq(unlink(f.crt), 0);
+    rc = ct_pki_issue_server(f.ca_key, f.ca_crt, f.key, f.crt, "careteamd", NULL, 0, NULL, f.err,
+                             sizeof(f.err));
+    cr_assert_eq(rc, 0, "%s", f.err);
+    cr_assert_eq(ct_pki_cert_hosts(f.crt, &got, &n, f.err, sizeof(f.err)), 0, "%s", f.err);
+    cr_assert_eq(n, 0);
+    cr_assert_null(got);
+    cr_assert_eq(unlink(f.crt), 0);
+    cr_assert_eq(ct_pki_cert_hosts(f.crt, &got, &n, f.err, sizeof(f.err)), CT_ENOTFOUND);
+    cr_assert(strstr(f.err, f.crt) != NULL, "%s", f.err);
     teardown(&f);
 }
 
