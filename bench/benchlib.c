@@ -310,6 +310,42 @@ int bl_opts_parse(bl_opts_t *o, int argc, char **argv, int *i)
     return 0;
 }
 
+int bl_opts_load(bl_opts_t *o, int argc, char **argv, const char *prog, void (*usage)(FILE *f),
+                 bl_own_opt_fn *own, void *ctx)
+{
+    bl_opts_defaults(o);
+    bl_opts_from_env(o);
+    for (int i = 1; i < argc; i++) {
+        int r = bl_opts_parse(o, argc, argv, &i);
+        if (r < 0)
+            return 2;
+        if (r > 0)
+            continue;
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (!own(ctx, argc, argv, &i)) {
+            fprintf(stderr, "%s: unknown option or missing value: %s\n", prog, a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    return -1;
+}
+
+int bl_opts_check(bl_opts_t *o, const char *prog)
+{
+    if ((o->senders == 0) != (o->receivers == 0)) {
+        fprintf(stderr, "%s: senders and receivers must both be 0 or both > 0\n", prog);
+        return -1;
+    }
+    if (o->duration_s <= 0 && o->count == 0 && o->senders > 0)
+        o->duration_s = 5;
+    return 0;
+}
+
 /* ---- report ---------------------------------------------------------------------------------- */
 
 static double us(uint64_t ns)

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 /* ---- time ------------------------------------------------------------------------------------ */
@@ -116,8 +117,26 @@ void bl_opts_defaults(bl_opts_t *o);
  */
 int bl_opts_parse(bl_opts_t *o, int argc, char **argv, int *i);
 void bl_opts_from_env(bl_opts_t *o);
+/* After parsing: refuses senders without receivers or the reverse (-1, with a message on stderr
+ * prefixed by prog) and gives a run with senders but neither a duration nor a count the default
+ * 5 s. Returns 0 or -1. */
+int bl_opts_check(bl_opts_t *o, const char *prog);
 /* The usage text of the common options. */
 extern const char BL_OPTS_USAGE[];
+
+/* A load generator's own options: takes argv[*i] when it is one of them (advancing *i past its
+ * value) and returns true; false when it is not one, or its value is missing. */
+typedef bool bl_own_opt_fn(void *ctx, int argc, char **argv, int *i);
+
+/*
+ * Fills o from the defaults (bl_opts_defaults), then the environment (bl_opts_from_env), then
+ * argv[1..] (bl_opts_parse), so that options win; hands every other argument to own (with ctx).
+ * Returns -1 when the run goes on, or the exit status to return now: 0 after -h/--help
+ * (usage(stdout)); 2 after a bad common option (its message on stderr) or an unknown one or one
+ * without its value ("<prog>: unknown option or missing value: ARG" and usage(stderr)).
+ */
+int bl_opts_load(bl_opts_t *o, int argc, char **argv, const char *prog, void (*usage)(FILE *f),
+                 bl_own_opt_fn *own, void *ctx);
 
 /* Everything a run measured. */
 typedef struct bl_result {

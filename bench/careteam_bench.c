@@ -20,10 +20,12 @@
  * all as bench.idle. Sender i sends SendMessage to receiver i % R; a receiver acknowledges every
  * Deliver with DeliveryAck, batched once per loop iteration (at most 1,024 ids each).
  *
- * Phases, each bounded by a timer so that every run stops by itself:
+ * Phases, each bounded by a timer so that every run stops by itself, are benchrun.c's (shared with
+ * mosq-bench); this file says when a connection is ready (a sender when welcomed, a receiver when
+ * its replay is complete), how one message is sent and how everything is closed:
  *
  *   CONNECT --all welcomed and replayed--> IDLE --idle up + settle--> SEND --duration/count-->
- *   DRAIN --everything acked delivered, or drain_s--> DONE (close all, report)
+ *   DRAIN --everything acked delivered and DeliveryAck'ed, or drain_s--> DONE (close all, report)
  *     (connect_s bounds CONNECT and IDLE; any phase can jump to DONE on a fatal error or SIGINT)
  *
  * Every message's body carries (run, sender, seq, send time), so the receiver measures end-to-end
@@ -44,21 +46,19 @@
 #include <unistd.h>
 
 #include "benchlib.h"
+#include "benchrun.h"
 #include "careteam.h"
 
 #ifndef CT_BENCH_CARETEAMD
 #define CT_BENCH_CARETEAMD "careteamd"
 #endif
 
-#define ACK_BATCH 1024          /* DeliveryAck carries at most 1,024 ids (handle_delivery_ack.c) */
-#define IDLE_PARALLEL 64        /* idle connections being set up at once */
-#define PACE_MS 1               /* the rate-mode pacer's tick */
-#define PACE_MAX_PER_TICK 20000 /* sends per tick: bounds one callback's work */
-#define MAX_OUTSTANDING 100000  /* per sender in rate mode; beyond it sends are skipped */
-#define COUNT_ONLY_BOUND_S 600  /* the time bound of a run bounded only by --count */
+#define ACK_BATCH 1024         /* DeliveryAck carries at most 1,024 ids (handle_delivery_ack.c) */
+#define IDLE_PARALLEL 64       /* idle connections being set up at once */
+#define MAX_OUTSTANDING 100000 /* per sender in rate mode; beyond it sends are skipped */
 #define MAX_CONF 16
-
-typedef enum phase { PH_CONNECT, PH_IDLE, PH_SEND, PH_DRAIN, PH_DONE } phase_t;
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 typedef struct bench bench_t;
 
@@ -67,26 +67,25 @@ typedef struct creds {
     char cert[4096], key[4096];
 } creds_t;
 
+/* Sender idx's connection; its ledger and body are b->run.senders[idx]. */
 typedef struct sender {
     bench_t *b;
     uint32_t idx;
-    ct_client_t *c;
+    ct_client_t *c; /* owned; closed by close_all, or on a failed connect */
     bool ready;
     char to[32];
-    char *body; /* payload + 1 bytes, reused for every send; owned */
-    uint64_t outstanding;
-    bl_ledger_t ledger;
 } sender_t;
 
 typedef struct receiver {
     bench_t *b;
-    ct_client_t *c;
+    ct_client_t *c; /* owned; closed by close_all, or on a failed connect */
     bool ready, replayed;
     char (*ids)[40]; /* message ids waiting for DeliveryAck; owned */
     size_t n_ids;
     unsigned acks_outstanding;
 } receiver_t;
 
+/* One SendMessage in flight: allocated by send_message, freed by on_ack. */
 typedef struct send_req {
     sender_t *s;
     uint64_t seq;
@@ -95,10 +94,12 @@ typedef struct send_req {
 
 struct bench {
     bl_opts_t o;
+    bench_run_t run; /* the phases, counters and result (benchrun.h); the callbacks get &run */
     uv_loop_t *loop;
-    phase_t phase;
-    uint64_t run;
     /* where the daemon is */
+    struct {
+        const char *dir, *connect, *data, *certs; /* as given; point into argv, or NULL */
+    } arg;
     const char *careteamd;
     char root[4096], data[4096], certdir[4096], addr[128];
     bool self_managed, keep;
@@ -107,21 +108,13 @@ struct bench {
     pid_t daemon; /* self-managed: our child */
     char ca[4096];
     creds_t *screds, *rcreds, idle_creds;
-    /* connections */
+    /* connections: arrays owned, freed by main after the report */
     sender_t *s;
     receiver_t *r;
     ct_client_t **idle;
-    unsigned n_ready, idle_started, idle_done, next_sender;
-    uv_timer_t phase_timer, pace_timer, hard_timer;
+    unsigned idle_started, idle_done;
     uv_check_t flush_check;
-    uv_signal_t sigint;
-    /* counts */
-    uint64_t t0_ns, last_ack_ns, last_deliver_ns;
-    uint64_t sent_total, acked_total, distinct_delivered, skipped;
-    bl_result_t res;
 };
-
-static void finish(bench_t *b);
 
 /* ---- the daemon ------------------------------------------------------------------------------ */
 
@@ -304,6 +297,11 @@ static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *
 
 /* ---- helpers --------------------------------------------------------------------------------- */
 
+static bench_t *bench_of(bench_run_t *r)
+{
+    return bench_container_of(r, bench_t, run);
+}
+
 static int new_client(bench_t *b, const creds_t *cr, ct_client_t **out)
 {
     ct_client_opts_t opts = {.server = b->addr,
@@ -320,133 +318,58 @@ static int new_client(bench_t *b, const creds_t *cr, ct_client_t **out)
 
 static void fatal(bench_t *b, const char *what, const char *id, const char *why)
 {
-    if (b->phase == PH_DONE)
-        return;
-    fprintf(stderr, "careteam-bench: %s %s: %s\n", what, id, why);
-    b->res.errors++;
-    finish(b);
-}
-
-static bool send_bound_reached(const bench_t *b)
-{
-    return b->o.count > 0 && b->sent_total >= b->o.count;
-}
-
-/* The drain is over when every send is answered, every acked message delivered and every
- * DeliveryAck answered. */
-static void check_drained(bench_t *b)
-{
-    if (b->phase != PH_DRAIN)
-        return;
-    for (unsigned i = 0; i < b->o.senders; i++)
-        if (b->s[i].outstanding > 0)
-            return;
-    if (b->distinct_delivered < b->acked_total)
-        return;
-    for (unsigned j = 0; j < b->o.receivers; j++)
-        if (b->r[j].acks_outstanding > 0 || b->r[j].n_ids > 0)
-            return;
-    b->res.drained = true;
-    finish(b);
+    bench_run_fail(&b->run, "%s %s: %s", what, id, why);
 }
 
 /* ---- senders --------------------------------------------------------------------------------- */
 
-static int send_one(sender_t *s);
-static void on_phase_timer(uv_timer_t *t);
-
-/* Sending is over (duration, count or SIGINT): wait at most drain_s for the rest. */
-static void begin_drain(bench_t *b)
-{
-    b->phase = PH_DRAIN;
-    uv_timer_stop(&b->pace_timer);
-    uv_timer_start(&b->phase_timer, on_phase_timer, (uint64_t)(b->o.drain_s * 1000), 0);
-    check_drained(b);
-}
-
+/* The answer to one SendMessage (or its abandonment when the connection closes). Frees q. */
 static void on_ack(ct_client_t *c, int status, const Careteam__V1__Envelope *resp, void *arg)
 {
     (void)c;
     send_req_t *q = arg;
     sender_t *s = q->s;
     bench_t *b = s->b;
-    s->outstanding--;
     int st = status != 0 ? status : ct_response_status(resp);
-    if (st == 0 && resp->body_case == CARETEAM__V1__ENVELOPE__BODY_ACK) {
-        uint64_t now = bl_now_ns();
-        bl_hist_record(&b->res.ack, now - q->sent_ns);
-        s->ledger.st[q->seq] |= BL_ACKED;
-        b->acked_total++;
-        b->last_ack_ns = now;
-    } else if (b->phase != PH_DONE) {
-        b->res.errors++;
-        if (b->res.errors <= 5)
+    bool acked = st == 0 && resp->body_case == CARETEAM__V1__ENVELOPE__BODY_ACK;
+    if (!acked && b->run.phase != BENCH_DONE) {
+        b->run.res.errors++;
+        if (b->run.res.errors <= 5)
             fprintf(stderr, "careteam-bench: send refused: %s %s\n", ct_errname(st),
                     ct_response_message(resp));
     }
+    uint64_t seq = q->seq, sent_ns = q->sent_ns;
     free(q);
-    if (b->phase == PH_SEND && b->o.rate <= 0) {
-        if (!send_bound_reached(b))
-            (void)send_one(s);
-        else
-            begin_drain(b);
-    }
-    check_drained(b);
+    bench_run_answered(&b->run, s->idx, acked, seq, sent_ns);
 }
 
-/* Sends the sender's next message. Returns 0 or a CT_E* code (counted as an error). */
-static int send_one(sender_t *s)
+/* ops->send: SendMessage from sender i to its receiver, answered in on_ack. Returns 0 or a CT_E*
+ * code. */
+static int send_message(bench_run_t *run, unsigned i, uint64_t seq, uint64_t sent_ns, char *body)
 {
-    bench_t *b = s->b;
-    send_req_t *q = malloc(sizeof *q);
-    if (q == NULL || bl_ledger_add(&s->ledger) != 0) {
-        free(q);
-        b->res.errors++;
+    bench_t *b = bench_of(run);
+    sender_t *s = &b->s[i];
+    send_req_t *q = malloc(sizeof *q); /* owned by the request; freed in on_ack */
+    if (q == NULL)
         return CT_ENOMEM;
-    }
     q->s = s;
-    q->seq = s->ledger.n - 1;
-    q->sent_ns = bl_now_ns();
-    bl_body_make(s->body, b->o.payload, b->run, s->idx, q->seq, q->sent_ns);
+    q->seq = seq;
+    q->sent_ns = sent_ns;
     char cmid[64];
-    snprintf(cmid, sizeof cmid, "%" PRIx64 "-%" PRIu32 "-%" PRIu64, b->run, s->idx, q->seq);
+    snprintf(cmid, sizeof cmid, "%" PRIx64 "-%" PRIu32 "-%" PRIu64, run->id, s->idx, seq);
     char *to[] = {s->to};
     Careteam__V1__SendMessage sm = CARETEAM__V1__SEND_MESSAGE__INIT;
     sm.client_msg_id = cmid;
     sm.n_to = 1;
     sm.to = to;
-    sm.body = s->body;
+    sm.body = body;
     Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
     env.body_case = CARETEAM__V1__ENVELOPE__BODY_SEND_MESSAGE;
     env.send_message = &sm;
     int r = ct_client_request(s->c, &env, on_ack, q);
-    if (r != 0) {
+    if (r != 0)
         free(q);
-        b->res.errors++;
-        return r;
-    }
-    s->outstanding++;
-    b->sent_total++;
-    return 0;
-}
-
-/* Rate mode: sends what is due by now, round-robin over the senders. */
-static void on_pace(uv_timer_t *t)
-{
-    bench_t *b = t->data;
-    if (b->phase != PH_SEND)
-        return;
-    uint64_t due = (uint64_t)((double)(bl_now_ns() - b->t0_ns) * b->o.rate / 1e9) + 1;
-    if (b->o.count > 0 && due > b->o.count)
-        due = b->o.count;
-    unsigned budget = PACE_MAX_PER_TICK;
-    while (b->sent_total + b->skipped < due && budget-- > 0) {
-        sender_t *s = &b->s[b->next_sender++ % b->o.senders];
-        if (s->outstanding >= MAX_OUTSTANDING || send_one(s) != 0)
-            b->skipped++;
-    }
-    if (b->o.count > 0 && b->sent_total + b->skipped >= b->o.count)
-        begin_drain(b);
+    return r;
 }
 
 /* ---- receivers ------------------------------------------------------------------------------- */
@@ -458,12 +381,12 @@ static void on_delivery_ok(ct_client_t *c, int status, const Careteam__V1__Envel
     receiver_t *r = arg;
     r->acks_outstanding--;
     int st = status != 0 ? status : ct_response_status(resp);
-    if (st != 0 && r->b->phase != PH_DONE) {
-        r->b->res.errors++;
+    if (st != 0 && r->b->run.phase != BENCH_DONE) {
+        r->b->run.res.errors++;
         fprintf(stderr, "careteam-bench: DeliveryAck refused: %s %s\n", ct_errname(st),
                 ct_response_message(resp));
     }
-    check_drained(r->b);
+    bench_run_check_drained(&r->b->run);
 }
 
 static void flush_acks(receiver_t *r)
@@ -483,7 +406,7 @@ static void flush_acks(receiver_t *r)
     if (ct_client_request(r->c, &env, on_delivery_ok, r) == 0)
         r->acks_outstanding++;
     else
-        r->b->res.errors++;
+        r->b->run.res.errors++;
 }
 
 /* Once per loop iteration: one DeliveryAck per receiver for what arrived in it. */
@@ -494,34 +417,27 @@ static void on_flush_check(uv_check_t *h)
         flush_acks(&b->r[j]);
 }
 
+/* ops->receivers_done: the drain also waits for every DeliveryAck to be written and answered, so
+ * that the daemon's work for the run is over when it is sampled. */
+static bool receivers_done(bench_run_t *run)
+{
+    bench_t *b = bench_of(run);
+    for (unsigned j = 0; j < b->o.receivers; j++)
+        if (b->r[j].acks_outstanding > 0 || b->r[j].n_ids > 0)
+            return false;
+    return true;
+}
+
 static void on_deliver(receiver_t *r, const Careteam__V1__Message *m)
 {
-    bench_t *b = r->b;
-    uint64_t now = bl_now_ns();
-    uint32_t si;
-    uint64_t seq, sent;
     const char *body = m->body != NULL ? m->body : "";
-    if (bl_body_parse(body, strlen(body), b->run, &si, &seq, &sent) && si < b->o.senders &&
-        seq < b->s[si].ledger.n) {
-        uint8_t *st = &b->s[si].ledger.st[seq];
-        if ((*st & BL_DELIVERIES) == 0)
-            b->distinct_delivered++;
-        if ((*st & BL_DELIVERIES) < BL_DELIVERIES)
-            (*st)++;
-        b->res.delivered++;
-        bl_hist_record(&b->res.e2e, now - sent);
-        b->last_deliver_ns = now;
-    } else {
-        b->res.foreign++; /* an earlier run's message still queued for this member */
-    }
+    bench_run_delivered(&r->b->run, body, strlen(body));
     if (m->message_id != NULL) {
         snprintf(r->ids[r->n_ids++], sizeof r->ids[0], "%s", m->message_id);
         if (r->n_ids == ACK_BATCH)
             flush_acks(r);
     }
 }
-
-static void start_idle(bench_t *b);
 
 static void on_receiver_push(ct_client_t *c, const Careteam__V1__Envelope *push, void *arg)
 {
@@ -531,13 +447,12 @@ static void on_receiver_push(ct_client_t *c, const Careteam__V1__Envelope *push,
         push->deliver->message != NULL) {
         on_deliver(r, push->deliver->message);
     } else if (push->body_case == CARETEAM__V1__ENVELOPE__BODY_REPLAY_COMPLETE && !r->replayed) {
-        r->replayed = true;
-        r->b->n_ready++;
-        start_idle(r->b);
+        r->replayed = true; /* ready: what was queued for it has been replayed */
+        bench_run_ready(&r->b->run);
     } else if (push->body_case == CARETEAM__V1__ENVELOPE__BODY_ERROR) {
         fatal(r->b, "server error on", "a receiver", ct_response_message(push));
     }
-    check_drained(r->b);
+    bench_run_check_drained(&r->b->run);
 }
 
 /* ---- connecting ------------------------------------------------------------------------------ */
@@ -546,7 +461,7 @@ static void on_closed(ct_client_t *c, int err, const char *why, void *arg)
 {
     (void)c;
     bench_t *b = arg;
-    if (b->phase != PH_DONE)
+    if (b->run.phase != BENCH_DONE)
         fatal(b, "connection closed by the server:", ct_errname(err), why);
 }
 
@@ -561,8 +476,7 @@ static void on_sender_connected(ct_client_t *c, int status, const char *why, voi
         return;
     }
     s->ready = true;
-    s->b->n_ready++;
-    start_idle(s->b);
+    bench_run_ready(&s->b->run);
 }
 
 static void on_receiver_connected(ct_client_t *c, int status, const char *why, void *arg)
@@ -574,20 +488,7 @@ static void on_receiver_connected(ct_client_t *c, int status, const char *why, v
         fatal(r->b, "cannot connect as", "a receiver", why);
         return;
     }
-    r->ready = true;
-}
-
-static void start_send(bench_t *b);
-
-static void on_settled(uv_timer_t *t)
-{
-    bench_t *b = t->data;
-    if (b->o.server_pid > 0) {
-        bl_proc_t p;
-        if (bl_proc_sample(b->o.server_pid, &p) == 0)
-            b->res.idle_rss1_kib = p.rss_kib;
-    }
-    start_send(b);
+    r->ready = true; /* counted as ready once its replay is complete (on_receiver_push) */
 }
 
 static void open_more_idle(bench_t *b);
@@ -604,13 +505,15 @@ static void on_idle_connected(ct_client_t *c, int status, const char *why, void 
         fatal(b, "cannot open idle connection:", "bench.idle", why);
         return;
     }
-    b->res.idle_connected++;
+    b->run.res.idle_connected++;
     open_more_idle(b);
 }
 
+/* Keeps IDLE_PARALLEL idle connections being set up at once until all are started; tells the run
+ * once every one has connected. */
 static void open_more_idle(bench_t *b)
 {
-    if (b->phase != PH_IDLE)
+    if (b->run.phase != BENCH_IDLE)
         return;
     while (b->idle_started < b->o.idle && b->idle_started - b->idle_done < IDLE_PARALLEL) {
         unsigned i = b->idle_started++;
@@ -621,155 +524,64 @@ static void open_more_idle(bench_t *b)
         }
         ct_client_on_closed(b->idle[i], on_closed, b);
     }
-    if (b->idle_done == b->o.idle) {
-        uv_timer_stop(&b->phase_timer);
-        b->phase_timer.data = b;
-        uv_timer_start(&b->phase_timer, on_settled, (uint64_t)(b->o.idle_settle_s * 1000), 0);
-    }
+    if (b->idle_done == b->o.idle)
+        bench_run_idle_up(&b->run);
 }
 
-/* Called as each sender connects and each receiver replays: when all have, opens the idle
- * connections (if any) and then starts sending. */
-static void start_idle(bench_t *b)
+/* ops->open_idle */
+static void open_idle(bench_run_t *run)
 {
-    if (b->phase != PH_CONNECT || b->n_ready < b->o.senders + b->o.receivers)
-        return;
-    b->phase = PH_IDLE;
-    if (b->o.idle == 0) {
-        start_send(b);
-        return;
-    }
-    if (b->o.server_pid > 0) {
-        bl_proc_t p;
-        if (bl_proc_sample(b->o.server_pid, &p) == 0)
-            b->res.idle_rss0_kib = p.rss_kib;
-    }
-    open_more_idle(b);
+    open_more_idle(bench_of(run));
 }
 
-static void start_send(bench_t *b)
+/* ops->close_all: closes every client (each frees itself later, from the loop) and the flush
+ * check. The arrays stay until main frees them after the report. */
+static void close_all(bench_run_t *run)
 {
-    b->phase = PH_SEND;
-    uv_timer_stop(&b->phase_timer);
-    if (b->o.server_pid > 0)
-        (void)bl_proc_sample(b->o.server_pid, &b->res.proc0);
-    b->t0_ns = bl_now_ns();
-    b->last_ack_ns = b->last_deliver_ns = b->t0_ns;
-    if (b->o.senders == 0 || (b->o.duration_s <= 0 && b->o.count == 0)) {
-        b->phase = PH_DRAIN; /* nothing to send: an idle-only run */
-        check_drained(b);
-        if (b->phase == PH_DONE)
-            return;
-    }
-    double limit = b->o.duration_s > 0 ? b->o.duration_s : COUNT_ONLY_BOUND_S;
-    uv_timer_start(&b->phase_timer, on_phase_timer, (uint64_t)(limit * 1000), 0);
-    if (b->phase != PH_SEND)
-        return;
-    if (b->o.rate > 0) {
-        uv_timer_start(&b->pace_timer, on_pace, 0, PACE_MS);
-        return;
-    }
-    for (unsigned i = 0; i < b->o.senders; i++)
-        for (unsigned k = 0; k < b->o.window && !send_bound_reached(b); k++)
-            if (send_one(&b->s[i]) != 0)
-                break;
-    if (send_bound_reached(b))
-        begin_drain(b);
-}
-
-/* The phase timer: the connect bound in CONNECT/IDLE, the duration in SEND, the drain bound in
- * DRAIN. */
-static void on_phase_timer(uv_timer_t *t)
-{
-    bench_t *b = t->data;
-    switch (b->phase) {
-    case PH_CONNECT:
-    case PH_IDLE:
-        fatal(b, "not everything connected within", "--connect-timeout", "giving up");
-        break;
-    case PH_SEND:
-        begin_drain(b);
-        break;
-    case PH_DRAIN:
-        fprintf(stderr, "careteam-bench: drain timed out after %.0f s\n", b->o.drain_s);
-        finish(b);
-        break;
-    case PH_DONE:
-        break;
-    }
-}
-
-static void on_sigint(uv_signal_t *h, int sig)
-{
-    (void)sig;
-    bench_t *b = h->data;
-    if (b->phase == PH_SEND) {
-        b->phase_timer.data = b;
-        on_phase_timer(&b->phase_timer); /* stop sending, drain */
-    } else {
-        finish(b);
-    }
-}
-
-/* Ends the run: samples the server, closes every connection and handle. uv_run returns once
- * they are closed. */
-static void finish(bench_t *b)
-{
-    if (b->phase == PH_DONE)
-        return;
-    if (b->o.server_pid > 0 && b->t0_ns != 0)
-        (void)bl_proc_sample(b->o.server_pid, &b->res.proc1);
-    b->phase = PH_DONE;
-    for (unsigned i = 0; i < b->o.senders; i++)
+    bench_t *b = bench_of(run);
+    for (unsigned i = 0; b->s != NULL && i < b->o.senders; i++)
         if (b->s[i].c != NULL) {
             ct_client_close(b->s[i].c);
             b->s[i].c = NULL;
         }
-    for (unsigned j = 0; j < b->o.receivers; j++)
+    for (unsigned j = 0; b->r != NULL && j < b->o.receivers; j++)
         if (b->r[j].c != NULL) {
             ct_client_close(b->r[j].c);
             b->r[j].c = NULL;
         }
-    for (unsigned i = 0; i < b->o.idle; i++)
+    for (unsigned i = 0; b->idle != NULL && i < b->o.idle; i++)
         if (b->idle[i] != NULL) {
             ct_client_close(b->idle[i]);
             b->idle[i] = NULL;
         }
-    uv_close((uv_handle_t *)&b->phase_timer, NULL);
-    uv_close((uv_handle_t *)&b->pace_timer, NULL);
-    uv_close((uv_handle_t *)&b->hard_timer, NULL);
     uv_close((uv_handle_t *)&b->flush_check, NULL);
-    uv_close((uv_handle_t *)&b->sigint, NULL);
 }
 
-static void on_hard_timer(uv_timer_t *t)
-{
-    bench_t *b = t->data;
-    fprintf(stderr, "careteam-bench: the run's overall time bound ran out\n");
-    b->res.errors++;
-    finish(b);
-}
+static const bench_run_ops_t CT_RUN_OPS = {
+    .prog = "careteam-bench",
+    .system = "careteamd",
+    .max_outstanding = MAX_OUTSTANDING,
+    .skipped_what = "sends skipped (over " STR(MAX_OUTSTANDING) " outstanding)",
+    .send = send_message,
+    .open_idle = open_idle,
+    .receivers_done = receivers_done,
+    .close_all = close_all,
+};
 
+/* Starts the run and every sender and receiver connection. Returns 0 or -1 (then the caller ends
+ * the run with bench_run_fail). */
 static int connect_all(bench_t *b)
 {
+    uv_check_init(b->loop, &b->flush_check);
+    b->flush_check.data = b;
+    uv_check_start(&b->flush_check, on_flush_check);
+    if (bench_run_init(&b->run, b->loop, &b->o, &CT_RUN_OPS) != 0)
+        return -1;
     b->s = calloc(b->o.senders + 1, sizeof *b->s);
     b->r = calloc(b->o.receivers + 1, sizeof *b->r);
     b->idle = calloc(b->o.idle + 1, sizeof *b->idle);
     if (b->s == NULL || b->r == NULL || b->idle == NULL)
         return -1;
-    uv_timer_init(b->loop, &b->phase_timer);
-    uv_timer_init(b->loop, &b->pace_timer);
-    uv_timer_init(b->loop, &b->hard_timer);
-    uv_check_init(b->loop, &b->flush_check);
-    uv_signal_init(b->loop, &b->sigint);
-    b->phase_timer.data = b->pace_timer.data = b->hard_timer.data = b->flush_check.data = b;
-    b->sigint.data = b;
-    uv_check_start(&b->flush_check, on_flush_check);
-    uv_signal_start(&b->sigint, on_sigint, SIGINT);
-    uv_timer_start(&b->phase_timer, on_phase_timer, (uint64_t)(b->o.connect_s * 1000), 0);
-    double total = b->o.connect_s * 2 + b->o.idle_settle_s + b->o.drain_s + 10 +
-                   (b->o.duration_s > 0 ? b->o.duration_s : COUNT_ONLY_BOUND_S);
-    uv_timer_start(&b->hard_timer, on_hard_timer, (uint64_t)(total * 1000), 0);
     for (unsigned j = 0; j < b->o.receivers; j++) {
         receiver_t *r = &b->r[j];
         r->b = b;
@@ -786,14 +598,13 @@ static int connect_all(bench_t *b)
         s->b = b;
         s->idx = i;
         snprintf(s->to, sizeof s->to, "%s", b->rcreds[i % b->o.receivers].id);
-        s->body = calloc(1, b->o.payload + 1);
-        if (s->body == NULL || new_client(b, &b->screds[i], &s->c) != 0)
+        if (new_client(b, &b->screds[i], &s->c) != 0)
             return -1;
         ct_client_on_closed(s->c, on_closed, b);
         if (ct_client_connect(s->c, on_sender_connected, s) != 0)
             return -1;
     }
-    start_idle(b); /* no senders and no receivers: straight on */
+    bench_run_opened(&b->run); /* no senders and no receivers: straight on */
     return 0;
 }
 
@@ -820,71 +631,59 @@ static void usage(FILE *f)
             BL_OPTS_USAGE);
 }
 
+/* bl_own_opt_fn: careteam-bench's own options (usage above). */
+static bool own_option(void *ctx, int argc, char **argv, int *i)
+{
+    bench_t *b = ctx;
+    const char *a = argv[*i];
+    bool has = *i + 1 < argc;
+    if (strcmp(a, "--keep") == 0)
+        b->keep = true;
+    else if (strcmp(a, "--careteamd") == 0 && has)
+        b->careteamd = argv[++*i];
+    else if (strcmp(a, "--dir") == 0 && has)
+        b->arg.dir = argv[++*i];
+    else if (strcmp(a, "--conf") == 0 && has && b->n_conf < MAX_CONF)
+        b->conf[b->n_conf++] = argv[++*i];
+    else if (strcmp(a, "--connect") == 0 && has)
+        b->arg.connect = argv[++*i];
+    else if (strcmp(a, "--data") == 0 && has)
+        b->arg.data = argv[++*i];
+    else if (strcmp(a, "--certs") == 0 && has)
+        b->arg.certs = argv[++*i];
+    else
+        return false;
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
     static bench_t bench;
     bench_t *b = &bench;
-    bl_opts_defaults(&b->o);
-    bl_opts_from_env(&b->o);
     b->careteamd = CT_BENCH_CARETEAMD;
     b->self_managed = true;
-    const char *dir = NULL, *connect = NULL, *data = NULL, *certs = NULL;
-    for (int i = 1; i < argc; i++) {
-        int r = bl_opts_parse(&b->o, argc, argv, &i);
-        if (r < 0)
-            return 2;
-        if (r > 0)
-            continue;
-        const char *a = argv[i];
-        bool has = i + 1 < argc;
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return 0;
-        } else if (strcmp(a, "--keep") == 0) {
-            b->keep = true;
-        } else if (strcmp(a, "--careteamd") == 0 && has) {
-            b->careteamd = argv[++i];
-        } else if (strcmp(a, "--dir") == 0 && has) {
-            dir = argv[++i];
-        } else if (strcmp(a, "--conf") == 0 && has && b->n_conf < MAX_CONF) {
-            b->conf[b->n_conf++] = argv[++i];
-        } else if (strcmp(a, "--connect") == 0 && has) {
-            connect = argv[++i];
-        } else if (strcmp(a, "--data") == 0 && has) {
-            data = argv[++i];
-        } else if (strcmp(a, "--certs") == 0 && has) {
-            certs = argv[++i];
-        } else {
-            fprintf(stderr, "careteam-bench: unknown option or missing value: %s\n", a);
-            usage(stderr);
-            return 2;
-        }
-    }
-    if ((b->o.senders == 0) != (b->o.receivers == 0)) {
-        fprintf(stderr, "careteam-bench: senders and receivers must both be 0 or both > 0\n");
+    int exit_now = bl_opts_load(&b->o, argc, argv, "careteam-bench", usage, own_option, b);
+    if (exit_now >= 0)
+        return exit_now;
+    if (bl_opts_check(&b->o, "careteam-bench") != 0)
         return 2;
-    }
-    if (b->o.duration_s <= 0 && b->o.count == 0 && b->o.senders > 0)
-        b->o.duration_s = 5;
     if (b->n_conf == 0)
         b->conf[b->n_conf++] = "rate_limit = 1000000";
-    b->run = (bl_now_ns() ^ ((uint64_t)getpid() << 40)) & 0xffffffffffffull;
-    b->res.system = "careteamd";
 
     int rc = 1;
-    if (connect != NULL) {
-        if (data == NULL) {
+    if (b->arg.connect != NULL) {
+        if (b->arg.data == NULL) {
             fprintf(stderr, "careteam-bench: --connect needs --data DIR\n");
             return 2;
         }
         b->self_managed = false;
-        snprintf(b->addr, sizeof b->addr, "%s", connect);
-        snprintf(b->data, sizeof b->data, "%s", data);
-        if (certs != NULL)
-            snprintf(b->certdir, sizeof b->certdir, "%s", certs);
+        snprintf(b->addr, sizeof b->addr, "%s", b->arg.connect);
+        snprintf(b->data, sizeof b->data, "%s", b->arg.data);
+        if (b->arg.certs != NULL)
+            snprintf(b->certdir, sizeof b->certdir, "%s", b->arg.certs);
         else
-            snprintf(b->certdir, sizeof b->certdir, "%s/../careteam-bench-certs", data);
+            snprintf(b->certdir, sizeof b->certdir, "%s/../careteam-bench-certs", b->arg.data);
         if (mkdir(b->certdir, 0700) != 0 && errno != EEXIST) {
             fprintf(stderr, "careteam-bench: cannot make %s: %s\n", b->certdir, strerror(errno));
             return 1;
@@ -892,7 +691,7 @@ int main(int argc, char **argv)
         snprintf(b->root, sizeof b->root, "%s", b->certdir);
         if (b->o.server_pid == 0) {
             char pidf[4200];
-            snprintf(pidf, sizeof pidf, "%s/careteamd.pid", data);
+            snprintf(pidf, sizeof pidf, "%s/careteamd.pid", b->arg.data);
             FILE *f = fopen(pidf, "r");
             long pid = 0;
             if (f != NULL) {
@@ -905,12 +704,13 @@ int main(int argc, char **argv)
         if (setup_members(b) != 0)
             return 1;
     } else {
-        if (dir != NULL) {
-            if (mkdir(dir, 0700) != 0) {
-                fprintf(stderr, "careteam-bench: cannot make %s: %s\n", dir, strerror(errno));
+        if (b->arg.dir != NULL) {
+            if (mkdir(b->arg.dir, 0700) != 0) {
+                fprintf(stderr, "careteam-bench: cannot make %s: %s\n", b->arg.dir,
+                        strerror(errno));
                 return 1;
             }
-            snprintf(b->root, sizeof b->root, "%s", dir);
+            snprintf(b->root, sizeof b->root, "%s", b->arg.dir);
         } else {
             const char *tmp = getenv("TMPDIR");
             snprintf(b->root, sizeof b->root, "%s/careteam-bench.XXXXXX",
@@ -928,26 +728,11 @@ int main(int argc, char **argv)
     uv_loop_t loop;
     uv_loop_init(&loop);
     b->loop = &loop;
-    if (connect_all(b) != 0) {
-        fprintf(stderr, "careteam-bench: cannot start the connections\n");
-        b->res.errors++;
-        finish(b);
-    }
+    if (connect_all(b) != 0)
+        bench_run_fail(&b->run, "cannot start the connections");
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
-
-    b->res.sent = b->sent_total;
-    b->res.acked = b->acked_total;
-    b->res.send_s = (double)(b->last_ack_ns - b->t0_ns) / 1e9;
-    b->res.deliver_s = (double)(b->last_deliver_ns - b->t0_ns) / 1e9;
-    if (b->skipped > 0) {
-        fprintf(stderr, "careteam-bench: %" PRIu64 " sends skipped (over %d outstanding)\n",
-                b->skipped, MAX_OUTSTANDING);
-        b->res.errors += b->skipped;
-    }
-    for (unsigned i = 0; i < b->o.senders; i++)
-        bl_ledger_verdict(&b->s[i].ledger, &b->res.verdict);
-    rc = bl_report(&b->o, &b->res);
+    rc = bench_run_report(&b->run);
 
 out:
     if (b->self_managed && b->daemon > 0) {
@@ -964,10 +749,7 @@ out:
     else if (b->self_managed && b->root[0] != '\0')
         fprintf(stderr, "careteam-bench: kept %s%s\n", b->root,
                 rc != 0 ? " (the run failed; remove it when done)" : "");
-    for (unsigned i = 0; b->s != NULL && i < b->o.senders; i++) {
-        bl_ledger_free(&b->s[i].ledger);
-        free(b->s[i].body);
-    }
+    bench_run_free(&b->run);
     for (unsigned j = 0; b->r != NULL && j < b->o.receivers; j++)
         free(b->r[j].ids);
     free(b->s);

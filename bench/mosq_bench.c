@@ -16,7 +16,10 @@
  *
  * Connections are made with the blocking mosquitto_connect (TCP + TLS handshake), before the
  * loop runs for publishers and subscribers and in small batches from a timer for idle ones; the
- * loop then carries CONNECT/CONNACK and everything after. Phases and bounds as careteam-bench.
+ * loop then carries CONNECT/CONNACK and everything after. The phases, their bounds and the
+ * counters are benchrun.c's, shared with careteam-bench; this file says when a client is ready
+ * (a publisher at CONNACK, a subscriber at SUBACK), how one message is published and how
+ * everything is closed.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -29,112 +32,61 @@
 #include <uv.h>
 
 #include "benchlib.h"
+#include "benchrun.h"
 
 #define IDLE_PER_TICK 32
 #define READ_BURST 64
-#define PACE_MAX_PER_TICK 20000
 #define MAX_OUTSTANDING 60000 /* MQTT message ids are 16-bit */
-#define COUNT_ONLY_BOUND_S 600
-
-typedef enum phase { PH_CONNECT, PH_IDLE, PH_SEND, PH_DRAIN, PH_DONE } phase_t;
 
 typedef struct bench bench_t;
 
 typedef struct client {
     bench_t *b;
-    struct mosquitto *m;
-    uv_poll_t poll;
+    struct mosquitto *m; /* owned; destroyed by main after the loop has ended */
+    uv_poll_t poll;      /* on m's socket while polling */
     bool polling, ready;
     int kind; /* 0 publisher, 1 subscriber, 2 idle */
     uint32_t idx;
     char topic[96];
-    /* publishers */
-    char *body;
-    uint64_t outstanding;
-    bl_ledger_t ledger;
+    /* publishers (their ledger and body: b->run.senders[idx]); owned */
     uint64_t *mid_seq; /* [65536]: seq of the publish with this mid, or UINT64_MAX */
     uint64_t *mid_ns;  /* [65536]: its send time */
 } client_t;
 
 struct bench {
     bl_opts_t o;
+    bench_run_t run; /* the phases, counters and result (benchrun.h); the callbacks get &run */
     uv_loop_t loop;
-    phase_t phase;
-    uint64_t run;
     const char *host, *ca, *cert, *key;
     int port, inflight;
-    client_t *pub, *sub, *idle;
-    unsigned n_ready, idle_started, next_pub;
-    uv_timer_t phase_timer, pace_timer, misc_timer, idle_timer, hard_timer, done_timer;
-    uv_signal_t sigint;
-    uint64_t t0_ns, last_ack_ns, last_deliver_ns, sent_total, acked_total, distinct_delivered,
-        skipped;
-    bl_result_t res;
+    client_t *pub, *sub, *idle; /* owned, freed by main after the report */
+    unsigned idle_started;
+    uv_timer_t misc_timer, idle_timer, done_timer;
 };
 
-static void finish(bench_t *b);
 static void update_poll(client_t *c);
 
-static void fatal(bench_t *b, const char *what, const char *why)
+static bench_t *bench_of(bench_run_t *r)
 {
-    if (b->phase == PH_DONE)
-        return;
-    fprintf(stderr, "mosq-bench: %s: %s\n", what, why);
-    b->res.errors++;
-    finish(b);
-}
-
-static void check_drained(bench_t *b)
-{
-    if (b->phase != PH_DRAIN)
-        return;
-    for (unsigned i = 0; i < b->o.senders; i++)
-        if (b->pub[i].outstanding > 0)
-            return;
-    if (b->distinct_delivered < b->acked_total)
-        return;
-    b->res.drained = true;
-    finish(b);
-}
-
-static void on_phase_timer(uv_timer_t *t);
-
-static void begin_drain(bench_t *b)
-{
-    b->phase = PH_DRAIN;
-    uv_timer_stop(&b->pace_timer);
-    uv_timer_start(&b->phase_timer, on_phase_timer, (uint64_t)(b->o.drain_s * 1000), 0);
-    check_drained(b);
-}
-
-static bool send_bound_reached(const bench_t *b)
-{
-    return b->o.count > 0 && b->sent_total >= b->o.count;
+    return bench_container_of(r, bench_t, run);
 }
 
 /* ---- publishing ------------------------------------------------------------------------------ */
 
-static int publish_one(client_t *c)
+/* ops->send: publishes sender i's message at QoS 1; its PUBACK comes to on_publish. */
+static int publish(bench_run_t *run, unsigned i, uint64_t seq, uint64_t sent_ns, char *body)
 {
-    bench_t *b = c->b;
-    if (bl_ledger_add(&c->ledger) != 0) {
-        b->res.errors++;
-        return -1;
-    }
-    uint64_t seq = c->ledger.n - 1, now = bl_now_ns();
-    bl_body_make(c->body, b->o.payload, b->run, c->idx, seq, now);
+    bench_t *b = bench_of(run);
+    client_t *c = &b->pub[i];
     int mid = 0;
-    int rc = mosquitto_publish(c->m, &mid, c->topic, (int)b->o.payload, c->body, 1, false);
+    int rc = mosquitto_publish(c->m, &mid, c->topic, (int)b->o.payload, body, 1, false);
     if (rc != MOSQ_ERR_SUCCESS) {
-        b->res.errors++;
-        if (b->res.errors <= 5)
+        if (run->res.errors < 5) /* the run counts this error after we return */
             fprintf(stderr, "mosq-bench: publish: %s\n", mosquitto_strerror(rc));
         return -1;
     }
     c->mid_seq[mid & 0xffff] = seq;
-    c->mid_ns[mid & 0xffff] = now;
-    c->outstanding++;
-    b->sent_total++;
+    c->mid_ns[mid & 0xffff] = sent_ns;
     update_poll(c);
     return 0;
 }
@@ -143,44 +95,14 @@ static void on_publish(struct mosquitto *m, void *obj, int mid)
 {
     (void)m;
     client_t *c = obj;
-    bench_t *b = c->b;
+    bench_run_t *run = &c->b->run;
     uint64_t seq = c->mid_seq[mid & 0xffff];
-    if (seq == UINT64_MAX || seq >= c->ledger.n) {
-        b->res.errors++; /* a PUBACK we did not expect */
+    if (seq == UINT64_MAX || seq >= run->senders[c->idx].ledger.n) {
+        run->res.errors++; /* a PUBACK we did not expect */
         return;
     }
     c->mid_seq[mid & 0xffff] = UINT64_MAX;
-    uint64_t now = bl_now_ns();
-    bl_hist_record(&b->res.ack, now - c->mid_ns[mid & 0xffff]);
-    c->ledger.st[seq] |= BL_ACKED;
-    c->outstanding--;
-    b->acked_total++;
-    b->last_ack_ns = now;
-    if (b->phase == PH_SEND && b->o.rate <= 0) {
-        if (!send_bound_reached(b))
-            (void)publish_one(c);
-        else
-            begin_drain(b);
-    }
-    check_drained(b);
-}
-
-static void on_pace(uv_timer_t *t)
-{
-    bench_t *b = t->data;
-    if (b->phase != PH_SEND)
-        return;
-    uint64_t due = (uint64_t)((double)(bl_now_ns() - b->t0_ns) * b->o.rate / 1e9) + 1;
-    if (b->o.count > 0 && due > b->o.count)
-        due = b->o.count;
-    unsigned budget = PACE_MAX_PER_TICK;
-    while (b->sent_total + b->skipped < due && budget-- > 0) {
-        client_t *c = &b->pub[b->next_pub++ % b->o.senders];
-        if (c->outstanding >= MAX_OUTSTANDING || publish_one(c) != 0)
-            b->skipped++;
-    }
-    if (b->o.count > 0 && b->sent_total + b->skipped >= b->o.count)
-        begin_drain(b);
+    bench_run_answered(run, c->idx, true, seq, c->mid_ns[mid & 0xffff]);
 }
 
 /* ---- subscribing ----------------------------------------------------------------------------- */
@@ -189,30 +111,12 @@ static void on_message(struct mosquitto *m, void *obj, const struct mosquitto_me
 {
     (void)m;
     client_t *c = obj;
-    bench_t *b = c->b;
-    uint64_t now = bl_now_ns();
-    uint32_t si;
-    uint64_t seq, sent;
-    if (msg->payloadlen > 0 &&
-        bl_body_parse(msg->payload, (size_t)msg->payloadlen, b->run, &si, &seq, &sent) &&
-        si < b->o.senders && seq < b->pub[si].ledger.n) {
-        uint8_t *st = &b->pub[si].ledger.st[seq];
-        if ((*st & BL_DELIVERIES) == 0)
-            b->distinct_delivered++;
-        if ((*st & BL_DELIVERIES) < BL_DELIVERIES)
-            (*st)++;
-        b->res.delivered++;
-        bl_hist_record(&b->res.e2e, now - sent);
-        b->last_deliver_ns = now;
-    } else {
-        b->res.foreign++;
-    }
-    check_drained(b);
+    bench_run_delivered(&c->b->run, msg->payload,
+                        msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0);
+    bench_run_check_drained(&c->b->run);
 }
 
 /* ---- connecting ------------------------------------------------------------------------------ */
-
-static void start_idle(bench_t *b);
 
 static void on_subscribe(struct mosquitto *m, void *obj, int mid, int n, const int *granted)
 {
@@ -220,12 +124,11 @@ static void on_subscribe(struct mosquitto *m, void *obj, int mid, int n, const i
     (void)mid;
     client_t *c = obj;
     if (n < 1 || granted[0] != 1) {
-        fatal(c->b, "subscribe", "QoS 1 not granted");
+        bench_run_fail(&c->b->run, "subscribe: QoS 1 not granted");
         return;
     }
     c->ready = true;
-    c->b->n_ready++;
-    start_idle(c->b);
+    bench_run_ready(&c->b->run);
 }
 
 static void on_connect(struct mosquitto *m, void *obj, int rc)
@@ -233,21 +136,21 @@ static void on_connect(struct mosquitto *m, void *obj, int rc)
     client_t *c = obj;
     bench_t *b = c->b;
     if (rc != 0) {
-        fatal(b, "CONNACK refused", mosquitto_connack_string(rc));
+        bench_run_fail(&b->run, "CONNACK refused: %s", mosquitto_connack_string(rc));
         return;
     }
     if (c->kind == 1) {
+        /* A subscriber is ready once its SUBACK grants QoS 1 (on_subscribe). */
         int r = mosquitto_subscribe(m, NULL, c->topic, 1);
         if (r != MOSQ_ERR_SUCCESS)
-            fatal(b, "subscribe", mosquitto_strerror(r));
+            bench_run_fail(&b->run, "subscribe: %s", mosquitto_strerror(r));
         update_poll(c);
     } else if (c->kind == 0) {
         c->ready = true;
-        b->n_ready++;
-        start_idle(b);
+        bench_run_ready(&b->run);
     } else {
         c->ready = true;
-        b->res.idle_connected++;
+        b->run.res.idle_connected++;
     }
 }
 
@@ -255,15 +158,15 @@ static void on_disconnect(struct mosquitto *m, void *obj, int rc)
 {
     (void)m;
     client_t *c = obj;
-    if (c->b->phase != PH_DONE)
-        fatal(c->b, "disconnected by the broker", mosquitto_strerror(rc));
+    if (c->b->run.phase != BENCH_DONE)
+        bench_run_fail(&c->b->run, "disconnected by the broker: %s", mosquitto_strerror(rc));
 }
 
 static void on_poll(uv_poll_t *p, int status, int events)
 {
     client_t *c = p->data;
     if (status < 0) {
-        fatal(c->b, "poll", uv_strerror(status));
+        bench_run_fail(&c->b->run, "poll: %s", uv_strerror(status));
         return;
     }
     int rc = MOSQ_ERR_SUCCESS;
@@ -278,8 +181,8 @@ static void on_poll(uv_poll_t *p, int status, int events)
     }
     if (rc == MOSQ_ERR_SUCCESS && (events & UV_WRITABLE) && c->m != NULL)
         rc = mosquitto_loop_write(c->m, 1);
-    if (rc != MOSQ_ERR_SUCCESS && c->b->phase != PH_DONE) {
-        fatal(c->b, "connection", mosquitto_strerror(rc));
+    if (rc != MOSQ_ERR_SUCCESS && c->b->run.phase != BENCH_DONE) {
+        bench_run_fail(&c->b->run, "connection: %s", mosquitto_strerror(rc));
         return;
     }
     update_poll(c);
@@ -298,7 +201,7 @@ static int open_client(bench_t *b, client_t *c, int kind, uint32_t idx)
 {
     char id[64];
     static const char *const KIND[] = {"p", "r", "idle"};
-    snprintf(id, sizeof id, "bench-%" PRIx64 "-%s%u", b->run, KIND[kind], idx);
+    snprintf(id, sizeof id, "bench-%" PRIx64 "-%s%u", b->run.id, KIND[kind], idx);
     c->b = b;
     c->kind = kind;
     c->idx = idx;
@@ -337,98 +240,30 @@ static int open_client(bench_t *b, client_t *c, int kind, uint32_t idx)
     return 0;
 }
 
-static void start_send(bench_t *b);
-
-static void on_settled(uv_timer_t *t)
-{
-    bench_t *b = t->data;
-    bl_proc_t p;
-    if (b->o.server_pid > 0 && bl_proc_sample(b->o.server_pid, &p) == 0)
-        b->res.idle_rss1_kib = p.rss_kib;
-    start_send(b);
-}
-
 /* Opens IDLE_PER_TICK idle connections per tick (each a blocking connect and handshake), then
- * waits for every CONNACK and the settle time. */
+ * tells the run once every CONNACK is in. */
 static void on_idle_tick(uv_timer_t *t)
 {
     bench_t *b = t->data;
-    if (b->phase != PH_IDLE)
+    if (b->run.phase != BENCH_IDLE)
         return;
     for (unsigned k = 0; k < IDLE_PER_TICK && b->idle_started < b->o.idle; k++) {
         unsigned i = b->idle_started++;
         if (open_client(b, &b->idle[i], 2, i) != 0) {
-            fatal(b, "idle connection", "cannot connect");
+            bench_run_fail(&b->run, "idle connection: cannot connect");
             return;
         }
     }
-    if (b->res.idle_connected == b->o.idle) {
+    if (b->run.res.idle_connected == b->o.idle) {
         uv_timer_stop(&b->idle_timer);
-        uv_timer_stop(&b->phase_timer);
-        uv_timer_start(&b->phase_timer, on_settled, (uint64_t)(b->o.idle_settle_s * 1000), 0);
+        bench_run_idle_up(&b->run);
     }
 }
 
-static void start_idle(bench_t *b)
+/* ops->open_idle: from the next loop iteration, a tick every 5 ms. */
+static void open_idle(bench_run_t *run)
 {
-    if (b->phase != PH_CONNECT || b->n_ready < b->o.senders + b->o.receivers)
-        return;
-    b->phase = PH_IDLE;
-    if (b->o.idle == 0) {
-        start_send(b);
-        return;
-    }
-    bl_proc_t p;
-    if (b->o.server_pid > 0 && bl_proc_sample(b->o.server_pid, &p) == 0)
-        b->res.idle_rss0_kib = p.rss_kib;
-    uv_timer_start(&b->idle_timer, on_idle_tick, 0, 5);
-}
-
-static void start_send(bench_t *b)
-{
-    b->phase = PH_SEND;
-    uv_timer_stop(&b->phase_timer);
-    if (b->o.server_pid > 0)
-        (void)bl_proc_sample(b->o.server_pid, &b->res.proc0);
-    b->t0_ns = bl_now_ns();
-    b->last_ack_ns = b->last_deliver_ns = b->t0_ns;
-    double limit = b->o.duration_s > 0 ? b->o.duration_s : COUNT_ONLY_BOUND_S;
-    if (b->o.senders == 0) {
-        b->phase = PH_DRAIN;
-        check_drained(b);
-        return;
-    }
-    uv_timer_start(&b->phase_timer, on_phase_timer, (uint64_t)(limit * 1000), 0);
-    if (b->o.rate > 0) {
-        uv_timer_start(&b->pace_timer, on_pace, 0, 1);
-        return;
-    }
-    for (unsigned i = 0; i < b->o.senders; i++)
-        for (unsigned k = 0; k < b->o.window && !send_bound_reached(b); k++)
-            if (publish_one(&b->pub[i]) != 0)
-                break;
-    if (send_bound_reached(b))
-        begin_drain(b);
-}
-
-static void on_phase_timer(uv_timer_t *t)
-{
-    bench_t *b = t->data;
-    switch (b->phase) {
-    case PH_CONNECT:
-    case PH_IDLE:
-        fatal(b, "not everything connected within --connect-timeout", "giving up");
-        break;
-    case PH_SEND:
-        begin_drain(b);
-        break;
-    case PH_DRAIN:
-        fprintf(stderr, "mosq-bench: drain timed out after %.0f s\n", b->o.drain_s);
-        finish(b);
-        break;
-    case PH_DONE:
-        break;
-    }
+    uv_timer_start(&bench_of(run)->idle_timer, on_idle_tick, 0, 5);
 }
 
 /* Keep-alive and retries: libmosquitto's periodic work, once a second for every client. */
@@ -445,24 +280,6 @@ static void on_misc(uv_timer_t *t)
             }
 }
 
-static void on_sigint(uv_signal_t *h, int sig)
-{
-    (void)sig;
-    bench_t *b = h->data;
-    if (b->phase == PH_SEND)
-        begin_drain(b);
-    else
-        finish(b);
-}
-
-static void on_hard(uv_timer_t *t)
-{
-    bench_t *b = t->data;
-    fprintf(stderr, "mosq-bench: the run's overall time bound ran out\n");
-    b->res.errors++;
-    finish(b);
-}
-
 static void close_client(client_t *c)
 {
     if (c->m == NULL)
@@ -473,7 +290,7 @@ static void close_client(client_t *c)
     c->polling = false;
 }
 
-/* The second half of finish, from the loop rather than from inside a libmosquitto callback
+/* The second half of close_all, from the loop rather than from inside a libmosquitto callback
  * (whose mutexes are held there: disconnecting from one deadlocks). */
 static void on_done_timer(uv_timer_t *t)
 {
@@ -484,25 +301,28 @@ static void on_done_timer(uv_timer_t *t)
         close_client(&b->sub[i]);
     for (unsigned i = 0; i < b->idle_started; i++)
         close_client(&b->idle[i]);
-    uv_handle_t *hs[] = {(uv_handle_t *)&b->phase_timer, (uv_handle_t *)&b->pace_timer,
-                         (uv_handle_t *)&b->misc_timer,  (uv_handle_t *)&b->idle_timer,
-                         (uv_handle_t *)&b->hard_timer,  (uv_handle_t *)&b->sigint,
-                         (uv_handle_t *)&b->done_timer};
-    for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
-        uv_close(hs[i], NULL);
+    uv_close((uv_handle_t *)&b->misc_timer, NULL);
+    uv_close((uv_handle_t *)&b->idle_timer, NULL);
+    uv_close((uv_handle_t *)&b->done_timer, NULL);
 }
 
-/* Ends the run: samples the server now, stops all traffic, and closes everything from the loop
- * on the next iteration. */
-static void finish(bench_t *b)
+/* ops->close_all: the run may be ending inside a libmosquitto callback, so the clients are
+ * disconnected on the next loop iteration (on_done_timer). */
+static void close_all(bench_run_t *run)
 {
-    if (b->phase == PH_DONE)
-        return;
-    if (b->o.server_pid > 0 && b->t0_ns != 0)
-        (void)bl_proc_sample(b->o.server_pid, &b->res.proc1);
-    b->phase = PH_DONE;
-    uv_timer_start(&b->done_timer, on_done_timer, 0, 0);
+    uv_timer_start(&bench_of(run)->done_timer, on_done_timer, 0, 0);
 }
+
+static const bench_run_ops_t MQ_RUN_OPS = {
+    .prog = "mosq-bench",
+    .system = "mosquitto",
+    .max_outstanding = MAX_OUTSTANDING,
+    .skipped_what = "publishes skipped",
+    .send = publish,
+    .open_idle = open_idle,
+    .receivers_done = NULL, /* libmosquitto answers each delivery by itself */
+    .close_all = close_all,
+};
 
 static void usage(FILE *f)
 {
@@ -518,112 +338,84 @@ static void usage(FILE *f)
             BL_OPTS_USAGE);
 }
 
+/* bl_own_opt_fn: mosq-bench's own options (usage above). */
+static bool own_option(void *ctx, int argc, char **argv, int *i)
+{
+    bench_t *b = ctx;
+    const char *a = argv[*i];
+    if (*i + 1 >= argc)
+        return false; /* each takes a value */
+    if (strcmp(a, "--host") == 0)
+        b->host = argv[++*i];
+    else if (strcmp(a, "--port") == 0)
+        b->port = atoi(argv[++*i]);
+    else if (strcmp(a, "--ca") == 0)
+        b->ca = argv[++*i];
+    else if (strcmp(a, "--cert") == 0)
+        b->cert = argv[++*i];
+    else if (strcmp(a, "--key") == 0)
+        b->key = argv[++*i];
+    else if (strcmp(a, "--inflight") == 0)
+        b->inflight = atoi(argv[++*i]);
+    else
+        return false;
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
     static bench_t bench;
     bench_t *b = &bench;
-    bl_opts_defaults(&b->o);
-    bl_opts_from_env(&b->o);
     b->host = "127.0.0.1";
-    for (int i = 1; i < argc; i++) {
-        int r = bl_opts_parse(&b->o, argc, argv, &i);
-        if (r < 0)
-            return 2;
-        if (r > 0)
-            continue;
-        const char *a = argv[i];
-        bool has = i + 1 < argc;
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return 0;
-        } else if (strcmp(a, "--host") == 0 && has) {
-            b->host = argv[++i];
-        } else if (strcmp(a, "--port") == 0 && has) {
-            b->port = atoi(argv[++i]);
-        } else if (strcmp(a, "--ca") == 0 && has) {
-            b->ca = argv[++i];
-        } else if (strcmp(a, "--cert") == 0 && has) {
-            b->cert = argv[++i];
-        } else if (strcmp(a, "--key") == 0 && has) {
-            b->key = argv[++i];
-        } else if (strcmp(a, "--inflight") == 0 && has) {
-            b->inflight = atoi(argv[++i]);
-        } else {
-            fprintf(stderr, "mosq-bench: unknown option or missing value: %s\n", a);
-            usage(stderr);
-            return 2;
-        }
-    }
+    int exit_now = bl_opts_load(&b->o, argc, argv, "mosq-bench", usage, own_option, b);
+    if (exit_now >= 0)
+        return exit_now;
     if (b->port <= 0 || b->ca == NULL || b->cert == NULL || b->key == NULL) {
         usage(stderr);
         return 2;
     }
-    if ((b->o.senders == 0) != (b->o.receivers == 0)) {
-        fprintf(stderr, "mosq-bench: senders and receivers must both be 0 or both > 0\n");
+    if (bl_opts_check(&b->o, "mosq-bench") != 0)
         return 2;
-    }
-    if (b->o.duration_s <= 0 && b->o.count == 0 && b->o.senders > 0)
-        b->o.duration_s = 5;
-    b->run = (bl_now_ns() ^ ((uint64_t)getpid() << 40)) & 0xffffffffffffull;
-    b->res.system = "mosquitto";
     mosquitto_lib_init();
     uv_loop_init(&b->loop);
     b->pub = calloc(b->o.senders + 1, sizeof *b->pub);
     b->sub = calloc(b->o.receivers + 1, sizeof *b->sub);
     b->idle = calloc(b->o.idle + 1, sizeof *b->idle);
-    if (b->pub == NULL || b->sub == NULL || b->idle == NULL)
+    if (b->pub == NULL || b->sub == NULL || b->idle == NULL ||
+        bench_run_init(&b->run, &b->loop, &b->o, &MQ_RUN_OPS) != 0)
         return 1;
-    uv_timer_t *ts[] = {&b->phase_timer, &b->pace_timer, &b->misc_timer,
-                        &b->idle_timer,  &b->hard_timer, &b->done_timer};
+    uv_timer_t *ts[] = {&b->misc_timer, &b->idle_timer, &b->done_timer};
     for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
         uv_timer_init(&b->loop, ts[i]);
         ts[i]->data = b;
     }
-    uv_signal_init(&b->loop, &b->sigint);
-    b->sigint.data = b;
-    uv_signal_start(&b->sigint, on_sigint, SIGINT);
-    uv_timer_start(&b->phase_timer, on_phase_timer, (uint64_t)(b->o.connect_s * 1000), 0);
     uv_timer_start(&b->misc_timer, on_misc, 1000, 1000);
-    double total = b->o.connect_s * 2 + b->o.idle_settle_s + b->o.drain_s + 10 +
-                   (b->o.duration_s > 0 ? b->o.duration_s : COUNT_ONLY_BOUND_S);
-    uv_timer_start(&b->hard_timer, on_hard, (uint64_t)(total * 1000), 0);
 
     bool ok = true;
     for (unsigned j = 0; ok && j < b->o.receivers; j++) {
         client_t *c = &b->sub[j];
-        snprintf(c->topic, sizeof c->topic, "bench/%" PRIx64 "/r%u", b->run, j);
+        snprintf(c->topic, sizeof c->topic, "bench/%" PRIx64 "/r%u", b->run.id, j);
         ok = open_client(b, c, 1, j) == 0;
     }
     for (unsigned i = 0; ok && i < b->o.senders; i++) {
         client_t *c = &b->pub[i];
-        snprintf(c->topic, sizeof c->topic, "bench/%" PRIx64 "/r%u", b->run, i % b->o.receivers);
-        c->body = calloc(1, b->o.payload + 1);
+        snprintf(c->topic, sizeof c->topic, "bench/%" PRIx64 "/r%u", b->run.id, i % b->o.receivers);
         c->mid_seq = malloc(65536 * sizeof *c->mid_seq);
         c->mid_ns = calloc(65536, sizeof *c->mid_ns);
-        if (c->body == NULL || c->mid_seq == NULL || c->mid_ns == NULL)
+        if (c->mid_seq == NULL || c->mid_ns == NULL)
             return 1;
         memset(c->mid_seq, 0xff, 65536 * sizeof *c->mid_seq);
         ok = open_client(b, c, 0, i) == 0;
     }
     if (!ok)
-        fatal(b, "setup", "cannot connect");
+        bench_run_fail(&b->run, "setup: cannot connect");
     else
-        start_idle(b); /* no publishers and subscribers: straight on */
+        bench_run_opened(&b->run); /* no publishers and subscribers: straight on */
     uv_run(&b->loop, UV_RUN_DEFAULT);
     uv_loop_close(&b->loop);
 
-    b->res.sent = b->sent_total;
-    b->res.acked = b->acked_total;
-    b->res.send_s = (double)(b->last_ack_ns - b->t0_ns) / 1e9;
-    b->res.deliver_s = (double)(b->last_deliver_ns - b->t0_ns) / 1e9;
-    if (b->skipped > 0) {
-        fprintf(stderr, "mosq-bench: %" PRIu64 " publishes skipped\n", b->skipped);
-        b->res.errors += b->skipped;
-    }
-    for (unsigned i = 0; i < b->o.senders; i++)
-        bl_ledger_verdict(&b->pub[i].ledger, &b->res.verdict);
-    int rc = bl_report(&b->o, &b->res);
+    int rc = bench_run_report(&b->run);
     client_t *sets[] = {b->pub, b->sub, b->idle};
     unsigned ns[] = {b->o.senders, b->o.receivers, b->idle_started};
     for (int k = 0; k < 3; k++)
@@ -631,11 +423,10 @@ int main(int argc, char **argv)
             client_t *c = &sets[k][i];
             if (c->m != NULL)
                 mosquitto_destroy(c->m);
-            bl_ledger_free(&c->ledger);
-            free(c->body);
             free(c->mid_seq);
             free(c->mid_ns);
         }
+    bench_run_free(&b->run);
     free(b->pub);
     free(b->sub);
     free(b->idle);
