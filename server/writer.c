@@ -281,8 +281,12 @@ static void writer_main(void *arg)
         w->done_tail = last;
         bool idle = w->queue_head == NULL;
         uv_mutex_unlock(&w->mu);
+        /* Under load the checkpoint goes before the replies (writer.h, CT_WRITER_LOG_IDLE). */
+        if (!idle)
+            checkpoint_log_if_due(w, false);
         uv_async_send(&w->async);
-        checkpoint_log_if_due(w, idle);
+        if (idle)
+            checkpoint_log_if_due(w, true);
         uv_mutex_lock(&w->mu);
     }
     /* Everything queued is committed, the daemon's stop row last: cover it. */
