@@ -636,6 +636,13 @@ int ct_admin_renew_server(const char *dir, const char *const *hosts, size_t n_ho
                                 n_old + n_hosts, is.cfg.crl_url, err, sizeof err);
         files_written = r == 0;
     }
+    /* Run as root on a directory that belongs to the daemon's account, the new pair must be that
+     * account's too, or the daemon could not read its key when it reloads. */
+    struct stat dsb;
+    if (r == 0 && geteuid() == 0 && stat(dir, &dsb) == 0 &&
+        (chown(is.key, dsb.st_uid, dsb.st_gid) != 0 || chown(is.crt, dsb.st_uid, dsb.st_gid) != 0))
+        r = ct_errf(err, sizeof err, CT_ESYS, "cannot give %s and %s to the owner of %s: %s",
+                    is.key, is.crt, dir, strerror(errno));
     if (r == 0)
         r = ct_pki_cert_serial(is.ca_crt, is.crt, serial, NULL, 0, err, sizeof err);
     if (r == 0) {

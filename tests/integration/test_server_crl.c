@@ -16,6 +16,7 @@
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 
+#include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -265,8 +266,20 @@ Test(server_crl, renew_server_replaces_a_revoked_certificate)
      * g_d.data, so serve that and renew there, and check the hosts on this one. */
     snprintf(dir, sizeof dir, "%s/clinic", g_d.dir);
     cr_assert_eq(ct_test_careteamd(&g_d, "init", dir, "--host", "care.example.org", NULL), 0);
+    /* As root on a directory that belongs to the daemon's account (here nobody's), the new pair
+     * is that account's, or the daemon could not read the key when it reloads. */
+    bool as_root = geteuid() == 0;
+    if (as_root)
+        cr_assert_eq(chown(dir, 65534, 65534), 0, "%s", strerror(errno));
     cr_assert_eq(ct_test_careteamd(&g_d, "renew", dir, "--server", "--host", "10.20.30.40", NULL),
                  0);
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/server.key", dir);
+    cr_assert_eq(stat(path, &sb), 0);
+    cr_assert_eq(sb.st_mode & 0777, 0600, "server.key mode %o", sb.st_mode & 0777);
+    if (as_root)
+        cr_assert(sb.st_uid == 65534 && sb.st_gid == 65534, "server.key belongs to %d:%d",
+                  (int)sb.st_uid, (int)sb.st_gid);
     snprintf(path, sizeof path, "%s/server.crt", dir);
     char **hosts = NULL;
     size_t n = 0;
