@@ -72,14 +72,13 @@ typedef struct sender {
     bench_t *b;
     uint32_t idx;
     ct_client_t *c; /* owned; closed by close_all, or on a failed connect */
-    bool ready;
     char to[32];
 } sender_t;
 
 typedef struct receiver {
     bench_t *b;
-    ct_client_t *c; /* owned; closed by close_all, or on a failed connect */
-    bool ready, replayed;
+    ct_client_t *c;  /* owned; closed by close_all, or on a failed connect */
+    bool replayed;   /* its ReplayComplete came: it counts as ready (bench_run_ready) */
     char (*ids)[40]; /* message ids waiting for DeliveryAck; owned */
     size_t n_ids;
     unsigned acks_outstanding;
@@ -475,7 +474,6 @@ static void on_sender_connected(ct_client_t *c, int status, const char *why, voi
         fatal(s->b, "cannot connect as", s->b->screds[s->idx].id, why);
         return;
     }
-    s->ready = true;
     bench_run_ready(&s->b->run);
 }
 
@@ -488,7 +486,7 @@ static void on_receiver_connected(ct_client_t *c, int status, const char *why, v
         fatal(r->b, "cannot connect as", "a receiver", why);
         return;
     }
-    r->ready = true; /* counted as ready once its replay is complete (on_receiver_push) */
+    /* Counted as ready once its replay is complete (on_receiver_push). */
 }
 
 static void open_more_idle(bench_t *b);

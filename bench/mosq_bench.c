@@ -44,7 +44,7 @@ typedef struct client {
     bench_t *b;
     struct mosquitto *m; /* owned; destroyed by main after the loop has ended */
     uv_poll_t poll;      /* on m's socket while polling */
-    bool polling, ready;
+    bool polling;
     int kind; /* 0 publisher, 1 subscriber, 2 idle */
     uint32_t idx;
     char topic[96];
@@ -127,7 +127,6 @@ static void on_subscribe(struct mosquitto *m, void *obj, int mid, int n, const i
         bench_run_fail(&c->b->run, "subscribe: QoS 1 not granted");
         return;
     }
-    c->ready = true;
     bench_run_ready(&c->b->run);
 }
 
@@ -146,10 +145,8 @@ static void on_connect(struct mosquitto *m, void *obj, int rc)
             bench_run_fail(&b->run, "subscribe: %s", mosquitto_strerror(r));
         update_poll(c);
     } else if (c->kind == 0) {
-        c->ready = true;
         bench_run_ready(&b->run);
     } else {
-        c->ready = true;
         b->run.res.idle_connected++;
     }
 }
