@@ -40,11 +40,11 @@ struct ct_writer {
     uint64_t *audit_counts;    /* (ct_audit_actions_count + 1) * 4, under mu */
     ct_audit_signer_t *signer; /* owned; NULL: no checkpoints */
     uint32_t cp_every_rows, cp_every_ms;
-    bool cp_pending; /* committed audit rows are not covered by a checkpoint yet */
+    bool cp_pending;   /* committed audit rows are not covered by a checkpoint yet */
+    int64_t cp_due_ms; /* when cp_pending: when the interval makes one due */
     /* Writer thread only: after a failed log checkpoint, no new try before this many pages wait
      * (a disk that refuses every checkpoint must not get one, and a log line, per batch). */
     int64_t log_retry_at;
-    int64_t cp_due_ms; /* when cp_pending: when the interval makes one due */
     /* Loop thread only: see ct_writer_on_audit. */
     void (*on_audit)(void *arg);
     void *on_audit_arg;
@@ -191,6 +191,8 @@ static int run_batch(ct_writer_t *w, ct_job_t *batch)
 static void checkpoint_log_if_due(ct_writer_t *w, bool idle)
 {
     int64_t waiting = ct_store_log_uncopied(w->st);
+    if (waiting + CT_WRITER_LOG_IDLE < w->log_retry_at)
+        w->log_retry_at = 0; /* fewer wait than at the failure: another process copied them */
     int64_t due = idle ? CT_WRITER_LOG_IDLE : CT_WRITER_LOG_MAX;
     if (waiting < due || waiting < w->log_retry_at)
         return;
