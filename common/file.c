@@ -12,8 +12,7 @@
 
 #include "err.h"
 
-/* Makes the rename into place durable. Failure is ignored: the file itself is already synced. */
-static void sync_parent_dir(const char *path)
+void ct_file_sync_parent(const char *path)
 {
     char *copy = strdup(path);
     if (copy == NULL)
@@ -104,7 +103,7 @@ int ct_file_write_new(const char *path, const char *what, const void *data, size
                     strerror(errno));
         goto out;
     }
-    sync_parent_dir(path);
+    ct_file_sync_parent(path);
     rc = 0;
 
 out:

@@ -18,4 +18,8 @@
 int ct_file_write_new(const char *path, const char *what, const void *data, size_t len, mode_t mode,
                       char *errbuf, size_t errlen);
 
+/* Syncs the directory that holds path, so that a rename into it is durable. Failure is ignored:
+ * the file itself was synced before its rename, and at worst the old name comes back. */
+void ct_file_sync_parent(const char *path);
+
 #endif

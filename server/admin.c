@@ -21,6 +21,7 @@
 #include "config.h"
 #include "datadir.h"
 #include "err.h"
+#include "file.h"
 #include "ids.h"
 #include "pki.h"
 #include "store.h"
@@ -666,6 +667,7 @@ int ct_admin_renew_server(const char *dir, const char *const *hosts, size_t n_ho
                 serial, strerror(errno), is.key, key, is.crt, crt);
         return CT_ESYS;
     }
+    ct_file_sync_parent(crt);
     bool told = notify_daemon(dir);
     printf("Issued a new server certificate (serial %s, valid 825 days) in %s,\nreplacing serial "
            "%s. %s\nClients need nothing new: the certificate comes from the same CA (%s/%s).\n",

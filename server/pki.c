@@ -831,16 +831,7 @@ static int write_replace(const char *path, const char *what, const void *data, s
         (void)unlink(tmp);
         return ct_errf(errbuf, errlen, CT_ESYS, "cannot write %s %s: %s", what, path, strerror(e));
     }
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash != NULL)
-        *(slash == dir ? slash + 1 : slash) = '\0';
-    int dfd = open(slash != NULL ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        (void)fsync(dfd);
-        close(dfd);
-    }
+    ct_file_sync_parent(path);
     return 0;
 }
 
