@@ -30,6 +30,7 @@
 #include "envelope.h"
 #include "err.h"
 #include "testsupport.h"
+#include "writer.h"
 
 #define CALL_MS 10000 /* a refused write may wait for SQLite's busy timeout and retries */
 #define PER_PHASE 5
@@ -251,6 +252,26 @@ static off_t db_file_size(void)
     return sb.st_size;
 }
 
+/* A PASSIVE checkpoint by this process, as another process sharing the database makes one:
+ * everything in the log is copied (nothing reads or writes meanwhile). */
+static void external_checkpoint(void)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/careteam.db", g_d.data);
+    sqlite3 *db = NULL;
+    cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    /* A connection opens the log at its first read; before that there is nothing to copy. */
+    cr_assert_eq(sqlite3_exec(db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(db));
+    int frames = 0, copied = 0;
+    int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &frames, &copied);
+    cr_assert_eq(rc, SQLITE_OK, "%s", sqlite3_errmsg(db));
+    cr_assert_gt(frames, 0, "the log holds the pages the writer could not copy");
+    cr_assert_eq(copied, frames, "copied %d of %d log pages", copied, frames);
+    sqlite3_close(db);
+}
+
 /*
  * The database file cannot be written while its write-ahead log can: commits succeed, and the
  * writer's log checkpoints (copying the log into the file, server/writer.h) fail. Every write is
@@ -288,14 +309,39 @@ Test(disk_full, failed_log_checkpoints_refuse_nothing)
         snprintf(id, sizeof id, "after-%d", i);
         send_acked(ahmed, id);
     }
-    cr_assert_gt(db_file_size(), size_before, "a checkpoint copied the log into the file");
+    off_t size_after = db_file_size();
+    cr_assert_gt(size_after, size_before, "a checkpoint copied the log into the file");
     cr_assert_eq(checkpoint_failures(), failed, "no checkpoint failed after the fault");
+
+    /* Fail again, then let another process copy the log (as an admin command's checkpoint
+     * would): the log starts over, and the writer must not wait for it to regrow past the count
+     * of its last failure before it checkpoints again. */
+    f = fopen(control, "w");
+    cr_assert_not_null(f);
+    fclose(f);
+    for (int i = 0; i < 400; i++) {
+        snprintf(id, sizeof id, "again-%d", i);
+        send_acked(ahmed, id);
+    }
+    cr_assert_gt(checkpoint_failures(), failed, "checkpoints failed again");
+    cr_assert_eq(unlink(control), 0);
+    external_checkpoint();
+    off_t size_copied = db_file_size();
+    cr_assert_gt(size_copied, size_after);
+    for (int i = 0; i < 150; i++) {
+        snprintf(id, sizeof id, "last-%d", i);
+        send_acked(ahmed, id);
+    }
+    cr_assert_gt(db_file_size(), size_copied,
+                 "the writer checkpointed again once its restarted log had %d pages waiting",
+                 CT_WRITER_LOG_IDLE);
     ct_sync_close(ahmed);
 
     int status = ct_test_daemon_stop(&g_d);
     cr_assert_eq(status, 0, "careteamd exited %d", status);
     char *ids = stored_ids();
-    cr_assert(strstr(ids, "during-0 during-1 ") == ids && strstr(ids, " after-149") != NULL,
+    cr_assert(strstr(ids, "during-0 during-1 ") == ids && strstr(ids, " after-149 again-0 ") &&
+                  strstr(ids, " last-149") != NULL,
               "every acknowledged message is stored");
     free(ids);
     int rc = ct_test_careteamd(&g_d, "audit", "verify", g_d.data, NULL);
