@@ -669,9 +669,9 @@ int ct_admin_renew_server(const char *dir, const char *const *hosts, size_t n_ho
     }
     ct_file_sync_parent(crt);
     bool told = notify_daemon(dir);
-    printf("Issued a new server certificate (serial %s, valid 825 days) in %s,\nreplacing serial "
+    printf("Issued a new server certificate (serial %s, valid %d days) in %s,\nreplacing serial "
            "%s. %s\nClients need nothing new: the certificate comes from the same CA (%s/%s).\n",
-           serial, crt, previous,
+           serial, CT_PKI_SERVER_DAYS, crt, previous,
            told ? "The running daemon reloads it; connections already open keep the old one."
                 : "No running daemon found: it is read when the daemon starts.",
            dir, CT_DIR_CA_CRT);

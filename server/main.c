@@ -295,11 +295,12 @@ static int cmd_renew(int argc, char **argv)
                    "certificate stays valid until it expires: revoke it if it must stop now.\n\n"
                    "--server issues the daemon a new key and certificate from the same CA,\n"
                    "replacing DIR/server.key and DIR/server.crt, and tells a running daemon to\n"
-                   "reload them: when the certificate expires (it is valid 825 days), after\n"
+                   "reload them: when the certificate expires (it is valid %d days), after\n"
                    "`careteamd revoke DIR --server`, or to add host names. The new certificate\n"
                    "names the hosts of the old one and every --host NAME (a DNS name or an IP\n"
                    "address), and the revocation list of careteamd.conf's crl_url. Members need\n"
-                   "nothing new.\n");
+                   "nothing new.\n",
+                   CT_PKI_SERVER_DAYS);
             return 0;
         default:
             return usage_error("renew", "%s", "unknown option");

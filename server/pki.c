@@ -45,7 +45,6 @@
 #include <openssl/x509v3.h>
 
 #define CA_DAYS 3650
-#define SERVER_DAYS 825
 /* Longest validity accepted for a member certificate; matches the config's member_cert_days. */
 #define MEMBER_MAX_DAYS 3650
 /* Certificates start five minutes in the past so that a peer whose clock runs slightly behind
@@ -563,8 +562,8 @@ int ct_pki_issue_server(const char *ca_key_path, const char *ca_crt_path, const 
     rc = build_san(hosts, n_hosts, &san, errbuf, errlen);
     if (rc != 0)
         return rc;
-    rc = issue(CERT_SERVER, ca_key_path, ca_crt_path, key_path, crt_path, common_name, SERVER_DAYS,
-               san, crl_url, errbuf, errlen);
+    rc = issue(CERT_SERVER, ca_key_path, ca_crt_path, key_path, crt_path, common_name,
+               CT_PKI_SERVER_DAYS, san, crl_url, errbuf, errlen);
     free(san);
     return rc;
 }

@@ -34,8 +34,9 @@ int ct_pki_make_ca(const char *ca_key_path, const char *ca_crt_path, const char 
 /*
  * Issues a server certificate signed by the CA: CN = common_name, serverAuth, SAN IP 127.0.0.1,
  * IP ::1, DNS localhost, plus each of hosts[0..n_hosts) (an IP literal becomes an IP SAN, anything
- * else a DNS SAN), and crl_url (see above). Valid 825 days.
+ * else a DNS SAN), and crl_url (see above). Valid CT_PKI_SERVER_DAYS days.
  */
+#define CT_PKI_SERVER_DAYS 825
 int ct_pki_issue_server(const char *ca_key_path, const char *ca_crt_path, const char *key_path,
                         const char *crt_path, const char *common_name, const char *const *hosts,
                         size_t n_hosts, const char *crl_url, char *errbuf, size_t errlen);
