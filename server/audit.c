@@ -56,3 +56,10 @@ void ct_audit_rec_view(const ct_audit_rec_t *r, ct_audit_t *out)
     out->outcome = r->outcome;
     out->detail = r->detail;
 }
+
+int64_t ct_audit_rec_append(ct_store_t *st, const ct_audit_rec_t *r)
+{
+    ct_audit_t a;
+    ct_audit_rec_view(r, &a);
+    return ct_store_audit_append(st, &a);
+}

@@ -41,4 +41,8 @@ void ct_audit_rec_fail(ct_audit_rec_t *r, int err, const char *extra);
 /* Views the record as the store's ct_audit_t (pointers into r). */
 void ct_audit_rec_view(const ct_audit_rec_t *r, ct_audit_t *out);
 
+/* Appends r to the audit log in st's open transaction (writer thread). Returns the new row's seq
+ * (> 0) or a negative CT_E*. */
+int64_t ct_audit_rec_append(ct_store_t *st, const ct_audit_rec_t *r);
+
 #endif

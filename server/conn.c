@@ -72,9 +72,12 @@ struct ct_conn {
     /* Token bucket for rate_limit requests per second: `tokens` requests may be made now; it
      * refills at rate_limit per second up to rate_limit (a one-second burst). */
     double tokens;
-    uint64_t tokens_at_ms;       /* loop time of the last refill */
-    ct_conn_t *prev, *next;      /* env->conns */
-    ct_buf_t held;               /* live deliveries held during replay: [seq u64][len u32][frame] */
+    uint64_t tokens_at_ms;  /* loop time of the last refill */
+    ct_conn_t *prev, *next; /* env->conns */
+    /* Live deliveries held during a replay or behind an uncommitted audit row, in order from
+     * held_off: [seq u64][len u32][audited u32][frame] (see session_deliver). */
+    ct_buf_t held;
+    size_t held_off;
     void (*drain_cb)(void *arg); /* one waiter for an empty output queue (see when_drained) */
     void *drain_arg;
     /* Member lookup result, written by the pool thread, read by lookup_done on the loop. */
@@ -440,50 +443,90 @@ static int session_send(ct_session_t *s, const uint8_t *frame, size_t len)
     return r;
 }
 
-static void session_deliver(ct_session_t *s, int64_t seq, const uint8_t *frame, size_t len)
+#define HELD_HEAD 16 /* seq u64, len u32, audited u32 */
+
+/* Sends held deliveries from the front while they may go: not during a replay, and only up to
+ * the first whose audit row is not committed yet. Those the replay already sent are dropped. */
+static void held_flush(ct_conn_t *c)
+{
+    ct_session_t *s = &c->session;
+    while (!s->replaying && s->open && c->held_off + HELD_HEAD <= c->held.len) {
+        uint8_t *e = c->held.data + c->held_off;
+        uint64_t seq;
+        uint32_t len, audited;
+        memcpy(&seq, e, sizeof seq);
+        memcpy(&len, e + 8, sizeof len);
+        memcpy(&audited, e + 12, sizeof audited);
+        if (!audited)
+            break;
+        c->held_off += HELD_HEAD + len;
+        if ((int64_t)seq > s->replay_last_seq)
+            session_send(s, e + HELD_HEAD, len);
+    }
+    if (!s->open || c->held_off == c->held.len) {
+        ct_buf_free(&c->held); /* all sent, or the session closed */
+        c->held_off = 0;
+    } else if (c->held_off > c->held.len / 2) {
+        /* Some were sent, more wait: drop what was sent so the buffer does not creep. */
+        memmove(c->held.data, c->held.data + c->held_off, c->held.len - c->held_off);
+        c->held.len -= c->held_off;
+        c->held_off = 0;
+    }
+}
+
+static void session_deliver(ct_session_t *s, int64_t seq, const uint8_t *frame, size_t len,
+                            bool audited)
 {
     ct_conn_t *c = CONN_OF_SESSION(s);
     if (!s->open)
         return;
-    if (s->replaying) {
-        uint64_t useq = (uint64_t)seq;
-        uint32_t ulen = (uint32_t)len;
-        if (c->held.len + len > c->env->handlers.cfg->max_output) {
-            /* As for a full output queue: cut off; the messages stay pending. */
-            ct_log_warn("session.slow_consumer", "conn=%llu member=%s held=%zu",
-                        (unsigned long long)s->id, s->member_id, c->held.len);
-            audit_conn_failure(c, "session.slow_consumer", CT_EUNAVAIL,
-                               "reason=held_during_replay");
-            conn_close(c, false);
+    if (!s->replaying && c->held_off == c->held.len) {
+        if (audited) {
+            if (seq > s->replay_last_seq) /* else the replay already sent it */
+                session_send(s, frame, len);
             return;
         }
-        if (ct_buf_append(&c->held, &useq, sizeof useq) != 0 ||
-            ct_buf_append(&c->held, &ulen, sizeof ulen) != 0 ||
-            ct_buf_append(&c->held, frame, len) != 0) {
-            conn_close(c, false); /* the message stays pending; the client reconnects */
-        }
+    }
+    if (c->held.len - c->held_off + len > c->env->handlers.cfg->max_output) {
+        /* As for a full output queue: cut off; the messages stay pending. */
+        ct_log_warn("session.slow_consumer", "conn=%llu member=%s held=%zu",
+                    (unsigned long long)s->id, s->member_id, c->held.len - c->held_off);
+        audit_conn_failure(c, "session.slow_consumer", CT_EUNAVAIL,
+                           s->replaying ? "reason=held_during_replay" : "reason=held_for_audit");
+        conn_close(c, false);
         return;
     }
-    if (seq <= s->replay_last_seq)
-        return; /* the replay already sent it */
-    session_send(s, frame, len);
+    uint64_t useq = (uint64_t)seq;
+    uint32_t head[2] = {(uint32_t)len, audited ? 1u : 0u};
+    if (ct_buf_append(&c->held, &useq, sizeof useq) != 0 ||
+        ct_buf_append(&c->held, head, sizeof head) != 0 ||
+        ct_buf_append(&c->held, frame, len) != 0) {
+        conn_close(c, false); /* the message stays pending; the client reconnects */
+    }
+}
+
+static void session_deliver_audited(ct_session_t *s, int64_t seq)
+{
+    ct_conn_t *c = CONN_OF_SESSION(s);
+    for (size_t off = c->held_off; off + HELD_HEAD <= c->held.len;) {
+        uint64_t eseq;
+        uint32_t len;
+        memcpy(&eseq, c->held.data + off, sizeof eseq);
+        memcpy(&len, c->held.data + off + 8, sizeof len);
+        if ((int64_t)eseq == seq) {
+            uint32_t yes = 1;
+            memcpy(c->held.data + off + 12, &yes, sizeof yes);
+            break;
+        }
+        off += HELD_HEAD + len;
+    }
+    held_flush(c);
 }
 
 static void session_replay_done(ct_session_t *s)
 {
-    ct_conn_t *c = CONN_OF_SESSION(s);
     s->replaying = false;
-    size_t off = 0;
-    while (s->open && off + 12 <= c->held.len) {
-        uint64_t seq;
-        uint32_t len;
-        memcpy(&seq, c->held.data + off, sizeof seq);
-        memcpy(&len, c->held.data + off + 8, sizeof len);
-        if ((int64_t)seq > s->replay_last_seq)
-            session_send(s, c->held.data + off + 12, len);
-        off += 12 + len;
-    }
-    ct_buf_free(&c->held);
+    held_flush(CONN_OF_SESSION(s));
 }
 
 static size_t session_backlog(ct_session_t *s)
@@ -542,6 +585,7 @@ static void session_close(ct_session_t *s)
 static const ct_session_ops_t SESSION_OPS = {
     .send = session_send,
     .deliver = session_deliver,
+    .deliver_audited = session_deliver_audited,
     .replay_done = session_replay_done,
     .backlog = session_backlog,
     .when_drained = session_when_drained,

@@ -104,45 +104,146 @@ int ct_dispatch_audit(const ct_handler_ctx_t *ctx, ct_session_t *s, const ct_aud
     return 0;
 }
 
-void ct_dispatch_audit_delivery(const ct_handler_ctx_t *ctx, const ct_session_t *s,
-                                const char *message_id, const char *participant_id,
-                                const char *detail)
+void ct_dispatch_delivery_rec(ct_audit_rec_t *rec, const ct_session_t *s, const char *message_id,
+                              const char *participant_id, const char *detail)
 {
-    ct_audit_rec_t rec;
-    ct_audit_rec_init(&rec, s, "message.deliver");
-    ct_audit_rec_object(&rec, "message", message_id);
-    snprintf(rec.participant_id, sizeof rec.participant_id, "%s", participant_id);
-    snprintf(rec.detail, sizeof rec.detail, "%s", detail != NULL ? detail : "");
-    if (ct_writer_audit(ctx->writer, &rec) != 0)
-        ct_log_error("audit.dropped", "action=message.deliver reason=out_of_memory");
+    ct_audit_rec_init(rec, s, "message.deliver");
+    ct_audit_rec_object(rec, "message", message_id);
+    snprintf(rec->participant_id, sizeof rec->participant_id, "%s", participant_id);
+    snprintf(rec->detail, sizeof rec->detail, "%s", detail != NULL ? detail : "");
+}
+
+int ct_dispatch_delivery_append(ct_job_t *job, ct_store_t *st, const ct_writer_env_t *env,
+                                ct_audit_rec_t *rec)
+{
+    rec->time_ms = env->now_ms;
+    int64_t seq = ct_audit_rec_append(st, rec);
+    if (seq < 0)
+        return (int)seq;
+    job->deliveries++;
+    return 0;
+}
+
+typedef struct online_probe {
+    const ct_session_t *first;
+    size_t n;
+} online_probe_t;
+
+static void probe_session(ct_session_t *s, void *arg)
+{
+    online_probe_t *p = arg;
+    if (!s->open)
+        return;
+    if (p->first == NULL)
+        p->first = s;
+    p->n++;
+}
+
+bool ct_dispatch_online_rec(const ct_handler_ctx_t *ctx, const char *member_id, ct_audit_rec_t *rec)
+{
+    online_probe_t p = {0};
+    ct_router_each(ctx->router, member_id, probe_session, &p);
+    if (p.first == NULL)
+        return false;
+    char detail[32];
+    snprintf(detail, sizeof detail, "sessions=%zu", p.n);
+    ct_dispatch_delivery_rec(rec, p.first, "", "", detail);
+    return true;
+}
+
+/* The row of a live delivery that was not audited in its message's own transaction: the
+ * member's sessions hold the frame (and what comes after it) until this commits. */
+typedef struct deliver_audit_job {
+    ct_job_t job; /* first member */
+    int64_t seq;
+    size_t n;
+    ct_session_t *sessions[]; /* referenced until done */
+} deliver_audit_job_t;
+
+static void deliver_audit_done(ct_job_t *job)
+{
+    deliver_audit_job_t *d = (deliver_audit_job_t *)job;
+    for (size_t i = 0; i < d->n; i++) {
+        ct_session_t *s = d->sessions[i];
+        if (job->result == 0)
+            s->ops->deliver_audited(s, d->seq);
+        else if (s->open) {
+            /* No record, no disclosure: the message stays pending and the reconnect replays it
+             * (with its row). */
+            ct_session_send_error(s, 0, CT_EUNAVAIL,
+                                  "a delivery could not be recorded; reconnect to receive it");
+            s->ops->close(s);
+        }
+        ct_session_release(s);
+    }
+    free(d);
 }
 
 typedef struct live_delivery {
     int64_t seq;
     const uint8_t *frame;
     size_t len;
-    const ct_session_t *first; /* the first session that took it: the audit's identity */
+    bool audited;
+    deliver_audit_job_t *job; /* !audited: collects the sessions that hold the frame */
 } live_delivery_t;
 
 static void deliver_live(ct_session_t *s, void *arg)
 {
     live_delivery_t *d = arg;
-    s->ops->deliver(s, d->seq, d->frame, d->len);
-    if (d->first == NULL)
-        d->first = s;
+    if (!s->open)
+        return;
+    s->ops->deliver(s, d->seq, d->frame, d->len, d->audited);
+    if (d->job != NULL && s->open) {
+        ct_session_retain(s);
+        d->job->sessions[d->job->n++] = s;
+    }
+}
+
+static void count_session(ct_session_t *s, void *arg)
+{
+    (void)s;
+    (void)arg;
+}
+
+static void close_session(ct_session_t *s, void *arg)
+{
+    (void)arg;
+    s->ops->close(s);
 }
 
 void ct_dispatch_deliver(const ct_handler_ctx_t *ctx, const char *member_id, int64_t seq,
                          const char *message_id, const char *participant_id, const uint8_t *frame,
-                         size_t len)
+                         size_t len, bool audited)
 {
-    live_delivery_t d = {.seq = seq, .frame = frame, .len = len};
-    size_t n = ct_router_each(ctx->router, member_id, deliver_live, &d);
-    if (d.first == NULL)
-        return; /* offline: the pending inbox row is the record until the replay */
+    live_delivery_t d = {.seq = seq, .frame = frame, .len = len, .audited = audited};
+    if (audited) {
+        ct_router_each(ctx->router, member_id, deliver_live, &d);
+        return;
+    }
+    size_t n = ct_router_each(ctx->router, member_id, count_session, NULL);
+    if (n == 0)
+        return; /* offline: the pending inbox row waits for the replay, which records it */
+    d.job = calloc(1, sizeof *d.job + n * sizeof d.job->sessions[0]);
+    if (d.job == NULL) {
+        /* Without a record the frame may not go out. The message stays pending; the sessions
+         * reconnect and the replay delivers and records it. */
+        ct_log_error("audit.dropped", "action=message.deliver reason=out_of_memory");
+        ct_router_each(ctx->router, member_id, close_session, NULL);
+        return;
+    }
+    ct_router_each(ctx->router, member_id, deliver_live, &d);
+    if (d.job->n == 0) {
+        free(d.job);
+        return;
+    }
     char detail[32];
-    snprintf(detail, sizeof detail, "sessions=%zu", n);
-    ct_dispatch_audit_delivery(ctx, d.first, message_id, participant_id, detail);
+    snprintf(detail, sizeof detail, "sessions=%zu", d.job->n);
+    ct_dispatch_delivery_rec(&d.job->job.audit, d.job->sessions[0], message_id, participant_id,
+                             detail);
+    d.job->seq = seq;
+    d.job->job.has_audit = true;
+    d.job->job.done = deliver_audit_done;
+    ct_writer_submit(ctx->writer, &d.job->job);
 }
 
 /* Answers a refused request: Error to the client, an audit row of the refusal, a log line. */

@@ -91,18 +91,32 @@ ct_dispatch_result_t ct_dispatch(const ct_handler_ctx_t *ctx, ct_session_t *s,
  * queue unbounded work. Returns 0 or CT_ENOMEM (the row is then only logged as dropped). */
 int ct_dispatch_audit(const ct_handler_ctx_t *ctx, ct_session_t *s, const ct_audit_rec_t *rec);
 
-/* Audits that a stored message was handed to session s for delivery (message.deliver, actor the
- * recipient member). detail: e.g. "replay=1". Not counted against s's window: deliveries are
- * bounded by the senders' windows and by the replay's pacing. */
-void ct_dispatch_audit_delivery(const ct_handler_ctx_t *ctx, const ct_session_t *s,
-                                const char *message_id, const char *participant_id,
-                                const char *detail);
+/* Fills in the message.deliver record of a stored message handed to session s (actor the
+ * recipient member). detail: "sessions=N" for a live push, "replay=1" for an inbox replay. */
+void ct_dispatch_delivery_rec(ct_audit_rec_t *rec, const ct_session_t *s, const char *message_id,
+                              const char *participant_id, const char *detail);
 
-/* Pushes the Deliver frame of stored message `seq` to every live session of member_id
- * (ct_router_deliver) and, if one took it, audits the delivery once for that member. */
+/* Writer thread, inside job's apply or audit_more: appends rec, a delivery record, stamped with
+ * the batch's time, and counts it in job->deliveries (for the metrics). Returns 0 or CT_E*. */
+int ct_dispatch_delivery_append(ct_job_t *job, ct_store_t *st, const ct_writer_env_t *env,
+                                ct_audit_rec_t *rec);
+
+/* If member_id has a live session, fills in rec as ct_dispatch_delivery_rec would for them,
+ * with the object left empty (the message id is not known yet), and returns true. */
+bool ct_dispatch_online_rec(const ct_handler_ctx_t *ctx, const char *member_id,
+                            ct_audit_rec_t *rec);
+
+/*
+ * Pushes the Deliver frame of stored message `seq` to every live session of member_id, with one
+ * message.deliver row for the member. No session sends the frame before that row is committed:
+ * `audited` says the caller's own transaction already committed it (SendMessage writes the rows
+ * of the recipients online when it was submitted); otherwise the sessions hold the frame, and
+ * what follows it, until an audit job commits the row (ct_session_ops_t.deliver). If that job
+ * fails the sessions are closed: the message stays pending and the replay records it.
+ */
 void ct_dispatch_deliver(const ct_handler_ctx_t *ctx, const char *member_id, int64_t seq,
                          const char *message_id, const char *participant_id, const uint8_t *frame,
-                         size_t len);
+                         size_t len, bool audited);
 
 /* Answers a request that came over the connection's rate_limit with Error RATE_LIMITED. At most
  * one refusal per connection per second is audited (under the request's action) and logged, with

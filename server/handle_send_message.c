@@ -4,12 +4,16 @@
  * Life of one request:
  *  1. loop thread (ct_handle_send_message): validate everything that needs no storage (ids,
  *     UTF-8, sizes, recipient count and duplicates), copy the request into a send_job, submit it.
+ *     It also notes which recipients are online now (their message.deliver records).
  *  2. writer thread (apply_send): inside the batch transaction, answer a resend of the same
  *     client_msg_id with the original receipt, check that recipients are active members who may
  *     receive messages, then store the message, one pending delivery per recipient and the audit
- *     row together.
+ *     row together; then (deliver_rows) the message.deliver rows of the recipients that were
+ *     online, so that their Deliver needs no commit of its own.
  *  3. loop thread (done_send), after COMMIT: Ack to the sender, Deliver to live recipients.
- *     Nothing is acknowledged before it is durable; a failed commit answers UNAVAILABLE.
+ *     Nothing is acknowledged before it is durable; a failed commit answers UNAVAILABLE. A
+ *     recipient that came online after step 1 gets its Deliver once its own row is committed
+ *     (ct_dispatch_deliver); one that went offline keeps the message pending for its replay.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,11 +37,20 @@ typedef struct send_job {
     uint8_t hash[CT_SHA256_LEN];
     bool duplicate; /* set by apply: this resend matched an earlier message */
     ct_message_receipt_t receipt;
-    char why[256]; /* apply's message for a refusal */
+    /* Per recipient, parallel to msg.to: its message.deliver record if it was online at
+     * submit, else NULL. Owned; apply keeps it in step when it drops recipients. */
+    ct_audit_rec_t **online;
+    size_t n_online_slots; /* the length of online: the request's recipient count */
+    char why[256];         /* apply's message for a refusal */
 } send_job_t;
 
 static void send_job_free(send_job_t *j)
 {
+    if (j->online != NULL) {
+        for (size_t i = 0; i < j->n_online_slots; i++)
+            free(j->online[i]);
+        free(j->online);
+    }
     ct_message_clear(&j->msg);
     free(j);
 }
@@ -173,6 +186,25 @@ static int copy_request(send_job_t *j, const ct_session_t *s, const Careteam__V1
     return 0;
 }
 
+/* Loop thread, at submit: the message.deliver record of each recipient online now. */
+static int note_online(send_job_t *j, const ct_handler_ctx_t *ctx)
+{
+    j->online = calloc(j->msg.n_to, sizeof *j->online);
+    if (j->online == NULL)
+        return CT_ENOMEM;
+    j->n_online_slots = j->msg.n_to;
+    ct_audit_rec_t rec;
+    for (size_t i = 0; i < j->msg.n_to; i++) {
+        if (!ct_dispatch_online_rec(ctx, j->msg.to[i], &rec))
+            continue;
+        j->online[i] = malloc(sizeof rec);
+        if (j->online[i] == NULL)
+            return CT_ENOMEM;
+        *j->online[i] = rec;
+    }
+    return 0;
+}
+
 /*
  * Writer thread: a message about a participant goes only between members of that participant's
  * care team. The sender must be on it (FORBIDDEN otherwise); a recipient off the team makes the
@@ -223,6 +255,8 @@ static int apply_circle_of_care(send_job_t *j, ct_store_t *st)
                              withheld_len ? "\n" : "", msg->to[i]);
             if (n > 0 && (size_t)n < sizeof withheld - withheld_len)
                 withheld_len += (size_t)n;
+            free(j->online[i]); /* nothing is delivered to them, so nothing is recorded */
+            j->online[i] = NULL;
             continue;
         }
         if (!(rel & CT_REL_ON_TEAM)) {
@@ -233,8 +267,11 @@ static int apply_circle_of_care(send_job_t *j, ct_store_t *st)
             ct_audit_rec_fail(&j->job.audit, CT_EFORBIDDEN, "reason=recipient_not_on_team");
             return CT_EFORBIDDEN;
         }
-        if (kept != i)
+        if (kept != i) {
             memcpy(msg->to[kept], msg->to[i], sizeof msg->to[kept]);
+            j->online[kept] = j->online[i];
+            j->online[i] = NULL;
+        }
         kept++;
     }
     if (withheld_len > 0) {
@@ -314,6 +351,25 @@ static int apply_send(ct_job_t *job, ct_store_t *st, const ct_writer_env_t *env)
     return 0;
 }
 
+/* Writer thread, after the message.send row: the deliveries to recipients online at submit. */
+static int deliver_rows(ct_job_t *job, ct_store_t *st, const ct_writer_env_t *env)
+{
+    send_job_t *j = (send_job_t *)job;
+    if (j->duplicate)
+        return 0; /* a resend delivers nothing */
+    for (size_t i = 0; i < j->msg.n_to; i++) {
+        ct_audit_rec_t *rec = j->online[i];
+        if (rec == NULL)
+            continue;
+        ct_audit_rec_object(rec, "message", j->msg.message_id);
+        snprintf(rec->participant_id, sizeof rec->participant_id, "%s", j->msg.participant_id);
+        int r = ct_dispatch_delivery_append(job, st, env, rec);
+        if (r != 0)
+            return r;
+    }
+    return 0;
+}
+
 /* Loop thread. See the file comment, step 3. */
 static void done_send(ct_job_t *job)
 {
@@ -354,7 +410,8 @@ static void done_send(ct_job_t *job)
             if (ct_replay_encode_deliver(&j->msg, &frame, UINT32_MAX) == 0) {
                 for (size_t i = 0; i < j->msg.n_to; i++)
                     ct_dispatch_deliver(j->ctx, j->msg.to[i], j->msg.seq, j->msg.message_id,
-                                        j->msg.participant_id, frame.data, frame.len);
+                                        j->msg.participant_id, frame.data, frame.len,
+                                        j->online[i] != NULL);
             }
             ct_buf_free(&frame);
         }
@@ -375,6 +432,8 @@ int ct_handle_send_message(ct_request_t *req)
     r = copy_request(j, req->session, m);
     if (r == 0)
         r = hash_request(m, j->hash);
+    if (r == 0)
+        r = note_online(j, req->ctx);
     if (r != 0) {
         send_job_free(j);
         return r;
@@ -383,6 +442,7 @@ int ct_handle_send_message(ct_request_t *req)
     j->session = req->session;
     j->request_id = req->request_id;
     j->job.apply = apply_send;
+    j->job.audit_more = deliver_rows;
     j->job.done = done_send;
     j->job.has_audit = true;
     ct_audit_rec_init(&j->job.audit, req->session, req->action);

@@ -4,6 +4,10 @@
  * REPLAY_BACKLOG_MAX and resumes when it has drained, so a member with a large inbox neither
  * blocks the loop, nor holds more than one page in memory, nor trips the slow-consumer limit
  * (max_output) that protects the daemon from clients that do not read.
+ *
+ * A page goes out in chunks that fit the room left under that limit. Each chunk's frames are
+ * encoded first and its message.deliver rows committed (one writer job, one row per message)
+ * before its bytes are queued: no message is shown before its delivery is on record.
  */
 #include "replay.h"
 
@@ -24,10 +28,20 @@ typedef struct replay {
     ct_session_t *session; /* referenced until the replay ends */
     int64_t after_seq;     /* last seq sent */
     uint64_t sent;
-    int n;    /* messages in page, or a negative CT_E* from the read */
-    int next; /* index of the next message of the page to send */
+    int n;          /* messages in page, or a negative CT_E* from the read */
+    int next;       /* index of the next message of the page to send */
+    ct_buf_t chunk; /* the Deliver frames of page[next - chunk_n .. next), waiting for their rows */
+    int chunk_n;
     ct_message_t page[REPLAY_PAGE];
 } replay_t;
+
+/* The message.deliver rows of one chunk. */
+typedef struct chunk_job {
+    ct_job_t job; /* first member */
+    replay_t *rp;
+    int n;
+    ct_audit_rec_t recs[];
+} chunk_job_t;
 
 int ct_replay_encode_deliver(const ct_message_t *m, ct_buf_t *out, size_t max_frame)
 {
@@ -104,11 +118,15 @@ static void replay_end(replay_t *rp)
         ct_session_send_envelope(s, &env);
         s->ops->replay_done(s);
     }
+    for (int i = rp->next - rp->chunk_n; i < rp->n; i++)
+        ct_message_clear(&rp->page[i]); /* closed mid-page */
+    ct_buf_free(&rp->chunk);
     ct_session_release(s);
     free(rp);
 }
 
 static void page_done(void *arg);
+static void send_page(void *arg);
 
 /* Output the replay may leave queued: below REPLAY_BACKLOG_MAX, and low enough that one more
  * frame (at most max_frame) still fits under the slow-consumer limit max_output (the config
@@ -119,38 +137,94 @@ static size_t backlog_limit(const ct_config_t *cfg)
     return room < REPLAY_BACKLOG_MAX ? (size_t)room : REPLAY_BACKLOG_MAX;
 }
 
-/* Sends what is left of the page, pausing on a full output queue; then reads the next page or
- * ends the replay. */
+static int chunk_apply(ct_job_t *job, ct_store_t *st, const ct_writer_env_t *env)
+{
+    chunk_job_t *c = (chunk_job_t *)job;
+    for (int i = 0; i < c->n; i++) {
+        int r = ct_dispatch_delivery_append(job, st, env, &c->recs[i]);
+        if (r != 0)
+            return r;
+    }
+    return 0;
+}
+
+/* Loop thread: the chunk's rows are committed (or not); send it and go on. */
+static void chunk_done(ct_job_t *job)
+{
+    chunk_job_t *c = (chunk_job_t *)job;
+    replay_t *rp = c->rp;
+    ct_session_t *s = rp->session;
+    int result = job->result;
+    free(c);
+    if (result != 0 && s->open) {
+        /* Not on record, so not sent: the messages stay pending for the next replay. */
+        ct_log_error("replay.audit_failed", "conn=%llu code=%s", (unsigned long long)s->id,
+                     ct_errname(result));
+        ct_session_send_error(s, 0, CT_EUNAVAIL, "your inbox could not be sent; reconnect later");
+        s->ops->close(s);
+    }
+    if (s->open && s->ops->send(s, rp->chunk.data, rp->chunk.len) == 0) {
+        rp->sent += (uint64_t)rp->chunk_n;
+        rp->after_seq = rp->page[rp->next - 1].seq;
+        s->replay_last_seq = rp->after_seq;
+    }
+    for (int i = rp->next - rp->chunk_n; i < rp->next; i++)
+        ct_message_clear(&rp->page[i]);
+    rp->chunk_n = 0;
+    ct_buf_reset(&rp->chunk);
+    send_page(rp);
+}
+
+/* Encodes the next chunk of the page into rp->chunk, up to `room` bytes (at least one frame),
+ * and submits its rows. Returns 0, or CT_E* (the session is then closed). */
+static int chunk_submit(replay_t *rp, size_t room)
+{
+    ct_session_t *s = rp->session;
+    int n = 0;
+    while (rp->next + n < rp->n && (n == 0 || rp->chunk.len < room)) {
+        if (ct_replay_encode_deliver(&rp->page[rp->next + n], &rp->chunk, UINT32_MAX) != 0) {
+            /* Skipping it would show this session a gap in the order; the message stays
+             * pending, so end the session and let the client reconnect. */
+            ct_log_error("replay.encode_failed", "conn=%llu", (unsigned long long)s->id);
+            return CT_ENOMEM;
+        }
+        n++;
+    }
+    chunk_job_t *c = calloc(1, sizeof *c + (size_t)n * sizeof c->recs[0]);
+    if (c == NULL)
+        return CT_ENOMEM;
+    for (int i = 0; i < n; i++) {
+        const ct_message_t *m = &rp->page[rp->next + i];
+        ct_dispatch_delivery_rec(&c->recs[i], s, m->message_id, m->participant_id, "replay=1");
+    }
+    c->rp = rp;
+    c->n = n;
+    c->job.apply = chunk_apply;
+    c->job.done = chunk_done;
+    rp->next += n;
+    rp->chunk_n = n;
+    ct_writer_submit(rp->ctx->writer, &c->job);
+    return 0;
+}
+
+/* Sends the rest of the page chunk by chunk, pausing on a full output queue; then reads the next
+ * page or ends the replay. */
 static void send_page(void *arg)
 {
     replay_t *rp = arg;
     ct_session_t *s = rp->session;
-    ct_buf_t frame = CT_BUF_INIT;
-    while (rp->next < rp->n && s->open) {
+    if (rp->next < rp->n && s->open) {
         size_t backlog = s->ops->backlog(s);
-        if (backlog > 0 && backlog >= backlog_limit(rp->ctx->cfg)) {
-            ct_buf_free(&frame);
+        size_t limit = backlog_limit(rp->ctx->cfg);
+        if (backlog > 0 && backlog >= limit) {
             s->ops->when_drained(s, send_page, rp);
             return;
         }
-        ct_message_t *m = &rp->page[rp->next++];
-        ct_buf_reset(&frame);
-        if (ct_replay_encode_deliver(m, &frame, UINT32_MAX) != 0) {
-            /* Skipping it would show this session a gap in the order; the message stays
-             * pending, so end the session and let the client reconnect. */
-            ct_log_error("replay.encode_failed", "conn=%llu", (unsigned long long)s->id);
-            s->ops->close(s);
-        } else if (s->ops->send(s, frame.data, frame.len) == 0) {
-            ct_dispatch_audit_delivery(rp->ctx, s, m->message_id, m->participant_id, "replay=1");
-            rp->sent++;
-            rp->after_seq = m->seq;
-            s->replay_last_seq = m->seq;
-        }
-        ct_message_clear(m);
+        if (chunk_submit(rp, limit - backlog) == 0)
+            return; /* chunk_done goes on */
+        ct_buf_reset(&rp->chunk);
+        s->ops->close(s);
     }
-    ct_buf_free(&frame);
-    for (int i = rp->next; i < rp->n; i++)
-        ct_message_clear(&rp->page[i]); /* closed mid-page */
     if (rp->n == REPLAY_PAGE && s->open) {
         rp->n = rp->next = 0;
         if (ct_readers_submit(rp->ctx->readers, read_page, page_done, rp) == 0)

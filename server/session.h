@@ -23,9 +23,15 @@ typedef struct ct_session ct_session_t;
 typedef struct ct_session_ops {
     /* Queues one encoded frame (header included) for the client. Returns 0 or CT_ECLOSED. */
     int (*send)(ct_session_t *s, const uint8_t *frame, size_t len);
-    /* Queues a live Deliver frame for message `seq`. While the session replays its inbox, live
-     * deliveries are held and sent after the replay, skipping those the replay already sent. */
-    void (*deliver)(ct_session_t *s, int64_t seq, const uint8_t *frame, size_t len);
+    /* Queues a live Deliver frame for message `seq`, in the order of the calls. `audited`: the
+     * message.deliver row of this delivery is committed. A delivery whose row is not yet
+     * committed is held, and every delivery after it with it, until deliver_audited(seq): no
+     * member sees a message before the record that it was shown to them is durable. While the
+     * session replays its inbox, live deliveries are held too and sent after the replay,
+     * skipping those the replay already sent. */
+    void (*deliver)(ct_session_t *s, int64_t seq, const uint8_t *frame, size_t len, bool audited);
+    /* The row of the held delivery `seq` committed: send it and what waited behind it. */
+    void (*deliver_audited)(ct_session_t *s, int64_t seq);
     /* The inbox replay sent everything up to replay_last_seq: flush held live deliveries. */
     void (*replay_done)(ct_session_t *s);
     /* Output queued but not yet written to the socket, in bytes. */

@@ -123,7 +123,7 @@ static void wf_finish(ct_wf_t *w, int result)
             const ct_wf_event_t *ev = &w->events[i];
             for (size_t k = 0; k < ev->n_to; k++)
                 ct_dispatch_deliver(w->ctx, ev->to[k], ev->seq, ev->message_id, ev->participant_id,
-                                    ev->frame.data, ev->frame.len);
+                                    ev->frame.data, ev->frame.len, false);
         }
         if (w->alerts_changed && w->ctx->alerts != NULL)
             ct_alerts_rearm(w->ctx->alerts, w->next_deadline_ms);

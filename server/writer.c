@@ -119,15 +119,12 @@ static void run_checkpoint(ct_writer_t *w, bool force)
 
 static void run_one(ct_writer_t *w, ct_job_t *job, const ct_writer_env_t *env)
 {
-    ct_audit_t a;
     if (job->apply == NULL) {
         /* An audit row alone (a delivery, a refusal) is one INSERT, which SQLite undoes by itself
          * if it fails: no savepoint, whose page copies cost more than the row. */
         int64_t seq = 0;
-        if (job->has_audit) {
-            ct_audit_rec_view(&job->audit, &a);
-            seq = ct_store_audit_append(w->st, &a);
-        }
+        if (job->has_audit)
+            seq = ct_audit_rec_append(w->st, &job->audit);
         job->result = seq < 0 ? (int)seq : 0;
         return;
     }
@@ -135,11 +132,12 @@ static void run_one(ct_writer_t *w, ct_job_t *job, const ct_writer_env_t *env)
     if (r == 0 && job->apply != NULL)
         r = job->apply(job, w->st, env);
     if (r == 0 && job->has_audit) {
-        ct_audit_rec_view(&job->audit, &a);
-        int64_t seq = ct_store_audit_append(w->st, &a);
+        int64_t seq = ct_audit_rec_append(w->st, &job->audit);
         if (seq < 0)
             r = (int)seq;
     }
+    if (r == 0 && job->audit_more != NULL)
+        r = job->audit_more(job, w->st, env);
     if (r == 0) {
         r = ct_store_release(w->st);
         if (r == 0) {
@@ -153,8 +151,7 @@ static void run_one(ct_writer_t *w, ct_job_t *job, const ct_writer_env_t *env)
     if (job->has_audit && r != CT_EIO) {
         if (job->audit.outcome == CT_AUDIT_SUCCESS)
             ct_audit_rec_fail(&job->audit, r, NULL);
-        ct_audit_rec_view(&job->audit, &a);
-        (void)ct_store_audit_append(w->st, &a);
+        (void)ct_audit_rec_append(w->st, &job->audit);
     }
 }
 
@@ -212,7 +209,10 @@ static void count_audit_rows(ct_writer_t *w, const ct_job_t *batch)
 {
     if (w->audit_counts == NULL)
         return;
+    const ct_audit_action_t *deliver = ct_audit_action_find("message.deliver");
     for (const ct_job_t *j = batch; j != NULL; j = j->next) {
+        if (j->result == 0 && j->deliveries > 0 && deliver->code != NULL)
+            w->audit_counts[(size_t)(deliver - ct_audit_actions) * 4] += j->deliveries;
         if (!j->has_audit)
             continue;
         const ct_audit_action_t *a = ct_audit_action_find(j->audit.action);

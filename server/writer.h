@@ -5,7 +5,8 @@
  *   loop thread                      writer thread
  *   ct_writer_submit(job) --queue--> take all queued (at most CT_WRITER_BATCH)
  *                                    BEGIN
- *                                      per job: SAVEPOINT; apply(); audit row; RELEASE
+ *                                      per job: SAVEPOINT; apply(); audit row; audit_more();
+ *                                               RELEASE
  *                                               (apply failed: ROLLBACK TO; audit row of refusal)
  *                                      (an audit-only job: its row, no savepoint)
  *                                    COMMIT (synchronous=FULL: durable when it returns)
@@ -82,7 +83,13 @@ struct ct_job {
     /* Loop thread, after the batch committed or failed; job->result says which. Must free the
      * job. May be NULL, then the writer frees the job with free(). */
     void (*done)(ct_job_t *job);
+    /* Writer thread, after a successful apply and the job's own audit row, in the same
+     * savepoint: rows that must follow that row in the log (the deliveries of a sent message
+     * come after its message.send). Returns 0 or CT_E*, which fails the job as apply's would.
+     * May be NULL. */
+    int (*audit_more)(ct_job_t *job, ct_store_t *st, const ct_writer_env_t *env);
     int result;
+    uint32_t deliveries;  /* message.deliver rows apply or audit_more appended (metrics) */
     bool has_audit;       /* append `audit` in the job's transaction */
     ct_audit_rec_t audit; /* apply may fill in the object and detail */
 };

@@ -87,16 +87,32 @@ Test(metrics, scrape_reports_connections_audit_commits_and_alerts)
     cr_assert_eq(ct_sync_send_message(s, &a, CALL_MS, &ack), 0);
     cr_assert_eq(ack->body_case, CARETEAM__V1__ENVELOPE__BODY_ACK);
     ct_envelope_free(ack);
-    ct_test_ping(s, "dr.ahmed"); /* the send's record is committed before the Ping's answer */
+    /* Deliveries count too: m-1 by the replay, m-2 live (its row commits with the message). */
+    ct_sync_t *sam = ct_test_connect(&g_d, "pw.sam");
+    Careteam__V1__Envelope *push = NULL;
+    cr_assert_eq(ct_sync_next_push(sam, CALL_MS, &push), 0);
+    cr_assert_eq(push->body_case, CARETEAM__V1__ENVELOPE__BODY_DELIVER);
+    ct_envelope_free(push);
+    a.client_msg_id = "m-2";
+    cr_assert_eq(ct_sync_send_message(s, &a, CALL_MS, &ack), 0);
+    ct_envelope_free(ack);
+    for (int i = 0; i < 2; i++) { /* ReplayComplete, then m-2's Deliver */
+        cr_assert_eq(ct_sync_next_push(sam, CALL_MS, &push), 0);
+        ct_envelope_free(push);
+    }
+    ct_test_ping(s, "dr.ahmed"); /* the records are committed before the Ping's answer */
 
     char *page = http_get(port, "/metrics");
     cr_assert(strncmp(page, "HTTP/1.1 200 OK\r\n", 17) == 0, "%s", page);
     cr_assert(strstr(page, "Content-Type: text/plain; version=0.0.4") != NULL);
-    cr_expect_eq(sample(page, "careteam_connections"), 1, "%s", page);
-    cr_expect_eq(sample(page, "careteam_acks_total"), 1, "%s", page);
+    cr_expect_eq(sample(page, "careteam_connections"), 2, "%s", page);
+    cr_expect_eq(sample(page, "careteam_acks_total"), 2, "%s", page);
     cr_expect_eq(sample(page, "careteam_audit_records_total{action=\"message.send\","
                               "outcome=\"success\"}"),
-                 1, "%s", page);
+                 2, "%s", page);
+    cr_expect_eq(sample(page, "careteam_audit_records_total{action=\"message.deliver\","
+                              "outcome=\"success\"}"),
+                 2, "%s", page);
     cr_expect_geq(sample(page, "careteam_commit_batches_total"), 2, "%s", page);
     cr_expect_geq(sample(page, "careteam_commit_jobs_total"),
                   sample(page, "careteam_commit_batches_total"));
@@ -112,6 +128,7 @@ Test(metrics, scrape_reports_connections_audit_commits_and_alerts)
     char *other = http_get(port, "/");
     cr_expect(strncmp(other, "HTTP/1.1 404 ", 13) == 0, "%s", other);
     free(other);
+    ct_sync_close(sam);
     ct_sync_close(s);
     ct_test_daemon_finish(&g_d);
     ct_test_leak_check();
