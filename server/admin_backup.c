@@ -192,6 +192,8 @@ static int verify_copy(ct_store_t *st, const char *dir, const char *file, ct_aud
     if (r == 0) {
         ct_audit_verify_opts_t o = {.checkpoints = cps, .n_checkpoints = n, .pubkey = key};
         r = ct_audit_verify(st, &o, v);
+        if (r == 0)
+            r = ct_audit_verify_zones(st, v); /* what time queries will read (audit_zones) */
         if (r != 0)
             fprintf(stderr, "careteamd: cannot read the audit log of %s: %s\n", file,
                     ct_strerror(r));

@@ -522,10 +522,25 @@ typedef struct ct_audit_found {
  * Calls cb for the audit rows with seq > after_seq that match f, in seq order, at most `limit`
  * of them (limit >= 1). Stops early when cb returns non-zero and returns that value; else 0 or
  * a negative error. The SQL has a predicate only for each filter that is set, so SQLite can
- * serve it from the audit indexes (time_ms; actor_id, participant_id or action with seq).
+ * serve it from the audit indexes (actor_id, participant_id or action with seq) or, for a time
+ * range without those, from the time zones of the log (rows by seq range).
  */
 int ct_store_audit_query(ct_store_t *st, const ct_audit_filter_t *f, int64_t after_seq, int limit,
                          int (*cb)(const ct_audit_found_t *row, void *arg), void *arg);
+
+/* How many zones of the audit log (CT_AUDIT_ZONE_ROWS rows each, by seq) the time summary
+ * that time queries rely on (audit_zones) does not cover: a zone with no summary, or whose
+ * summary's time range leaves out one of its rows' times. 0 when time queries find every row;
+ * a negative CT_E* on error. Reads the whole log once (careteamd audit verify). */
+int64_t ct_store_audit_zones_uncovered(ct_store_t *st);
+
+/* The first zone ct_store_audit_zones_uncovered counts, as the seq of its first row (0 if none
+ * or on error): for the verifier's message. */
+int64_t ct_store_audit_zones_first_uncovered(ct_store_t *st);
+
+/* SQLite's plan for the query ct_store_audit_query would run for f (EXPLAIN QUERY PLAN, one
+ * step per line) into out: for tests and diagnosis. Returns 0 or CT_E*. */
+int ct_store_audit_query_plan(ct_store_t *st, const ct_audit_filter_t *f, char *out, size_t len);
 
 /* ==== retention (careteamd purge; docs/compliance.md "Retention") ==============================
  * A purge removes the content of old messages and the free text of old session summaries and

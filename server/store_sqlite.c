@@ -255,6 +255,38 @@ static const char migrate_audit_participant_sql[] =
     "DROP INDEX audit_participant;"
     "CREATE INDEX audit_participant ON audit (participant_id, seq) WHERE participant_id <> '';";
 
+/*
+ * Migration 6 -> 7: audit_time gives way to audit_zones, a summary of the time range of each
+ * zone of CT_AUDIT_ZONE_ROWS consecutive rows (zone = (seq - 1) >> CT_AUDIT_ZONE_SHIFT). The
+ * index cost one B-tree entry per row, about 8 % of the relay's throughput (docs/performance.md);
+ * a zone row is updated once per commit (zones_note). A query by time reads the zones whose
+ * range meets it and then only those rows (aq_build), with the exact time test on each row, so
+ * rows written out of time order (another process, a clock set back) are still found: they
+ * widen their zone's range. `careteamd audit verify` checks that every zone covers its rows.
+ */
+#define CT_AUDIT_ZONE_SHIFT 10
+#define CT_AUDIT_ZONE_ROWS (1 << CT_AUDIT_ZONE_SHIFT)
+#define ZONE_SHIFT_SQL "10"
+#define ZONE_ROWS_SQL "1024"
+_Static_assert(CT_AUDIT_ZONE_ROWS == 1024, "ZONE_SHIFT_SQL and ZONE_ROWS_SQL follow the shift");
+/* The zones of the rows with seq >= ?1, merged into what audit_zones holds. */
+#define ZONES_MERGE_SQL                                                                            \
+    "INSERT INTO audit_zones (zone, min_time, max_time)"                                           \
+    " SELECT (seq - 1) >> " ZONE_SHIFT_SQL ", min(time_ms), max(time_ms) FROM audit"               \
+    " WHERE seq >= ?1 GROUP BY 1"                                                                  \
+    " ON CONFLICT (zone) DO UPDATE SET min_time = min(min_time, excluded.min_time),"               \
+    " max_time = max(max_time, excluded.max_time)"
+static const char migrate_audit_zones_sql[] =
+    "CREATE TABLE audit_zones ("
+    "  zone INTEGER PRIMARY KEY,"
+    "  min_time INTEGER NOT NULL,"
+    "  max_time INTEGER NOT NULL"
+    ") STRICT;"
+    "INSERT INTO audit_zones (zone, min_time, max_time)"
+    " SELECT (seq - 1) >> " ZONE_SHIFT_SQL ", min(time_ms), max(time_ms) FROM audit"
+    " WHERE true GROUP BY 1;"
+    "DROP INDEX audit_time;";
+
 static const migration_t migrations[] = {
     /* 0 -> 1: members, messages with their recipients, and the append-only audit trail. */
     {.sql = "CREATE TABLE members ("
@@ -319,6 +351,8 @@ static const migration_t migrations[] = {
     {.sql = migrate_forward_sql},
     /* 5 -> 6: audit_participant only for rows about a participant; see its SQL. */
     {.sql = migrate_audit_participant_sql},
+    /* 6 -> 7: audit_zones instead of the audit_time index; see its SQL. */
+    {.sql = migrate_audit_zones_sql},
 };
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
@@ -433,6 +467,7 @@ static const migration_t migrations[] = {
     X(CHECKPOINT_SCAN, "SELECT seq, head, time_ms, signature, key_id FROM audit_checkpoints"       \
                        " ORDER BY seq")                                                            \
     X(AUDIT_COUNT, "SELECT count(*) FROM audit WHERE ?1 = '' OR action = ?1")                      \
+    X(AUDIT_ZONES_MERGE, ZONES_MERGE_SQL)                                                          \
     X(EXISTS_PM, "SELECT EXISTS (SELECT 1 FROM participants WHERE id = ?1),"                       \
                  " EXISTS (SELECT 1 FROM members WHERE id = ?2)")                                  \
     X(PARTICIPANT_ADD, "INSERT INTO participants (id, label, created_at_ms) VALUES (?1, ?2, ?3)")  \
@@ -534,6 +569,10 @@ struct ct_store {
     bool head_known;
     int64_t head_seq;
     uint8_t head_chain[CT_AUDIT_HASH_LEN];
+    /* The first audit seq this write transaction appended, 0 if none: its zones are merged into
+     * audit_zones just before COMMIT (zones_note). Cleared at BEGIN, COMMIT and ROLLBACK; kept
+     * across ROLLBACK TO, since the merge reads the rows that are really there. */
+    int64_t zone_from;
     /* Manual log checkpoints (ct_store_checkpoints_manual): the log's size in frames after the
      * newest commit (from the WAL hook), and how many of them the newest checkpoint copied. A
      * log that shrank was restarted from its start, so nothing of it is copied yet. */
@@ -1140,6 +1179,7 @@ int ct_store_begin(ct_store_t *st)
         return CT_EINTERNAL;
     }
     st->head_known = false;
+    st->zone_from = 0;
     int err = exec_stmt(st, STMT_BEGIN, "begin");
     if (err == 0) {
         st->depth = 1;
@@ -1148,10 +1188,29 @@ int ct_store_begin(ct_store_t *st)
     return err;
 }
 
+/* Before COMMIT: the zones of the rows this transaction appended (migration 7). A time query
+ * reads only the zones that say they hold its times, so the commit fails rather than store a row
+ * no zone covers. */
+static int zones_note(ct_store_t *st)
+{
+    if (st->zone_from == 0)
+        return 0;
+    sqlite3_stmt *s = NULL;
+    int err = stmt_get(st, STMT_AUDIT_ZONES_MERGE, &s);
+    if (err != 0)
+        return err;
+    int rc = SQLITE_OK;
+    bind_int64(s, 1, st->zone_from, &rc);
+    return run_write(st, s, rc, "audit_zones", 0);
+}
+
 int ct_store_commit(ct_store_t *st)
 {
     st->head_known = false;
     int err = txn_check(st, 1, "commit");
+    if (err == 0)
+        err = zones_note(st);
+    st->zone_from = 0;
     if (err == 0)
         err = exec_stmt(st, STMT_COMMIT, "commit");
     /* A failed COMMIT may leave the transaction open (e.g. the WAL could not be written): roll
@@ -1166,6 +1225,7 @@ int ct_store_commit(ct_store_t *st)
 int ct_store_rollback(ct_store_t *st)
 {
     st->head_known = false;
+    st->zone_from = 0;
     int err = 0;
     if (!sqlite3_get_autocommit(st->db))
         err = exec_stmt(st, STMT_ROLLBACK, "rollback");
@@ -2552,6 +2612,8 @@ static int audit_insert(ct_store_t *st, const ct_audit_t *a, int64_t *seq)
         err = audit_insert_row(st, s, &row, leaf, chain, "audit_append");
     if (err == 0) {
         *seq = row.seq;
+        if (st->zone_from == 0)
+            st->zone_from = row.seq;
         st->head_known = st->depth > 0;
         st->head_seq = row.seq;
         memcpy(st->head_chain, chain, CT_AUDIT_HASH_LEN);
@@ -2714,16 +2776,22 @@ int64_t ct_store_audit_count(ct_store_t *st, const char *action)
  *   actor_id = ?, participant_id = ?, action = ?   the (column, seq) indexes of migration 4: one
  *                                                  range of the index, already in seq order
  *   action >= ? AND action < ?   (a prefix)        these and the rest the planner serves from the
- *   time_ms >= ? / time_ms < ?                     rowid range in seq order (no sort, and a page
- *   outcome, object_type, object_id                stops at its LIMIT), or from the time_ms index
- *                                                  and a sort when it judges that cheaper
- * (checked with EXPLAIN QUERY PLAN). The statement is prepared per call, there being 2^8 shapes
- * (preparing is small next to reading a page), and finalized before returning, so it stays out
- * of STMT_MAP.
+ *   outcome, object_type, object_id                rowid range in seq order (no sort, and a page
+ *                                                  stops at its LIMIT)
+ *   time_ms >= ? / time_ms < ?                     without one of the indexed filters above: the
+ *                                                  zones whose time range meets the query's
+ *                                                  (audit_zones, migration 7), in order, each
+ *                                                  zone's rows by rowid range, the exact time test
+ *                                                  on every row ("FROM audit_zones CROSS JOIN
+ *                                                  audit ... ORDER BY zone, seq": the same order as
+ *                                                  by seq, with no sort); with one, that index
+ * (checked with EXPLAIN QUERY PLAN, tests/unit/test_store.c). The statement is prepared per call,
+ * there being 2^8 shapes (preparing is small next to reading a page), and finalized before
+ * returning, so it stays out of STMT_MAP.
  */
 
 #define AQ_SQL_MAX 1024
-#define AQ_BINDS_MAX 12
+#define AQ_BINDS_MAX 16
 
 typedef struct aq_bind {
     bool is_text;
@@ -2738,6 +2806,9 @@ typedef struct aq_sql {
     aq_bind_t binds[AQ_BINDS_MAX];
     int n;
     char prefix_end[64]; /* the upper bound of an action prefix ("referral/") */
+    /* Filters from now on are tests on each row, never an index ("+col"): in the zone plan an
+     * index (even an automatic one) would lose the seq order and sort every match. */
+    bool row_tests;
 } aq_sql_t;
 
 static void aq_append(aq_sql_t *q, const char *sql)
@@ -2752,14 +2823,14 @@ static void aq_append(aq_sql_t *q, const char *sql)
 /* Appends " AND <pred>" whose one parameter "?" is bound to text s. */
 static void aq_text(aq_sql_t *q, const char *pred, const char *s, int slen)
 {
-    aq_append(q, " AND ");
+    aq_append(q, q->row_tests ? " AND +" : " AND ");
     aq_append(q, pred);
     q->binds[q->n++] = (aq_bind_t){.is_text = true, .s = s, .slen = slen};
 }
 
 static void aq_int(aq_sql_t *q, const char *pred, int64_t v)
 {
-    aq_append(q, " AND ");
+    aq_append(q, q->row_tests ? " AND +" : " AND ");
     aq_append(q, pred);
     q->binds[q->n++] = (aq_bind_t){.is_text = false, .i = v};
 }
@@ -2773,10 +2844,29 @@ static bool aq_set(const char *s)
 static int aq_build(aq_sql_t *q, const ct_audit_filter_t *f, int64_t after_seq, int limit)
 {
     memset(q, 0, sizeof *q);
+    bool by_time = f->since_ms != 0 || f->until_ms != 0;
+    bool by_index = aq_set(f->actor_id) || aq_set(f->participant_id) ||
+                    (aq_set(f->action) && f->action[strlen(f->action) - 1] != '.');
+    bool zones = by_time && !by_index;
     aq_append(q, "SELECT seq, time_ms, actor_id, actor_role, cert_fp, peer_addr, action,"
-                 " object_type, object_id, participant_id, outcome, detail FROM audit"
-                 " WHERE seq > ?");
-    q->binds[q->n++] = (aq_bind_t){.is_text = false, .i = after_seq};
+                 " object_type, object_id, participant_id, outcome, detail FROM ");
+    if (zones) {
+        /* Zone z holds seq z * ZONE_ROWS + 1 .. (z + 1) * ZONE_ROWS; the first zone that can
+         * hold a row after after_seq is after_seq >> ZONE_SHIFT. */
+        aq_append(q, "audit_zones AS z CROSS JOIN audit WHERE z.zone >= ?"
+                     " AND seq >= z.zone * " ZONE_ROWS_SQL " + 1"
+                     " AND seq <= z.zone * " ZONE_ROWS_SQL " + " ZONE_ROWS_SQL);
+        q->binds[q->n++] = (aq_bind_t){.is_text = false, .i = after_seq >> CT_AUDIT_ZONE_SHIFT};
+        if (f->since_ms != 0)
+            aq_int(q, "z.max_time >= ?", f->since_ms);
+        if (f->until_ms != 0)
+            aq_int(q, "z.min_time < ?", f->until_ms);
+        aq_int(q, "seq > ?", after_seq);
+        q->row_tests = true;
+    } else {
+        aq_append(q, "audit WHERE seq > ?");
+        q->binds[q->n++] = (aq_bind_t){.is_text = false, .i = after_seq};
+    }
     if (f->since_ms != 0)
         aq_int(q, "time_ms >= ?", f->since_ms);
     if (f->until_ms != 0)
@@ -2808,7 +2898,7 @@ static int aq_build(aq_sql_t *q, const ct_audit_filter_t *f, int64_t after_seq, 
         aq_text(q, "object_type = ?", f->object_type, -1);
     if (aq_set(f->object_id))
         aq_text(q, "object_id = ?", f->object_id, -1);
-    aq_append(q, " ORDER BY seq LIMIT ?");
+    aq_append(q, zones ? " ORDER BY z.zone, seq LIMIT ?" : " ORDER BY seq LIMIT ?");
     q->binds[q->n++] = (aq_bind_t){.is_text = false, .i = limit};
     return 0;
 }
@@ -2868,6 +2958,69 @@ int ct_store_audit_query(ct_store_t *st, const ct_audit_filter_t *f, int64_t aft
     if (err == 0) {
         aq_walk_t w = {cb, arg};
         err = walk_rows(st, s, rc, aq_visit, &w, "audit_query");
+    }
+    sqlite3_finalize(s);
+    free(q);
+    return err;
+}
+
+/* The zones whose summary is missing or too narrow, from the rows themselves: zone by zone, each
+ * zone's rows read by seq range (a GROUP BY over the whole log would sort it in temp space). */
+#define ZONES_UNCOVERED_SQL                                                                        \
+    " FROM (SELECT zone,"                                                                          \
+    "   (SELECT min(time_ms) FROM audit WHERE seq BETWEEN zone * " ZONE_ROWS_SQL " + 1"            \
+    "    AND zone * " ZONE_ROWS_SQL " + " ZONE_ROWS_SQL ") AS lo,"                                 \
+    "   (SELECT max(time_ms) FROM audit WHERE seq BETWEEN zone * " ZONE_ROWS_SQL " + 1"            \
+    "    AND zone * " ZONE_ROWS_SQL " + " ZONE_ROWS_SQL ") AS hi"                                  \
+    "  FROM (WITH RECURSIVE zs (zone) AS (SELECT 0 UNION ALL SELECT zone + 1 FROM zs"              \
+    "   WHERE zone < (SELECT (max(seq) - 1) >> " ZONE_SHIFT_SQL " FROM audit))"                    \
+    "   SELECT zone FROM zs)) AS r"                                                                \
+    " LEFT JOIN audit_zones AS z ON z.zone = r.zone"                                               \
+    " WHERE r.lo IS NOT NULL AND (z.zone IS NULL OR z.min_time > r.lo OR z.max_time < r.hi)"
+
+static int64_t zones_uncovered_query(ct_store_t *st, const char *sql, const char *op)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
+    int64_t v = 0;
+    int err = rc == SQLITE_OK ? query_ints(st, s, SQLITE_OK, &v, 1, op) : fail(st, rc, op);
+    sqlite3_finalize(s);
+    return err != 0 ? err : v;
+}
+
+int64_t ct_store_audit_zones_uncovered(ct_store_t *st)
+{
+    return zones_uncovered_query(st, "SELECT count(*)" ZONES_UNCOVERED_SQL, "audit_zones_check");
+}
+
+int64_t ct_store_audit_zones_first_uncovered(ct_store_t *st)
+{
+    int64_t zone = zones_uncovered_query(st, "SELECT coalesce(min(r.zone), -1)" ZONES_UNCOVERED_SQL,
+                                         "audit_zones_first");
+    return zone < 0 ? 0 : (zone << CT_AUDIT_ZONE_SHIFT) + 1;
+}
+
+int ct_store_audit_query_plan(ct_store_t *st, const ct_audit_filter_t *f, char *out, size_t len)
+{
+    if (len == 0)
+        return CT_EINVAL;
+    out[0] = '\0';
+    aq_sql_t *q = malloc(sizeof *q);
+    if (q == NULL)
+        return CT_ENOMEM;
+    int err = aq_build(q, f, 0, 100);
+    char sql[AQ_SQL_MAX + 32];
+    snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s", q->text);
+    sqlite3_stmt *s = NULL;
+    if (err == 0 && sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+        err = fail(st, sqlite3_errcode(st->db), "audit_query_plan");
+    size_t used = 0;
+    while (err == 0 && sqlite3_step(s) == SQLITE_ROW) {
+        const char *step = (const char *)sqlite3_column_text(s, 3);
+        int n = snprintf(out + used, len - used, "%s\n", step != NULL ? step : "");
+        if (n < 0 || (size_t)n >= len - used)
+            break;
+        used += (size_t)n;
     }
     sqlite3_finalize(s);
     free(q);

@@ -635,6 +635,190 @@ Test(audit_verify, malformed_hash_is_named)
     ct_test_daemon_finish(&g_d);
 }
 
+/* ---- the time summary (audit_zones) -------------------------------------------------------- */
+
+/* Time-range audit queries read the zones of audit_zones whose [min_time, max_time] meets their
+ * range (migration 7). The table is outside the hash chain: an edited or incomplete summary makes
+ * a query miss rows while the chain still verifies, so `audit verify` checks it after the chain
+ * and fails with the fault "zones". */
+
+/* Appends n rows through the store in one transaction (as the daemon's writer does a batch), at
+ * times 1700000100000 + i: fast enough to fill several zones of 1024 rows. */
+static void append_rows_in_one_transaction(int n)
+{
+    char path[4200], err[512];
+    db_path(path, sizeof path);
+    ct_store_t *st = NULL;
+    cr_assert_eq(ct_store_open(path, CT_STORE_READWRITE, &st, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(ct_store_begin(st), 0);
+    for (int i = 1; i <= n; i++) {
+        ct_audit_t a = {.time_ms = 1700000100000 + i,
+                        .actor_id = "th.lee",
+                        .actor_role = CT_ROLE_THERAPIST,
+                        .peer_addr = "127.0.0.1:40000",
+                        .action = "message.send",
+                        .object_type = "message",
+                        .object_id = "01900000-0000-7000-8000-000000000002",
+                        .participant_id = "p-1",
+                        .outcome = CT_AUDIT_SUCCESS,
+                        .detail = "batch"};
+        cr_assert_gt(ct_store_audit_append(st, &a), 0);
+    }
+    cr_assert_eq(ct_store_commit(st), 0);
+    ct_store_close(st);
+}
+
+static int count_row(const ct_audit_found_t *row, void *arg)
+{
+    (void)row;
+    (*(long *)arg)++;
+    return 0;
+}
+
+/* How many rows a time-range query through the store finds in [since_ms, until_ms). */
+static long time_query_count(int64_t since_ms, int64_t until_ms)
+{
+    char path[4200], err[512];
+    db_path(path, sizeof path);
+    ct_store_t *st = NULL;
+    cr_assert_eq(ct_store_open(path, CT_STORE_READONLY, &st, err, sizeof err), 0, "%s", err);
+    ct_audit_filter_t f = {.since_ms = since_ms, .until_ms = until_ms, .outcome = -1};
+    long n = 0;
+    cr_assert_eq(ct_store_audit_query(st, &f, 0, 1000, count_row, &n), 0);
+    ct_store_close(st);
+    return n;
+}
+
+/* Asserts that text holds want. */
+static void expect_said(const char *text, const char *want)
+{
+    cr_expect(strstr(text, want) != NULL, "wanted \"%s\" in: %s", want, text);
+}
+
+/* Zone 0's range narrowed to nothing: the chain is intact, a time query finds none of the rows
+ * (the harm), and verify fails naming the zone, with exit status 1 and an audit.verify record. */
+Test(audit_verify, narrowed_zone_summary_fails_as_zones)
+{
+    make_log();
+    /* append_rows wrote rows 7..16 at 1700000000001 .. 1700000000010. */
+    cr_assert_eq(time_query_count(1700000000001, 1700000000011), EXTRA_ROWS);
+    sqlite3 *db = attacker_open();
+    attacker_exec(db, "UPDATE audit_zones SET max_time = min_time - 1 WHERE zone = 0");
+    cr_assert_eq(sqlite3_changes(db), 1);
+    sqlite3_close(db);
+    cr_assert_eq(time_query_count(1700000000001, 1700000000011), 0, "the query misses the rows");
+
+    char *out = assert_fails_at_with(1, "zones", NULL);
+    expect_said(out, "(zones): 1 zone of the log, starting at seq 1, is not covered by its time "
+                     "summary, so time-range audit queries may miss rows there: the summary "
+                     "table (audit_zones) was altered or is incomplete\n");
+    char want[64];
+    snprintf(want, sizeof want, "the hash chain of all %d records and 0 checkpoints verified",
+             ROWS);
+    expect_said(out, want);
+    free(out);
+    db = attacker_open();
+    long long recorded =
+        attacker_int(db, "SELECT count(*) FROM audit WHERE action = 'audit.verify' AND detail ="
+                         " 'result=failed bad_seq=1 fault=zones checkpoints=database zones=1'");
+    sqlite3_close(db);
+    cr_assert_eq(recorded, 1, "the failed check is recorded as audit.verify");
+    ct_test_daemon_finish(&g_d);
+}
+
+/* A log of three zones verifies; with the summaries of zones 1 and 2 deleted, verify names both
+ * and the first row of zone 1. */
+Test(audit_verify, missing_zone_summaries_name_the_first_row_of_the_first_zone)
+{
+    make_log();
+    append_rows_in_one_transaction(2100); /* seq 17 .. 2116: zones 0, 1 and 2 */
+    char *out, *err;
+    int rc = run_verify(g_d.data, &out, &err);
+    bool ok = rc == 0 && strstr(out, "audit log verified: 2116 records") == out;
+    cr_expect(ok, "a sound log of three zones: exit %d; stdout: %s stderr: %s", rc, out, err);
+    free(out);
+    free(err);
+    cr_assert(ok);
+    sqlite3 *db = attacker_open();
+    attacker_exec(db, "DELETE FROM audit_zones WHERE zone >= 1");
+    cr_assert_eq(sqlite3_changes(db), 2);
+    sqlite3_close(db);
+    out = assert_fails_at_with(1025, "zones", NULL);
+    expect_said(out, "(zones): 2 zones of the log, the first starting at seq 1025, are not "
+                     "covered by their time summary, so time-range audit queries may miss rows "
+                     "there: the summary table (audit_zones) was altered or is incomplete\n");
+    free(out);
+    ct_test_daemon_finish(&g_d);
+}
+
+/* A tampered row and a tampered summary: the chain's verdict comes first. */
+Test(audit_verify, chain_fault_is_named_before_the_zones)
+{
+    make_log();
+    sqlite3 *db = attacker_open();
+    attacker_exec(db, "UPDATE audit_zones SET max_time = min_time - 1 WHERE zone = 0;"
+                      "UPDATE audit SET detail = 'x' WHERE seq = 9");
+    sqlite3_close(db);
+    assert_fails_at(9, "edited");
+    ct_test_daemon_finish(&g_d);
+}
+
+/* The summary table dropped altogether: time queries fail loudly rather than miss rows, and
+ * verify cannot run its check, so "cannot check" (3), naming the table. */
+Test(audit_verify, dropped_zone_summary_table_exits_3)
+{
+    make_log();
+    sqlite3 *db = attacker_open();
+    attacker_exec(db, "DROP TABLE audit_zones");
+    sqlite3_close(db);
+    char *out, *err;
+    int rc = run_verify(g_d.data, &out, &err);
+    bool said = strstr(err, "cannot check the time summary of the audit log (audit_zones)") != NULL;
+    cr_expect(rc == 3 && said, "exit %d; stdout: %s stderr: %s", rc, out, err);
+    cr_expect(strstr(out, "audit log verified") == NULL, "%s", out);
+    free(out);
+    free(err);
+    cr_assert(rc == 3 && said);
+    ct_test_daemon_finish(&g_d);
+}
+
+/* A database of schema version 6 (before audit_zones): the read-only open refuses it, so verify
+ * never reaches the chain or the zones, exits 3 and says to migrate, leaving the file as it is.
+ * Once migrated (a read-write open), migration 7 builds the summary from the rows and it
+ * verifies. */
+Test(audit_verify, database_before_the_zone_summary_exits_3_until_migrated)
+{
+    make_log();
+    sqlite3 *db = attacker_open();
+    attacker_exec(db, "DROP TABLE audit_zones; CREATE INDEX audit_time ON audit (time_ms);"
+                      "PRAGMA user_version = 6");
+    sqlite3_close(db);
+    char *out, *err;
+    int rc = run_verify(g_d.data, &out, &err);
+    bool said = strstr(err, "database schema version 6 is older than this build's") != NULL &&
+                strstr(err, "open it read-write once to migrate it") != NULL;
+    cr_expect(rc == 3 && said && out[0] == '\0', "exit %d; stdout: %s stderr: %s", rc, out, err);
+    free(out);
+    free(err);
+    cr_assert(rc == 3 && said);
+    db = attacker_open();
+    cr_assert_eq(attacker_int(db, "PRAGMA user_version"), 6, "verify does not migrate");
+    sqlite3_close(db);
+
+    char path[4200], msg[512];
+    db_path(path, sizeof path);
+    ct_store_t *st = NULL;
+    cr_assert_eq(ct_store_open(path, CT_STORE_READWRITE, &st, msg, sizeof msg), 0, "%s", msg);
+    ct_store_close(st);
+    rc = run_verify(g_d.data, &out, &err);
+    bool ok = rc == 0 && strstr(out, "audit log verified: ") == out;
+    cr_expect(ok, "after migration: exit %d; stdout: %s stderr: %s", rc, out, err);
+    free(out);
+    free(err);
+    cr_assert(ok);
+    ct_test_daemon_finish(&g_d);
+}
+
 /* ---- the command line ---------------------------------------------------------------------- */
 
 Test(audit_verify, help_and_usage_errors)
