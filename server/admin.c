@@ -972,7 +972,7 @@ static int print_verdict(const char *dir, const ct_audit_verdict_t *v, const ct_
     char head[2 * CT_AUDIT_HASH_LEN + 1], when[40];
     ct_audit_chain_hex(v->head, head);
     if (v->fault == CT_AUDIT_FAULT_ZONES) {
-        /* The chain verified to the end: only the time summary beside it is wrong. */
+        /* The chain verified to the end: only the zone summary beside it is wrong. */
         printf("audit log verification FAILED at seq %" PRId64 " (%s): %s\n"
                "the hash chain of all %" PRId64 " records and %" PRId64
                " checkpoints verified, chain head %s; audit_zones is not part of the chain\n",
@@ -1083,7 +1083,7 @@ int ct_admin_audit_verify(const char *dir, const char *cp_file, const char *pub_
         r = ct_audit_verify_zones(st, &v);
         if (r != 0)
             fprintf(stderr,
-                    "careteamd: cannot check the time summary of the audit log (audit_zones): "
+                    "careteamd: cannot check the zone summary of the audit log (audit_zones): "
                     "%s\n",
                     ct_strerror(r));
     }

@@ -423,14 +423,15 @@ int ct_audit_verify_zones(ct_store_t *st, ct_audit_verdict_t *v)
     v->zones_uncovered = n;
     if (n == 1)
         snprintf(v->what, sizeof v->what,
-                 "1 zone of the log, starting at seq %lld, is not covered by its time summary, "
-                 "so time-range audit queries may miss rows there: the summary table "
+                 "1 zone of the log, starting at seq %lld, is not covered by its zone summary, "
+                 "so audit queries by time, actor or action may miss rows there: the summary table "
                  "(audit_zones) was altered or is incomplete",
                  (long long)first);
     else
         snprintf(v->what, sizeof v->what,
                  "%lld zones of the log, the first starting at seq %lld, are not covered by "
-                 "their time summary, so time-range audit queries may miss rows there: the "
+                 "their zone summary, so audit queries by time, actor or action may miss rows "
+                 "there: the "
                  "summary table (audit_zones) was altered or is incomplete",
                  (long long)n, (long long)first);
     return 0;

@@ -17,8 +17,8 @@
  * than the log has. The checkpoints come from the caller: the database's own table, or an export
  * kept off the host (which an attacker who rewrites the database cannot rewrite too).
  *
- * What neither covers: the time summary of the log (audit_zones), which time-range queries read
- * to find rows. ct_audit_verify_zones checks it after a clean verdict.
+ * What neither covers: the zone summary of the log (audit_zones), which queries by time, actor or
+ * action read to find rows. ct_audit_verify_zones checks it after a clean verdict.
  */
 #ifndef CT_AUDIT_VERIFY_H
 #define CT_AUDIT_VERIFY_H
@@ -50,10 +50,11 @@ typedef enum ct_audit_fault {
                                   were rewritten and re-hashed */
     CT_AUDIT_FAULT_TRUNCATED,  /* the log ends before bad_seq, but a signed checkpoint covers
                                   it: rows bad_seq.. were cut off the end */
-    CT_AUDIT_FAULT_ZONES,      /* the chain and the checkpoints verify, but the time summary
+    CT_AUDIT_FAULT_ZONES,      /* the chain and the checkpoints verify, but the zone summary
                                   (audit_zones, outside the chain) leaves out rows of
                                   zones_uncovered zones, the first of them starting at bad_seq:
-                                  time-range queries may miss rows there (ct_audit_verify_zones) */
+                                  queries by time, actor or action may miss rows there
+                                  (ct_audit_verify_zones) */
 } ct_audit_fault_t;
 
 typedef struct ct_audit_verdict {
@@ -68,7 +69,7 @@ typedef struct ct_audit_verdict {
     int64_t checkpoints;
     int64_t checkpoint_seq;
     int64_t checkpoint_time_ms;
-    int64_t zones_uncovered; /* ZONES: how many zones the time summary leaves rows out of; else 0 */
+    int64_t zones_uncovered; /* ZONES: how many zones the zone summary leaves rows out of; else 0 */
 } ct_audit_verdict_t;
 
 /* The checkpoints to check the log against, and the key that must have signed them. */
@@ -90,14 +91,15 @@ int ct_audit_verify(ct_store_t *st, const ct_audit_verify_opts_t *opts, ct_audit
 
 /*
  * The second check of `careteamd audit verify`, after ct_audit_verify gave *v on st: that the
- * time summary time-range queries rely on (audit_zones, store.h ct_store_audit_zones_uncovered)
- * covers every row. It is not part of the hash chain, so an edited or incomplete summary leaves
- * the chain intact while a time-range audit query silently misses rows. One query over the log
- * when it is sound (a second one, for the first bad zone, when it is not). Only a verdict of NONE
- * is checked; it becomes ZONES (bad_seq: the first row of the first zone not covered; records,
- * head and checkpoints stay those of the whole log). Any other verdict is left as it is: the chain
- * fault comes first, and the rows it names may be what a zone leaves out. Returns 0, or a
- * negative CT_E* code when the summary could not be read (*v is then unchanged).
+ * zone summary queries by time, actor or action rely on (audit_zones, store.h
+ * ct_store_audit_zones_uncovered) covers every row. It is not part of the hash chain, so an edited
+ * or incomplete summary leaves the chain intact while a time-range audit query silently misses
+ * rows. One query over the log when it is sound (a second one, for the first bad zone, when it is
+ * not). Only a verdict of NONE is checked; it becomes ZONES (bad_seq: the first row of the first
+ * zone not covered; records, head and checkpoints stay those of the whole log). Any other verdict
+ * is left as it is: the chain fault comes first, and the rows it names may be what a zone leaves
+ * out. Returns 0, or a negative CT_E* code when the summary could not be read (*v is then
+ * unchanged).
  */
 int ct_audit_verify_zones(ct_store_t *st, ct_audit_verdict_t *v);
 

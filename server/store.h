@@ -522,16 +522,16 @@ typedef struct ct_audit_found {
  * Calls cb for the audit rows with seq > after_seq that match f, in seq order, at most `limit`
  * of them (limit >= 1). Stops early when cb returns non-zero and returns that value; else 0 or
  * a negative error. The SQL has a predicate only for each filter that is set, so SQLite can
- * serve it from the audit indexes (actor_id, participant_id or action with seq) or, for a time
- * range without those, from the time zones of the log (rows by seq range).
+ * serve it from audit_participant or, for time, actor and action without a participant, from
+ * the zone summaries of the log (audit_zones.h): only the zones that may hold a match are read.
  */
 int ct_store_audit_query(ct_store_t *st, const ct_audit_filter_t *f, int64_t after_seq, int limit,
                          int (*cb)(const ct_audit_found_t *row, void *arg), void *arg);
 
-/* How many zones of the audit log (CT_AUDIT_ZONE_ROWS rows each, by seq) the time summary
- * that time queries rely on (audit_zones) does not cover: a zone with no summary, or whose
- * summary's time range leaves out one of its rows' times. 0 when time queries find every row;
- * a negative CT_E* on error. Reads the whole log once (careteamd audit verify). */
+/* How many zones of the audit log (CT_AUDIT_ZONE_ROWS rows each, by seq) the zone summary that
+ * queries by time, actor or action rely on (audit_zones) does not cover: a zone with no summary,
+ * or whose summary leaves out one of its rows' time, action or actor. 0 when those queries find
+ * every row; a negative CT_E* on error. Reads the whole log once (careteamd audit verify). */
 int64_t ct_store_audit_zones_uncovered(ct_store_t *st);
 
 /* The first zone ct_store_audit_zones_uncovered counts, as the seq of its first row (0 if none

@@ -62,6 +62,7 @@
 
 #include <sqlite3.h>
 
+#include "audit_zones.h"
 #include "err.h"
 #include "log.h"
 
@@ -264,18 +265,9 @@ static const char migrate_audit_participant_sql[] =
  * rows written out of time order (another process, a clock set back) are still found: they
  * widen their zone's range. `careteamd audit verify` checks that every zone covers its rows.
  */
-#define CT_AUDIT_ZONE_SHIFT 10
-#define CT_AUDIT_ZONE_ROWS (1 << CT_AUDIT_ZONE_SHIFT)
 #define ZONE_SHIFT_SQL "10"
 #define ZONE_ROWS_SQL "1024"
 _Static_assert(CT_AUDIT_ZONE_ROWS == 1024, "ZONE_SHIFT_SQL and ZONE_ROWS_SQL follow the shift");
-/* The zones of the rows with seq >= ?1, merged into what audit_zones holds. */
-#define ZONES_MERGE_SQL                                                                            \
-    "INSERT INTO audit_zones (zone, min_time, max_time)"                                           \
-    " SELECT (seq - 1) >> " ZONE_SHIFT_SQL ", min(time_ms), max(time_ms) FROM audit"               \
-    " WHERE seq >= ?1 GROUP BY 1"                                                                  \
-    " ON CONFLICT (zone) DO UPDATE SET min_time = min(min_time, excluded.min_time),"               \
-    " max_time = max(max_time, excluded.max_time)"
 static const char migrate_audit_zones_sql[] =
     "CREATE TABLE audit_zones ("
     "  zone INTEGER PRIMARY KEY,"
@@ -286,6 +278,39 @@ static const char migrate_audit_zones_sql[] =
     " SELECT (seq - 1) >> " ZONE_SHIFT_SQL ", min(time_ms), max(time_ms) FROM audit"
     " WHERE true GROUP BY 1;"
     "DROP INDEX audit_time;";
+
+/*
+ * Migration 7 -> 8: the zones also summarise their actions (a 64-bit mask) and actors (a 512-bit
+ * Bloom filter in eight integers), see audit_zones.h, and audit_actor and audit_action give way
+ * to them: together they were about 16 % of the relay's throughput (docs/performance.md). The
+ * zones that exist get every bit set, so that they match every query: still exact, only not
+ * narrowed.
+ */
+static const char migrate_audit_zone_bits_sql[] =
+    "ALTER TABLE audit_zones ADD COLUMN actions INTEGER NOT NULL DEFAULT -1;"
+    "ALTER TABLE audit_zones ADD COLUMN actors0 INTEGER NOT NULL DEFAULT -1;"
+    "ALTER TABLE audit_zones ADD COLUMN actors1 INTEGER NOT NULL DEFAULT -1;"
+    "ALTER TABLE audit_zones ADD COLUMN actors2 INTEGER NOT NULL DEFAULT -1;"
+    "ALTER TABLE audit_zones ADD COLUMN actors3 INTEGER NOT NULL DEFAULT -1;"
+    "ALTER TABLE audit_zones ADD COLUMN actors4 INTEGER NOT NULL DEFAULT -1;"
+    "ALTER TABLE audit_zones ADD COLUMN actors5 INTEGER NOT NULL DEFAULT -1;"
+    "ALTER TABLE audit_zones ADD COLUMN actors6 INTEGER NOT NULL DEFAULT -1;"
+    "ALTER TABLE audit_zones ADD COLUMN actors7 INTEGER NOT NULL DEFAULT -1;"
+    "DROP INDEX audit_actor;"
+    "DROP INDEX audit_action;";
+
+/* One zone's summary merged into audit_zones (zones_note): ?1 zone, ?2 ?3 times, ?4 actions,
+ * ?5..?12 actor words. */
+#define ZONE_MERGE_SQL                                                                             \
+    "INSERT INTO audit_zones (zone, min_time, max_time, actions, actors0, actors1, actors2,"       \
+    " actors3, actors4, actors5, actors6, actors7)"                                                \
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"                                  \
+    " ON CONFLICT (zone) DO UPDATE SET min_time = min(min_time, excluded.min_time),"               \
+    " max_time = max(max_time, excluded.max_time), actions = actions | excluded.actions,"          \
+    " actors0 = actors0 | excluded.actors0, actors1 = actors1 | excluded.actors1,"                 \
+    " actors2 = actors2 | excluded.actors2, actors3 = actors3 | excluded.actors3,"                 \
+    " actors4 = actors4 | excluded.actors4, actors5 = actors5 | excluded.actors5,"                 \
+    " actors6 = actors6 | excluded.actors6, actors7 = actors7 | excluded.actors7"
 
 static const migration_t migrations[] = {
     /* 0 -> 1: members, messages with their recipients, and the append-only audit trail. */
@@ -353,6 +378,8 @@ static const migration_t migrations[] = {
     {.sql = migrate_audit_participant_sql},
     /* 6 -> 7: audit_zones instead of the audit_time index; see its SQL. */
     {.sql = migrate_audit_zones_sql},
+    /* 7 -> 8: zones summarise actions and actors, instead of audit_action and audit_actor. */
+    {.sql = migrate_audit_zone_bits_sql},
 };
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
@@ -467,7 +494,7 @@ static const migration_t migrations[] = {
     X(CHECKPOINT_SCAN, "SELECT seq, head, time_ms, signature, key_id FROM audit_checkpoints"       \
                        " ORDER BY seq")                                                            \
     X(AUDIT_COUNT, "SELECT count(*) FROM audit WHERE ?1 = '' OR action = ?1")                      \
-    X(AUDIT_ZONES_MERGE, ZONES_MERGE_SQL)                                                          \
+    X(AUDIT_ZONE_MERGE, ZONE_MERGE_SQL)                                                            \
     X(EXISTS_PM, "SELECT EXISTS (SELECT 1 FROM participants WHERE id = ?1),"                       \
                  " EXISTS (SELECT 1 FROM members WHERE id = ?2)")                                  \
     X(PARTICIPANT_ADD, "INSERT INTO participants (id, label, created_at_ms) VALUES (?1, ?2, ?3)")  \
@@ -569,10 +596,12 @@ struct ct_store {
     bool head_known;
     int64_t head_seq;
     uint8_t head_chain[CT_AUDIT_HASH_LEN];
-    /* The first audit seq this write transaction appended, 0 if none: its zones are merged into
-     * audit_zones just before COMMIT (zones_note). Cleared at BEGIN, COMMIT and ROLLBACK; kept
-     * across ROLLBACK TO, since the merge reads the rows that are really there. */
-    int64_t zone_from;
+    /* The summaries of the zones this write transaction appended to (n_zones of them), merged
+     * into audit_zones just before COMMIT (zones_note). Emptied at BEGIN, COMMIT and ROLLBACK;
+     * kept across ROLLBACK TO: a row rolled back leaves its zone's summary a little wider,
+     * which only costs a query a few more rows to test. */
+    ct_audit_zone_t *zones;
+    size_t n_zones, cap_zones;
     /* Manual log checkpoints (ct_store_checkpoints_manual): the log's size in frames after the
      * newest commit (from the WAL hook), and how many of them the newest checkpoint copied. A
      * log that shrank was restarted from its start, so nothing of it is copied yet. */
@@ -1157,6 +1186,7 @@ void ct_store_close(ct_store_t *st)
     int rc = sqlite3_close(st->db);
     if (rc != SQLITE_OK)
         ct_log_error("store.close_failed", "rc=%d err=\"%s\"", rc, sqlite3_errstr(rc));
+    free(st->zones);
     free(st);
 }
 
@@ -1179,7 +1209,7 @@ int ct_store_begin(ct_store_t *st)
         return CT_EINTERNAL;
     }
     st->head_known = false;
-    st->zone_from = 0;
+    st->n_zones = 0;
     int err = exec_stmt(st, STMT_BEGIN, "begin");
     if (err == 0) {
         st->depth = 1;
@@ -1188,20 +1218,49 @@ int ct_store_begin(ct_store_t *st)
     return err;
 }
 
-/* Before COMMIT: the zones of the rows this transaction appended (migration 7). A time query
- * reads only the zones that say they hold its times, so the commit fails rather than store a row
- * no zone covers. */
+/* Writer side of audit_insert: the row joins its zone's summary in st->zones. */
+static int zones_add(ct_store_t *st, int64_t seq, const ct_audit_t *a)
+{
+    int64_t zone = ct_audit_zone_of(seq);
+    ct_audit_zone_t *z = st->n_zones > 0 ? &st->zones[st->n_zones - 1] : NULL;
+    if (z == NULL || z->zone != zone) {
+        if (st->n_zones == st->cap_zones) {
+            size_t cap = st->cap_zones ? st->cap_zones * 2 : 4;
+            ct_audit_zone_t *grown = realloc(st->zones, cap * sizeof *grown);
+            if (grown == NULL)
+                return CT_ENOMEM;
+            st->zones = grown;
+            st->cap_zones = cap;
+        }
+        z = &st->zones[st->n_zones++];
+        ct_audit_zone_start(z, zone);
+    }
+    ct_audit_zone_add(z, a->time_ms, a->action, a->actor_id);
+    return 0;
+}
+
+/* Before COMMIT: the summaries of the zones this transaction appended to (migrations 7, 8). A
+ * query reads only the zones whose summary says they may hold a match, so the commit fails
+ * rather than store a row no summary covers. */
 static int zones_note(ct_store_t *st)
 {
-    if (st->zone_from == 0)
-        return 0;
-    sqlite3_stmt *s = NULL;
-    int err = stmt_get(st, STMT_AUDIT_ZONES_MERGE, &s);
-    if (err != 0)
-        return err;
-    int rc = SQLITE_OK;
-    bind_int64(s, 1, st->zone_from, &rc);
-    return run_write(st, s, rc, "audit_zones", 0);
+    int err = 0;
+    for (size_t i = 0; err == 0 && i < st->n_zones; i++) {
+        const ct_audit_zone_t *z = &st->zones[i];
+        sqlite3_stmt *s = NULL;
+        err = stmt_get(st, STMT_AUDIT_ZONE_MERGE, &s);
+        if (err != 0)
+            break;
+        int rc = SQLITE_OK;
+        bind_int64(s, 1, z->zone, &rc);
+        bind_int64(s, 2, z->min_time, &rc);
+        bind_int64(s, 3, z->max_time, &rc);
+        bind_int64(s, 4, (int64_t)z->actions, &rc);
+        for (int w = 0; w < CT_AUDIT_ZONE_ACTOR_WORDS; w++)
+            bind_int64(s, 5 + w, (int64_t)z->actors[w], &rc);
+        err = run_write(st, s, rc, "audit_zones", 0);
+    }
+    return err;
 }
 
 int ct_store_commit(ct_store_t *st)
@@ -1210,7 +1269,7 @@ int ct_store_commit(ct_store_t *st)
     int err = txn_check(st, 1, "commit");
     if (err == 0)
         err = zones_note(st);
-    st->zone_from = 0;
+    st->n_zones = 0;
     if (err == 0)
         err = exec_stmt(st, STMT_COMMIT, "commit");
     /* A failed COMMIT may leave the transaction open (e.g. the WAL could not be written): roll
@@ -1225,7 +1284,7 @@ int ct_store_commit(ct_store_t *st)
 int ct_store_rollback(ct_store_t *st)
 {
     st->head_known = false;
-    st->zone_from = 0;
+    st->n_zones = 0;
     int err = 0;
     if (!sqlite3_get_autocommit(st->db))
         err = exec_stmt(st, STMT_ROLLBACK, "rollback");
@@ -2610,10 +2669,10 @@ static int audit_insert(ct_store_t *st, const ct_audit_t *a, int64_t *seq)
         err = stmt_get(st, STMT_AUDIT_APPEND, &s);
     if (err == 0)
         err = audit_insert_row(st, s, &row, leaf, chain, "audit_append");
+    if (err == 0)
+        err = zones_add(st, row.seq, a);
     if (err == 0) {
         *seq = row.seq;
-        if (st->zone_from == 0)
-            st->zone_from = row.seq;
         st->head_known = st->depth > 0;
         st->head_seq = row.seq;
         memcpy(st->head_chain, chain, CT_AUDIT_HASH_LEN);
@@ -2773,25 +2832,23 @@ int64_t ct_store_audit_count(ct_store_t *st, const char *action)
  * ct_store_audit_query builds its SELECT from the filters that are set, so that each query is a
  * plain conjunction SQLite can match to an index, where a statement with every predicate written
  * "(? = '' OR col = ?)" would defeat them all. "seq > ?" is always there (a rowid range), then:
- *   actor_id = ?, participant_id = ?, action = ?   the (column, seq) indexes of migration 4: one
- *                                                  range of the index, already in seq order
- *   action >= ? AND action < ?   (a prefix)        these and the rest the planner serves from the
- *   outcome, object_type, object_id                rowid range in seq order (no sort, and a page
- *                                                  stops at its LIMIT)
- *   time_ms >= ? / time_ms < ?                     without one of the indexed filters above: the
- *                                                  zones whose time range meets the query's
- *                                                  (audit_zones, migration 7), in order, each
- *                                                  zone's rows by rowid range, the exact time test
- *                                                  on every row ("FROM audit_zones CROSS JOIN
- *                                                  audit ... ORDER BY zone, seq": the same order as
- *                                                  by seq, with no sort); with one, that index
- * (checked with EXPLAIN QUERY PLAN, tests/unit/test_store.c). The statement is prepared per call,
- * there being 2^8 shapes (preparing is small next to reading a page), and finalized before
- * returning, so it stays out of STMT_MAP.
+ *   participant_id = ?         audit_participant (participant_id, seq), partial: one range of the
+ *                              index, already in seq order; every other filter is a row test
+ *   time_ms, actor_id, action  without a participant: the zones whose summary may hold a match
+ *   (exact)                    (audit_zones, audit_zones.h: time range, action bit, the actor's
+ *                              three Bloom bits), in order, each zone's rows by rowid range, every
+ *                              filter tested on every row ("FROM audit_zones CROSS JOIN audit ...
+ *                              ORDER BY zone, seq": the same order as by seq, with no sort)
+ *   anything else              the rowid range in seq order (no sort; a page stops at its LIMIT)
+ * In the zone plan every row filter is written "+col" so that SQLite never serves it from an
+ * index (an automatic one would lose the seq order and sort every match). Checked with EXPLAIN
+ * QUERY PLAN in tests/unit/test_store.c. The statement is prepared per call, there being 2^8
+ * shapes (preparing is small next to reading a page), and finalized before returning, so it stays
+ * out of STMT_MAP.
  */
 
-#define AQ_SQL_MAX 1024
-#define AQ_BINDS_MAX 16
+#define AQ_SQL_MAX 2048
+#define AQ_BINDS_MAX 24
 
 typedef struct aq_bind {
     bool is_text;
@@ -2840,14 +2897,24 @@ static bool aq_set(const char *s)
     return s != NULL && s[0] != '\0';
 }
 
+/* Appends " AND (z.actors<word> & ?) = ?", both bound to mask: the zone has all of the actor's
+ * Bloom bits of that word. */
+static void aq_mask(aq_sql_t *q, int word, uint64_t mask)
+{
+    char pred[48];
+    snprintf(pred, sizeof pred, " AND (z.actors%d & ?) = ?", word);
+    aq_append(q, pred);
+    q->binds[q->n++] = (aq_bind_t){.is_text = false, .i = (int64_t)mask};
+    q->binds[q->n++] = (aq_bind_t){.is_text = false, .i = (int64_t)mask};
+}
+
 /* Builds the query for f into q. Returns 0, or CT_EINVAL for an action prefix too long. */
 static int aq_build(aq_sql_t *q, const ct_audit_filter_t *f, int64_t after_seq, int limit)
 {
     memset(q, 0, sizeof *q);
-    bool by_time = f->since_ms != 0 || f->until_ms != 0;
-    bool by_index = aq_set(f->actor_id) || aq_set(f->participant_id) ||
-                    (aq_set(f->action) && f->action[strlen(f->action) - 1] != '.');
-    bool zones = by_time && !by_index;
+    bool exact_action = aq_set(f->action) && f->action[strlen(f->action) - 1] != '.';
+    bool zones = !aq_set(f->participant_id) &&
+                 (f->since_ms != 0 || f->until_ms != 0 || aq_set(f->actor_id) || exact_action);
     aq_append(q, "SELECT seq, time_ms, actor_id, actor_role, cert_fp, peer_addr, action,"
                  " object_type, object_id, participant_id, outcome, detail FROM ");
     if (zones) {
@@ -2861,6 +2928,15 @@ static int aq_build(aq_sql_t *q, const ct_audit_filter_t *f, int64_t after_seq, 
             aq_int(q, "z.max_time >= ?", f->since_ms);
         if (f->until_ms != 0)
             aq_int(q, "z.min_time < ?", f->until_ms);
+        if (exact_action)
+            aq_int(q, "(z.actions & ?) <> 0", (int64_t)ct_audit_zone_action_bit(f->action));
+        if (aq_set(f->actor_id)) {
+            uint64_t w[CT_AUDIT_ZONE_ACTOR_WORDS];
+            ct_audit_zone_actor_bits(f->actor_id, w);
+            for (int i = 0; i < CT_AUDIT_ZONE_ACTOR_WORDS; i++)
+                if (w[i] != 0)
+                    aq_mask(q, i, w[i]);
+        }
         aq_int(q, "seq > ?", after_seq);
         q->row_tests = true;
     } else {
@@ -2964,40 +3040,92 @@ int ct_store_audit_query(ct_store_t *st, const ct_audit_filter_t *f, int64_t aft
     return err;
 }
 
-/* The zones whose summary is missing or too narrow, from the rows themselves: zone by zone, each
- * zone's rows read by seq range (a GROUP BY over the whole log would sort it in temp space). */
-#define ZONES_UNCOVERED_SQL                                                                        \
-    " FROM (SELECT zone,"                                                                          \
-    "   (SELECT min(time_ms) FROM audit WHERE seq BETWEEN zone * " ZONE_ROWS_SQL " + 1"            \
-    "    AND zone * " ZONE_ROWS_SQL " + " ZONE_ROWS_SQL ") AS lo,"                                 \
-    "   (SELECT max(time_ms) FROM audit WHERE seq BETWEEN zone * " ZONE_ROWS_SQL " + 1"            \
-    "    AND zone * " ZONE_ROWS_SQL " + " ZONE_ROWS_SQL ") AS hi"                                  \
-    "  FROM (WITH RECURSIVE zs (zone) AS (SELECT 0 UNION ALL SELECT zone + 1 FROM zs"              \
-    "   WHERE zone < (SELECT (max(seq) - 1) >> " ZONE_SHIFT_SQL " FROM audit))"                    \
-    "   SELECT zone FROM zs)) AS r"                                                                \
-    " LEFT JOIN audit_zones AS z ON z.zone = r.zone"                                               \
-    " WHERE r.lo IS NOT NULL AND (z.zone IS NULL OR z.min_time > r.lo OR z.max_time < r.hi)"
-
-static int64_t zones_uncovered_query(ct_store_t *st, const char *sql, const char *op)
+/* Reads zone z's stored summary into out; CT_ENOTFOUND when there is none. */
+static int zone_read(ct_store_t *st, sqlite3_stmt *s, int64_t zone, ct_audit_zone_t *out)
 {
-    sqlite3_stmt *s = NULL;
-    int rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
-    int64_t v = 0;
-    int err = rc == SQLITE_OK ? query_ints(st, s, SQLITE_OK, &v, 1, op) : fail(st, rc, op);
-    sqlite3_finalize(s);
-    return err != 0 ? err : v;
+    int rc = sqlite3_reset(s);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(s, 1, zone);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE)
+        return CT_ENOTFOUND;
+    if (rc != SQLITE_ROW)
+        return fail(st, rc, "audit_zones_read");
+    out->zone = zone;
+    out->min_time = sqlite3_column_int64(s, 0);
+    out->max_time = sqlite3_column_int64(s, 1);
+    out->actions = (uint64_t)sqlite3_column_int64(s, 2);
+    for (int w = 0; w < CT_AUDIT_ZONE_ACTOR_WORDS; w++)
+        out->actors[w] = (uint64_t)sqlite3_column_int64(s, 3 + w);
+    return 0;
+}
+
+/* Summarises the rows of each zone in one pass over the log (seq order, one zone in memory) and
+ * compares each with its stored summary: *count the zones not covered, *first the first row of
+ * the first of them (0 if none). */
+static int zones_check(ct_store_t *st, int64_t *count, int64_t *first)
+{
+    *count = 0;
+    *first = 0;
+    sqlite3_stmt *rows = NULL, *zone = NULL;
+    int rc = sqlite3_prepare_v2(
+        st->db, "SELECT seq, time_ms, action, actor_id FROM audit ORDER BY seq", -1, &rows, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(st->db,
+                                "SELECT min_time, max_time, actions, actors0, actors1, actors2,"
+                                " actors3, actors4, actors5, actors6, actors7 FROM audit_zones"
+                                " WHERE zone = ?1",
+                                -1, &zone, NULL);
+    int err = rc == SQLITE_OK ? 0 : fail(st, rc, "audit_zones_check");
+    ct_audit_zone_t acc, stored;
+    bool have = false;
+    while (err == 0) {
+        rc = sqlite3_step(rows);
+        bool end = rc == SQLITE_DONE;
+        if (!end && rc != SQLITE_ROW) {
+            err = fail(st, rc, "audit_zones_check");
+            break;
+        }
+        int64_t seq = end ? 0 : sqlite3_column_int64(rows, 0);
+        if (have && (end || ct_audit_zone_of(seq) != acc.zone)) {
+            int r = zone_read(st, zone, acc.zone, &stored);
+            if (r != 0 && r != CT_ENOTFOUND) {
+                err = r;
+                break;
+            }
+            if (r == CT_ENOTFOUND || !ct_audit_zone_covers(&stored, &acc)) {
+                if ((*count)++ == 0)
+                    *first = (acc.zone << CT_AUDIT_ZONE_SHIFT) + 1;
+            }
+            have = false;
+        }
+        if (end)
+            break;
+        if (!have) {
+            ct_audit_zone_start(&acc, ct_audit_zone_of(seq));
+            have = true;
+        }
+        ct_audit_zone_add(&acc, sqlite3_column_int64(rows, 1),
+                          (const char *)sqlite3_column_text(rows, 2),
+                          (const char *)sqlite3_column_text(rows, 3));
+    }
+    sqlite3_finalize(rows);
+    sqlite3_finalize(zone);
+    return err;
 }
 
 int64_t ct_store_audit_zones_uncovered(ct_store_t *st)
 {
-    return zones_uncovered_query(st, "SELECT count(*)" ZONES_UNCOVERED_SQL, "audit_zones_check");
+    int64_t count, first;
+    int err = zones_check(st, &count, &first);
+    return err != 0 ? err : count;
 }
 
 int64_t ct_store_audit_zones_first_uncovered(ct_store_t *st)
 {
-    int64_t zone = zones_uncovered_query(st, "SELECT coalesce(min(r.zone), -1)" ZONES_UNCOVERED_SQL,
-                                         "audit_zones_first");
-    return zone < 0 ? 0 : (zone << CT_AUDIT_ZONE_SHIFT) + 1;
+    int64_t count, first;
+    return zones_check(st, &count, &first) == 0 ? first : 0;
 }
 
 int ct_store_audit_query_plan(ct_store_t *st, const ct_audit_filter_t *f, char *out, size_t len)

@@ -581,7 +581,7 @@ Test(ops, restore_refuses_a_backup_whose_audit_chain_does_not_verify)
     cr_expect_neq(stat(before, &sb), 0, "the data directory is unchanged");
     cr_expect_eq(db_count(live_db, "SELECT count(*) FROM audit", NULL), rows);
 
-    /* A backup whose chain verifies but whose time summary hides rows from time queries. */
+    /* A backup whose chain verifies but whose zone summary hides rows from time queries. */
     cr_assert_eq(unlink(backup), 0);
     r = run("backup", g_d.data, backup, NULL);
     cr_assert_eq(r.status, 0, "backup: %s", r.err);

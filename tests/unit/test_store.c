@@ -1402,10 +1402,14 @@ Test(store, audit_participant_index_is_partial_and_serves_queries_by_participant
 
 #define ZN 3500 /* rows: four zones of 1,024 and part of a fifth */
 
+/* Actors: a few busy ones, and one that appears in only one stretch of the log. */
+static const char *const ZONE_ACTORS[] = {"dr.ahmed", "th.lee", "pw.sam", "pw.kim", "admin.rare"};
+
 typedef struct zone_log {
     int64_t time[ZN + 1]; /* by seq */
     int outcome[ZN + 1];
     bool referral[ZN + 1]; /* action "referral.create", else "message.send" */
+    int actor[ZN + 1];     /* index into ZONE_ACTORS */
 } zone_log_t;
 
 static uint32_t zone_rand(uint32_t *x)
@@ -1448,7 +1452,9 @@ static void zone_fill(zone_log_t *log)
         log->time[seq] = t;
         log->outcome[seq] = r % 5 == 0 ? CT_AUDIT_MINOR_FAILURE : CT_AUDIT_SUCCESS;
         log->referral[seq] = r % 3 == 0;
+        log->actor[seq] = seq > 1500 && seq < 1600 && r % 2 == 0 ? 4 : (int)(r % 4);
         ct_audit_t a = audit(log->referral[seq] ? "referral.create" : "message.send");
+        a.actor_id = ZONE_ACTORS[log->actor[seq]];
         a.time_ms = t;
         a.outcome = log->outcome[seq];
         cr_assert_eq(ct_store_audit_append(g_st, &a), seq);
@@ -1471,10 +1477,13 @@ static int zone_collect(const ct_audit_found_t *row, void *arg)
 
 static bool zone_match(const zone_log_t *log, int64_t seq, const ct_audit_filter_t *f)
 {
+    bool action =
+        f->action == NULL ||
+        (strcmp(f->action, "message.send") == 0 ? !log->referral[seq] : log->referral[seq]);
     return (f->since_ms == 0 || log->time[seq] >= f->since_ms) &&
            (f->until_ms == 0 || log->time[seq] < f->until_ms) &&
-           (f->outcome < 0 || log->outcome[seq] == f->outcome) &&
-           (f->action == NULL || log->referral[seq]);
+           (f->outcome < 0 || log->outcome[seq] == f->outcome) && action &&
+           (f->actor_id == NULL || strcmp(f->actor_id, ZONE_ACTORS[log->actor[seq]]) == 0);
 }
 
 /* Pages through f with pages of `limit` rows and checks every page against the log itself:
@@ -1523,16 +1532,25 @@ Test(store, time_queries_find_every_row_in_range_across_zones_and_pages, .fini =
         if (i % 3 == 0)
             f.outcome = CT_AUDIT_MINOR_FAILURE;
         if (i % 4 == 0)
-            f.action = "referral.";
+            f.action = (const char *[]){"referral.", "referral.create", "message.send"}[i % 3];
         zone_check(log, &f, 1 + (int)(zone_rand(&x) % 50));
     }
+    /* By actor or action alone (no time): the zone plan too. */
+    for (int i = 0; i < 5; i++) {
+        ct_audit_filter_t f = {.outcome = -1, .actor_id = ZONE_ACTORS[i]};
+        zone_check(log, &f, 7 + 13 * i);
+        f.action = i % 2 ? "referral.create" : "message.send";
+        zone_check(log, &f, 50);
+    }
+    ct_audit_filter_t absent = {.outcome = -1, .actor_id = "nobody.here"};
+    zone_check(log, &absent, 10);
     free(log);
     finish();
 }
 
 /* The zone plan reads each zone's rows by rowid range in seq order: no sort of the matches
- * (a page would then cost all of them) and no index that loses the order; with an indexed
- * filter (actor here) that index serves the query, as before migration 7. */
+ * (a page would then cost all of them) and no index that loses the order, for time, actor and
+ * action filters; a query by participant is served by audit_participant. */
 Test(store, time_queries_read_rows_by_seq_range_without_sorting, .fini = cleanup)
 {
     open_rw();
@@ -1547,10 +1565,15 @@ Test(store, time_queries_read_rows_by_seq_range_without_sorting, .fini = cleanup
     cr_assert(strstr(plan, "SEARCH audit USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)") != NULL,
               "%s", plan);
     cr_assert(strstr(plan, "TEMP B-TREE") == NULL, "%s", plan);
-    ct_audit_filter_t g = {.since_ms = 5, .actor_id = "alice", .outcome = -1};
+    ct_audit_filter_t g = {.actor_id = "alice", .action = "message.send", .outcome = -1};
     cr_assert_eq(ct_store_audit_query_plan(g_st, &g, plan, sizeof plan), 0);
-    cr_assert(strstr(plan, "audit_actor") != NULL && strstr(plan, "TEMP B-TREE") == NULL, "%s",
-              plan);
+    cr_assert(strstr(plan, "SEARCH audit USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)") != NULL,
+              "%s", plan);
+    cr_assert(strstr(plan, "TEMP B-TREE") == NULL, "%s", plan);
+    ct_audit_filter_t h = {.participant_id = "p-1", .actor_id = "alice", .outcome = -1};
+    cr_assert_eq(ct_store_audit_query_plan(g_st, &h, plan, sizeof plan), 0);
+    cr_assert(strstr(plan, "audit_participant") != NULL && strstr(plan, "TEMP B-TREE") == NULL,
+              "%s", plan);
     finish();
 }
 
@@ -1576,9 +1599,9 @@ Test(store, a_narrowed_zone_summary_is_counted_as_uncovered, .fini = cleanup)
     finish();
 }
 
-/* A version-6 database (audit_time, no audit_zones; made here from a current one by undoing
- * migration 7) is migrated: the index is gone, every zone of its existing rows is summarised,
- * and a time query finds them. */
+/* A version-6 database (audit_time, audit_actor, audit_action, no audit_zones; made here from
+ * a current one by undoing migrations 7 and 8) is migrated: the indexes are gone, every zone of
+ * its existing rows is summarised, and queries by time, actor and action find them. */
 Test(store, migration_7_summarises_the_zones_of_an_existing_log, .fini = cleanup)
 {
     open_rw();
@@ -1590,6 +1613,8 @@ Test(store, migration_7_summarises_the_zones_of_an_existing_log, .fini = cleanup
     sqlite3 *db = raw_open();
     cr_assert_eq(sqlite3_exec(db,
                               "DROP TABLE audit_zones; CREATE INDEX audit_time ON audit (time_ms);"
+                              "CREATE INDEX audit_actor ON audit (actor_id, seq);"
+                              "CREATE INDEX audit_action ON audit (action, seq);"
                               "PRAGMA user_version = 6;",
                               NULL, NULL, NULL),
                  SQLITE_OK);
@@ -1605,11 +1630,14 @@ Test(store, migration_7_summarises_the_zones_of_an_existing_log, .fini = cleanup
               sizeof index);
     raw_query(db, "SELECT count(*) FROM audit_zones", zones, sizeof zones);
     sqlite3_close(db);
-    cr_assert_str_eq(version, "7");
+    cr_assert_str_eq(version, "8");
     cr_assert_str_eq(index, "0", "audit_time is dropped");
     cr_assert_str_eq(zones, "4", "3,500 rows make four zones");
     ct_audit_filter_t f = {.since_ms = log->time[1500], .until_ms = log->time[2500], .outcome = -1};
     zone_check(log, &f, 50);
+    /* Zones from before migration 8 have every action and actor bit: they match, rows decide. */
+    ct_audit_filter_t g = {.actor_id = "admin.rare", .action = "message.send", .outcome = -1};
+    zone_check(log, &g, 20);
     free(log);
     finish();
 }
