@@ -6,7 +6,7 @@
  *
  * 1. Makes a data directory with `careteamd init` (so it has whatever init creates) and appends
  *    N audit rows through the store API (ct_store_audit_append, the path every real row takes:
- *    head lookup, leaf and chain hashes, insert), BATCH rows per transaction.
+ *    head lookup, leaf and chain hashes, insert), in large transactions (audit_fill.h).
  * 2. Runs `careteamd audit verify DIR` K times as a child process, timing each on the monotonic
  *    clock and taking its peak RSS from wait4's rusage, and checks each printed "audit log
  *    verified: M records" with M the rows in the log (N plus the rows init wrote).
@@ -31,13 +31,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audit_fill.h"
 #include "store.h"
 
 #ifndef CT_BENCH_CARETEAMD
 #define CT_BENCH_CARETEAMD "careteamd"
 #endif
 
-#define BATCH 50000 /* rows per transaction: one fsync per batch, bounded WAL growth */
 #define MAX_RUNS 99
 
 static double now_s(void)
@@ -91,55 +91,6 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
     (void)flag;
     (void)ftw;
     return remove(path);
-}
-
-/* Appends rows audit rows shaped like a busy day's: requests, deliveries, refusals. */
-static int fill(const char *db, int64_t rows)
-{
-    static const char *const actions[] = {
-        "message.send", "message.delivery_ack", "session.hello", "referral.accept",
-        "summary.post", "consent.record",       "session.ping",  "alert.acknowledge"};
-    ct_store_t *st = NULL;
-    char err[512];
-    int r = ct_store_open(db, CT_STORE_READWRITE, &st, err, sizeof err);
-    if (r != 0) {
-        fprintf(stderr, "bench_audit_verify: %s\n", err);
-        return r;
-    }
-    int64_t t0 = 1700000000000;
-    for (int64_t i = 0; r == 0 && i < rows; i++) {
-        if (i % BATCH == 0 && (r = ct_store_begin(st)) != 0)
-            break;
-        char actor[32], peer[32], object[48], participant[16], detail[64];
-        snprintf(actor, sizeof actor, "member.%03" PRId64, i % 200);
-        snprintf(peer, sizeof peer, "10.0.%d.%d:%d", (int)(i % 7), (int)(i % 250),
-                 40000 + (int)(i % 20000));
-        snprintf(object, sizeof object, "01900000-0000-7000-8000-%012" PRIx64, (uint64_t)i);
-        snprintf(participant, sizeof participant, "p-%" PRId64, i % 5000);
-        snprintf(detail, sizeof detail, "recipients=%d bytes=%d", (int)(i % 4) + 1,
-                 (int)(i % 3000));
-        ct_audit_t a = {
-            .time_ms = t0 + i * 37,
-            .actor_id = actor,
-            .actor_role = (ct_role_t)(1 + i % 4),
-            .peer_addr = peer,
-            .action = actions[i % (sizeof actions / sizeof actions[0])],
-            .object_type = "message",
-            .object_id = object,
-            .participant_id = participant,
-            .outcome = i % 50 == 0 ? CT_AUDIT_MINOR_FAILURE : CT_AUDIT_SUCCESS,
-            .detail = i % 50 == 0 ? "code=FORBIDDEN" : detail,
-        };
-        int64_t seq = ct_store_audit_append(st, &a);
-        if (seq < 0)
-            r = (int)seq;
-        if (r == 0 && (i % BATCH == BATCH - 1 || i == rows - 1))
-            r = ct_store_commit(st);
-    }
-    if (r != 0)
-        fprintf(stderr, "bench_audit_verify: appending rows failed: %d\n", r);
-    ct_store_close(st);
-    return r;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -224,7 +175,7 @@ int main(int argc, char **argv)
         goto done;
     }
     double t = now_s();
-    if (fill(db, rows) != 0)
+    if (ct_bench_audit_fill(db, rows, "bench_audit_verify") != 0)
         goto done;
     double fill_s = now_s() - t;
     struct stat sb;
