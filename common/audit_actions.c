@@ -88,6 +88,10 @@ const ct_audit_action_t ct_audit_actions[] = {
     {"admin.read", &APP, 'R',
      "a `careteamd` command that only reads ran (listings, check-config, audit checkpoints, "
      "purge --dry-run); detail names it"},
+    {"admin.backup", &APP, 'R',
+     "`careteamd backup` copied the database (detail: the seq and chain head the copy ends with)"},
+    {"admin.restore", &APP, 'U',
+     "`careteamd restore` put a verified backup in place (the record is in the restored log)"},
     {"admin.refused", &APP, 'E',
      "a `careteamd` command was refused or failed (bad arguments, unknown ids, ...); detail "
      "names it and its exit status"},

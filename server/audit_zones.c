@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-/* FNV-1a, 64 bits: small, stable and good enough to spread short ids over a few hundred bits. */
+/* FNV-1a, 64 bits: small, stable and good enough to spread short ids over 512 bits. */
 static uint64_t fnv1a(const char *s)
 {
     uint64_t h = 0xcbf29ce484222325u;
@@ -14,9 +14,54 @@ static uint64_t fnv1a(const char *s)
     return h;
 }
 
+/*
+ * The action bits (migration 9): bit i for ZONE_ACTIONS[i], bit 63 for every other code. Exact
+ * for these codes, so that a query for a rare action (a restore, a revocation) reads only the
+ * zones that hold one. FROZEN: the bits are stored in audit_zones. Append new codes (up to index
+ * 62); never reorder or remove one. A code not listed shares bit 63, which is still correct.
+ */
+static const char *const ZONE_ACTIONS[] = {
+    "tls.handshake",        "session.authenticate",
+    "session.deadline",     "session.hello",
+    "session.idle",         "session.ping",
+    "session.refused",      "session.slow_consumer",
+    "session.revoked",      "protocol.violation",
+    "protocol.bad_frame",   "protocol.frame_too_large",
+    "message.send",         "message.deliver",
+    "message.delivery_ack", "consent.record",
+    "consent.withdraw",     "consent.list",
+    "restriction.record",   "restriction.lift",
+    "referral.create",      "referral.update",
+    "referral.accept",      "referral.reject",
+    "referral.start",       "referral.hold",
+    "referral.resume",      "referral.complete",
+    "referral.cancel",      "referral.reassign",
+    "referral.list",        "summary.post",
+    "summary.list",         "concern.raise",
+    "alert.open",           "alert.escalate",
+    "alert.acknowledge",    "alert.list",
+    "audit.query",          "audit.keygen",
+    "audit.checkpoint",     "audit.verify",
+    "daemon.start",         "daemon.stop",
+    "daemon.reload",        "admin.init",
+    "admin.read",           "admin.refused",
+    "member.enroll",        "member.activate",
+    "member.deactivate",    "member.renew",
+    "member.revoke",        "server.revoke",
+    "server.renew",         "member.supervisor",
+    "participant.add",      "team.add",
+    "team.remove",          "retention.purge",
+    "admin.backup",         "admin.restore",
+};
+_Static_assert(sizeof ZONE_ACTIONS / sizeof ZONE_ACTIONS[0] <= 63, "bit 63 is for other codes");
+
 uint64_t ct_audit_zone_action_bit(const char *action)
 {
-    return (uint64_t)1 << (fnv1a(action) % 64);
+    if (action != NULL)
+        for (size_t i = 0; i < sizeof ZONE_ACTIONS / sizeof ZONE_ACTIONS[0]; i++)
+            if (strcmp(action, ZONE_ACTIONS[i]) == 0)
+                return (uint64_t)1 << i;
+    return (uint64_t)1 << 63;
 }
 
 void ct_audit_zone_actor_bits(const char *actor_id, uint64_t word[CT_AUDIT_ZONE_ACTOR_WORDS])

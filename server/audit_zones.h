@@ -4,8 +4,9 @@
  * without an index entry per row.
  *
  * A zone is CT_AUDIT_ZONE_ROWS consecutive rows by seq. Its summary is a superset of its rows:
- * the smallest and largest time, a 64-bit mask with one bit per action (a hash of the action
- * code) and a Bloom filter of the actor ids (CT_AUDIT_ZONE_ACTOR_BITS bits, three per actor). A
+ * the smallest and largest time, a 64-bit mask with one bit per action (a fixed table of the
+ * action codes, bit 63 for any other) and a Bloom filter of the actor ids
+ * (CT_AUDIT_ZONE_ACTOR_BITS bits, three per actor, from an FNV-1a hash of the id). A
  * zone whose summary does not contain a query's time, action bit or all of its actor bits holds
  * no row for it; one that does may (the query tests each row). The bits are functions of the
  * strings alone, fixed forever (they are stored): never change the hash or the bit counts
@@ -35,7 +36,7 @@ static inline int64_t ct_audit_zone_of(int64_t seq)
     return (seq - 1) >> CT_AUDIT_ZONE_SHIFT;
 }
 
-/* The action's bit in a zone's action mask. */
+/* The action's bit in a zone's action mask (audit_zones.c, ZONE_ACTIONS). */
 uint64_t ct_audit_zone_action_bit(const char *action);
 
 /* The actor's three Bloom bits: word[i] is set to the bits of word i (the rest zero). */

@@ -148,6 +148,8 @@ static int chunk_apply(ct_job_t *job, ct_store_t *st, const ct_writer_env_t *env
     return 0;
 }
 
+static void chunk_send(void *arg);
+
 /* Loop thread: the chunk's rows are committed (or not); send it and go on. */
 static void chunk_done(ct_job_t *job)
 {
@@ -162,6 +164,20 @@ static void chunk_done(ct_job_t *job)
                      ct_errname(result));
         ct_session_send_error(s, 0, CT_EUNAVAIL, "your inbox could not be sent; reconnect later");
         s->ops->close(s);
+    }
+    chunk_send(rp);
+}
+
+/* Queues the recorded chunk, once it fits under max_output: replies queued while its rows were
+ * committed (DeliveryAck answers) may have taken the room it was sized for. */
+static void chunk_send(void *arg)
+{
+    replay_t *rp = arg;
+    ct_session_t *s = rp->session;
+    size_t backlog = s->open ? s->ops->backlog(s) : 0;
+    if (backlog > 0 && backlog + rp->chunk.len > rp->ctx->cfg->max_output) {
+        s->ops->when_drained(s, chunk_send, rp);
+        return;
     }
     if (s->open && s->ops->send(s, rp->chunk.data, rp->chunk.len) == 0) {
         rp->sent += (uint64_t)rp->chunk_n;
@@ -244,6 +260,7 @@ static void page_done(void *arg)
         ct_session_send_error(s, 0, CT_EUNAVAIL, "your inbox could not be read; reconnect later");
         s->ops->close(s);
         ct_session_release(s);
+        ct_buf_free(&rp->chunk);
         free(rp);
         return;
     }

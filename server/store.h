@@ -538,6 +538,10 @@ int64_t ct_store_audit_zones_uncovered(ct_store_t *st);
  * or on error): for the verifier's message. */
 int64_t ct_store_audit_zones_first_uncovered(ct_store_t *st);
 
+/* Rebuilds audit_zones from the rows themselves, in a transaction of its own (restore does, so
+ * that the summary a backup brings along is never trusted). Returns 0 or CT_E*. */
+int ct_store_audit_zones_rebuild(ct_store_t *st);
+
 /* SQLite's plan for the query ct_store_audit_query would run for f (EXPLAIN QUERY PLAN, one
  * step per line) into out: for tests and diagnosis. Returns 0 or CT_E*. */
 int ct_store_audit_query_plan(ct_store_t *st, const ct_audit_filter_t *f, char *out, size_t len);

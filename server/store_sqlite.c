@@ -299,6 +299,14 @@ static const char migrate_audit_zone_bits_sql[] =
     "DROP INDEX audit_actor;"
     "DROP INDEX audit_action;";
 
+/*
+ * Migration 8 -> 9: action bits from a fixed table of the action codes instead of a hash of them
+ * (audit_zones.c): a hash put some rare actions on the bit of a common one, so that a query for
+ * them read the whole log (docs/performance.md, "Audit queries"). The zones written with the
+ * hashed bits match every action from now on.
+ */
+static const char migrate_audit_zone_actions_sql[] = "UPDATE audit_zones SET actions = -1;";
+
 /* One zone's summary merged into audit_zones (zones_note): ?1 zone, ?2 ?3 times, ?4 actions,
  * ?5..?12 actor words. */
 #define ZONE_MERGE_SQL                                                                             \
@@ -380,6 +388,8 @@ static const migration_t migrations[] = {
     {.sql = migrate_audit_zones_sql},
     /* 7 -> 8: zones summarise actions and actors, instead of audit_action and audit_actor. */
     {.sql = migrate_audit_zone_bits_sql},
+    /* 8 -> 9: action bits from a table, not a hash; see its SQL. */
+    {.sql = migrate_audit_zone_actions_sql},
 };
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
@@ -1260,6 +1270,14 @@ static int zones_note(ct_store_t *st)
             bind_int64(s, 5 + w, (int64_t)z->actors[w], &rc);
         err = run_write(st, s, rc, "audit_zones", 0);
     }
+    return err;
+}
+
+/* zones_note, then st->zones is empty: for a rebuild that writes many zones. */
+static int zones_note_flush(ct_store_t *st)
+{
+    int err = zones_note(st);
+    st->n_zones = 0;
     return err;
 }
 
@@ -2667,10 +2685,14 @@ static int audit_insert(ct_store_t *st, const ct_audit_t *a, int64_t *seq)
     sqlite3_stmt *s = NULL;
     if (err == 0)
         err = stmt_get(st, STMT_AUDIT_APPEND, &s);
-    if (err == 0)
-        err = audit_insert_row(st, s, &row, leaf, chain, "audit_append");
+    /* The zone first: nothing may fail after the row is in (an audit-only job has no savepoint
+     * to undo it), and a summary a row wider than its rows is harmless. */
     if (err == 0)
         err = zones_add(st, row.seq, a);
+    if (err == 0)
+        err = audit_insert_row(st, s, &row, leaf, chain, "audit_append");
+    if (err != 0)
+        st->head_known = false;
     if (err == 0) {
         *seq = row.seq;
         st->head_known = st->depth > 0;
@@ -3061,46 +3083,30 @@ static int zone_read(ct_store_t *st, sqlite3_stmt *s, int64_t zone, ct_audit_zon
     return 0;
 }
 
-/* Summarises the rows of each zone in one pass over the log (seq order, one zone in memory) and
- * compares each with its stored summary: *count the zones not covered, *first the first row of
- * the first of them (0 if none). */
-static int zones_check(ct_store_t *st, int64_t *count, int64_t *first)
+/* Summarises the rows of each zone in one pass over the log (seq order, one zone in memory)
+ * and calls visit with each zone's summary; stops at the first non-zero return. */
+static int zones_scan(ct_store_t *st,
+                      int (*visit)(ct_store_t *st, const ct_audit_zone_t *z, void *arg), void *arg)
 {
-    *count = 0;
-    *first = 0;
-    sqlite3_stmt *rows = NULL, *zone = NULL;
+    sqlite3_stmt *rows = NULL;
     int rc = sqlite3_prepare_v2(
         st->db, "SELECT seq, time_ms, action, actor_id FROM audit ORDER BY seq", -1, &rows, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v2(st->db,
-                                "SELECT min_time, max_time, actions, actors0, actors1, actors2,"
-                                " actors3, actors4, actors5, actors6, actors7 FROM audit_zones"
-                                " WHERE zone = ?1",
-                                -1, &zone, NULL);
-    int err = rc == SQLITE_OK ? 0 : fail(st, rc, "audit_zones_check");
-    ct_audit_zone_t acc, stored;
+    int err = rc == SQLITE_OK ? 0 : fail(st, rc, "audit_zones_scan");
+    ct_audit_zone_t acc;
     bool have = false;
     while (err == 0) {
         rc = sqlite3_step(rows);
         bool end = rc == SQLITE_DONE;
         if (!end && rc != SQLITE_ROW) {
-            err = fail(st, rc, "audit_zones_check");
+            err = fail(st, rc, "audit_zones_scan");
             break;
         }
         int64_t seq = end ? 0 : sqlite3_column_int64(rows, 0);
         if (have && (end || ct_audit_zone_of(seq) != acc.zone)) {
-            int r = zone_read(st, zone, acc.zone, &stored);
-            if (r != 0 && r != CT_ENOTFOUND) {
-                err = r;
-                break;
-            }
-            if (r == CT_ENOTFOUND || !ct_audit_zone_covers(&stored, &acc)) {
-                if ((*count)++ == 0)
-                    *first = (acc.zone << CT_AUDIT_ZONE_SHIFT) + 1;
-            }
+            err = visit(st, &acc, arg);
             have = false;
         }
-        if (end)
+        if (end || err != 0)
             break;
         if (!have) {
             ct_audit_zone_start(&acc, ct_audit_zone_of(seq));
@@ -3111,7 +3117,71 @@ static int zones_check(ct_store_t *st, int64_t *count, int64_t *first)
                           (const char *)sqlite3_column_text(rows, 3));
     }
     sqlite3_finalize(rows);
-    sqlite3_finalize(zone);
+    return err;
+}
+
+typedef struct zones_verdict {
+    sqlite3_stmt *read;
+    int64_t count, first;
+} zones_verdict_t;
+
+static int zone_compare(ct_store_t *st, const ct_audit_zone_t *z, void *arg)
+{
+    zones_verdict_t *v = arg;
+    ct_audit_zone_t stored;
+    int r = zone_read(st, v->read, z->zone, &stored);
+    if (r != 0 && r != CT_ENOTFOUND)
+        return r;
+    if ((r == CT_ENOTFOUND || !ct_audit_zone_covers(&stored, z)) && v->count++ == 0)
+        v->first = (z->zone << CT_AUDIT_ZONE_SHIFT) + 1;
+    return 0;
+}
+
+/* Compares each zone's rows with its stored summary: *count the zones not covered, *first the
+ * first row of the first of them (0 if none). */
+static int zones_check(ct_store_t *st, int64_t *count, int64_t *first)
+{
+    zones_verdict_t v = {0};
+    int rc = sqlite3_prepare_v2(st->db,
+                                "SELECT min_time, max_time, actions, actors0, actors1, actors2,"
+                                " actors3, actors4, actors5, actors6, actors7 FROM audit_zones"
+                                " WHERE zone = ?1",
+                                -1, &v.read, NULL);
+    int err = rc == SQLITE_OK ? zones_scan(st, zone_compare, &v) : fail(st, rc, "audit_zones");
+    sqlite3_finalize(v.read);
+    *count = v.count;
+    *first = v.first;
+    return err;
+}
+
+static int zone_store(ct_store_t *st, const ct_audit_zone_t *z, void *arg)
+{
+    (void)arg;
+    if (st->n_zones == st->cap_zones) {
+        size_t cap = st->cap_zones ? st->cap_zones * 2 : 4;
+        ct_audit_zone_t *grown = realloc(st->zones, cap * sizeof *grown);
+        if (grown == NULL)
+            return CT_ENOMEM;
+        st->zones = grown;
+        st->cap_zones = cap;
+    }
+    st->zones[st->n_zones++] = *z;
+    return st->n_zones >= 256 ? zones_note_flush(st) : 0;
+}
+
+int ct_store_audit_zones_rebuild(ct_store_t *st)
+{
+    int err = ct_store_begin(st);
+    if (err != 0)
+        return err;
+    err = sqlite3_exec(st->db, "DELETE FROM audit_zones", NULL, NULL, NULL) == SQLITE_OK
+              ? 0
+              : fail(st, sqlite3_errcode(st->db), "audit_zones_rebuild");
+    if (err == 0)
+        err = zones_scan(st, zone_store, NULL);
+    if (err == 0)
+        return ct_store_commit(st); /* merges what zone_store left in st->zones */
+    (void)ct_store_rollback(st);
     return err;
 }
 

@@ -19,6 +19,8 @@
 #include <sqlite3.h>
 
 #include "err.h"
+#include "audit_actions.h"
+#include "audit_zones.h"
 #include "store.h"
 #include "testsupport.h"
 
@@ -1630,7 +1632,7 @@ Test(store, migration_7_summarises_the_zones_of_an_existing_log, .fini = cleanup
               sizeof index);
     raw_query(db, "SELECT count(*) FROM audit_zones", zones, sizeof zones);
     sqlite3_close(db);
-    cr_assert_str_eq(version, "8");
+    cr_assert_str_eq(version, "9");
     cr_assert_str_eq(index, "0", "audit_time is dropped");
     cr_assert_str_eq(zones, "4", "3,500 rows make four zones");
     ct_audit_filter_t f = {.since_ms = log->time[1500], .until_ms = log->time[2500], .outcome = -1};
@@ -1640,4 +1642,20 @@ Test(store, migration_7_summarises_the_zones_of_an_existing_log, .fini = cleanup
     zone_check(log, &g, 20);
     free(log);
     finish();
+}
+
+/* Every action code the daemon writes has a bit of its own in the zone summaries, so that a
+ * query for a rare action (a restore, a revocation) reads only the zones that hold one. A new
+ * code must be appended to audit_zones.c's table too. */
+Test(store, every_audit_action_has_its_own_zone_bit)
+{
+    uint64_t seen = 0;
+    for (size_t i = 0; i < ct_audit_actions_count; i++) {
+        uint64_t bit = ct_audit_zone_action_bit(ct_audit_actions[i].code);
+        cr_assert_neq(bit, (uint64_t)1 << 63, "%s has no bit of its own in audit_zones.c",
+                      ct_audit_actions[i].code);
+        cr_assert_eq(seen & bit, 0, "%s shares its zone bit", ct_audit_actions[i].code);
+        seen |= bit;
+    }
+    cr_assert_eq(ct_audit_zone_action_bit("no.such_action"), (uint64_t)1 << 63);
 }
