@@ -1,6 +1,8 @@
 /* Zone summaries of the audit log (see audit_zones.h). */
 #include "audit_zones.h"
 
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* FNV-1a, 64 bits: small, stable and good enough to spread short ids over 512 bits. */
@@ -55,12 +57,42 @@ static const char *const ZONE_ACTIONS[] = {
 };
 _Static_assert(sizeof ZONE_ACTIONS / sizeof ZONE_ACTIONS[0] <= 63, "bit 63 is for other codes");
 
+#define N_ZONE_ACTIONS (sizeof ZONE_ACTIONS / sizeof ZONE_ACTIONS[0])
+
+/* ZONE_ACTIONS' indexes in code order, for a binary search: every appended row looks its action
+ * up on the writer's hot path, where a linear search cost about 1 % of a message's CPU. Built
+ * once by whichever thread asks first. */
+static unsigned char by_code[N_ZONE_ACTIONS];
+static pthread_once_t by_code_once = PTHREAD_ONCE_INIT;
+
+static int cmp_index(const void *a, const void *b)
+{
+    return strcmp(ZONE_ACTIONS[*(const unsigned char *)a], ZONE_ACTIONS[*(const unsigned char *)b]);
+}
+
+static void by_code_build(void)
+{
+    for (size_t i = 0; i < N_ZONE_ACTIONS; i++)
+        by_code[i] = (unsigned char)i;
+    qsort(by_code, N_ZONE_ACTIONS, sizeof by_code[0], cmp_index);
+}
+
 uint64_t ct_audit_zone_action_bit(const char *action)
 {
-    if (action != NULL)
-        for (size_t i = 0; i < sizeof ZONE_ACTIONS / sizeof ZONE_ACTIONS[0]; i++)
-            if (strcmp(action, ZONE_ACTIONS[i]) == 0)
-                return (uint64_t)1 << i;
+    if (action == NULL)
+        return (uint64_t)1 << 63;
+    pthread_once(&by_code_once, by_code_build);
+    size_t lo = 0, hi = N_ZONE_ACTIONS;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(action, ZONE_ACTIONS[by_code[mid]]);
+        if (c == 0)
+            return (uint64_t)1 << by_code[mid];
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
     return (uint64_t)1 << 63;
 }
 
