@@ -7,7 +7,9 @@
  * fhir`) and docs/compliance.md, whose list of action codes is generated from it
  * (`careteam audit actions --markdown`, see docs/compliance.md section 5). A code missing here
  * still exports, as an Application Activity (ct_audit_action_find's fallback), so an older CLI
- * can export a newer server's log.
+ * can export a newer server's log. A new code is also appended to the action bits of the audit
+ * zones (server/audit_zones.c, ZONE_ACTIONS), so that queries for it read only the zones that
+ * hold one (test_store checks that every code here has its own bit).
  */
 #ifndef CT_AUDIT_ACTIONS_H
 #define CT_AUDIT_ACTIONS_H
