@@ -410,14 +410,10 @@ int ct_audit_verify_zones(ct_store_t *st, ct_audit_verdict_t *v)
 {
     if (v->fault != CT_AUDIT_FAULT_NONE)
         return 0;
-    int64_t n = ct_store_audit_zones_uncovered(st);
-    if (n <= 0)
-        return (int)n;
-    /* A separate query, in a later snapshot: 0 there (an error, or the summary widened since by
-     * a commit into that zone) leaves no row to name. */
-    int64_t first = ct_store_audit_zones_first_uncovered(st);
-    if (first <= 0)
-        return CT_EINTERNAL;
+    int64_t n = 0, first = 0;
+    int err = ct_store_audit_zones_check(st, &n, &first);
+    if (err != 0 || n == 0)
+        return err;
     v->fault = CT_AUDIT_FAULT_ZONES;
     v->bad_seq = first;
     v->zones_uncovered = n;
@@ -431,8 +427,7 @@ int ct_audit_verify_zones(ct_store_t *st, ct_audit_verdict_t *v)
         snprintf(v->what, sizeof v->what,
                  "%lld zones of the log, the first starting at seq %lld, are not covered by "
                  "their zone summary, so audit queries by time, actor or action may miss rows "
-                 "there: the "
-                 "summary table (audit_zones) was altered or is incomplete",
+                 "there: the summary table (audit_zones) was altered or is incomplete",
                  (long long)n, (long long)first);
     return 0;
 }

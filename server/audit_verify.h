@@ -92,14 +92,13 @@ int ct_audit_verify(ct_store_t *st, const ct_audit_verify_opts_t *opts, ct_audit
 /*
  * The second check of `careteamd audit verify`, after ct_audit_verify gave *v on st: that the
  * zone summary queries by time, actor or action rely on (audit_zones, store.h
- * ct_store_audit_zones_uncovered) covers every row. It is not part of the hash chain, so an edited
+ * ct_store_audit_zones_check) covers every row. It is not part of the hash chain, so an edited
  * or incomplete summary leaves the chain intact while a time-range audit query silently misses
- * rows. One query over the log when it is sound (a second one, for the first bad zone, when it is
- * not). Only a verdict of NONE is checked; it becomes ZONES (bad_seq: the first row of the first
- * zone not covered; records, head and checkpoints stay those of the whole log). Any other verdict
- * is left as it is: the chain fault comes first, and the rows it names may be what a zone leaves
- * out. Returns 0, or a negative CT_E* code when the summary could not be read (*v is then
- * unchanged).
+ * rows. One pass over the log. Only a verdict of NONE is checked; it becomes ZONES (bad_seq: the
+ * first row of the first zone not covered; records, head and checkpoints stay those of the whole
+ * log). Any other verdict is left as it is: the chain fault comes first, and the rows it names may
+ * be what a zone leaves out. Returns 0, or a negative CT_E* code when the summary could not be read
+ * (*v is then unchanged).
  */
 int ct_audit_verify_zones(ct_store_t *st, ct_audit_verdict_t *v);
 

@@ -118,8 +118,8 @@ static void replay_end(replay_t *rp)
         ct_session_send_envelope(s, &env);
         s->ops->replay_done(s);
     }
-    for (int i = rp->next - rp->chunk_n; i < rp->n; i++)
-        ct_message_clear(&rp->page[i]); /* closed mid-page */
+    for (int i = rp->next; i < rp->n; i++)
+        ct_message_clear(&rp->page[i]); /* closed mid-page (no chunk is in flight here) */
     ct_buf_free(&rp->chunk);
     ct_session_release(s);
     free(rp);

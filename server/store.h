@@ -528,15 +528,11 @@ typedef struct ct_audit_found {
 int ct_store_audit_query(ct_store_t *st, const ct_audit_filter_t *f, int64_t after_seq, int limit,
                          int (*cb)(const ct_audit_found_t *row, void *arg), void *arg);
 
-/* How many zones of the audit log (CT_AUDIT_ZONE_ROWS rows each, by seq) the zone summary that
- * queries by time, actor or action rely on (audit_zones) does not cover: a zone with no summary,
- * or whose summary leaves out one of its rows' time, action or actor. 0 when those queries find
- * every row; a negative CT_E* on error. Reads the whole log once (careteamd audit verify). */
-int64_t ct_store_audit_zones_uncovered(ct_store_t *st);
-
-/* The first zone ct_store_audit_zones_uncovered counts, as the seq of its first row (0 if none
- * or on error): for the verifier's message. */
-int64_t ct_store_audit_zones_first_uncovered(ct_store_t *st);
+/* Checks the zone summary that queries by time, actor or action rely on (audit_zones) against
+ * the rows, in one pass over the log (careteamd audit verify): *uncovered is how many zones (of
+ * CT_AUDIT_ZONE_ROWS rows by seq) have no summary or one that leaves out a row's time, action or
+ * actor; *first the seq of the first row of the first of them (0 if none). Returns 0 or CT_E*. */
+int ct_store_audit_zones_check(ct_store_t *st, int64_t *uncovered, int64_t *first);
 
 /* Rebuilds audit_zones from the rows themselves, in a transaction of its own (restore does, so
  * that the summary a backup brings along is never trusted). Returns 0 or CT_E*. */

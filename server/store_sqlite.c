@@ -1228,23 +1228,29 @@ int ct_store_begin(ct_store_t *st)
     return err;
 }
 
+/* A new, empty summary of zone `zone` at the end of st->zones; NULL when out of memory. */
+static ct_audit_zone_t *zones_push(ct_store_t *st, int64_t zone)
+{
+    if (st->n_zones == st->cap_zones) {
+        size_t cap = st->cap_zones ? st->cap_zones * 2 : 4;
+        ct_audit_zone_t *grown = realloc(st->zones, cap * sizeof *grown);
+        if (grown == NULL)
+            return NULL;
+        st->zones = grown;
+        st->cap_zones = cap;
+    }
+    ct_audit_zone_t *z = &st->zones[st->n_zones++];
+    ct_audit_zone_start(z, zone);
+    return z;
+}
+
 /* Writer side of audit_insert: the row joins its zone's summary in st->zones. */
 static int zones_add(ct_store_t *st, int64_t seq, const ct_audit_t *a)
 {
     int64_t zone = ct_audit_zone_of(seq);
     ct_audit_zone_t *z = st->n_zones > 0 ? &st->zones[st->n_zones - 1] : NULL;
-    if (z == NULL || z->zone != zone) {
-        if (st->n_zones == st->cap_zones) {
-            size_t cap = st->cap_zones ? st->cap_zones * 2 : 4;
-            ct_audit_zone_t *grown = realloc(st->zones, cap * sizeof *grown);
-            if (grown == NULL)
-                return CT_ENOMEM;
-            st->zones = grown;
-            st->cap_zones = cap;
-        }
-        z = &st->zones[st->n_zones++];
-        ct_audit_zone_start(z, zone);
-    }
+    if ((z == NULL || z->zone != zone) && (z = zones_push(st, zone)) == NULL)
+        return CT_ENOMEM;
     ct_audit_zone_add(z, a->time_ms, a->action, a->actor_id);
     return 0;
 }
@@ -3137,9 +3143,7 @@ static int zone_compare(ct_store_t *st, const ct_audit_zone_t *z, void *arg)
     return 0;
 }
 
-/* Compares each zone's rows with its stored summary: *count the zones not covered, *first the
- * first row of the first of them (0 if none). */
-static int zones_check(ct_store_t *st, int64_t *count, int64_t *first)
+int ct_store_audit_zones_check(ct_store_t *st, int64_t *uncovered, int64_t *first)
 {
     zones_verdict_t v = {0};
     int rc = sqlite3_prepare_v2(st->db,
@@ -3149,23 +3153,19 @@ static int zones_check(ct_store_t *st, int64_t *count, int64_t *first)
                                 -1, &v.read, NULL);
     int err = rc == SQLITE_OK ? zones_scan(st, zone_compare, &v) : fail(st, rc, "audit_zones");
     sqlite3_finalize(v.read);
-    *count = v.count;
+    *uncovered = v.count;
     *first = v.first;
     return err;
 }
 
+/* Rebuild: one zone summarised from its rows joins st->zones, merged in groups of 256. */
 static int zone_store(ct_store_t *st, const ct_audit_zone_t *z, void *arg)
 {
     (void)arg;
-    if (st->n_zones == st->cap_zones) {
-        size_t cap = st->cap_zones ? st->cap_zones * 2 : 4;
-        ct_audit_zone_t *grown = realloc(st->zones, cap * sizeof *grown);
-        if (grown == NULL)
-            return CT_ENOMEM;
-        st->zones = grown;
-        st->cap_zones = cap;
-    }
-    st->zones[st->n_zones++] = *z;
+    ct_audit_zone_t *slot = zones_push(st, z->zone);
+    if (slot == NULL)
+        return CT_ENOMEM;
+    *slot = *z;
     return st->n_zones >= 256 ? zones_note_flush(st) : 0;
 }
 
@@ -3183,19 +3183,6 @@ int ct_store_audit_zones_rebuild(ct_store_t *st)
         return ct_store_commit(st); /* merges what zone_store left in st->zones */
     (void)ct_store_rollback(st);
     return err;
-}
-
-int64_t ct_store_audit_zones_uncovered(ct_store_t *st)
-{
-    int64_t count, first;
-    int err = zones_check(st, &count, &first);
-    return err != 0 ? err : count;
-}
-
-int64_t ct_store_audit_zones_first_uncovered(ct_store_t *st)
-{
-    int64_t count, first;
-    return zones_check(st, &count, &first) == 0 ? first : 0;
 }
 
 int ct_store_audit_query_plan(ct_store_t *st, const ct_audit_filter_t *f, char *out, size_t len)
