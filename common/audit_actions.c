@@ -13,7 +13,9 @@
  */
 #include "audit_actions.h"
 
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const ct_audit_type_t REST = {CT_AUDIT_SYSTEM_EVENT_TYPE, "rest", "RESTful Operation"};
@@ -118,13 +120,50 @@ const size_t ct_audit_actions_count = sizeof ct_audit_actions / sizeof ct_audit_
 
 static const ct_audit_action_t UNKNOWN = {NULL, &APP, 'E', "an action this version does not know"};
 
+#define N_ACTIONS (sizeof ct_audit_actions / sizeof ct_audit_actions[0])
+
+/* The table's indexes in code order, for the binary search; built once by whichever thread asks
+ * first (the table is in the order compliance.md lists it, not sorted). */
+static unsigned char by_code[N_ACTIONS];
+static pthread_once_t by_code_once = PTHREAD_ONCE_INIT;
+_Static_assert(N_ACTIONS <= 255, "by_code holds indexes as bytes");
+
+static int cmp_index(const void *a, const void *b)
+{
+    return strcmp(ct_audit_actions[*(const unsigned char *)a].code,
+                  ct_audit_actions[*(const unsigned char *)b].code);
+}
+
+static void by_code_build(void)
+{
+    for (size_t i = 0; i < N_ACTIONS; i++)
+        by_code[i] = (unsigned char)i;
+    qsort(by_code, N_ACTIONS, sizeof by_code[0], cmp_index);
+}
+
+size_t ct_audit_action_index(const char *code)
+{
+    if (code == NULL)
+        return N_ACTIONS;
+    pthread_once(&by_code_once, by_code_build);
+    size_t lo = 0, hi = N_ACTIONS;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(code, ct_audit_actions[by_code[mid]].code);
+        if (c == 0)
+            return by_code[mid];
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return N_ACTIONS;
+}
+
 const ct_audit_action_t *ct_audit_action_find(const char *code)
 {
-    for (size_t i = 0; code != NULL && i < ct_audit_actions_count; i++) {
-        if (strcmp(ct_audit_actions[i].code, code) == 0)
-            return &ct_audit_actions[i];
-    }
-    return &UNKNOWN;
+    size_t i = ct_audit_action_index(code);
+    return i < N_ACTIONS ? &ct_audit_actions[i] : &UNKNOWN;
 }
 
 const char ct_audit_action_markdown_head[] =

@@ -44,6 +44,10 @@ extern const size_t ct_audit_actions_count;
  * type Application Activity (DCM 110100) and kind 'E'. Never NULL. */
 const ct_audit_action_t *ct_audit_action_find(const char *code);
 
+/* code's index in ct_audit_actions; ct_audit_actions_count for NULL or a code not in the table.
+ * A binary search (the daemon's writer looks up every row it appends); thread-safe. */
+size_t ct_audit_action_index(const char *code);
+
 /* Writes a's row of docs/compliance.md's table of action codes (no newline) into out:
  * "| `code` | when | type | kind |". Returns out. */
 char *ct_audit_action_markdown(const ct_audit_action_t *a, char *out, size_t len);

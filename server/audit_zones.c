@@ -2,8 +2,9 @@
 #include "audit_zones.h"
 
 #include <pthread.h>
-#include <stdlib.h>
 #include <string.h>
+
+#include "audit_actions.h"
 
 /* FNV-1a, 64 bits: small, stable and good enough to spread short ids over 512 bits. */
 static uint64_t fnv1a(const char *s)
@@ -59,41 +60,29 @@ _Static_assert(sizeof ZONE_ACTIONS / sizeof ZONE_ACTIONS[0] <= 63, "bit 63 is fo
 
 #define N_ZONE_ACTIONS (sizeof ZONE_ACTIONS / sizeof ZONE_ACTIONS[0])
 
-/* ZONE_ACTIONS' indexes in code order, for a binary search: every appended row looks its action
- * up on the writer's hot path, where a linear search cost about 1 % of a message's CPU. Built
- * once by whichever thread asks first. */
-static unsigned char by_code[N_ZONE_ACTIONS];
-static pthread_once_t by_code_once = PTHREAD_ONCE_INIT;
+/* Each action code's bit, by its index in ct_audit_actions (the last entry for codes not in it):
+ * every appended row looks its action up on the writer's hot path, so one binary search
+ * (ct_audit_action_index) and this table replace a search of ZONE_ACTIONS. Built once by
+ * whichever thread asks first. */
+static unsigned char bit_of[256]; /* the table has at most 255 codes (audit_actions.c) */
+static pthread_once_t bit_of_once = PTHREAD_ONCE_INIT;
 
-static int cmp_index(const void *a, const void *b)
+static void bit_of_build(void)
 {
-    return strcmp(ZONE_ACTIONS[*(const unsigned char *)a], ZONE_ACTIONS[*(const unsigned char *)b]);
-}
-
-static void by_code_build(void)
-{
-    for (size_t i = 0; i < N_ZONE_ACTIONS; i++)
-        by_code[i] = (unsigned char)i;
-    qsort(by_code, N_ZONE_ACTIONS, sizeof by_code[0], cmp_index);
+    for (size_t i = 0; i <= ct_audit_actions_count && i < sizeof bit_of; i++) {
+        bit_of[i] = 63;
+        for (size_t b = 0; i < ct_audit_actions_count && b < N_ZONE_ACTIONS; b++) {
+            if (strcmp(ZONE_ACTIONS[b], ct_audit_actions[i].code) == 0)
+                bit_of[i] = (unsigned char)b;
+        }
+    }
 }
 
 uint64_t ct_audit_zone_action_bit(const char *action)
 {
-    if (action == NULL)
-        return (uint64_t)1 << 63;
-    pthread_once(&by_code_once, by_code_build);
-    size_t lo = 0, hi = N_ZONE_ACTIONS;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(action, ZONE_ACTIONS[by_code[mid]]);
-        if (c == 0)
-            return (uint64_t)1 << by_code[mid];
-        if (c < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return (uint64_t)1 << 63;
+    pthread_once(&bit_of_once, bit_of_build);
+    size_t i = ct_audit_action_index(action);
+    return (uint64_t)1 << (i < sizeof bit_of ? bit_of[i] : 63);
 }
 
 void ct_audit_zone_actor_bits(const char *actor_id, uint64_t word[CT_AUDIT_ZONE_ACTOR_WORDS])

@@ -113,15 +113,11 @@ void ct_dispatch_delivery_rec(ct_audit_rec_t *rec, const ct_session_t *s, const 
     snprintf(rec->detail, sizeof rec->detail, "%s", detail != NULL ? detail : "");
 }
 
-int ct_dispatch_delivery_append(ct_job_t *job, ct_store_t *st, const ct_writer_env_t *env,
-                                ct_audit_rec_t *rec)
+int ct_dispatch_delivery_append(ct_store_t *st, const ct_writer_env_t *env, ct_audit_rec_t *rec)
 {
     rec->time_ms = env->now_ms;
     int64_t seq = ct_audit_rec_append(st, rec);
-    if (seq < 0)
-        return (int)seq;
-    job->deliveries++;
-    return 0;
+    return seq < 0 ? (int)seq : 0;
 }
 
 typedef struct online_probe {

@@ -96,10 +96,9 @@ int ct_dispatch_audit(const ct_handler_ctx_t *ctx, ct_session_t *s, const ct_aud
 void ct_dispatch_delivery_rec(ct_audit_rec_t *rec, const ct_session_t *s, const char *message_id,
                               const char *participant_id, const char *detail);
 
-/* Writer thread, inside job's apply or audit_more: appends rec, a delivery record, stamped with
- * the batch's time, and counts it in job->deliveries (for the metrics). Returns 0 or CT_E*. */
-int ct_dispatch_delivery_append(ct_job_t *job, ct_store_t *st, const ct_writer_env_t *env,
-                                ct_audit_rec_t *rec);
+/* Writer thread, inside a job's apply or audit_more: appends rec, a delivery record, stamped
+ * with the batch's time. Returns 0 or CT_E*. */
+int ct_dispatch_delivery_append(ct_store_t *st, const ct_writer_env_t *env, ct_audit_rec_t *rec);
 
 /* If member_id has a live session, fills in rec as ct_dispatch_delivery_rec would for them,
  * with the object left empty (the message id is not known yet), and returns true. */

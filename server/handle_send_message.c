@@ -363,7 +363,7 @@ static int deliver_rows(ct_job_t *job, ct_store_t *st, const ct_writer_env_t *en
             continue;
         ct_audit_rec_object(rec, "message", j->msg.message_id);
         snprintf(rec->participant_id, sizeof rec->participant_id, "%s", j->msg.participant_id);
-        int r = ct_dispatch_delivery_append(job, st, env, rec);
+        int r = ct_dispatch_delivery_append(st, env, rec);
         if (r != 0)
             return r;
     }

@@ -95,8 +95,8 @@ static int appendf(ct_buf_t *b, const char *fmt, ...)
     return ct_buf_append(b, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
-static const char *const OUTCOMES[4] = {"success", "minor_failure", "serious_failure",
-                                        "major_failure"};
+static const char *const OUTCOMES[CT_AUDIT_OUTCOME_COLUMNS] = {"success", "minor_failure",
+                                                               "serious_failure", "major_failure"};
 
 /* The page. Names follow Prometheus conventions: *_total counters, base units (seconds). */
 static int render(scrape_t *s, ct_buf_t *b)
@@ -105,7 +105,7 @@ static int render(scrape_t *s, ct_buf_t *b)
     ct_writer_stats_t ws;
     ct_writer_stats(m->src.writer, &ws);
     size_t rows = ct_audit_actions_count + 1;
-    uint64_t *counts = calloc(rows * 4, sizeof *counts);
+    uint64_t *counts = calloc(rows * CT_AUDIT_OUTCOME_COLUMNS, sizeof *counts);
     if (counts == NULL)
         return CT_ENOMEM;
     ct_writer_audit_counts(m->src.writer, counts);
@@ -120,8 +120,8 @@ static int render(scrape_t *s, ct_buf_t *b)
     uint64_t acks = 0;
     for (size_t i = 0; i < rows; i++) {
         const char *action = i < ct_audit_actions_count ? ct_audit_actions[i].code : "other";
-        for (int o = 0; o < 4; o++) {
-            uint64_t n = counts[i * 4 + o];
+        for (size_t o = 0; o < CT_AUDIT_OUTCOME_COLUMNS; o++) {
+            uint64_t n = counts[i * CT_AUDIT_OUTCOME_COLUMNS + o];
             if (n == 0)
                 continue;
             r |= appendf(b,

@@ -141,7 +141,7 @@ static int chunk_apply(ct_job_t *job, ct_store_t *st, const ct_writer_env_t *env
 {
     chunk_job_t *c = (chunk_job_t *)job;
     for (int i = 0; i < c->n; i++) {
-        int r = ct_dispatch_delivery_append(job, st, env, &c->recs[i]);
+        int r = ct_dispatch_delivery_append(st, env, &c->recs[i]);
         if (r != 0)
             return r;
     }

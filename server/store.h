@@ -97,6 +97,17 @@ typedef enum ct_audit_outcome {
     CT_AUDIT_MAJOR_FAILURE = 12,
 } ct_audit_outcome_t;
 
+/* Outcomes as the columns of a tally (ct_store_audit_committed, the metrics): success, minor,
+ * serious, major failure; a value outside the enum counts as a major failure. */
+#define CT_AUDIT_OUTCOME_COLUMNS 4
+static inline size_t ct_audit_outcome_column(ct_audit_outcome_t o)
+{
+    return o == CT_AUDIT_SUCCESS           ? 0
+           : o == CT_AUDIT_MINOR_FAILURE   ? 1
+           : o == CT_AUDIT_SERIOUS_FAILURE ? 2
+                                           : 3;
+}
+
 /*
  * One audit record. Metadata only: never a message body, subject or participant label.
  * Empty strings mean "not applicable". The store assigns the sequence number.
@@ -428,6 +439,16 @@ int ct_store_inbox_page(ct_store_t *st, const char *member_id, int64_t after_seq
  * the newest row's chain value is malformed, since nothing valid can be chained to it.
  */
 int64_t ct_store_audit_append(ct_store_t *st, const ct_audit_t *a);
+
+/*
+ * The audit rows the newest COMMIT on this handle made durable, in the order they were
+ * appended, as tally slots: the action's index in ct_audit_actions (ct_audit_actions_count for
+ * a code not in it) times CT_AUDIT_OUTCOME_COLUMNS, plus ct_audit_outcome_column of the outcome.
+ * Rows a ROLLBACK TO undid are not among them. *slots stays valid until the next BEGIN. Returns
+ * their number: 0 after a failed COMMIT or a ROLLBACK. For the metrics (writer.c), which count
+ * every row the daemon commits this way, whoever appended it.
+ */
+size_t ct_store_audit_committed(const ct_store_t *st, const uint16_t **slots);
 
 /*
  * The newest audit row: its seq and chain value (the chain head), for `audit verify` and signed

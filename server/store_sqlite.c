@@ -62,12 +62,16 @@
 
 #include <sqlite3.h>
 
+#include "audit_actions.h"
 #include "audit_zones.h"
 #include "err.h"
 #include "log.h"
 
 /* How long a handle waits for another connection's lock before giving up with CT_EUNAVAIL. */
 #define BUSY_TIMEOUT_MS 5000
+
+/* Savepoints nested inside one transaction at most (the writer uses one per job). */
+#define STORE_MAX_DEPTH 8
 
 #define HASH_LEN 32
 
@@ -612,6 +616,14 @@ struct ct_store {
      * which only costs a query a few more rows to test. */
     ct_audit_zone_t *zones;
     size_t n_zones, cap_zones;
+    /* The audit rows this write transaction appended, as tally slots (ct_store_audit_committed),
+     * in order. tally_mark[d] is how many there were when the savepoint at depth d opened, so
+     * that its ROLLBACK TO drops its rows. Emptied at BEGIN and ROLLBACK; after a COMMIT that
+     * succeeded they are its rows (tally_committed) until the next BEGIN. */
+    uint16_t *tally;
+    size_t n_tally, cap_tally;
+    size_t tally_mark[STORE_MAX_DEPTH + 1];
+    bool tally_committed;
     /* Manual log checkpoints (ct_store_checkpoints_manual): the log's size in frames after the
      * newest commit (from the WAL hook), and how many of them the newest checkpoint copied. A
      * log that shrank was restarted from its start, so nothing of it is copied yet. */
@@ -1197,6 +1209,7 @@ void ct_store_close(ct_store_t *st)
     if (rc != SQLITE_OK)
         ct_log_error("store.close_failed", "rc=%d err=\"%s\"", rc, sqlite3_errstr(rc));
     free(st->zones);
+    free(st->tally);
     free(st);
 }
 
@@ -1220,6 +1233,8 @@ int ct_store_begin(ct_store_t *st)
     }
     st->head_known = false;
     st->n_zones = 0;
+    st->n_tally = 0;
+    st->tally_committed = false;
     int err = exec_stmt(st, STMT_BEGIN, "begin");
     if (err == 0) {
         st->depth = 1;
@@ -1228,17 +1243,27 @@ int ct_store_begin(ct_store_t *st)
     return err;
 }
 
+/* Room for one more item in `items`, an array of *cap items of `size` bytes with n in use: the
+ * array itself, or when it is full a copy twice as large (first `first` items), updating *cap.
+ * NULL when out of memory; the array is then unchanged and still the caller's. */
+static void *array_room(void *items, size_t *cap, size_t n, size_t size, size_t first)
+{
+    if (n < *cap)
+        return items;
+    size_t grown_cap = *cap ? *cap * 2 : first;
+    void *grown = realloc(items, grown_cap * size);
+    if (grown != NULL)
+        *cap = grown_cap;
+    return grown;
+}
+
 /* A new, empty summary of zone `zone` at the end of st->zones; NULL when out of memory. */
 static ct_audit_zone_t *zones_push(ct_store_t *st, int64_t zone)
 {
-    if (st->n_zones == st->cap_zones) {
-        size_t cap = st->cap_zones ? st->cap_zones * 2 : 4;
-        ct_audit_zone_t *grown = realloc(st->zones, cap * sizeof *grown);
-        if (grown == NULL)
-            return NULL;
-        st->zones = grown;
-        st->cap_zones = cap;
-    }
+    ct_audit_zone_t *zones = array_room(st->zones, &st->cap_zones, st->n_zones, sizeof *zones, 4);
+    if (zones == NULL)
+        return NULL;
+    st->zones = zones;
     ct_audit_zone_t *z = &st->zones[st->n_zones++];
     ct_audit_zone_start(z, zone);
     return z;
@@ -1253,6 +1278,27 @@ static int zones_add(ct_store_t *st, int64_t seq, const ct_audit_t *a)
         return CT_ENOMEM;
     ct_audit_zone_add(z, a->time_ms, a->action, a->actor_id);
     return 0;
+}
+
+/* Writer side of audit_insert: the row's tally slot joins this transaction's (before the row is
+ * inserted, like its zone, so that nothing can fail once it is in; audit_insert drops it again
+ * if the insert fails). */
+static int tally_push(ct_store_t *st, const ct_audit_t *a)
+{
+    uint16_t *tally = array_room(st->tally, &st->cap_tally, st->n_tally, sizeof *tally, 64);
+    if (tally == NULL)
+        return CT_ENOMEM;
+    st->tally = tally;
+    size_t action = ct_audit_action_index(a->action);
+    st->tally[st->n_tally++] =
+        (uint16_t)(action * CT_AUDIT_OUTCOME_COLUMNS + ct_audit_outcome_column(a->outcome));
+    return 0;
+}
+
+size_t ct_store_audit_committed(const ct_store_t *st, const uint16_t **slots)
+{
+    *slots = st->tally;
+    return st->tally_committed ? st->n_tally : 0;
 }
 
 /* Before COMMIT: the summaries of the zones this transaction appended to (migrations 7, 8). A
@@ -1296,6 +1342,9 @@ int ct_store_commit(ct_store_t *st)
     st->n_zones = 0;
     if (err == 0)
         err = exec_stmt(st, STMT_COMMIT, "commit");
+    st->tally_committed = err == 0;
+    if (err != 0)
+        st->n_tally = 0;
     /* A failed COMMIT may leave the transaction open (e.g. the WAL could not be written): roll
      * it back so that nothing of it can be committed later by accident. */
     if (err != 0 && !sqlite3_get_autocommit(st->db))
@@ -1309,6 +1358,8 @@ int ct_store_rollback(ct_store_t *st)
 {
     st->head_known = false;
     st->n_zones = 0;
+    st->n_tally = 0;
+    st->tally_committed = false;
     int err = 0;
     if (!sqlite3_get_autocommit(st->db))
         err = exec_stmt(st, STMT_ROLLBACK, "rollback");
@@ -1365,10 +1416,14 @@ int ct_store_checkpoint(ct_store_t *st)
 int ct_store_savepoint(ct_store_t *st)
 {
     int err = txn_check(st, 1, "savepoint");
+    if (err == 0 && st->depth >= STORE_MAX_DEPTH) {
+        ct_log_error("store.misuse", "op=savepoint depth=%d", st->depth);
+        err = CT_EINTERNAL;
+    }
     if (err == 0)
         err = exec_stmt(st, STMT_SAVEPOINT, "savepoint");
     if (err == 0)
-        st->depth++;
+        st->tally_mark[++st->depth] = st->n_tally;
     return err;
 }
 
@@ -1393,7 +1448,7 @@ int ct_store_rollback_to(ct_store_t *st)
     if (err == 0)
         err = exec_stmt(st, STMT_RELEASE, "rollback_to.release");
     if (err == 0)
-        st->depth--;
+        st->n_tally = st->tally_mark[st->depth--];
     return err;
 }
 
@@ -2695,8 +2750,13 @@ static int audit_insert(ct_store_t *st, const ct_audit_t *a, int64_t *seq)
      * to undo it), and a summary a row wider than its rows is harmless. */
     if (err == 0)
         err = zones_add(st, row.seq, a);
+    bool tallied = false;
+    if (err == 0)
+        tallied = (err = tally_push(st, a)) == 0;
     if (err == 0)
         err = audit_insert_row(st, s, &row, leaf, chain, "audit_append");
+    if (err != 0 && tallied)
+        st->n_tally--;
     if (err != 0)
         st->head_known = false;
     if (err == 0) {

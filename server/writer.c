@@ -37,7 +37,7 @@ struct ct_writer {
     ct_store_t *st;
     ct_uuid7_gen_t ids;
     ct_writer_stats_t stats;
-    uint64_t *audit_counts;    /* (ct_audit_actions_count + 1) * 4, under mu */
+    uint64_t *audit_counts; /* (ct_audit_actions_count + 1) * CT_AUDIT_OUTCOME_COLUMNS, under mu */
     ct_audit_signer_t *signer; /* owned; NULL: no checkpoints */
     uint32_t cp_every_rows, cp_every_ms;
     bool cp_pending;   /* committed audit rows are not covered by a checkpoint yet */
@@ -204,26 +204,15 @@ static void checkpoint_log_if_due(ct_writer_t *w, bool idle)
     uv_mutex_unlock(&w->mu);
 }
 
-/* Under mu, after a committed batch: its audit rows by action and outcome, for the metrics. */
-static void count_audit_rows(ct_writer_t *w, const ct_job_t *batch)
+/* Under mu, after a committed batch: its audit rows by action and outcome, for the metrics.
+ * The store lists them, so rows a job's apply appended (deliveries, workflow state changes) count
+ * as well as each job's own row, and rows a failed job rolled back do not. */
+static void count_audit_rows(ct_writer_t *w)
 {
-    if (w->audit_counts == NULL)
-        return;
-    const ct_audit_action_t *deliver = ct_audit_action_find("message.deliver");
-    for (const ct_job_t *j = batch; j != NULL; j = j->next) {
-        if (j->result == 0 && j->deliveries > 0 && deliver->code != NULL)
-            w->audit_counts[(size_t)(deliver - ct_audit_actions) * 4] += j->deliveries;
-        if (!j->has_audit)
-            continue;
-        const ct_audit_action_t *a = ct_audit_action_find(j->audit.action);
-        size_t row = a->code != NULL ? (size_t)(a - ct_audit_actions) : ct_audit_actions_count;
-        int o = j->audit.outcome;
-        size_t col = o == CT_AUDIT_SUCCESS           ? 0
-                     : o == CT_AUDIT_MINOR_FAILURE   ? 1
-                     : o == CT_AUDIT_SERIOUS_FAILURE ? 2
-                                                     : 3;
-        w->audit_counts[row * 4 + col]++;
-    }
+    const uint16_t *slots = NULL;
+    size_t n = ct_store_audit_committed(w->st, &slots);
+    for (size_t i = 0; w->audit_counts != NULL && i < n; i++)
+        w->audit_counts[slots[i]]++;
 }
 
 static void writer_main(void *arg)
@@ -275,7 +264,7 @@ static void writer_main(void *arg)
         if (us > w->stats.commit_us_max)
             w->stats.commit_us_max = us;
         if (committed == 0)
-            count_audit_rows(w, batch);
+            count_audit_rows(w);
         if (w->done_tail != NULL)
             w->done_tail->next = batch;
         else
@@ -372,7 +361,8 @@ int ct_writer_start(uv_loop_t *loop, const char *db_path, ct_writer_t **out, cha
     ct_store_checkpoints_manual(w->st);
     ct_uuid7_gen_init(&w->ids);
     /* Counters only: without them the daemon serves, and the metrics report zeros. */
-    w->audit_counts = calloc((ct_audit_actions_count + 1) * 4, sizeof *w->audit_counts);
+    w->audit_counts =
+        calloc((ct_audit_actions_count + 1) * CT_AUDIT_OUTCOME_COLUMNS, sizeof *w->audit_counts);
     if (uv_mutex_init(&w->mu) != 0)
         goto fail_store;
     if (uv_cond_init(&w->cv) != 0)
@@ -469,7 +459,7 @@ void ct_writer_on_audit(ct_writer_t *w, void (*fn)(void *arg), void *arg)
 
 void ct_writer_audit_counts(ct_writer_t *w, uint64_t *out)
 {
-    size_t n = (ct_audit_actions_count + 1) * 4;
+    size_t n = (ct_audit_actions_count + 1) * CT_AUDIT_OUTCOME_COLUMNS;
     uv_mutex_lock(&w->mu);
     for (size_t i = 0; i < n; i++)
         out[i] = w->audit_counts != NULL ? w->audit_counts[i] : 0;

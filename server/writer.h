@@ -89,7 +89,6 @@ struct ct_job {
      * May be NULL. */
     int (*audit_more)(ct_job_t *job, ct_store_t *st, const ct_writer_env_t *env);
     int result;
-    uint32_t deliveries;  /* message.deliver rows apply or audit_more appended (metrics) */
     bool has_audit;       /* append `audit` in the job's transaction */
     ct_audit_rec_t audit; /* apply may fill in the object and detail */
 };
@@ -145,9 +144,9 @@ typedef struct ct_writer_stats {
 void ct_writer_stats(ct_writer_t *w, ct_writer_stats_t *out);
 
 /* Committed audit records by action (the index of common/audit_actions.h's table, or
- * ct_audit_actions_count for a code not in it) and outcome (0, 4, 8, 12 as 0..3): what the
+ * ct_audit_actions_count for a code not in it) and outcome (ct_audit_outcome_column): what the
  * metrics endpoint reports as requests by type and outcome. Copies the counters into out, which
- * holds (ct_audit_actions_count + 1) * 4 values. */
+ * holds (ct_audit_actions_count + 1) * CT_AUDIT_OUTCOME_COLUMNS values. */
 void ct_writer_audit_counts(ct_writer_t *w, uint64_t *out);
 
 #endif

@@ -224,6 +224,7 @@ Test(audit_formats, every_action_code_is_documented_in_compliance_md)
     for (size_t i = 0; i < ct_audit_actions_count; i++) {
         const ct_audit_action_t *a = &ct_audit_actions[i];
         cr_assert_eq(ct_audit_action_find(a->code), a);
+        cr_assert_eq(ct_audit_action_index(a->code), i, "%s", a->code);
         cr_assert_not_null(strchr("CRUDE", a->kind), "%s", a->code);
         ct_audit_action_markdown(a, line, sizeof line);
         cr_assert_not_null(strstr(doc, line),
@@ -232,6 +233,8 @@ Test(audit_formats, every_action_code_is_documented_in_compliance_md)
                            a->code, line);
     }
     cr_assert_null(ct_audit_action_find("no.such")->code);
+    cr_assert_eq(ct_audit_action_index("no.such"), ct_audit_actions_count);
+    cr_assert_eq(ct_audit_action_index(NULL), ct_audit_actions_count);
     free(doc);
     ct_test_leak_check();
 }

@@ -997,6 +997,45 @@ Test(store, audit_row_undone_with_its_savepoint_leaves_no_gap, .fini = cleanup)
     finish();
 }
 
+/* The metrics count what ct_store_audit_committed lists: the rows of the newest commit, by
+ * action and outcome, without those a ROLLBACK TO undid; nothing for an open or rolled-back
+ * transaction. */
+Test(store, committed_audit_rows_are_listed_by_action_and_outcome, .fini = cleanup)
+{
+    open_rw();
+    const uint16_t *slots = NULL;
+    const size_t cols = CT_AUDIT_OUTCOME_COLUMNS;
+    ct_audit_t send = audit("message.send"), open = audit("alert.open");
+    ct_audit_t refused = audit("message.deliver"), unknown = audit("no.such_action");
+    refused.outcome = CT_AUDIT_MINOR_FAILURE;
+    unknown.outcome = CT_AUDIT_MAJOR_FAILURE;
+    cr_assert_eq(ct_store_begin(g_st), 0);
+    cr_assert_gt(ct_store_audit_append(g_st, &send), 0);
+    cr_assert_eq(ct_store_savepoint(g_st), 0);
+    cr_assert_gt(ct_store_audit_append(g_st, &open), 0);
+    cr_assert_eq(ct_store_release(g_st), 0);
+    cr_assert_eq(ct_store_savepoint(g_st), 0);
+    cr_assert_gt(ct_store_audit_append(g_st, &refused), 0);
+    cr_assert_eq(ct_store_rollback_to(g_st), 0);
+    cr_assert_gt(ct_store_audit_append(g_st, &unknown), 0);
+    cr_assert_eq(ct_store_audit_committed(g_st, &slots), 0, "nothing is committed yet");
+    cr_assert_eq(ct_store_commit(g_st), 0);
+    cr_assert_eq(ct_store_audit_committed(g_st, &slots), 3);
+    cr_expect_eq(slots[0], ct_audit_action_index("message.send") * cols + 0);
+    cr_expect_eq(slots[1], ct_audit_action_index("alert.open") * cols + 0);
+    cr_expect_eq(slots[2], ct_audit_actions_count * cols + 3, "an unknown code, major failure");
+
+    cr_assert_eq(ct_store_begin(g_st), 0);
+    cr_assert_gt(ct_store_audit_append(g_st, &send), 0);
+    cr_assert_eq(ct_store_rollback(g_st), 0);
+    cr_assert_eq(ct_store_audit_committed(g_st, &slots), 0, "rolled back");
+    cr_assert_gt(ct_store_audit_append(g_st, &refused), 0);
+    cr_assert_eq(ct_store_audit_committed(g_st, &slots), 1, "an append that commits by itself");
+    cr_expect_eq(slots[0], ct_audit_action_index("message.deliver") * cols + 1);
+    cr_assert_eq(ct_store_audit_count(g_st, ""), 4);
+    finish();
+}
+
 /* Outside a transaction an append takes the write lock and commits by itself: another handle
  * sees it at once, and it is not left holding the lock. */
 Test(store, audit_append_outside_a_transaction_commits_by_itself, .fini = cleanup)
