@@ -88,6 +88,16 @@ bool ct_utf8_valid(const char *s, size_t len)
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     while (i < len) {
+        /* Most text is ASCII: eight bytes at a time while none is NUL or has its top bit set. */
+        uint64_t w;
+        while (len - i >= 8) {
+            memcpy(&w, p + i, 8);
+            if (((w | ((w - 0x0101010101010101u) & ~w)) & 0x8080808080808080u) != 0)
+                break; /* a byte >= 0x80, or a zero byte, among these eight */
+            i += 8;
+        }
+        if (i == len)
+            break;
         unsigned char c = p[i];
         if (c == 0)
             return false;
@@ -131,6 +141,22 @@ void ct_uuid7_gen_init(ct_uuid7_gen_t *g)
 {
     g->last_ms = 0;
     g->seq = 0;
+    g->pool_left = 0;
+}
+
+/* Copies 8 unused random bytes of g's pool into out, refilling it first when empty. Each byte
+ * is handed out once (they end up in a public id, so nothing needs wiping). Returns false, g
+ * unchanged, if RAND_bytes fails. */
+static bool take_random8(ct_uuid7_gen_t *g, uint8_t out[8])
+{
+    if (g->pool_left < 8) {
+        if (RAND_bytes(g->pool, (int)sizeof g->pool) != 1)
+            return false;
+        g->pool_left = sizeof g->pool;
+    }
+    g->pool_left -= 8;
+    memcpy(out, g->pool + g->pool_left, 8);
+    return true;
 }
 
 int ct_uuid7_next(ct_uuid7_gen_t *g, uint64_t now_ms, char out[CT_UUID_STRLEN + 1])
@@ -153,7 +179,7 @@ int ct_uuid7_next(ct_uuid7_gen_t *g, uint64_t now_ms, char out[CT_UUID_STRLEN + 
 
     uint8_t b[16];
     /* Draw the random tail before committing the new state, so a failure leaves g unchanged. */
-    if (RAND_bytes(b + 8, 8) != 1)
+    if (!take_random8(g, b + 8))
         return CT_EINTERNAL;
     for (int i = 0; i < 6; i++)
         b[i] = (uint8_t)(ms >> (40 - 8 * i));

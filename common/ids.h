@@ -31,6 +31,10 @@ bool ct_utf8_valid(const char *s, size_t len);
 typedef struct ct_uuid7_gen {
     uint64_t last_ms;
     uint16_t seq; /* 12-bit counter within last_ms */
+    /* Random bytes drawn ahead, used from the end: one RAND_bytes call per 32 ids instead of one
+     * per id (each call costs more than the bytes). A zeroed generator starts empty. */
+    uint16_t pool_left;
+    uint8_t pool[256];
 } ct_uuid7_gen_t;
 
 void ct_uuid7_gen_init(ct_uuid7_gen_t *g);

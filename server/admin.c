@@ -25,6 +25,7 @@
 #include "ids.h"
 #include "pki.h"
 #include "store.h"
+#include "text.h"
 
 int ct_dir_path(char *out, size_t len, const char *dir, const char *name)
 {
@@ -212,7 +213,7 @@ int ct_admin_init(const char *dir, const char *const *hosts, size_t n_hosts, con
     if (default_url)
         r = default_crl_url(dir, tmp, cfg.crl_url, sizeof cfg.crl_url, err, sizeof err);
     else
-        snprintf(cfg.crl_url, sizeof cfg.crl_url, "%s", crl_url);
+        ct_text_copy(cfg.crl_url, sizeof cfg.crl_url, crl_url);
     if (r == 0)
         r = ct_pki_make_ca(ca_key, ca_crt, ca_name, err, sizeof err);
     if (r == 0)
@@ -395,11 +396,11 @@ int ct_admin_enroll(const char *dir, const char *id, const char *name, ct_role_t
     if (r != 0)
         return r;
     ct_member_t m = {.role = role, .active = true, .created_at_ms = ct_now_ms()};
-    snprintf(m.id, sizeof m.id, "%s", id);
-    snprintf(m.display_name, sizeof m.display_name, "%s", name);
+    ct_text_copy(m.id, sizeof m.id, id);
+    ct_text_copy(m.display_name, sizeof m.display_name, name);
     bool files_written = false;
     if (supervisor != NULL)
-        snprintf(m.supervisor_id, sizeof m.supervisor_id, "%s", supervisor);
+        ct_text_copy(m.supervisor_id, sizeof m.supervisor_id, supervisor);
     r = ct_store_begin(st);
     /* The supervisor is checked inside the transaction, so that it cannot be deactivated
      * between the check and the enrolment. */
@@ -736,7 +737,7 @@ static int serials_add(serials_t *s, const char *serial)
     }
     if (s->n == REVOKE_MAX_SERIALS)
         return CT_ETOOBIG;
-    snprintf(s->v[s->n], sizeof s->v[s->n], "%s", serial);
+    ct_text_copy(s->v[s->n], sizeof s->v[s->n], serial);
     s->p[s->n] = s->v[s->n];
     s->n++;
     return 0;
@@ -841,7 +842,7 @@ static int revoke_and_record(ct_store_t *st, const char *dir, const char *const 
     if (r == 0)
         return 0;
     if (err[0] == '\0')
-        snprintf(err, sizeof err, "%s", ct_strerror(r));
+        ct_text_copy(err, sizeof err, ct_strerror(r));
     if (crl_written)
         fprintf(stderr,
                 "careteamd: %s now revokes the certificate, but the audit record failed: %s. Run "
@@ -949,7 +950,7 @@ static int verify_key(const char *dir, const char *cp_file, const char *pub_file
         return 0;
     }
     if (pub_file != NULL)
-        snprintf(path, sizeof path, "%s", pub_file);
+        ct_text_copy(path, sizeof path, pub_file);
     else
         ct_dir_path(path, sizeof path, dir, CT_DIR_AUDIT_PUB);
     int r = ct_audit_pubkey_load(path, key, err, sizeof err);
@@ -1059,7 +1060,7 @@ int ct_admin_audit_verify(const char *dir, const char *cp_file, const char *pub_
     ct_audit_pubkey_t *file_key = NULL, *key = NULL;
     /* Checkpoints first: the rows they cover are then in the scan's later snapshot. */
     if (cp_file != NULL) {
-        snprintf(source, sizeof source, "%s", cp_file);
+        ct_text_copy(source, sizeof source, cp_file);
         r = ct_audit_export_read(cp_file, &cps, &n, &file_key, err, sizeof err);
         if (r != 0)
             fprintf(stderr, "careteamd: %s\n", err);
@@ -1162,7 +1163,7 @@ int ct_admin_audit_checkpoint(const char *dir)
             r = 0; /* cannot happen: the row above is new */
         r = ct_admin_end(st, r);
         if (r != 0 && err[0] == '\0')
-            snprintf(err, sizeof err, "%s", ct_strerror(r));
+            ct_text_copy(err, sizeof err, ct_strerror(r));
     }
     ct_store_close(st);
     ct_audit_signer_free(signer);

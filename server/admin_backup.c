@@ -38,6 +38,7 @@
 #include "datadir.h"
 #include "err.h"
 #include "store.h"
+#include "text.h"
 
 /* fsyncs path (a file or a directory). Returns 0 or -1 with errno. */
 static int sync_path(const char *path)
@@ -56,7 +57,7 @@ static int sync_path(const char *path)
 static int sync_parent(const char *path)
 {
     char copy[4096];
-    snprintf(copy, sizeof copy, "%s", path);
+    ct_text_copy(copy, sizeof copy, path);
     return sync_path(dirname(copy));
 }
 

@@ -26,6 +26,7 @@
 #include "err.h"
 #include "ids.h"
 #include "store.h"
+#include "text.h"
 
 #define ERR_LEN 512
 
@@ -173,8 +174,8 @@ int ct_admin_participant_add(const char *dir, const char *id, const char *label)
         return r;
     char err[ERR_LEN] = "";
     ct_participant_t p = {.created_at_ms = ct_now_ms()};
-    snprintf(p.id, sizeof p.id, "%s", id);
-    snprintf(p.label, sizeof p.label, "%s", label);
+    ct_text_copy(p.id, sizeof p.id, id);
+    ct_text_copy(p.label, sizeof p.label, label);
     r = ct_store_begin(st);
     if (r == 0) {
         r = ct_store_participant_add(st, &p);
@@ -305,7 +306,7 @@ static int match_entry(const ct_team_entry_t *e, void *arg)
     if (strcmp(e->member.id, f->member_id) != 0)
         return 0;
     f->found = true;
-    snprintf(f->via, sizeof f->via, "%s", e->via);
+    ct_text_copy(f->via, sizeof f->via, e->via);
     return 1;
 }
 
@@ -473,9 +474,9 @@ int ct_admin_lockbox_add(const char *dir, const char *participant_id, const char
     unsigned rel = 0;
     bool already = false;
     ct_restriction_t x = {.recorded_at_ms = ct_now_ms()};
-    snprintf(x.participant_id, sizeof x.participant_id, "%s", participant_id);
-    snprintf(x.member_id, sizeof x.member_id, "%s", member_id);
-    snprintf(x.reason, sizeof x.reason, "%s", reason);
+    ct_text_copy(x.participant_id, sizeof x.participant_id, participant_id);
+    ct_text_copy(x.member_id, sizeof x.member_id, member_id);
+    ct_text_copy(x.reason, sizeof x.reason, reason);
     snprintf(x.recorded_by, sizeof x.recorded_by, "admin");
     int r = begin_on_pair(dir, participant_id, member_id, &st, &p, &m, err, sizeof err);
     if (st == NULL)

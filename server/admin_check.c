@@ -16,6 +16,7 @@
 #include "config.h"
 #include "datadir.h"
 #include "err.h"
+#include "text.h"
 
 typedef struct tally {
     unsigned errors, warnings;
@@ -77,7 +78,7 @@ int ct_admin_check_config(const char *path)
     if (is_dir)
         ct_dir_path(conf, sizeof conf, path, CT_DIR_CONF);
     else
-        snprintf(conf, sizeof conf, "%s", path);
+        ct_text_copy(conf, sizeof conf, path);
 
     tally_t t = {0};
     ct_config_t cfg;

@@ -5,32 +5,28 @@
 #include <string.h>
 
 #include "err.h"
-
-static void copy(char *dst, size_t cap, const char *src)
-{
-    snprintf(dst, cap, "%s", src != NULL ? src : "");
-}
+#include "text.h"
 
 void ct_audit_rec_init(ct_audit_rec_t *r, const ct_session_t *s, const char *action)
 {
     memset(r, 0, sizeof *r);
     r->time_ms = ct_now_ms();
     if (s != NULL) {
-        copy(r->actor_id, sizeof r->actor_id, s->member_id);
+        ct_text_copy(r->actor_id, sizeof r->actor_id, s->member_id);
         r->actor_role = s->role;
-        copy(r->cert_fp, sizeof r->cert_fp, s->cert_fp);
-        copy(r->peer_addr, sizeof r->peer_addr, s->peer_addr);
+        ct_text_copy(r->cert_fp, sizeof r->cert_fp, s->cert_fp);
+        ct_text_copy(r->peer_addr, sizeof r->peer_addr, s->peer_addr);
     }
-    copy(r->action, sizeof r->action, action);
+    ct_text_copy(r->action, sizeof r->action, action);
     r->outcome = CT_AUDIT_SUCCESS;
 }
 
 void ct_audit_rec_object(ct_audit_rec_t *r, const char *type, const char *id)
 {
     if (type != NULL)
-        copy(r->object_type, sizeof r->object_type, type);
+        ct_text_copy(r->object_type, sizeof r->object_type, type);
     if (id != NULL)
-        copy(r->object_id, sizeof r->object_id, id);
+        ct_text_copy(r->object_id, sizeof r->object_id, id);
 }
 
 void ct_audit_rec_fail(ct_audit_rec_t *r, int err, const char *extra)

@@ -43,6 +43,7 @@
 #include <time.h>
 
 #include "err.h"
+#include "text.h"
 
 #define FOUND 1 /* returned by check_row to stop the scan at a bad row */
 
@@ -276,7 +277,7 @@ static int check_beyond_end(verify_state_t *vs)
             newest_good = &vs->cps[i];
         } else if (first_bad == NULL) {
             first_bad = &vs->cps[i];
-            snprintf(why, sizeof why, "%s", w);
+            ct_text_copy(why, sizeof why, w);
         }
     }
     if (newest_good != NULL) {

@@ -31,6 +31,7 @@
 #include "file.h"
 #include "ids.h"
 #include "log.h"
+#include "text.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -758,7 +759,7 @@ static void keep_first_error(const ct_config_problem_t *p, void *arg)
         return;
     fe->set = true;
     if (fe->buf != NULL && fe->len > 0)
-        snprintf(fe->buf, fe->len, "%s", p->text);
+        ct_text_copy(fe->buf, fe->len, p->text);
 }
 
 int ct_config_load(const char *path, ct_config_t *cfg, char *errbuf, size_t errlen)

@@ -37,6 +37,7 @@
 #include "err.h"
 #include "frame.h"
 #include "log.h"
+#include "text.h"
 
 #define PRE_HELLO_MAX_FRAME (16u * 1024u)
 
@@ -252,8 +253,8 @@ static void lookup_done(void *arg)
         conn_close(c, true); /* the daemon is draining: no new sessions */
     } else if (c->state == CONN_LOOKUP) {
         if (c->lookup_rc == 0 && c->member.active) {
-            snprintf(c->session.display_name, sizeof c->session.display_name, "%s",
-                     c->member.display_name);
+            ct_text_copy(c->session.display_name, sizeof c->session.display_name,
+                         c->member.display_name);
             c->session.role = c->member.role;
             c->state = CONN_ACTIVE;
             ct_tls_resume(&c->tls);
@@ -311,7 +312,7 @@ static void on_tls_handshake(ct_tls_t *t)
 {
     ct_conn_t *c = CONN_OF_TLS(t);
     ct_session_t *s = &c->session;
-    snprintf(s->cert_fp, sizeof s->cert_fp, "%s", t->peer_fp);
+    ct_text_copy(s->cert_fp, sizeof s->cert_fp, t->peer_fp);
     if (!ct_id_valid(t->peer_cn)) {
         ct_log_info("session.refused", "conn=%llu peer=%s reason=certificate_cn_not_an_id",
                     (unsigned long long)s->id, t->peer_addr);
@@ -323,7 +324,7 @@ static void on_tls_handshake(ct_tls_t *t)
         conn_close(c, true);
         return;
     }
-    snprintf(s->member_id, sizeof s->member_id, "%s", t->peer_cn);
+    ct_text_copy(s->member_id, sizeof s->member_id, t->peer_cn);
     s->open = true;
     if (refuse_if_revoked(c))
         return;
@@ -650,7 +651,7 @@ int ct_conn_accept(ct_conn_env_t *env, uv_stream_t *listener)
      * refused (an Error UNAVAILABLE), as DESIGN.md section 6 asks. */
     c->over_limit = env->n_conns > cfg->max_connections;
     r = uv_accept(listener, (uv_stream_t *)&c->tls.tcp) == 0 ? ct_tls_start(&c->tls) : CT_ESYS;
-    snprintf(c->session.peer_addr, sizeof c->session.peer_addr, "%s", c->tls.peer_addr);
+    ct_text_copy(c->session.peer_addr, sizeof c->session.peer_addr, c->tls.peer_addr);
     if (r != 0) {
         conn_close(c, false);
         return r;

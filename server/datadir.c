@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "admin.h"
+#include "text.h"
 
 static void say(ct_datadir_report_fn report, void *arg, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -67,7 +68,7 @@ static const char *const owned[] = {
 static void path_of(char *out, size_t len, const char *dir, const char *name)
 {
     if (name == NULL)
-        snprintf(out, len, "%s", dir);
+        ct_text_copy(out, len, dir);
     else
         ct_dir_path(out, len, dir, name);
 }
@@ -119,7 +120,7 @@ static int check_owner(const char *dir, uid_t owner, const char *owner_name,
         if (stat(path, &sb) != 0 || sb.st_uid == owner)
             continue;
         if (n++ == 0) {
-            snprintf(first, sizeof first, "%s", path);
+            ct_text_copy(first, sizeof first, path);
             other = sb.st_uid;
         }
         int w = snprintf(names + len, sizeof names - len, "%s%s", len > 0 ? ", " : "",

@@ -18,6 +18,7 @@
 #include "authz.h"
 #include "err.h"
 #include "workflow_pb.h"
+#include "text.h"
 
 #define ALERT_ESCALATIONS_MAX 2
 #define LIST_DEFAULT 100
@@ -73,7 +74,7 @@ static int collect_referrer(const ct_referral_t *r, void *arg)
         if (strcmp(rs->ids[i], r->referrer_id) == 0)
             return 0;
     }
-    snprintf(rs->ids[rs->n], sizeof rs->ids[rs->n], "%s", r->referrer_id);
+    ct_text_copy(rs->ids[rs->n], sizeof rs->ids[rs->n], r->referrer_id);
     rs->n++;
     return rs->n == sizeof rs->ids / sizeof rs->ids[0];
 }
@@ -187,11 +188,11 @@ static int run_concern(ct_wf_t *w, ct_store_t *st, int64_t now_ms)
         return err;
     ct_alert_t a;
     memset(&a, 0, sizeof a);
-    snprintf(a.participant_id, sizeof a.participant_id, "%s", m->participant_id);
-    snprintf(a.raised_by, sizeof a.raised_by, "%s", w->actor_id);
+    ct_text_copy(a.participant_id, sizeof a.participant_id, m->participant_id);
+    ct_text_copy(a.raised_by, sizeof a.raised_by, w->actor_id);
     a.source = CARETEAM__V1__ALERT_SOURCE__ALERT_SOURCE_CONCERN;
     a.risk = (int)m->risk;
-    snprintf(a.text, sizeof a.text, "%s", m->text);
+    ct_text_copy(a.text, sizeof a.text, m->text);
     err = ct_alert_open(w, st, now_ms, &a);
     if (err != 0)
         return err;
@@ -241,9 +242,9 @@ static int run_acknowledge(ct_wf_t *w, ct_store_t *st, int64_t now_ms)
                             a.acknowledged_by);
     a.status = CARETEAM__V1__ALERT_STATUS__ALERT_STATUS_ACKNOWLEDGED;
     a.deadline_ms = 0;
-    snprintf(a.acknowledged_by, sizeof a.acknowledged_by, "%s", w->actor_id);
+    ct_text_copy(a.acknowledged_by, sizeof a.acknowledged_by, w->actor_id);
     a.acknowledged_at_ms = now_ms;
-    snprintf(a.note, sizeof a.note, "%s", m->note);
+    ct_text_copy(a.note, sizeof a.note, m->note);
     err = ct_store_alert_update(st, &a);
     if (err != 0)
         return err;

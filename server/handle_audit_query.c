@@ -23,6 +23,7 @@
 #include "frame.h"
 #include "ids.h"
 #include "workflow.h"
+#include "text.h"
 
 #define PAGE_DEFAULT 500
 #define PAGE_MAX 1000
@@ -285,7 +286,7 @@ static bool object_type_valid(const char *s)
 
 static int refuse(ct_request_t *req, const char *why)
 {
-    snprintf(req->why, sizeof req->why, "%s", why);
+    ct_text_copy(req->why, sizeof req->why, why);
     return CT_EINVAL;
 }
 

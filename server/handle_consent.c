@@ -11,6 +11,7 @@
 #include "err.h"
 #include "workflow.h"
 #include "workflow_pb.h"
+#include "text.h"
 
 #define CONSENT_LIST_MAX 200
 
@@ -32,11 +33,11 @@ static int run_record(ct_wf_t *w, ct_store_t *st, int64_t now_ms)
     err = ct_uuid7_next(w->ids, (uint64_t)now_ms, c.consent_id);
     if (err != 0)
         return err;
-    snprintf(c.participant_id, sizeof c.participant_id, "%s", m->participant_id);
+    ct_text_copy(c.participant_id, sizeof c.participant_id, m->participant_id);
     c.scope = (int)m->scope;
     c.method = (int)m->method;
-    snprintf(c.note, sizeof c.note, "%s", m->note);
-    snprintf(c.recorded_by, sizeof c.recorded_by, "%s", w->actor_id);
+    ct_text_copy(c.note, sizeof c.note, m->note);
+    ct_text_copy(c.recorded_by, sizeof c.recorded_by, w->actor_id);
     c.recorded_at_ms = now_ms;
     err = ct_store_consent_add(st, &c);
     if (err != 0)

@@ -10,6 +10,7 @@
 #include "audit.h"
 #include "dispatch.h"
 #include "err.h"
+#include "text.h"
 
 /* Most ids in one DeliveryAck: a client acknowledges in batches no larger than a replay page. */
 #define DELIVERY_ACK_MAX 1024
@@ -93,7 +94,7 @@ int ct_handle_delivery_ack(ct_request_t *req)
     }
     j->n = a->n_message_ids;
     for (size_t i = 0; i < j->n; i++)
-        snprintf(j->ids[i], sizeof j->ids[i], "%s", a->message_ids[i]);
+        ct_text_copy(j->ids[i], sizeof j->ids[i], a->message_ids[i]);
     j->session = req->session;
     j->request_id = req->request_id;
     j->job.apply = apply_ack;

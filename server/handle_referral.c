@@ -13,6 +13,7 @@
 #include "referral.h"
 #include "workflow.h"
 #include "workflow_pb.h"
+#include "text.h"
 
 #define REASON_MAX CT_LONGTEXT_MAX
 #define GOALS_MAX 16
@@ -69,7 +70,7 @@ static int collect_peer(const ct_member_t *m, void *arg)
         p->buf = nb;
         p->cap = cap;
     }
-    snprintf(p->buf[p->n], sizeof p->buf[p->n], "%s", m->id);
+    ct_text_copy(p->buf[p->n], sizeof p->buf[p->n], m->id);
     p->n++;
     return 0;
 }
@@ -142,14 +143,14 @@ static int run_create(ct_wf_t *w, ct_store_t *st, int64_t now_ms)
     err = ct_uuid7_next(w->ids, (uint64_t)now_ms, r.referral_id);
     if (err != 0)
         return err;
-    snprintf(r.participant_id, sizeof r.participant_id, "%s", m->participant_id);
-    snprintf(r.referrer_id, sizeof r.referrer_id, "%s", w->actor_id);
-    snprintf(r.addressee_id, sizeof r.addressee_id, "%s", m->to_queue ? "" : m->peer_worker_id);
+    ct_text_copy(r.participant_id, sizeof r.participant_id, m->participant_id);
+    ct_text_copy(r.referrer_id, sizeof r.referrer_id, w->actor_id);
+    ct_text_copy(r.addressee_id, sizeof r.addressee_id, m->to_queue ? "" : m->peer_worker_id);
     r.status = CT_REFERRAL_REQUESTED;
     r.priority = m->priority == CARETEAM__V1__PRIORITY__PRIORITY_UNSPECIFIED
                      ? CARETEAM__V1__PRIORITY__PRIORITY_ROUTINE
                      : (int)m->priority;
-    snprintf(r.reason, sizeof r.reason, "%s", m->reason);
+    ct_text_copy(r.reason, sizeof r.reason, m->reason);
     err = ct_wf_join_lines(w->why, sizeof w->why, "goals", m->goals, m->n_goals, GOALS_MAX,
                            GOAL_BYTES, r.goals, sizeof r.goals);
     if (err != 0)
@@ -294,14 +295,14 @@ static int run_update(ct_wf_t *w, ct_store_t *st, int64_t now_ms)
 
     int before = r.status;
     char previous_assignee[CT_ID_MAX + 1];
-    snprintf(previous_assignee, sizeof previous_assignee, "%s", r.assignee_id);
+    ct_text_copy(previous_assignee, sizeof previous_assignee, r.assignee_id);
     if (mv->action == CARETEAM__V1__REFERRAL_ACTION__REFERRAL_ACTION_REASSIGN) {
         err = check_reassign(w, st, &r, m->assignee_id);
         if (err != 0)
             return err;
-        snprintf(r.assignee_id, sizeof r.assignee_id, "%s", m->assignee_id);
+        ct_text_copy(r.assignee_id, sizeof r.assignee_id, m->assignee_id);
     } else if (mv->action == CARETEAM__V1__REFERRAL_ACTION__REFERRAL_ACTION_ACCEPT) {
-        snprintf(r.assignee_id, sizeof r.assignee_id, "%s", w->actor_id);
+        ct_text_copy(r.assignee_id, sizeof r.assignee_id, w->actor_id);
     }
     if (mv->to == CT_REFERRAL_TO_HELD_FROM) {
         r.status = r.held_from != 0 ? r.held_from : CT_REFERRAL_ACCEPTED;
@@ -311,7 +312,7 @@ static int run_update(ct_wf_t *w, ct_store_t *st, int64_t now_ms)
             r.held_from = r.status;
         r.status = mv->to;
     }
-    snprintf(r.status_reason, sizeof r.status_reason, "%s", m->reason);
+    ct_text_copy(r.status_reason, sizeof r.status_reason, m->reason);
     r.updated_at_ms = now_ms;
     err = ct_store_referral_update(st, &r);
     if (err != 0)

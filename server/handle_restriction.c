@@ -10,6 +10,7 @@
 #include "audit.h"
 #include "err.h"
 #include "workflow.h"
+#include "text.h"
 
 static int reply_ok(ct_wf_t *w)
 {
@@ -28,10 +29,10 @@ static int run_record(ct_wf_t *w, ct_store_t *st, int64_t now_ms)
                             "you cannot restrict yourself; ask another clinician on the team");
     ct_restriction_t r;
     memset(&r, 0, sizeof r);
-    snprintf(r.participant_id, sizeof r.participant_id, "%s", m->participant_id);
-    snprintf(r.member_id, sizeof r.member_id, "%s", m->member_id);
-    snprintf(r.reason, sizeof r.reason, "%s", m->reason);
-    snprintf(r.recorded_by, sizeof r.recorded_by, "%s", w->actor_id);
+    ct_text_copy(r.participant_id, sizeof r.participant_id, m->participant_id);
+    ct_text_copy(r.member_id, sizeof r.member_id, m->member_id);
+    ct_text_copy(r.reason, sizeof r.reason, m->reason);
+    ct_text_copy(r.recorded_by, sizeof r.recorded_by, w->actor_id);
     r.recorded_at_ms = now_ms;
     err = ct_store_restriction_add(st, &r);
     if (err == CT_ENOTFOUND)

@@ -27,6 +27,7 @@
 #include "frame.h"
 #include "replay.h"
 #include "workflow.h"
+#include "text.h"
 
 typedef struct send_job {
     ct_job_t job; /* first member: container_of is a cast */
@@ -153,7 +154,7 @@ int ct_send_message_validate(const ct_config_t *cfg, const Careteam__V1__SendMes
     ct_request_t req = {.ctx = &ctx};
     int r = validate(&req, m);
     if (why != NULL && whylen > 0)
-        snprintf(why, whylen, "%s", req.why);
+        ct_text_copy(why, whylen, req.why);
     return r;
 }
 
@@ -166,11 +167,11 @@ static char *dup_or_empty(const char *s)
 static int copy_request(send_job_t *j, const ct_session_t *s, const Careteam__V1__SendMessage *m)
 {
     ct_message_t *msg = &j->msg;
-    snprintf(msg->sender_id, sizeof msg->sender_id, "%s", s->member_id);
+    ct_text_copy(msg->sender_id, sizeof msg->sender_id, s->member_id);
     msg->sender_role = s->role;
-    snprintf(msg->client_msg_id, sizeof msg->client_msg_id, "%s", m->client_msg_id);
-    snprintf(msg->participant_id, sizeof msg->participant_id, "%s",
-             m->participant_id != NULL ? m->participant_id : "");
+    ct_text_copy(msg->client_msg_id, sizeof msg->client_msg_id, m->client_msg_id);
+    ct_text_copy(msg->participant_id, sizeof msg->participant_id,
+                 m->participant_id != NULL ? m->participant_id : "");
     msg->priority = m->priority == CARETEAM__V1__PRIORITY__PRIORITY_UNSPECIFIED
                         ? CARETEAM__V1__PRIORITY__PRIORITY_ROUTINE
                         : (int)m->priority;
@@ -182,7 +183,7 @@ static int copy_request(send_job_t *j, const ct_session_t *s, const Careteam__V1
     msg->body_len = strlen(msg->body);
     msg->n_to = m->n_to;
     for (size_t i = 0; i < m->n_to; i++)
-        snprintf(msg->to[i], sizeof msg->to[i], "%s", m->to[i]);
+        ct_text_copy(msg->to[i], sizeof msg->to[i], m->to[i]);
     return 0;
 }
 
@@ -340,8 +341,8 @@ static int apply_send(ct_job_t *job, ct_store_t *st, const ct_writer_env_t *env)
     if (r != 0)
         return r;
     msg->seq = j->receipt.seq;
-    snprintf(j->receipt.withheld, sizeof j->receipt.withheld, "%s",
-             msg->withheld != NULL ? msg->withheld : "");
+    ct_text_copy(j->receipt.withheld, sizeof j->receipt.withheld,
+                 msg->withheld != NULL ? msg->withheld : "");
     ct_audit_rec_object(&job->audit, "message", msg->message_id);
     size_t n_withheld = 0;
     for (const char *p = j->receipt.withheld; *p; p++)
@@ -362,7 +363,7 @@ static int deliver_rows(ct_job_t *job, ct_store_t *st, const ct_writer_env_t *en
         if (rec == NULL)
             continue;
         ct_audit_rec_object(rec, "message", j->msg.message_id);
-        snprintf(rec->participant_id, sizeof rec->participant_id, "%s", j->msg.participant_id);
+        ct_text_copy(rec->participant_id, sizeof rec->participant_id, j->msg.participant_id);
         int r = ct_dispatch_delivery_append(st, env, rec);
         if (r != 0)
             return r;
@@ -446,8 +447,8 @@ int ct_handle_send_message(ct_request_t *req)
     j->job.done = done_send;
     j->job.has_audit = true;
     ct_audit_rec_init(&j->job.audit, req->session, req->action);
-    snprintf(j->job.audit.participant_id, sizeof j->job.audit.participant_id, "%s",
-             j->msg.participant_id);
+    ct_text_copy(j->job.audit.participant_id, sizeof j->job.audit.participant_id,
+                 j->msg.participant_id);
     req->session->ops->request_begin(req->session);
     ct_writer_submit(req->ctx->writer, &j->job);
     return 0;

@@ -16,6 +16,7 @@
 #include "timeparse.h"
 #include "workflow.h"
 #include "workflow_pb.h"
+#include "text.h"
 
 #define THEMES_MAX 16
 #define THEME_BYTES 256
@@ -111,22 +112,22 @@ static int run_post(ct_wf_t *w, ct_store_t *st, int64_t now_ms)
     if (s == NULL)
         return CT_ENOMEM;
     err = ct_uuid7_next(w->ids, (uint64_t)now_ms, s->summary_id);
-    snprintf(s->referral_id, sizeof s->referral_id, "%s", r.referral_id);
-    snprintf(s->participant_id, sizeof s->participant_id, "%s", r.participant_id);
-    snprintf(s->author_id, sizeof s->author_id, "%s", w->actor_id);
-    snprintf(s->session_date, sizeof s->session_date, "%s", m->session_date);
+    ct_text_copy(s->referral_id, sizeof s->referral_id, r.referral_id);
+    ct_text_copy(s->participant_id, sizeof s->participant_id, r.participant_id);
+    ct_text_copy(s->author_id, sizeof s->author_id, w->actor_id);
+    ct_text_copy(s->session_date, sizeof s->session_date, m->session_date);
     s->duration_minutes = m->duration_minutes;
     s->format = (int)m->format;
     if (err == 0)
         err = ct_wf_join_lines(w->why, sizeof w->why, "themes", m->themes, m->n_themes, THEMES_MAX,
                                THEME_BYTES, s->themes, sizeof s->themes);
-    snprintf(s->goals_progress, sizeof s->goals_progress, "%s", m->goals_progress);
-    snprintf(s->next_steps, sizeof s->next_steps, "%s", m->next_steps);
+    ct_text_copy(s->goals_progress, sizeof s->goals_progress, m->goals_progress);
+    ct_text_copy(s->next_steps, sizeof s->next_steps, m->next_steps);
     s->participant_reviewed = m->participant_reviewed;
     s->risk = m->risk == CARETEAM__V1__RISK__RISK_UNSPECIFIED ? CARETEAM__V1__RISK__RISK_NONE
                                                               : (int)m->risk;
     s->text = m->text; /* borrowed from the request copy; not freed below */
-    snprintf(s->amends_summary_id, sizeof s->amends_summary_id, "%s", m->amends_summary_id);
+    ct_text_copy(s->amends_summary_id, sizeof s->amends_summary_id, m->amends_summary_id);
     s->created_at_ms = now_ms;
 
     ct_alert_t a;
@@ -135,18 +136,18 @@ static int run_post(ct_wf_t *w, ct_store_t *st, int64_t now_ms)
         s->risk == CARETEAM__V1__RISK__RISK_CONCERN || s->risk == CARETEAM__V1__RISK__RISK_URGENT;
     if (err == 0 && risky) {
         err = ct_uuid7_next(w->ids, (uint64_t)now_ms, a.alert_id);
-        snprintf(s->alert_id, sizeof s->alert_id, "%s", a.alert_id);
+        ct_text_copy(s->alert_id, sizeof s->alert_id, a.alert_id);
     }
     if (err == 0)
         err = ct_store_summary_insert(st, s);
     if (err == 0)
         err = summary_event(w, st, now_ms, s, &r);
     if (err == 0 && risky) {
-        snprintf(a.participant_id, sizeof a.participant_id, "%s", r.participant_id);
-        snprintf(a.raised_by, sizeof a.raised_by, "%s", w->actor_id);
+        ct_text_copy(a.participant_id, sizeof a.participant_id, r.participant_id);
+        ct_text_copy(a.raised_by, sizeof a.raised_by, w->actor_id);
         a.source = CARETEAM__V1__ALERT_SOURCE__ALERT_SOURCE_SUMMARY;
-        snprintf(a.summary_id, sizeof a.summary_id, "%s", s->summary_id);
-        snprintf(a.referral_id, sizeof a.referral_id, "%s", r.referral_id);
+        ct_text_copy(a.summary_id, sizeof a.summary_id, s->summary_id);
+        ct_text_copy(a.referral_id, sizeof a.referral_id, r.referral_id);
         a.risk = s->risk;
         err = ct_alert_open(w, st, now_ms, &a);
     }
@@ -182,7 +183,7 @@ int ct_handle_post_summary(ct_request_t *req)
     else if (strlen(m->goals_progress) > CT_LONGTEXT_MAX || strlen(m->next_steps) > CT_LONGTEXT_MAX)
         bad = "goals_progress and next_steps are at most 4096 bytes each", code = CT_ETOOBIG;
     if (bad != NULL) {
-        snprintf(req->why, sizeof req->why, "%s", bad);
+        ct_text_copy(req->why, sizeof req->why, bad);
         return code;
     }
     size_t len = strlen(m->text);
@@ -248,7 +249,7 @@ static int run_list(ct_wf_t *w, ct_store_t *st, int64_t now_ms)
     (void)now_ms;
     const Careteam__V1__ListSummaries *m = w->req->list_summaries;
     char participant[CT_ID_MAX + 1];
-    snprintf(participant, sizeof participant, "%s", m->participant_id);
+    ct_text_copy(participant, sizeof participant, m->participant_id);
     unsigned extra = 0;
     if (m->referral_id[0] != '\0') {
         ct_referral_t r;
@@ -260,7 +261,7 @@ static int run_list(ct_wf_t *w, ct_store_t *st, int64_t now_ms)
         if (err != 0)
             return err;
         extra &= CT_REL_SUPERVISOR;
-        snprintf(participant, sizeof participant, "%s", r.participant_id);
+        ct_text_copy(participant, sizeof participant, r.participant_id);
     }
     ct_wf_set_participant(w, participant);
     /* A supervisor off the care team reads the summaries of the peer workers they supervise:

@@ -16,6 +16,7 @@
 #include "datadir.h"
 #include "err.h"
 #include "log.h"
+#include "text.h"
 
 static void print_problem(const char *text, void *arg)
 {
@@ -74,7 +75,7 @@ int ct_privdrop_plan(const char *user, bool allow_root, const char *dir, ct_priv
     plan->drop = true;
     plan->uid = pw->pw_uid;
     plan->gid = pw->pw_gid;
-    snprintf(plan->name, sizeof plan->name, "%s", pw->pw_name);
+    ct_text_copy(plan->name, sizeof plan->name, pw->pw_name);
     return 0;
 }
 

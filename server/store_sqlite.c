@@ -66,6 +66,7 @@
 #include "audit_zones.h"
 #include "err.h"
 #include "log.h"
+#include "text.h"
 
 /* How long a handle waits for another connection's lock before giving up with CT_EUNAVAIL. */
 #define BUSY_TIMEOUT_MS 5000
@@ -2880,7 +2881,7 @@ static int checkpoint_from_row(sqlite3_stmt *s, void *out)
     bool head = col_fixed_blob(s, 1, cp->head, CT_AUDIT_HASH_LEN);
     bool sig = col_fixed_blob(s, 3, cp->sig, CT_AUDIT_SIG_LEN);
     const char *id = text ? (const char *)sqlite3_column_text(s, 4) : NULL;
-    snprintf(cp->key_id, sizeof cp->key_id, "%s", id != NULL ? id : "");
+    ct_text_copy(cp->key_id, sizeof cp->key_id, id != NULL ? id : "");
     if (!ints)
         cp->malformed = "its seq or time is not an integer";
     else if (!head)

@@ -55,6 +55,7 @@
 #include "log.h"
 #include "role.h"
 #include "tls.h"
+#include "text.h"
 
 typedef enum conn_state {
     CONN_DOWN = 0,
@@ -737,7 +738,7 @@ int ct_syslog_fwd_start(uv_loop_t *loop, const ct_config_t *cfg, const char *dir
         return ct_errf(errbuf, errlen, CT_EINVAL, "syslog_forward: bad address or path");
     }
     snprintf(f->port, sizeof f->port, "%d", port);
-    snprintf(f->addr, sizeof f->addr, "%s", cfg->syslog_forward);
+    ct_text_copy(f->addr, sizeof f->addr, cfg->syslog_forward);
     char err[512];
     int r = load_tls(f, &f->tls_ctx, err, sizeof err);
     if (r != 0) {
@@ -746,7 +747,7 @@ int ct_syslog_fwd_start(uv_loop_t *loop, const ct_config_t *cfg, const char *dir
     }
     f->fmt.facility = facility;
     host_name(f->fmt.hostname, sizeof f->fmt.hostname);
-    snprintf(f->fmt.app_name, sizeof f->fmt.app_name, "%s", cfg->syslog_app_name);
+    ct_text_copy(f->fmt.app_name, sizeof f->fmt.app_name, cfg->syslog_app_name);
     snprintf(f->fmt.procid, sizeof f->fmt.procid, "%ld", (long)getpid());
     f->loop = loop;
     f->writer = writer;

@@ -15,6 +15,7 @@
 #include "frame.h"
 #include "log.h"
 #include "replay.h"
+#include "text.h"
 
 /* Copies a decoded envelope by packing and unpacking it: the copy owns all its strings and
  * repeated fields and is freed with one call. */
@@ -53,7 +54,7 @@ ct_wf_t *ct_wf_new(ct_request_t *req, ct_wf_run_fn run, const char *participant_
     }
     w->session = req->session;
     w->request_id = req->request_id;
-    snprintf(w->actor_id, sizeof w->actor_id, "%s", req->session->member_id);
+    ct_text_copy(w->actor_id, sizeof w->actor_id, req->session->member_id);
     w->actor_role = req->session->role;
     ct_audit_rec_init(&w->job.audit, req->session, req->action);
     if (participant_id != NULL)
@@ -63,7 +64,7 @@ ct_wf_t *ct_wf_new(ct_request_t *req, ct_wf_run_fn run, const char *participant_
 
 void ct_wf_set_participant(ct_wf_t *w, const char *participant_id)
 {
-    snprintf(w->job.audit.participant_id, sizeof w->job.audit.participant_id, "%s", participant_id);
+    ct_text_copy(w->job.audit.participant_id, sizeof w->job.audit.participant_id, participant_id);
 }
 
 int ct_wf_check_participant_id(ct_request_t *req, const char *participant_id, bool optional)
@@ -89,7 +90,7 @@ ct_wf_t *ct_wf_new_system(const ct_handler_ctx_t *ctx, const char *action, ct_wf
     a->time_ms = ct_now_ms();
     snprintf(a->actor_id, sizeof a->actor_id, "careteamd");
     snprintf(a->peer_addr, sizeof a->peer_addr, "local");
-    snprintf(a->action, sizeof a->action, "%s", action);
+    ct_text_copy(a->action, sizeof a->action, action);
     return w;
 }
 
@@ -252,7 +253,7 @@ static int event_recipients(ct_store_t *st, int kind, const char *participant_id
             return err;
         if ((rel & CT_REL_LOCKBOXED) || (kind != CT_MSG_REFERRAL && !(rel & CT_REL_ON_TEAM)))
             continue;
-        snprintf(out[n], sizeof out[n], "%s", to[i]);
+        ct_text_copy(out[n], sizeof out[n], to[i]);
         n++;
     }
     *n_out = n;
@@ -296,12 +297,12 @@ int ct_wf_emit(ct_wf_t *w, ct_store_t *st, int64_t now_ms, int kind, const char 
     memset(&m, 0, sizeof m);
     err = ct_uuid7_next(w->ids, (uint64_t)now_ms, m.message_id);
     if (err == 0) {
-        snprintf(m.sender_id, sizeof m.sender_id, "%s", w->actor_id);
+        ct_text_copy(m.sender_id, sizeof m.sender_id, w->actor_id);
         m.sender_role = w->actor_role;
         /* Unique per sender, and not a valid client_msg_id of a client's (those have no
          * spaces), so a client can never collide with or replay an event. */
         snprintf(m.client_msg_id, sizeof m.client_msg_id, "event %s", m.message_id);
-        snprintf(m.participant_id, sizeof m.participant_id, "%s", participant_id);
+        ct_text_copy(m.participant_id, sizeof m.participant_id, participant_id);
         m.subject = "";
         m.body = "";
         m.priority = CARETEAM__V1__PRIORITY__PRIORITY_ROUTINE;
@@ -309,7 +310,7 @@ int ct_wf_emit(ct_wf_t *w, ct_store_t *st, int64_t now_ms, int kind, const char 
         m.to = rcpt;
         m.n_to = n;
         m.kind = kind;
-        snprintf(m.event, sizeof m.event, "%s", event);
+        ct_text_copy(m.event, sizeof m.event, event);
         m.payload = payload;
         m.payload_len = plen;
         static const uint8_t no_hash[32];
@@ -489,7 +490,7 @@ static int collect_clinician(const ct_team_entry_t *e, void *arg)
         c->ids = grown;
         c->cap = cap;
     }
-    snprintf(c->ids[c->n], sizeof c->ids[c->n], "%s", e->member.id);
+    ct_text_copy(c->ids[c->n], sizeof c->ids[c->n], e->member.id);
     c->n++;
     return 0;
 }

@@ -9,6 +9,7 @@
 
 #include "err.h"
 #include "ids.h"
+#include "text.h"
 #include "testsupport.h"
 
 /* Fills dst with n copies of c and a NUL (dst holds at least n + 1 bytes). */
@@ -251,6 +252,51 @@ Test(utf8, examines_exactly_len_bytes)
     ct_test_leak_check();
 }
 
+/* ASCII is checked eight bytes at a time: a NUL, a stray byte or a valid sequence at any
+ * position of a longer text, and any length around the word size, gets the same answer as a
+ * byte at a time would give. */
+Test(utf8, long_text_is_checked_at_every_position)
+{
+    char t[41];
+    for (size_t len = 0; len <= 40; len++) {
+        memset(t, 'a', sizeof t);
+        cr_assert(ct_utf8_valid(t, len), "%zu ASCII bytes", len);
+        for (size_t at = 0; at < len; at++) {
+            memset(t, 'a', sizeof t);
+            t[at] = '\0';
+            cr_assert_not(ct_utf8_valid(t, len), "NUL at %zu of %zu", at, len);
+            t[at] = (char)0x80;
+            cr_assert_not(ct_utf8_valid(t, len), "stray continuation at %zu of %zu", at, len);
+            t[at] = (char)0xff;
+            cr_assert_not(ct_utf8_valid(t, len), "0xff at %zu of %zu", at, len);
+            t[at] = (char)0xc3; /* "é" needs the next byte too */
+            cr_assert_not(ct_utf8_valid(t, len), "cut or broken sequence at %zu of %zu", at, len);
+            if (at + 1 < len) {
+                t[at + 1] = (char)0xa9;
+                cr_assert(ct_utf8_valid(t, len), "'é' at %zu of %zu", at, len);
+            }
+        }
+    }
+    ct_test_leak_check();
+}
+
+/* ---- bounded text copies (text.h) ----------------------------------------------------------- */
+
+Test(text, copy_cuts_to_the_field_and_terminates)
+{
+    char f[6];
+    memset(f, 'x', sizeof f);
+    cr_assert_eq(ct_text_copy(f, sizeof f, "hello"), 5);
+    cr_assert_str_eq(f, "hello", "an exact fit");
+    cr_assert_eq(ct_text_copy(f, sizeof f, "hello, world"), 12, "the length, as snprintf");
+    cr_assert_str_eq(f, "hello");
+    cr_assert_eq(ct_text_copy(f, sizeof f, NULL), 0);
+    cr_assert_str_eq(f, "");
+    cr_assert_eq(ct_text_copy(f, 1, "abc"), 3);
+    cr_assert_str_eq(f, "", "a one-byte field holds only the terminator");
+    ct_test_leak_check();
+}
+
 /* ---- UUIDv7 generator ------------------------------------------------------------------- */
 
 /* The 48-bit timestamp of a UUIDv7 in text form (first 12 hex digits, skipping the dash). */
@@ -338,6 +384,23 @@ Test(uuid7, random_tail_differs_within_one_millisecond)
     cr_assert_eq(ct_uuid7_next(&g, T0, b), 0);
     /* 62 random bits: equal tails would mean the random source is not used. */
     cr_assert_str_neq(a + 19, b + 19);
+    ct_test_leak_check();
+}
+
+/* The random bits are drawn ahead in a pool: across several refills no tail comes twice. */
+Test(uuid7, random_tails_never_repeat_across_pool_refills)
+{
+    enum { N = 200 };
+    static char tails[N][CT_UUID_STRLEN + 1];
+    ct_uuid7_gen_t g;
+    ct_uuid7_gen_init(&g);
+    for (int i = 0; i < N; i++) {
+        char id[CT_UUID_STRLEN + 1];
+        cr_assert_eq(ct_uuid7_next(&g, T0, id), 0);
+        snprintf(tails[i], sizeof tails[i], "%s", id + 19);
+        for (int k = 0; k < i; k++)
+            cr_assert_str_neq(tails[k], tails[i], "ids %d and %d share their random tail", k, i);
+    }
     ct_test_leak_check();
 }
 
