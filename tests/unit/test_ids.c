@@ -294,6 +294,9 @@ Test(text, copy_cuts_to_the_field_and_terminates)
     cr_assert_str_eq(f, "");
     cr_assert_eq(ct_text_copy(f, 1, "abc"), 3);
     cr_assert_str_eq(f, "", "a one-byte field holds only the terminator");
+    f[0] = 'x';
+    cr_assert_eq(ct_text_copy(f, 0, "abc"), 3);
+    cr_assert_eq(f[0], 'x', "no room at all: nothing written");
     ct_test_leak_check();
 }
 
