@@ -256,11 +256,43 @@ static void on_uv_write(uv_write_t *req, int status)
     flush_output(t);
 }
 
+/* Encrypts len bytes into records (OpenSSL cuts them at 16 KiB) and moves them to `out`. */
+static int seal(ct_tls_t *t, const uint8_t *data, size_t len)
+{
+    while (len > 0) {
+        /* A memory BIO never refuses, so SSL_write completes whole records; chunk to stay in int.
+         */
+        int n = len > (1u << 30) ? (1 << 30) : (int)len;
+        ERR_clear_error();
+        int w = SSL_write(t->ssl, data, n);
+        if (w <= 0)
+            return CT_ETLS;
+        data += w;
+        len -= (size_t)w;
+    }
+    return drain_wbio(t);
+}
+
+/* Seals the plaintext written while the previous write was in flight, all of it at once, and
+ * gives the buffer back (see on_uv_write). On failure the connection fails. */
+static int seal_plain(ct_tls_t *t)
+{
+    if (t->plain.len == 0)
+        return 0;
+    int r = seal(t, t->plain.data, t->plain.len);
+    ct_buf_free(&t->plain);
+    if (r != 0)
+        tls_fail(t, r == CT_ENOMEM ? CT_ENOMEM : CT_ETLS, "tls write failed", false);
+    return r;
+}
+
 /* Starts a uv_write of everything queued if none is in flight; finishes a graceful close once
  * the queue is empty; tells the owner when its backlog is gone. */
 static void flush_output(ct_tls_t *t)
 {
     if (t->writing || t->state == CT_TLS_CLOSING)
+        return;
+    if (seal_plain(t) != 0)
         return;
     if (t->out.len == 0) {
         ct_buf_free(&t->out); /* see on_uv_write */
@@ -502,6 +534,7 @@ static void on_uv_close(uv_handle_t *h)
     t->ssl = NULL;
     t->rbio = t->wbio = NULL;
     ct_buf_free(&t->out);
+    ct_buf_free(&t->plain);
     ct_buf_free(&t->inflight);
     if (t->err != 0 && t->cb->on_error != NULL)
         t->cb->on_error(t, t->err, t->why);
@@ -604,29 +637,23 @@ int ct_tls_write(ct_tls_t *t, const uint8_t *data, size_t len)
 {
     if (t->state != CT_TLS_OPEN)
         return CT_ECLOSED;
-    while (len > 0) {
-        /* A memory BIO never refuses, so SSL_write completes whole records; chunk to stay in int.
-         */
-        int n = len > (1u << 30) ? (1 << 30) : (int)len;
-        ERR_clear_error();
-        int w = SSL_write(t->ssl, data, n);
-        if (w <= 0) {
-            tls_fail(t, CT_ETLS, "tls write failed", false);
-            return CT_ECLOSED;
-        }
-        data += w;
-        len -= (size_t)w;
-    }
-    if (drain_wbio(t) != 0)
-        return CT_ENOMEM;
     t->drain_wanted = true;
+    if (t->writing) /* sealed with the rest when the write in flight completes */
+        return ct_buf_append(&t->plain, data, len) == 0 ? 0 : CT_ENOMEM;
+    int r = seal(t, data, len);
+    if (r == CT_ETLS) {
+        tls_fail(t, CT_ETLS, "tls write failed", false);
+        return CT_ECLOSED;
+    }
+    if (r != 0)
+        return r;
     flush_output(t);
     return 0;
 }
 
 size_t ct_tls_backlog(const ct_tls_t *t)
 {
-    return t->out.len + t->inflight.len;
+    return t->plain.len + t->out.len + t->inflight.len;
 }
 
 void ct_tls_pause(ct_tls_t *t)
@@ -650,6 +677,10 @@ void ct_tls_close(ct_tls_t *t, bool graceful)
     if (t->state == CT_TLS_CLOSING)
         return;
     if (graceful && t->state != CT_TLS_DRAINING) {
+        /* What was written before the close goes before close_notify. A failure here closes
+         * the connection (tls_fail), which ends this close too. */
+        if (t->state == CT_TLS_OPEN && seal_plain(t) != 0)
+            return;
         if (t->state == CT_TLS_OPEN) {
             ERR_clear_error();
             SSL_shutdown(t->ssl); /* queues close_notify; we do not wait for the peer's */

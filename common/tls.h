@@ -106,6 +106,9 @@ struct ct_tls {
     const ct_tls_callbacks_t *cb;
     ct_buf_t out;      /* ciphertext waiting for the next uv_write */
     ct_buf_t inflight; /* ciphertext owned by the uv_write in flight */
+    /* Plaintext written while a uv_write was in flight: sealed into as few records as its size
+     * allows when that write completes (seal_plain), instead of one record per ct_tls_write. */
+    ct_buf_t plain;
     uv_write_t wreq;
     bool writing;       /* a uv_write is in flight */
     bool reading;       /* uv_read_start is active */
@@ -138,12 +141,16 @@ int ct_tls_set_hostname(ct_tls_t *t, const char *host);
 int ct_tls_start(ct_tls_t *t);
 
 /*
- * Encrypts len bytes of plaintext and queues them for writing. Returns 0, CT_ECLOSED if the
+ * Queues len bytes of plaintext for writing, in order. With no write in flight they are
+ * encrypted and written at once; otherwise they wait, as plaintext, for that write to complete
+ * and then go out with everything else written meanwhile, in as few TLS records as fit (a reply
+ * batch of a busy connection costs one record, not one per frame). Returns 0, CT_ECLOSED if the
  * connection is no longer open, or CT_ENOMEM. Errors never call on_error synchronously.
  */
 int ct_tls_write(ct_tls_t *t, const uint8_t *data, size_t len);
 
-/* Ciphertext bytes queued or in flight: the connection's output backlog. */
+/* Bytes queued (plaintext waiting to be sealed, ciphertext) or in flight: the connection's
+ * output backlog. */
 size_t ct_tls_backlog(const ct_tls_t *t);
 
 /* Stops / resumes on_read calls (and reading from the socket) without closing. */
