@@ -60,18 +60,18 @@ _Static_assert(sizeof ZONE_ACTIONS / sizeof ZONE_ACTIONS[0] <= 63, "bit 63 is fo
 
 #define N_ZONE_ACTIONS (sizeof ZONE_ACTIONS / sizeof ZONE_ACTIONS[0])
 
-/* Each action code's bit, by its index in ct_audit_actions (the last entry for codes not in it):
+/* Each action code's bit, by its index in ct_audit_actions:
  * every appended row looks its action up on the writer's hot path, so one binary search
  * (ct_audit_action_index) and this table replace a search of ZONE_ACTIONS. Built once by
  * whichever thread asks first. */
-static unsigned char bit_of[256]; /* the table has at most 255 codes (audit_actions.c) */
+static unsigned char bit_of[255]; /* the table has at most 255 codes (audit_actions.c) */
 static pthread_once_t bit_of_once = PTHREAD_ONCE_INIT;
 
 static void bit_of_build(void)
 {
-    for (size_t i = 0; i <= ct_audit_actions_count && i < sizeof bit_of; i++) {
+    for (size_t i = 0; i < ct_audit_actions_count && i < sizeof bit_of; i++) {
         bit_of[i] = 63;
-        for (size_t b = 0; i < ct_audit_actions_count && b < N_ZONE_ACTIONS; b++) {
+        for (size_t b = 0; b < N_ZONE_ACTIONS; b++) {
             if (strcmp(ZONE_ACTIONS[b], ct_audit_actions[i].code) == 0)
                 bit_of[i] = (unsigned char)b;
         }
@@ -82,7 +82,20 @@ uint64_t ct_audit_zone_action_bit(const char *action)
 {
     pthread_once(&bit_of_once, bit_of_build);
     size_t i = ct_audit_action_index(action);
-    return (uint64_t)1 << (i < sizeof bit_of ? bit_of[i] : 63);
+    if (i < ct_audit_actions_count)
+        return (uint64_t)1 << bit_of[i];
+    /* Not in today's table: a code retired from it keeps its frozen bit, so that a query for
+     * it still finds the zones written when it was in use. */
+    for (size_t b = 0; action != NULL && b < N_ZONE_ACTIONS; b++) {
+        if (strcmp(ZONE_ACTIONS[b], action) == 0)
+            return (uint64_t)1 << b;
+    }
+    return (uint64_t)1 << 63;
+}
+
+const char *ct_audit_zone_action_code(unsigned bit)
+{
+    return bit < N_ZONE_ACTIONS ? ZONE_ACTIONS[bit] : NULL;
 }
 
 void ct_audit_zone_actor_bits(const char *actor_id, uint64_t word[CT_AUDIT_ZONE_ACTOR_WORDS])

@@ -39,6 +39,10 @@ static inline int64_t ct_audit_zone_of(int64_t seq)
 /* The action's bit in a zone's action mask (audit_zones.c, ZONE_ACTIONS). */
 uint64_t ct_audit_zone_action_bit(const char *action);
 
+/* The code that owns bit `bit` of the action mask (fixed forever), or NULL for bit 63 (every
+ * other code) and bits not yet given out. */
+const char *ct_audit_zone_action_code(unsigned bit);
+
 /* The actor's three Bloom bits: word[i] is set to the bits of word i (the rest zero). */
 void ct_audit_zone_actor_bits(const char *actor_id, uint64_t word[CT_AUDIT_ZONE_ACTOR_WORDS]);
 

@@ -1281,19 +1281,23 @@ static int zones_add(ct_store_t *st, int64_t seq, const ct_audit_t *a)
     return 0;
 }
 
-/* Writer side of audit_insert: the row's tally slot joins this transaction's (before the row is
- * inserted, like its zone, so that nothing can fail once it is in; audit_insert drops it again
- * if the insert fails). */
-static int tally_push(ct_store_t *st, const ct_audit_t *a)
+/* Writer side of audit_insert: the row's tally slot joins this transaction's, before the row is
+ * inserted (audit_insert drops it again if the insert fails). Returns whether it did. Best
+ * effort: the tally only feeds the metrics, so a row is never refused because its slot could
+ * not be kept (the metrics then count one row fewer, and say so in the log). */
+static bool tally_push(ct_store_t *st, const ct_audit_t *a)
 {
     uint16_t *tally = array_room(st->tally, &st->cap_tally, st->n_tally, sizeof *tally, 64);
-    if (tally == NULL)
-        return CT_ENOMEM;
+    if (tally == NULL) {
+        ct_log_error("store.metrics_incomplete", "reason=out_of_memory action=%s",
+                     a->action != NULL ? a->action : "");
+        return false;
+    }
     st->tally = tally;
     size_t action = ct_audit_action_index(a->action);
     st->tally[st->n_tally++] =
         (uint16_t)(action * CT_AUDIT_OUTCOME_COLUMNS + ct_audit_outcome_column(a->outcome));
-    return 0;
+    return true;
 }
 
 size_t ct_store_audit_committed(const ct_store_t *st, const uint16_t **slots)
@@ -1446,10 +1450,12 @@ int ct_store_rollback_to(ct_store_t *st)
      * anything, since its work was just undone. */
     if (err == 0)
         err = exec_stmt(st, STMT_ROLLBACK_TO, "rollback_to");
-    if (err == 0)
+    if (err == 0) {
+        st->n_tally = st->tally_mark[st->depth]; /* the rows are undone, whatever RELEASE does */
         err = exec_stmt(st, STMT_RELEASE, "rollback_to.release");
+    }
     if (err == 0)
-        st->n_tally = st->tally_mark[st->depth--];
+        st->depth--;
     return err;
 }
 
@@ -2751,9 +2757,7 @@ static int audit_insert(ct_store_t *st, const ct_audit_t *a, int64_t *seq)
      * to undo it), and a summary a row wider than its rows is harmless. */
     if (err == 0)
         err = zones_add(st, row.seq, a);
-    bool tallied = false;
-    if (err == 0)
-        tallied = (err = tally_push(st, a)) == 0;
+    bool tallied = err == 0 && tally_push(st, a);
     if (err == 0)
         err = audit_insert_row(st, s, &row, leaf, chain, "audit_append");
     if (err != 0 && tallied)

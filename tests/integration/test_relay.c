@@ -900,6 +900,48 @@ Test(relay, compliance_sender_forbidden)
 
 /* ---- keep-alive ------------------------------------------------------------------------------ */
 
+/* A graceful close while replies wait to be sealed: 64 Pings and then a frame of length 0 (a
+ * protocol violation, answered with Error and a graceful close) in one write. Every Pong comes
+ * first, then the Error, then close_notify: nothing written before the close is lost or comes
+ * after it. */
+Test(relay, graceful_close_sends_the_replies_waiting_before_it)
+{
+    enum { PINGS = 64 };
+    ct_test_daemon_launch(&g_d, NULL);
+    ct_test_raw_t r;
+    raw_connect(&r, "pw.kim");
+    raw_hello(&r, "pw.kim");
+    ct_buf_t b = CT_BUF_INIT;
+    for (uint64_t id = 1; id <= PINGS; id++) {
+        Careteam__V1__Ping ping = CARETEAM__V1__PING__INIT;
+        Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
+        env.request_id = id;
+        env.body_case = CARETEAM__V1__ENVELOPE__BODY_PING;
+        env.ping = &ping;
+        cr_assert_eq(ct_frame_append_envelope(&b, &env, UINT32_MAX), 0);
+    }
+    uint8_t empty[CT_FRAME_HEADER] = {0};
+    cr_assert_eq(ct_buf_append(&b, empty, sizeof empty), 0);
+    raw_send_frames(&r, &b);
+    for (uint64_t id = 1; id <= PINGS; id++) {
+        Careteam__V1__Envelope *e = ct_test_raw_read_envelope(&r);
+        cr_assert_not_null(e, "Pong %llu missing: %s", (unsigned long long)id, r.why);
+        cr_assert_eq(e->body_case, CARETEAM__V1__ENVELOPE__BODY_PONG, "got '%s'",
+                     ct_test_body_name(e));
+        cr_assert_eq(e->request_id, id);
+        careteam__v1__envelope__free_unpacked(e, NULL);
+    }
+    Careteam__V1__Envelope *err = ct_test_raw_read_envelope(&r);
+    cr_assert_not_null(err, "no Error after the Pongs: %s", r.why);
+    cr_assert_eq(err->body_case, CARETEAM__V1__ENVELOPE__BODY_ERROR, "got '%s'",
+                 ct_test_body_name(err));
+    careteam__v1__envelope__free_unpacked(err, NULL);
+    cr_assert_null(ct_test_raw_read_envelope(&r), "nothing after the Error");
+    cr_assert(SSL_get_shutdown(r.ssl) & SSL_RECEIVED_SHUTDOWN, "closed with close_notify");
+    ct_test_raw_close(&r);
+    ct_test_daemon_finish(&g_d);
+}
+
 Test(relay, ping_pong)
 {
     ct_test_daemon_launch(&g_d, NULL);

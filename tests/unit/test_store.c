@@ -1036,6 +1036,50 @@ Test(store, committed_audit_rows_are_listed_by_action_and_outcome, .fini = clean
     finish();
 }
 
+/* The tally follows SQLite exactly: a transaction lost to a failed write lists nothing, an
+ * inner savepoint rolled back drops only its rows, and savepoints nest at most 7 deep. */
+Test(store, committed_audit_rows_follow_failures_and_nested_savepoints, .fini = cleanup)
+{
+    open_rw();
+    const uint16_t *slots = NULL;
+    ct_audit_t a = audit("message.send");
+    char to[1][CT_ID_MAX + 1] = {"bob"};
+    struct rlimit old = fill_disk(4096);
+    cr_assert_eq(ct_store_begin(g_st), 0);
+    cr_assert_gt(ct_store_audit_append(g_st, &a), 0);
+    cr_assert_eq(ct_store_savepoint(g_st), 0);
+    char *big;
+    ct_message_t m = big_message("big", to, 8 * 1024 * 1024, &big);
+    uint8_t h[32];
+    hash_of(h, 0xab);
+    ct_message_receipt_t r;
+    cr_assert_eq(ct_store_message_insert(g_st, &m, h, &r), CT_EIO);
+    free(big);
+    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+    cr_assert_neq(ct_store_commit(g_st), 0, "the transaction was lost");
+    cr_assert_eq(ct_store_audit_committed(g_st, &slots), 0);
+    cr_assert_eq(ct_store_rollback(g_st), 0);
+
+    cr_assert_eq(ct_store_begin(g_st), 0);
+    cr_assert_gt(ct_store_audit_append(g_st, &a), 0);
+    cr_assert_eq(ct_store_savepoint(g_st), 0);
+    cr_assert_gt(ct_store_audit_append(g_st, &a), 0);
+    cr_assert_eq(ct_store_savepoint(g_st), 0);
+    cr_assert_gt(ct_store_audit_append(g_st, &a), 0);
+    cr_assert_eq(ct_store_rollback_to(g_st), 0, "the inner savepoint");
+    cr_assert_eq(ct_store_release(g_st), 0, "the outer one keeps its row");
+    cr_assert_eq(ct_store_commit(g_st), 0);
+    cr_assert_eq(ct_store_audit_committed(g_st, &slots), 2);
+    cr_assert_eq(ct_store_audit_count(g_st, ""), 2);
+
+    cr_assert_eq(ct_store_begin(g_st), 0);
+    for (int d = 0; d < 7; d++)
+        cr_assert_eq(ct_store_savepoint(g_st), 0, "savepoint %d", d + 1);
+    cr_assert_eq(ct_store_savepoint(g_st), CT_EINTERNAL, "an 8th nested savepoint");
+    cr_assert_eq(ct_store_rollback(g_st), 0);
+    finish();
+}
+
 /* Outside a transaction an append takes the write lock and commits by itself: another handle
  * sees it at once, and it is not left holding the lock. */
 Test(store, audit_append_outside_a_transaction_commits_by_itself, .fini = cleanup)
@@ -1702,4 +1746,12 @@ Test(store, every_audit_action_has_its_own_zone_bit)
         seen |= bit;
     }
     cr_assert_eq(ct_audit_zone_action_bit("no.such_action"), (uint64_t)1 << 63);
+    /* And the other way: every code ever given a bit keeps it, whether or not the action table
+     * still lists it (a retired code's old zones must still be found). */
+    unsigned given = 0;
+    for (unsigned b = 0; b < 63 && ct_audit_zone_action_code(b) != NULL; b++, given++)
+        cr_assert_eq(ct_audit_zone_action_bit(ct_audit_zone_action_code(b)), (uint64_t)1 << b, "%s",
+                     ct_audit_zone_action_code(b));
+    cr_assert_geq(given, ct_audit_actions_count);
+    cr_assert_null(ct_audit_zone_action_code(63));
 }
