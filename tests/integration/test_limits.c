@@ -18,6 +18,7 @@
 
 #include "careteam.h"
 #include "daemon.h"
+#include "envelope.h"
 #include "frame.h"
 #include "rawtls.h"
 #include "testsupport.h"
@@ -25,16 +26,6 @@
 TestSuite(limits, .init = ct_test_ignore_sigpipe, .fini = ct_test_leak_check);
 
 static ct_test_daemon_t g_d;
-
-static void append_ping(ct_buf_t *out, uint64_t request_id)
-{
-    Careteam__V1__Ping ping = CARETEAM__V1__PING__INIT;
-    Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
-    env.request_id = request_id;
-    env.body_case = CARETEAM__V1__ENVELOPE__BODY_PING;
-    env.ping = &ping;
-    cr_assert_eq(ct_frame_append_envelope(out, &env, CT_FRAME_DEFAULT_MAX), 0);
-}
 
 /* Reads envelopes until one that is not a push arrives; returns it (caller frees). */
 static Careteam__V1__Envelope *read_response(ct_test_raw_t *r)
@@ -66,7 +57,7 @@ Test(limits, pipelined_requests_are_throttled_and_all_answered)
 
     ct_buf_t burst = CT_BUF_INIT;
     for (uint64_t id = 2; id < 2 + N; id++)
-        append_ping(&burst, id);
+        ct_test_append_ping(&burst, id);
     cr_assert(ct_test_raw_write(&r, burst.data, burst.len), "%s", r.why);
     ct_buf_free(&burst);
     for (uint64_t id = 2; id < 2 + N; id++) {
@@ -162,7 +153,7 @@ Test(limits, requests_over_the_rate_limit_are_refused_then_served_again)
 
     ct_buf_t burst = CT_BUF_INIT;
     for (uint64_t id = 2; id < 2 + N; id++)
-        append_ping(&burst, id);
+        ct_test_append_ping(&burst, id);
     cr_assert(ct_test_raw_write(&r, burst.data, burst.len), "%s", r.why);
     ct_buf_free(&burst);
     int pongs = 0, limited = 0;
@@ -189,7 +180,7 @@ Test(limits, requests_over_the_rate_limit_are_refused_then_served_again)
 
     ct_test_sleep_ms(1100); /* the bucket refills */
     ct_buf_t one = CT_BUF_INIT;
-    append_ping(&one, 1000);
+    ct_test_append_ping(&one, 1000);
     cr_assert(ct_test_raw_write(&r, one.data, one.len), "%s", r.why);
     ct_buf_free(&one);
     Careteam__V1__Envelope *e = read_response(&r);

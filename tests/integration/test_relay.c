@@ -900,6 +900,13 @@ Test(relay, compliance_sender_forbidden)
 
 /* ---- keep-alive ------------------------------------------------------------------------------ */
 
+/* Appends n Ping frames to b, with request ids first, first + 1, ... */
+static void append_pings(ct_buf_t *b, uint64_t first, int n)
+{
+    for (uint64_t id = first; id < first + (uint64_t)n; id++)
+        ct_test_append_ping(b, id);
+}
+
 /* A graceful close while replies wait to be sealed: 64 Pings and then a frame of length 0 (a
  * protocol violation, answered with Error and a graceful close) in one write. Every Pong comes
  * first, then the Error, then close_notify: nothing written before the close is lost or comes
@@ -912,14 +919,7 @@ Test(relay, graceful_close_sends_the_replies_waiting_before_it)
     raw_connect(&r, "pw.kim");
     raw_hello(&r, "pw.kim");
     ct_buf_t b = CT_BUF_INIT;
-    for (uint64_t id = 1; id <= PINGS; id++) {
-        Careteam__V1__Ping ping = CARETEAM__V1__PING__INIT;
-        Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
-        env.request_id = id;
-        env.body_case = CARETEAM__V1__ENVELOPE__BODY_PING;
-        env.ping = &ping;
-        cr_assert_eq(ct_frame_append_envelope(&b, &env, UINT32_MAX), 0);
-    }
+    append_pings(&b, 1, PINGS);
     uint8_t empty[CT_FRAME_HEADER] = {0};
     cr_assert_eq(ct_buf_append(&b, empty, sizeof empty), 0);
     raw_send_frames(&r, &b);
@@ -979,14 +979,7 @@ Test(relay, pipelined_replies_share_tls_records)
     SSL_set_msg_callback(r.ssl, count_records);
     SSL_set_msg_callback_arg(r.ssl, &records);
     ct_buf_t b = CT_BUF_INIT;
-    for (uint64_t id = 100; id < 100 + PINGS; id++) {
-        Careteam__V1__Ping ping = CARETEAM__V1__PING__INIT;
-        Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
-        env.request_id = id;
-        env.body_case = CARETEAM__V1__ENVELOPE__BODY_PING;
-        env.ping = &ping;
-        cr_assert_eq(ct_frame_append_envelope(&b, &env, UINT32_MAX), 0);
-    }
+    append_pings(&b, 100, PINGS);
     raw_send_frames(&r, &b);
     for (uint64_t id = 100; id < 100 + PINGS; id++) {
         Careteam__V1__Envelope *e = ct_test_raw_read_envelope(&r);

@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 
 #include "err.h"
+#include "frame.h"
 
 #define CALL_MS 5000 /* longest wait for a response */
 
@@ -29,4 +30,14 @@ void ct_test_ping(ct_sync_t *s, const char *who)
                  who, ct_test_body_name(resp), ct_response_message(resp));
     cr_assert_eq(resp->request_id, env.request_id, "%s: Pong must echo the request id", who);
     ct_envelope_free(resp);
+}
+
+void ct_test_append_ping(ct_buf_t *out, uint64_t request_id)
+{
+    Careteam__V1__Ping ping = CARETEAM__V1__PING__INIT;
+    Careteam__V1__Envelope env = CARETEAM__V1__ENVELOPE__INIT;
+    env.request_id = request_id;
+    env.body_case = CARETEAM__V1__ENVELOPE__BODY_PING;
+    env.ping = &ping;
+    cr_assert_eq(ct_frame_append_envelope(out, &env, CT_FRAME_DEFAULT_MAX), 0);
 }
