@@ -4,6 +4,9 @@
  * Invariants:
  *  - state only moves forward: HANDSHAKE -> OPEN -> DRAINING -> CLOSING (any may jump to CLOSING).
  *  - `writing` is true exactly while wreq is in flight; inflight.data stays untouched until then.
+ *  - `plain` holds bytes only while `writing` is true: ct_tls_write appends there only then, and
+ *    flush_output seals it into `out` before anything else is written or close_notify queued, so
+ *    the peer receives the application bytes in the order they were written.
  *  - Everything OpenSSL puts into wbio is moved to `out` before control returns to libuv, so no
  *    ciphertext is ever stranded in the BIO.
  *  - on_error and on_close run only from the uv_close callback, so neither can run inside a
