@@ -57,14 +57,17 @@ static void db_path(char *out, size_t len)
     snprintf(out, len, "%s/careteam.db", g_d.data);
 }
 
-/* Appends n rows through the store, each in its own transaction (the path of an admin command),
- * with detail "row=1", "row=2", ... */
-static void append_rows(int n)
+/* Appends n rows through the store with detail "row=1", "row=2", ..., at times 1700000000000 + i:
+ * each in its own transaction (the path of an admin command), or with one_transaction all in one
+ * (as the daemon's writer commits a batch: fast enough to fill several zones of 1024 rows). */
+static void append_rows(int n, bool one_transaction)
 {
     char path[4200], err[512];
     db_path(path, sizeof path);
     ct_store_t *st = NULL;
     cr_assert_eq(ct_store_open(path, CT_STORE_READWRITE, &st, err, sizeof err), 0, "%s", err);
+    if (one_transaction)
+        cr_assert_eq(ct_store_begin(st), 0);
     for (int i = 1; i <= n; i++) {
         char detail[32];
         snprintf(detail, sizeof detail, "row=%d", i);
@@ -80,6 +83,8 @@ static void append_rows(int n)
                         .detail = detail};
         cr_assert_gt(ct_store_audit_append(st, &a), 0);
     }
+    if (one_transaction)
+        cr_assert_eq(ct_store_commit(st), 0);
     ct_store_close(st);
 }
 
@@ -87,7 +92,7 @@ static void append_rows(int n)
 static void make_log(void)
 {
     ct_test_daemon_init(&g_d, NULL);
-    append_rows(EXTRA_ROWS);
+    append_rows(EXTRA_ROWS, false);
 }
 
 /* Runs `careteamd ARGV...` (argv[0] is the first argument after the program), capturing stdout
@@ -362,7 +367,7 @@ static void make_log_with_checkpoints(void)
 {
     make_log();
     sign_checkpoint_now();
-    append_rows(10);
+    append_rows(10, false);
     sign_checkpoint_now();
     sqlite3 *db = attacker_open();
     long long n = attacker_int(db, "SELECT count(*) FROM audit_checkpoints");
@@ -642,32 +647,6 @@ Test(audit_verify, malformed_hash_is_named)
  * a query miss rows while the chain still verifies, so `audit verify` checks it after the chain
  * and fails with the fault "zones". */
 
-/* Appends n rows through the store in one transaction (as the daemon's writer does a batch), at
- * times 1700000100000 + i: fast enough to fill several zones of 1024 rows. */
-static void append_rows_in_one_transaction(int n)
-{
-    char path[4200], err[512];
-    db_path(path, sizeof path);
-    ct_store_t *st = NULL;
-    cr_assert_eq(ct_store_open(path, CT_STORE_READWRITE, &st, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(ct_store_begin(st), 0);
-    for (int i = 1; i <= n; i++) {
-        ct_audit_t a = {.time_ms = 1700000100000 + i,
-                        .actor_id = "th.lee",
-                        .actor_role = CT_ROLE_THERAPIST,
-                        .peer_addr = "127.0.0.1:40000",
-                        .action = "message.send",
-                        .object_type = "message",
-                        .object_id = "01900000-0000-7000-8000-000000000002",
-                        .participant_id = "p-1",
-                        .outcome = CT_AUDIT_SUCCESS,
-                        .detail = "batch"};
-        cr_assert_gt(ct_store_audit_append(st, &a), 0);
-    }
-    cr_assert_eq(ct_store_commit(st), 0);
-    ct_store_close(st);
-}
-
 static int count_row(const ct_audit_found_t *row, void *arg)
 {
     (void)row;
@@ -732,7 +711,7 @@ Test(audit_verify, narrowed_zone_summary_fails_as_zones)
 Test(audit_verify, missing_zone_summaries_name_the_first_row_of_the_first_zone)
 {
     make_log();
-    append_rows_in_one_transaction(2100); /* seq 17 .. 2116: zones 0, 1 and 2 */
+    append_rows(2100, true); /* seq 17 .. 2116: zones 0, 1 and 2 */
     char *out, *err;
     int rc = run_verify(g_d.data, &out, &err);
     bool ok = rc == 0 && strstr(out, "audit log verified: 2116 records") == out;

@@ -907,6 +907,19 @@ static void append_pings(ct_buf_t *b, uint64_t first, int n)
         ct_test_append_ping(b, id);
 }
 
+/* Reads n Pongs answering request ids first, first + 1, ..., in that order. */
+static void expect_pongs(ct_test_raw_t *r, uint64_t first, int n)
+{
+    for (uint64_t id = first; id < first + (uint64_t)n; id++) {
+        Careteam__V1__Envelope *e = ct_test_raw_read_envelope(r);
+        cr_assert_not_null(e, "Pong %llu missing: %s", (unsigned long long)id, r->why);
+        cr_assert_eq(e->body_case, CARETEAM__V1__ENVELOPE__BODY_PONG, "got '%s'",
+                     ct_test_body_name(e));
+        cr_assert_eq(e->request_id, id, "Pongs in request order");
+        careteam__v1__envelope__free_unpacked(e, NULL);
+    }
+}
+
 /* A graceful close while replies wait to be sealed: 64 Pings and then a frame of length 0 (a
  * protocol violation, answered with Error and a graceful close) in one write. Every Pong comes
  * first, then the Error, then close_notify: nothing written before the close is lost or comes
@@ -923,14 +936,7 @@ Test(relay, graceful_close_sends_the_replies_waiting_before_it)
     uint8_t empty[CT_FRAME_HEADER] = {0};
     cr_assert_eq(ct_buf_append(&b, empty, sizeof empty), 0);
     raw_send_frames(&r, &b);
-    for (uint64_t id = 1; id <= PINGS; id++) {
-        Careteam__V1__Envelope *e = ct_test_raw_read_envelope(&r);
-        cr_assert_not_null(e, "Pong %llu missing: %s", (unsigned long long)id, r.why);
-        cr_assert_eq(e->body_case, CARETEAM__V1__ENVELOPE__BODY_PONG, "got '%s'",
-                     ct_test_body_name(e));
-        cr_assert_eq(e->request_id, id);
-        careteam__v1__envelope__free_unpacked(e, NULL);
-    }
+    expect_pongs(&r, 1, PINGS);
     Careteam__V1__Envelope *err = ct_test_raw_read_envelope(&r);
     cr_assert_not_null(err, "no Error after the Pongs: %s", r.why);
     cr_assert_eq(err->body_case, CARETEAM__V1__ENVELOPE__BODY_ERROR, "got '%s'",
@@ -981,14 +987,7 @@ Test(relay, pipelined_replies_share_tls_records)
     ct_buf_t b = CT_BUF_INIT;
     append_pings(&b, 100, PINGS);
     raw_send_frames(&r, &b);
-    for (uint64_t id = 100; id < 100 + PINGS; id++) {
-        Careteam__V1__Envelope *e = ct_test_raw_read_envelope(&r);
-        cr_assert_not_null(e, "Pong %llu missing: %s", (unsigned long long)id, r.why);
-        cr_assert_eq(e->body_case, CARETEAM__V1__ENVELOPE__BODY_PONG, "got '%s'",
-                     ct_test_body_name(e));
-        cr_assert_eq(e->request_id, id, "Pongs in request order");
-        careteam__v1__envelope__free_unpacked(e, NULL);
-    }
+    expect_pongs(&r, 100, PINGS);
     /* One record per Pong was the old way (64); a write in flight and then the rest sealed
      * together is 2; a little slack for a request stream that the server reads in pieces. */
     cr_expect_leq(records, 8, "%d TLS records for %d Pongs", records, PINGS);

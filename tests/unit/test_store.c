@@ -1507,9 +1507,12 @@ static uint32_t zone_rand(uint32_t *x)
 
 /* Appends ZN rows whose times mostly rise but now and then go back (another process's row, a
  * clock set back by up to a minute) or jump ahead, in transactions of varying size, with a
- * savepoint rolled back now and then (its rows vanish and their seqs are used again). */
-static void zone_fill(zone_log_t *log)
+ * savepoint rolled back now and then (its rows vanish and their seqs are used again). Returns
+ * what was kept, by seq (the caller frees it). */
+static zone_log_t *zone_fill(void)
 {
+    zone_log_t *log = calloc(1, sizeof *log);
+    cr_assert_not_null(log);
     uint32_t x = 2463534242u;
     int64_t clock = 1700000000000;
     int64_t seq = 0;
@@ -1545,6 +1548,7 @@ static void zone_fill(zone_log_t *log)
         cr_assert_eq(ct_store_audit_append(g_st, &a), seq);
     }
     cr_assert_eq(ct_store_commit(g_st), 0);
+    return log;
 }
 
 typedef struct zone_page {
@@ -1602,9 +1606,7 @@ static void zone_check(const zone_log_t *log, const ct_audit_filter_t *f, int li
 Test(store, time_queries_find_every_row_in_range_across_zones_and_pages, .fini = cleanup)
 {
     open_rw();
-    zone_log_t *log = calloc(1, sizeof *log);
-    cr_assert_not_null(log);
-    zone_fill(log);
+    zone_log_t *log = zone_fill();
     uint32_t x = 88172645u;
     for (int i = 0; i < 120; i++) {
         int64_t a = log->time[1 + zone_rand(&x) % ZN] + (int64_t)(zone_rand(&x) % 5) - 2;
@@ -1666,9 +1668,7 @@ Test(store, time_queries_read_rows_by_seq_range_without_sorting, .fini = cleanup
 Test(store, a_narrowed_zone_summary_is_counted_as_uncovered, .fini = cleanup)
 {
     open_rw();
-    zone_log_t *log = calloc(1, sizeof *log);
-    cr_assert_not_null(log);
-    zone_fill(log);
+    zone_log_t *log = zone_fill();
     int64_t uncovered = -1, first = -1;
     cr_assert_eq(ct_store_audit_zones_check(g_st, &uncovered, &first), 0);
     cr_assert(uncovered == 0 && first == 0, "%lld zones from %lld", (long long)uncovered,
@@ -1693,9 +1693,7 @@ Test(store, a_narrowed_zone_summary_is_counted_as_uncovered, .fini = cleanup)
 Test(store, migration_7_summarises_the_zones_of_an_existing_log, .fini = cleanup)
 {
     open_rw();
-    zone_log_t *log = calloc(1, sizeof *log);
-    cr_assert_not_null(log);
-    zone_fill(log);
+    zone_log_t *log = zone_fill();
     ct_store_close(g_st);
     g_st = NULL;
     sqlite3 *db = raw_open();
