@@ -1113,14 +1113,19 @@ static pthread_once_t g_sqlite_once = PTHREAD_ONCE_INIT;
  *  - Memory statistics off: with them on, every sqlite3_malloc and sqlite3_free takes one global
  *    mutex, which the writer thread paid for on each row it wrote; careteamd never reads them.
  *  - Statement journals (the undo log of each job's savepoint, writer.c) stay in memory up to
- *    512 KiB, in chunks of that size, instead of 64 KiB: a job's journal (the pages it changed,
- *    a few dozen KB) then never spills to a temporary file, which SQLite opened and wrote on
- *    nearly every batch, and costs one allocation instead of one per KiB (temp_store = MEMORY
- *    would have kept it in 1 KiB chunks, one malloc each). */
+ *    STMTJRNL_SPILL, in chunks of that size, instead of 64 KiB: a job's journal (the pages it
+ *    changed, a few dozen KB) then never spills to a temporary file, which SQLite opened and
+ *    wrote on nearly every batch, and costs one allocation instead of one per KiB (temp_store =
+ *    MEMORY would have kept it in 1 KiB chunks, one malloc each).
+ *    STMTJRNL_SPILL must stay at or under 128 KiB: a journal that grows past it (a purge, a
+ *    migration) is copied to the file one chunk per write, and SQLite's unix VFS writes at most
+ *    128 KiB per call (seekAndWriteFd masks the length), so a larger chunk fails as SQLITE_FULL,
+ *    "disk full". test_store's purge_of_megabytes_in_one_transaction_succeeds holds it. */
+#define STMTJRNL_SPILL (120 * 1024)
 static void configure_sqlite(void)
 {
     (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-    (void)sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, 512 * 1024);
+    (void)sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, STMTJRNL_SPILL);
 }
 
 int ct_store_open(const char *path, ct_store_mode_t mode, ct_store_t **out, char *errbuf,

@@ -751,6 +751,39 @@ static ct_message_t big_message(const char *client_msg_id, char (*to)[CT_ID_MAX 
     return m;
 }
 
+/* A statement that changes megabytes of existing pages inside a transaction, as `careteamd
+ * purge` does, has an undo log (SQLite's statement journal) far larger than the part kept in
+ * memory; the rest spills to a temporary file. That spill must work: with the in-memory part
+ * set above 128 KiB, SQLite's unix VFS wrote it in one call larger than it writes, and the
+ * purge failed as "disk full". */
+Test(store, purge_of_megabytes_in_one_transaction_succeeds, .fini = cleanup)
+{
+    open_rw();
+    char to[1][CT_ID_MAX + 1] = {"bob"};
+    for (int i = 0; i < 12; i++) {
+        char id[16], *big;
+        snprintf(id, sizeof id, "old-%d", i);
+        ct_message_t m = big_message(id, to, 256 * 1024, &big);
+        uint8_t h[32];
+        hash_of(h, 0xab);
+        ct_message_receipt_t r;
+        int rc = ct_store_message_insert(g_st, &m, h, &r);
+        free(big);
+        cr_assert_eq(rc, 0, "insert %s: %d", id, rc);
+    }
+    ct_purge_counts_t c;
+    cr_assert_eq(ct_store_begin(g_st), 0);
+    cr_assert_eq(ct_store_purge_apply(g_st, 1700000000124, true, &c), 0);
+    cr_assert_eq(ct_store_commit(g_st), 0);
+    cr_assert_eq(c.messages, 12);
+    sqlite3 *db = raw_open();
+    char v[32];
+    raw_query(db, "SELECT max(length(body)) FROM messages", v, sizeof v);
+    sqlite3_close(db);
+    cr_assert_str_eq(v, "0", "every body is gone");
+    finish();
+}
+
 /* A transaction that fits in SQLite's page cache reaches the disk only at COMMIT: the commit
  * must fail with CT_EIO, store nothing, and the handle must work again once space returns
  * (DESIGN.md section 6). */
