@@ -312,6 +312,60 @@ static const char migrate_audit_zone_bits_sql[] =
  */
 static const char migrate_audit_zone_actions_sql[] = "UPDATE audit_zones SET actions = -1;";
 
+/*
+ * Migration 9 -> 10: messages without AUTOINCREMENT. It made SQLite read and rewrite the
+ * sqlite_sequence row on every insert, which was about 10 % of the relay's throughput
+ * (docs/performance.md). What it guarded, that a seq is never reused so that the after_seq
+ * cursors clients keep stay meaningful, now rests on rows never being deleted (a purge blanks
+ * them, ct_store_purge_apply), so that SQLite's newest + 1 is always a new seq; a trigger holds
+ * every writer to it. SQLite cannot drop AUTOINCREMENT in place, so both tables are rebuilt:
+ * recipients first, pointing at the new messages table, so that dropping the old one (an
+ * implicit DELETE under foreign_keys = ON) cascades to nothing. RENAME carries the recipients'
+ * REFERENCES along to the final name. The old tables' rows are copied as they are.
+ */
+#define MESSAGE_COLUMNS                                                                            \
+    "seq, message_id, sender_id, sender_role, client_msg_id, request_hash, participant_id,"        \
+    " subject, body, priority, stored_at_ms, kind, event, payload, withheld"
+static const char migrate_messages_seq_sql[] =
+    "CREATE TABLE messages_v10 ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  message_id TEXT NOT NULL UNIQUE,"
+    "  sender_id TEXT NOT NULL,"
+    "  sender_role INTEGER NOT NULL,"
+    "  client_msg_id TEXT NOT NULL,"
+    "  request_hash BLOB NOT NULL CHECK (length(request_hash) = 32),"
+    "  participant_id TEXT NOT NULL,"
+    "  subject TEXT NOT NULL,"
+    "  body TEXT NOT NULL,"
+    "  priority INTEGER NOT NULL,"
+    "  stored_at_ms INTEGER NOT NULL,"
+    "  kind INTEGER NOT NULL DEFAULT 1,"
+    "  event TEXT NOT NULL DEFAULT '',"
+    "  payload BLOB,"
+    "  withheld TEXT NOT NULL DEFAULT '',"
+    "  UNIQUE (sender_id, client_msg_id)"
+    ");"
+    "INSERT INTO messages_v10 (" MESSAGE_COLUMNS ") SELECT " MESSAGE_COLUMNS
+    " FROM messages ORDER BY seq;"
+    "CREATE TABLE message_recipients_v10 ("
+    "  message_seq INTEGER NOT NULL REFERENCES messages_v10 (seq) ON DELETE CASCADE,"
+    "  member_id TEXT NOT NULL,"
+    "  position INTEGER NOT NULL,"
+    "  delivered_at_ms INTEGER,"
+    "  PRIMARY KEY (message_seq, member_id)"
+    ") WITHOUT ROWID;"
+    "INSERT INTO message_recipients_v10 (message_seq, member_id, position, delivered_at_ms)"
+    " SELECT message_seq, member_id, position, delivered_at_ms FROM message_recipients"
+    " ORDER BY message_seq, member_id;"
+    "DROP TABLE message_recipients;"
+    "DROP TABLE messages;"
+    "ALTER TABLE messages_v10 RENAME TO messages;"
+    "ALTER TABLE message_recipients_v10 RENAME TO message_recipients;"
+    "CREATE INDEX message_recipients_pending ON message_recipients (member_id, message_seq)"
+    "  WHERE delivered_at_ms IS NULL;"
+    "CREATE TRIGGER messages_no_delete BEFORE DELETE ON messages"
+    "  BEGIN SELECT RAISE(ABORT, 'messages are never deleted: a seq must not be reused'); END;";
+
 /* One zone's summary merged into audit_zones (zones_note): ?1 zone, ?2 ?3 times, ?4 actions,
  * ?5..?12 actor words. */
 #define ZONE_MERGE_SQL                                                                             \
@@ -335,7 +389,8 @@ static const migration_t migrations[] = {
             "  created_at_ms INTEGER NOT NULL"
             ");"
             /* AUTOINCREMENT: a seq is never reused, even after the newest message is deleted, so
-             * the after_seq cursors that clients keep stay meaningful. */
+             * the after_seq cursors that clients keep stay meaningful. (Migration 10 drops it
+             * and forbids deletes instead.) */
             "CREATE TABLE messages ("
             "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
             "  message_id TEXT NOT NULL UNIQUE,"
@@ -395,6 +450,8 @@ static const migration_t migrations[] = {
     {.sql = migrate_audit_zone_bits_sql},
     /* 8 -> 9: action bits from a table, not a hash; see its SQL. */
     {.sql = migrate_audit_zone_actions_sql},
+    /* 9 -> 10: messages without AUTOINCREMENT; see its SQL. */
+    {.sql = migrate_messages_seq_sql},
 };
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))

@@ -1373,6 +1373,78 @@ Test(store, fixture_version1_is_migrated_and_its_audit_rows_chained, .fini = cle
     finish();
 }
 
+/*
+ * Migration 10 rebuilds messages and message_recipients without AUTOINCREMENT. From the version
+ * 1 fixture with messages in it (seq 1, 2 and 5: the gap as a deleted message would have left
+ * it), every row and its delivery state survive, the recipients still point at messages, the
+ * next message takes the next seq, and deleting a message is refused from then on.
+ */
+Test(store, migration_10_keeps_messages_and_their_seqs, .fini = cleanup)
+{
+    make_dir();
+    sqlite3 *db = raw_open_create();
+    cr_assert_eq(sqlite3_exec(db, V1_SCHEMA, NULL, NULL, NULL), SQLITE_OK, "%s",
+                 sqlite3_errmsg(db));
+    static const char rows[] =
+        "INSERT INTO messages VALUES"
+        "  (1, 'm-1', 'alice', 2, 'c-1', zeroblob(32), '', 'one', 'body 1', 2, 1700000000001),"
+        "  (2, 'm-2', 'alice', 2, 'c-2', zeroblob(32), '', 'two', 'body 2', 2, 1700000000002),"
+        "  (5, 'm-5', 'alice', 2, 'c-5', zeroblob(32), '', 'five', 'body 5', 2, 1700000000005);"
+        "INSERT INTO message_recipients VALUES (1, 'bob', 0, NULL), (1, 'carol', 1, 1700000000100),"
+        "  (2, 'bob', 0, 1700000000200), (5, 'bob', 0, NULL);";
+    cr_assert_eq(sqlite3_exec(db, rows, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+
+    char err[256];
+    cr_assert_eq(ct_store_open(g_path, CT_STORE_READWRITE, &g_st, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(ct_store_db_version(g_st), ct_store_schema_version());
+
+    db = raw_open();
+    char v[256];
+    raw_query(db,
+              "SELECT instr(upper(sql), 'AUTOINCREMENT') FROM sqlite_schema"
+              " WHERE name = 'messages'",
+              v, sizeof v);
+    cr_assert_str_eq(v, "0", "messages has no AUTOINCREMENT");
+    raw_query(db,
+              "SELECT group_concat(seq || ':' || message_id || ':' || body, ',')"
+              " FROM (SELECT * FROM messages ORDER BY seq)",
+              v, sizeof v);
+    cr_assert_str_eq(v, "1:m-1:body 1,2:m-2:body 2,5:m-5:body 5");
+    raw_query(db,
+              "SELECT group_concat(message_seq || member_id || ifnull(delivered_at_ms, '-'), ',')"
+              " FROM (SELECT * FROM message_recipients ORDER BY 1, 2)",
+              v, sizeof v);
+    cr_assert_str_eq(v, "1bob-,1carol1700000000100,2bob1700000000200,5bob-");
+    raw_query(db,
+              "SELECT \"table\" || ':' || \"to\" FROM pragma_foreign_key_list("
+              "'message_recipients')",
+              v, sizeof v);
+    cr_assert_str_eq(v, "messages:seq", "the recipients' foreign key follows the rename");
+    raw_query(db,
+              "SELECT count(*) FROM sqlite_schema WHERE name LIKE '%_v10'"
+              " OR name = 'message_recipients_pending'",
+              v, sizeof v);
+    cr_assert_str_eq(v, "1", "no table left behind, the pending index rebuilt");
+
+    ct_message_t page[4];
+    cr_assert_eq(ct_store_inbox_page(g_st, "bob", 0, page, 4), 2, "bob's two pending messages");
+    cr_assert_eq(page[0].seq, 1);
+    cr_assert_eq(page[1].seq, 5);
+    ct_message_clear(&page[0]);
+    ct_message_clear(&page[1]);
+    char to[1][CT_ID_MAX + 1] = {"bob"};
+    cr_assert_eq(insert("c-6", to, 1).seq, 6, "the next seq follows the newest");
+
+    int rc = sqlite3_exec(db, "DELETE FROM messages WHERE seq = 6", NULL, NULL, NULL);
+    cr_assert_eq(sqlite3_extended_errcode(db), SQLITE_CONSTRAINT_TRIGGER, "delete: %d %s", rc,
+                 sqlite3_errmsg(db));
+    raw_query(db, "SELECT count(*) FROM pragma_foreign_key_check", v, sizeof v);
+    cr_assert_str_eq(v, "0");
+    sqlite3_close(db);
+    finish();
+}
+
 static int collect_cp(const ct_audit_checkpoint_t *cp, void *arg)
 {
     int64_t *seqs = arg;
@@ -1751,7 +1823,7 @@ Test(store, migration_7_summarises_the_zones_of_an_existing_log, .fini = cleanup
               sizeof index);
     raw_query(db, "SELECT count(*) FROM audit_zones", zones, sizeof zones);
     sqlite3_close(db);
-    cr_assert_str_eq(version, "9");
+    cr_assert_eq(atoi(version), ct_store_schema_version());
     cr_assert_str_eq(index, "0", "audit_time is dropped");
     cr_assert_str_eq(zones, "4", "3,500 rows make four zones");
     ct_audit_filter_t f = {.since_ms = log->time[1500], .until_ms = log->time[2500], .outcome = -1};
