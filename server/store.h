@@ -402,6 +402,9 @@ int ct_store_message_find(ct_store_t *st, const char *sender_id, const char *cli
  * Stores a message and one pending delivery row per recipient. m->message_id, stored_at_ms and
  * the other fields are the caller's; request_hash identifies the request's content for
  * idempotent resends. Fills out->seq. CT_EEXISTS if (sender, client_msg_id) is taken.
+ * All or nothing: outside a savepoint the insert undoes itself on error. Inside the caller's
+ * savepoint (ct_store_savepoint) a failed insert may leave part of the message there, and the
+ * caller rolls that savepoint back, as the writer does for a failed job.
  */
 int ct_store_message_insert(ct_store_t *st, const ct_message_t *m, const uint8_t request_hash[32],
                             ct_message_receipt_t *out);

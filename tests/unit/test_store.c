@@ -520,6 +520,42 @@ Test(store, message_duplicate_recipient_is_invalid_and_stores_nothing, .fini = c
     finish();
 }
 
+/* The same failure in a transaction: with no savepoint open the insert still undoes itself and
+ * the transaction goes on; inside the caller's savepoint (a writer job's) rolling that savepoint
+ * back undoes it, and what came before the savepoint stays. */
+Test(store, failed_insert_in_a_transaction_is_undone_by_itself_or_by_the_savepoint, .fini = cleanup)
+{
+    open_rw();
+    char twice[2][CT_ID_MAX + 1] = {"bob", "bob"};
+    char once[1][CT_ID_MAX + 1] = {"bob"};
+    uint8_t h[32];
+    hash_of(h, 0xab);
+    ct_message_receipt_t r;
+
+    cr_assert_eq(ct_store_begin(g_st), 0);
+    ct_message_t bad = message("bad-1", twice, 2);
+    cr_assert_eq(ct_store_message_insert(g_st, &bad, h, &r), CT_EINVAL);
+    insert("good-1", once, 1);
+    cr_assert_eq(ct_store_savepoint(g_st), 0);
+    bad = message("bad-2", twice, 2);
+    cr_assert_eq(ct_store_message_insert(g_st, &bad, h, &r), CT_EINVAL);
+    cr_assert_eq(ct_store_rollback_to(g_st), 0);
+    cr_assert_eq(ct_store_savepoint(g_st), 0);
+    insert("good-2", once, 1);
+    cr_assert_eq(ct_store_release(g_st), 0);
+    cr_assert_eq(ct_store_commit(g_st), 0);
+
+    cr_assert_not(stored("bad-1"));
+    cr_assert_not(stored("bad-2"));
+    cr_assert(stored("good-1"));
+    cr_assert(stored("good-2"));
+    ct_message_t page[4];
+    cr_assert_eq(ct_store_inbox_page(g_st, "bob", 0, page, 4), 2, "no stray delivery row");
+    ct_message_clear(&page[0]);
+    ct_message_clear(&page[1]);
+    finish();
+}
+
 Test(store, inbox_page_returns_full_messages_oldest_first, .fini = cleanup)
 {
     open_rw();
