@@ -45,6 +45,9 @@ struct ct_writer {
     /* Writer thread only: after a failed log checkpoint, no new try before this many pages wait
      * (a disk that refuses every checkpoint must not get one, and a log line, per batch). */
     int64_t log_retry_at;
+    /* Writer thread only: a failed job's part could not be undone (ROLLBACK TO failed with the
+     * transaction still open), so nothing of the running batch may commit. */
+    bool batch_broken;
     /* Loop thread only: see ct_writer_on_audit. */
     void (*on_audit)(void *arg);
     void *on_audit_arg;
@@ -147,7 +150,13 @@ static void run_one(ct_writer_t *w, ct_job_t *job, const ct_writer_env_t *env)
     }
     /* The job failed: undo its part, and keep a record of the refusal. */
     job->result = r;
-    (void)ct_store_rollback_to(w->st);
+    if (ct_store_rollback_to(w->st) != 0) {
+        /* Its part (a half-written message, say) is still in the transaction: the whole batch
+         * must go (run_batch), not only this job. */
+        ct_log_error("store.job_undo_failed", "job_code=%s", ct_errname(r));
+        w->batch_broken = true;
+        return;
+    }
     if (job->has_audit && r != CT_EIO) {
         if (job->audit.outcome == CT_AUDIT_SUCCESS)
             ct_audit_rec_fail(&job->audit, r, NULL);
@@ -155,16 +164,24 @@ static void run_one(ct_writer_t *w, ct_job_t *job, const ct_writer_env_t *env)
     }
 }
 
-/* Runs one batch in one transaction. On a failed BEGIN or COMMIT every job fails with CT_EIO
- * (or the store's error): nothing of the batch is stored. */
+/* Runs one batch in one transaction. On a failed BEGIN or COMMIT, or a failed job whose part
+ * could not be undone, every job fails with CT_EIO (or the store's error): nothing of the batch
+ * is stored. */
 static int run_batch(ct_writer_t *w, ct_job_t *batch)
 {
     ct_writer_env_t env = {.ids = &w->ids, .now_ms = ct_now_ms()};
     bool checkpointed = false;
     int r = ct_store_begin(w->st);
     if (r == 0) {
-        for (ct_job_t *j = batch; j != NULL; j = j->next)
+        for (ct_job_t *j = batch; j != NULL && !w->batch_broken; j = j->next)
             run_one(w, j, &env);
+        if (w->batch_broken) {
+            (void)ct_store_rollback(w->st);
+            w->batch_broken = false;
+            r = CT_EIO;
+        }
+    }
+    if (r == 0) {
         if (w->signer != NULL)
             checkpoint_in_txn(w, env.now_ms, false, &checkpointed);
         r = ct_store_commit(w->st);

@@ -25,6 +25,7 @@ typedef struct test_job {
     ct_job_t job; /* first member */
     int index;
     bool fail_after_insert; /* apply inserts, then fails: its insert must be undone */
+    bool undo_breaks;       /* and first ends the job's savepoint, so the undo itself fails */
 } test_job_t;
 
 typedef struct fixture {
@@ -68,6 +69,8 @@ static int apply_insert(ct_job_t *job, ct_store_t *st, const ct_writer_env_t *en
     snprintf(m.id, sizeof m.id, "member%03d", t->index);
     snprintf(m.display_name, sizeof m.display_name, "Member %d", t->index);
     int r = ct_store_member_add(st, &m);
+    if (r == 0 && t->undo_breaks)
+        r = ct_store_release(st) == 0 ? CT_ECONFLICT : CT_EINTERNAL;
     if (r == 0 && t->fail_after_insert)
         return CT_ECONFLICT;
     return r;
@@ -81,7 +84,7 @@ static void on_done(ct_job_t *job)
     free(t);
 }
 
-static void submit(int index, bool fail_after_insert)
+static test_job_t *make_job(int index, bool fail_after_insert)
 {
     test_job_t *t = calloc(1, sizeof *t);
     cr_assert_not_null(t);
@@ -91,7 +94,13 @@ static void submit(int index, bool fail_after_insert)
     t->job.done = on_done;
     t->job.has_audit = true;
     ct_audit_rec_init(&t->job.audit, NULL, "test.insert");
-    ct_writer_submit(F.w, &t->job);
+    return t;
+}
+
+/* Queues job `index` (see test_job_t). */
+static void submit(int index, bool fail_after_insert)
+{
+    ct_writer_submit(F.w, &make_job(index, fail_after_insert)->job);
 }
 
 static void run_until_done(int n)
@@ -170,6 +179,33 @@ Test(writer, a_failed_job_is_undone_alone_and_audited_as_refused)
     cr_assert_not(member_exists(1), "the failed job's own write is rolled back");
     cr_assert(member_exists(2), "jobs after a failed one in the same batch still commit");
     cr_assert_eq(audit_rows("test.insert"), 3, "the refusal is audited too");
+    finish();
+}
+
+/* A failed job whose part cannot be undone (here its apply has ended its own savepoint, as a
+ * failing ROLLBACK TO would leave it) must not let that part commit with the rest of its batch:
+ * the whole batch fails, and every job says so truthfully. */
+Test(writer, a_job_that_cannot_be_undone_fails_its_whole_batch)
+{
+    start();
+    submit(0, false);
+    test_job_t *t = make_job(1, false);
+    t->undo_breaks = true;
+    ct_writer_submit(F.w, &t->job);
+    submit(2, false);
+    run_until_done(3);
+    cr_assert_neq(F.results[1], 0);
+    cr_assert_not(member_exists(1), "the part that could not be undone is not committed");
+    for (int i = 0; i < 3; i += 2)
+        cr_assert_eq(F.results[i] == 0, member_exists(i) != 0,
+                     "job %d: result %d agrees with what is stored", i, F.results[i]);
+    ct_writer_stats_t st;
+    ct_writer_stats(F.w, &st);
+    cr_assert_geq(st.failed_commits, 1);
+    submit(3, false);
+    run_until_done(4);
+    cr_assert_eq(F.results[3], 0, "the writer goes on after the failed batch");
+    cr_assert(member_exists(3));
     finish();
 }
 
