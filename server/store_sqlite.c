@@ -315,13 +315,15 @@ static const char migrate_audit_zone_actions_sql[] = "UPDATE audit_zones SET act
 /*
  * Migration 9 -> 10: messages without AUTOINCREMENT. It made SQLite read and rewrite the
  * sqlite_sequence row on every insert, which was about 10 % of the relay's throughput
- * (docs/performance.md). What it guarded, that a seq is never reused so that the after_seq
- * cursors clients keep stay meaningful, now rests on rows never being deleted (a purge blanks
- * them, ct_store_purge_apply), so that SQLite's newest + 1 is always a new seq; a trigger holds
- * every writer to it. SQLite cannot drop AUTOINCREMENT in place, so both tables are rebuilt:
- * recipients first, pointing at the new messages table, so that dropping the old one (an
- * implicit DELETE under foreign_keys = ON) cascades to nothing. RENAME carries the recipients'
- * REFERENCES along to the final name. The old tables' rows are copied as they are.
+ * (docs/performance.md). What it guarded, that a committed seq is never reused (the inbox
+ * replay pages by seq), now rests on rows never being deleted (a purge blanks them,
+ * ct_store_purge_apply), so that SQLite's newest + 1 is always a new seq; a trigger holds every
+ * writer to it. (Only a database whose newest messages were deleted by hand, which no careteamd
+ * ever did, loses numbers above its newest row with sqlite_sequence.) SQLite cannot drop
+ * AUTOINCREMENT in place, so both tables are rebuilt: recipients first, pointing at the new
+ * messages table, so that dropping the old one (an implicit DELETE under foreign_keys = ON)
+ * cascades to nothing. RENAME carries the recipients' REFERENCES along to the final name. The old
+ * tables' rows are copied as they are.
  */
 #define MESSAGE_COLUMNS                                                                            \
     "seq, message_id, sender_id, sender_role, client_msg_id, request_hash, participant_id,"        \
@@ -1089,11 +1091,25 @@ static int enable_wal(ct_store_t *st)
 }
 
 /*
+ * A migration that rebuilds a table (10) writes the whole table into the write-ahead log, and a
+ * serving daemon only ever runs PASSIVE checkpoints, which leave the file at its largest: give
+ * that disk space back now. Best effort: busy while another process reads, which only costs the
+ * space until the last connection closes.
+ */
+static void log_back_after_migration(ct_store_t *st)
+{
+    int err = ct_store_wal_truncate(st);
+    if (err != 0)
+        ct_log_warn("store.migrate_log_kept", "code=%s", ct_errname(err));
+}
+
+/*
  * Applies the migrations the database lacks, one transaction each. The version is read again
  * under the write lock, so two processes opening the same new file do not both migrate it.
  */
 static int migrate(ct_store_t *st, const char *path, char *errbuf, size_t errlen)
 {
+    bool migrated = false;
     for (;;) {
         int err = exec_stmt(st, STMT_BEGIN, "migrate.begin");
         if (err != 0) {
@@ -1108,6 +1124,8 @@ static int migrate(ct_store_t *st, const char *path, char *errbuf, size_t errlen
             if (v < 0)
                 set_errbuf(errbuf, errlen, "%s: cannot read the schema version: %s", path,
                            sqlite3_errmsg(st->db));
+            if (v >= 0 && migrated)
+                log_back_after_migration(st);
             return v < 0 ? v : 0;
         }
         char bump[64];
@@ -1128,6 +1146,7 @@ static int migrate(ct_store_t *st, const char *path, char *errbuf, size_t errlen
             return err;
         }
         ct_log_info("store.migrated", "version=%d", v + 1);
+        migrated = true;
     }
 }
 
@@ -1174,11 +1193,13 @@ static pthread_once_t g_sqlite_once = PTHREAD_ONCE_INIT;
  *    changed, a few dozen KB) then never spills to a temporary file, which SQLite opened and
  *    wrote on nearly every batch, and costs one allocation instead of one per KiB (temp_store =
  *    MEMORY would have kept it in 1 KiB chunks, one malloc each).
- *    STMTJRNL_SPILL must stay at or under 128 KiB: a journal that grows past it (a purge, a
- *    migration) is copied to the file one chunk per write, and SQLite's unix VFS writes at most
- *    128 KiB per call (seekAndWriteFd masks the length), so a larger chunk fails as SQLITE_FULL,
- *    "disk full". test_store's purge_of_megabytes_in_one_transaction_succeeds holds it. */
+ *    STMTJRNL_SPILL must stay under 128 KiB: a journal that grows past it (a purge, a migration)
+ *    is copied to the file one chunk per write, and SQLite's unix VFS writes at most 131,071
+ *    bytes per call (seekAndWriteFd masks the length with 0x1ffff), so a larger chunk fails as
+ *    SQLITE_FULL, "disk full". test_store's purge_of_megabytes_in_one_transaction_succeeds
+ *    holds it. */
 #define STMTJRNL_SPILL (120 * 1024)
+_Static_assert(STMTJRNL_SPILL <= 0x1ffff, "SQLite's unix VFS cannot write a larger chunk at once");
 static void configure_sqlite(void)
 {
     (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);

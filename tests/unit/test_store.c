@@ -1434,6 +1434,11 @@ Test(store, migration_10_keeps_messages_and_their_seqs, .fini = cleanup)
     char err[256];
     cr_assert_eq(ct_store_open(g_path, CT_STORE_READWRITE, &g_st, err, sizeof err), 0, "%s", err);
     cr_assert_eq(ct_store_db_version(g_st), ct_store_schema_version());
+    char wal[4200];
+    snprintf(wal, sizeof wal, "%s-wal", g_path);
+    struct stat sb;
+    cr_assert(stat(wal, &sb) != 0 || sb.st_size == 0,
+              "the log the migrations wrote is given back: %lld bytes", (long long)sb.st_size);
 
     db = raw_open();
     char v[256];
