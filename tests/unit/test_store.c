@@ -1486,6 +1486,73 @@ Test(store, migration_10_keeps_messages_and_their_seqs, .fini = cleanup)
     finish();
 }
 
+/* Every column the migrations since version 1 gave messages (kind, event, payload, withheld)
+ * survives migration 10 too: a current database is put back into the shape of version 9
+ * (messages with AUTOINCREMENT) and opened again; a dump of every row and column is the same
+ * before and after. */
+#define MESSAGE_DUMP_SQL                                                                           \
+    "SELECT group_concat(line, '|') FROM (SELECT seq || ',' || message_id || ',' || sender_id"     \
+    " || ',' || sender_role || ',' || client_msg_id || ',' || hex(request_hash) || ','"            \
+    " || participant_id || ',' || subject || ',' || body || ',' || priority || ','"                \
+    " || stored_at_ms || ',' || kind || ',' || event || ',' || ifnull(hex(payload), 'NULL')"       \
+    " || ',' || withheld AS line FROM messages ORDER BY seq)"
+Test(store, migration_10_keeps_every_column_of_version_9, .fini = cleanup)
+{
+    open_rw();
+    char to[2][CT_ID_MAX + 1] = {"bob", "carol"};
+    insert("text-1", to, 2);
+    ct_message_t ev = message("event-1", to, 1);
+    static uint8_t snapshot[] = {0x0a, 0x0b, 0x00, 0x0c};
+    ev.kind = CT_MSG_REFERRAL;
+    snprintf(ev.event, sizeof ev.event, "referral.create");
+    ev.payload = snapshot;
+    ev.payload_len = sizeof snapshot;
+    ev.withheld = (char *)"carol";
+    uint8_t h[32];
+    hash_of(h, 0x5c);
+    ct_message_receipt_t r;
+    cr_assert_eq(ct_store_message_insert(g_st, &ev, h, &r), 0);
+    ct_store_close(g_st);
+    g_st = NULL;
+
+    sqlite3 *db = raw_open();
+    char before[2048], after[2048];
+    raw_query(db, MESSAGE_DUMP_SQL, before, sizeof before);
+    cr_assert_not_null(strstr(before, "referral.create,0A0B000C,carol"), "%s", before);
+    static const char to_version9[] =
+        "BEGIN;"
+        "CREATE TABLE m9 (seq INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL UNIQUE,"
+        "  sender_id TEXT NOT NULL, sender_role INTEGER NOT NULL, client_msg_id TEXT NOT NULL,"
+        "  request_hash BLOB NOT NULL CHECK (length(request_hash) = 32),"
+        "  participant_id TEXT NOT NULL, subject TEXT NOT NULL, body TEXT NOT NULL,"
+        "  priority INTEGER NOT NULL, stored_at_ms INTEGER NOT NULL,"
+        "  kind INTEGER NOT NULL DEFAULT 1, event TEXT NOT NULL DEFAULT '', payload BLOB,"
+        "  withheld TEXT NOT NULL DEFAULT '', UNIQUE (sender_id, client_msg_id));"
+        "INSERT INTO m9 SELECT * FROM messages;"
+        "DROP TRIGGER messages_no_delete;"
+        "DROP TABLE messages;"
+        "ALTER TABLE m9 RENAME TO messages;"
+        "PRAGMA user_version = 9;"
+        "COMMIT;";
+    cr_assert_eq(sqlite3_exec(db, to_version9, NULL, NULL, NULL), SQLITE_OK, "%s",
+                 sqlite3_errmsg(db));
+    sqlite3_close(db);
+
+    char err[256];
+    cr_assert_eq(ct_store_open(g_path, CT_STORE_READWRITE, &g_st, err, sizeof err), 0, "%s", err);
+    db = raw_open();
+    raw_query(db, MESSAGE_DUMP_SQL, after, sizeof after);
+    char v[64];
+    raw_query(db,
+              "SELECT instr(upper(sql), 'AUTOINCREMENT') FROM sqlite_schema"
+              " WHERE name = 'messages'",
+              v, sizeof v);
+    sqlite3_close(db);
+    cr_assert_str_eq(v, "0", "migrated again");
+    cr_assert_str_eq(after, before);
+    finish();
+}
+
 static int collect_cp(const ct_audit_checkpoint_t *cp, void *arg)
 {
     int64_t *seqs = arg;
