@@ -397,28 +397,45 @@ typedef struct load {
     char error[256]; /* why it stopped early; "" if it did not */
 } load_t;
 
+/* Sends message i ("load-%05d") from s to th.lee; true when it is acknowledged, else the reason
+ * in error. */
+static bool send_one(ct_sync_t *s, int i, char *error, size_t len)
+{
+    const char *to[] = {"th.lee"};
+    char cmid[32], body[64];
+    snprintf(cmid, sizeof cmid, "load-%05d", i);
+    snprintf(body, sizeof body, "load message %d", i);
+    ct_send_args_t a = {.client_msg_id = cmid, .to = to, .n_to = 1, .body = body};
+    Careteam__V1__Envelope *resp = NULL;
+    int rc = ct_sync_send_message(s, &a, CALL_MS, &resp);
+    bool acked = rc == 0 && resp->body_case == CARETEAM__V1__ENVELOPE__BODY_ACK;
+    if (!acked)
+        snprintf(error, len, "%s: %s %s", cmid, ct_errname(rc),
+                 rc == 0 ? ct_response_message(resp) : ct_sync_last_error(s));
+    ct_envelope_free(resp);
+    return acked;
+}
+
 static void *load_run(void *arg)
 {
     load_t *l = arg;
-    const char *to[] = {"th.lee"};
     int64_t deadline = ct_test_now_ms() + LOAD_MAX_MS;
     for (int i = 0; i < LOAD_MAX && !atomic_load(&l->stop) && ct_test_now_ms() < deadline; i++) {
-        char cmid[32], body[64];
-        snprintf(cmid, sizeof cmid, "load-%05d", i);
-        snprintf(body, sizeof body, "load message %d", i);
-        ct_send_args_t a = {.client_msg_id = cmid, .to = to, .n_to = 1, .body = body};
-        Careteam__V1__Envelope *resp = NULL;
-        int rc = ct_sync_send_message(l->s, &a, CALL_MS, &resp);
-        bool acked = rc == 0 && resp->body_case == CARETEAM__V1__ENVELOPE__BODY_ACK;
-        if (!acked)
-            snprintf(l->error, sizeof l->error, "%s: %s %s", cmid, ct_errname(rc),
-                     rc == 0 ? ct_response_message(resp) : ct_sync_last_error(l->s));
-        ct_envelope_free(resp);
-        if (!acked)
+        if (!send_one(l->s, i, l->error, sizeof l->error))
             break;
         atomic_store(&l->acked, i + 1);
     }
     return NULL;
+}
+
+/* Sends messages first .. first+n-1 as dr.ahmed, each acknowledged, and closes. */
+static void send_acked(int first, int n)
+{
+    ct_sync_t *s = ct_test_connect(&g_d, "dr.ahmed");
+    char error[256];
+    for (int i = first; i < first + n; i++)
+        cr_assert(send_one(s, i, error, sizeof error), "%s", error);
+    ct_sync_close(s);
 }
 
 static void wait_acked(load_t *l, int want)
@@ -546,6 +563,52 @@ Test(ops, backup_under_load_then_restore_keeps_every_acked_message)
     r = run("restore", backup, copy, NULL);
     cr_expect_eq(r.status, 1);
     expect_all("stderr", r.err, "careteam.db.before-restore exists", NULL);
+    run_free(&r);
+    ct_test_daemon_cleanup(&g_d);
+    ct_test_leak_check();
+}
+
+/* A backup from before migration 10 (messages with AUTOINCREMENT) is brought to the current
+ * schema by restore, with every message, and the daemon serves from it and stores new ones. */
+Test(ops, restore_brings_a_version_9_backup_to_the_current_schema)
+{
+    ct_test_daemon_launch(&g_d, NULL);
+    char backup[4200], live_db[4300];
+    snprintf(backup, sizeof backup, "%s/v9.db", g_d.dir);
+    snprintf(live_db, sizeof live_db, "%s/careteam.db", g_d.data);
+    send_acked(0, 10);
+    cr_assert_eq(ct_test_daemon_stop(&g_d), 0);
+    long version = db_count(live_db, "PRAGMA user_version", NULL);
+    run_result_t r = run("backup", g_d.data, backup, NULL);
+    cr_assert_eq(r.status, 0, "backup: %s", r.err);
+    run_free(&r);
+    long sent = db_count(backup, "SELECT count(*) FROM messages", NULL);
+    cr_assert_geq(sent, 10);
+
+    sqlite3 *db = NULL;
+    cr_assert_eq(sqlite3_open_v2(backup, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db, CT_TEST_MESSAGES_TO_VERSION9_SQL, NULL, NULL, NULL), SQLITE_OK,
+                 "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+    cr_assert_eq(db_count(backup, "PRAGMA user_version", NULL), 9);
+
+    r = run("restore", backup, g_d.data, NULL);
+    cr_expect_eq(r.status, 0, "restore exit %d: %s", r.status, r.err);
+    run_free(&r);
+    cr_expect_eq(db_count(live_db, "PRAGMA user_version", NULL), version);
+    cr_expect_eq(db_count(live_db,
+                          "SELECT instr(upper(sql), 'AUTOINCREMENT') FROM sqlite_schema"
+                          " WHERE name = 'messages'",
+                          NULL),
+                 0, "migrated");
+    cr_expect_eq(db_count(live_db, "SELECT count(*) FROM messages", NULL), sent);
+
+    ct_test_daemon_start(&g_d);
+    send_acked(1000, 3);
+    cr_assert_eq(ct_test_daemon_stop(&g_d), 0);
+    cr_expect_eq(db_count(live_db, "SELECT count(*) FROM messages", NULL), sent + 3);
+    r = run("audit", "verify", g_d.data, NULL);
+    cr_expect_eq(r.status, 0, "the restored log verifies: %s %s", r.out, r.err);
     run_free(&r);
     ct_test_daemon_cleanup(&g_d);
     ct_test_leak_check();

@@ -54,4 +54,24 @@ void ct_test_copy_file(const char *from, const char *to, mode_t mode);
  * keeping it NUL-terminated; the caller frees *buf. Asserts on allocation failure. */
 void ct_test_append(char **buf, size_t *len, const char *data, size_t n);
 
+/* SQL that puts a current database's messages table back into the shape of schema version 9
+ * (seq AUTOINCREMENT, no messages_no_delete trigger) and sets user_version 9, so that opening it
+ * read-write runs migration 10 again (server/store_sqlite.c). Run it with foreign keys off (a
+ * plain sqlite3_open). */
+#define CT_TEST_MESSAGES_TO_VERSION9_SQL                                                           \
+    "BEGIN;"                                                                                       \
+    "CREATE TABLE m9 (seq INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL UNIQUE,"     \
+    "  sender_id TEXT NOT NULL, sender_role INTEGER NOT NULL, client_msg_id TEXT NOT NULL,"        \
+    "  request_hash BLOB NOT NULL CHECK (length(request_hash) = 32),"                              \
+    "  participant_id TEXT NOT NULL, subject TEXT NOT NULL, body TEXT NOT NULL,"                   \
+    "  priority INTEGER NOT NULL, stored_at_ms INTEGER NOT NULL,"                                  \
+    "  kind INTEGER NOT NULL DEFAULT 1, event TEXT NOT NULL DEFAULT '', payload BLOB,"             \
+    "  withheld TEXT NOT NULL DEFAULT '', UNIQUE (sender_id, client_msg_id));"                     \
+    "INSERT INTO m9 SELECT * FROM messages;"                                                       \
+    "DROP TRIGGER messages_no_delete;"                                                             \
+    "DROP TABLE messages;"                                                                         \
+    "ALTER TABLE m9 RENAME TO messages;"                                                           \
+    "PRAGMA user_version = 9;"                                                                     \
+    "COMMIT;"
+
 #endif

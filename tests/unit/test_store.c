@@ -1519,23 +1519,8 @@ Test(store, migration_10_keeps_every_column_of_version_9, .fini = cleanup)
     char before[2048], after[2048];
     raw_query(db, MESSAGE_DUMP_SQL, before, sizeof before);
     cr_assert_not_null(strstr(before, "referral.create,0A0B000C,carol"), "%s", before);
-    static const char to_version9[] =
-        "BEGIN;"
-        "CREATE TABLE m9 (seq INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL UNIQUE,"
-        "  sender_id TEXT NOT NULL, sender_role INTEGER NOT NULL, client_msg_id TEXT NOT NULL,"
-        "  request_hash BLOB NOT NULL CHECK (length(request_hash) = 32),"
-        "  participant_id TEXT NOT NULL, subject TEXT NOT NULL, body TEXT NOT NULL,"
-        "  priority INTEGER NOT NULL, stored_at_ms INTEGER NOT NULL,"
-        "  kind INTEGER NOT NULL DEFAULT 1, event TEXT NOT NULL DEFAULT '', payload BLOB,"
-        "  withheld TEXT NOT NULL DEFAULT '', UNIQUE (sender_id, client_msg_id));"
-        "INSERT INTO m9 SELECT * FROM messages;"
-        "DROP TRIGGER messages_no_delete;"
-        "DROP TABLE messages;"
-        "ALTER TABLE m9 RENAME TO messages;"
-        "PRAGMA user_version = 9;"
-        "COMMIT;";
-    cr_assert_eq(sqlite3_exec(db, to_version9, NULL, NULL, NULL), SQLITE_OK, "%s",
-                 sqlite3_errmsg(db));
+    cr_assert_eq(sqlite3_exec(db, CT_TEST_MESSAGES_TO_VERSION9_SQL, NULL, NULL, NULL), SQLITE_OK,
+                 "%s", sqlite3_errmsg(db));
     sqlite3_close(db);
 
     char err[256];
