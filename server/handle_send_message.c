@@ -246,7 +246,8 @@ static int apply_circle_of_care(send_job_t *j, ct_store_t *st)
         return CT_EFORBIDDEN;
     }
     size_t kept = 0, withheld_len = 0;
-    char withheld[sizeof j->receipt.withheld] = "";
+    char withheld[sizeof j->receipt.withheld]; /* not = "": that zeroes all 4 KiB */
+    withheld[0] = '\0';
     for (size_t i = 0; i < msg->n_to; i++) {
         r = ct_wf_relation(st, msg->participant_id, msg->to[i], &rel);
         if (r != 0)

@@ -1777,10 +1777,11 @@ int ct_store_message_insert(ct_store_t *st, const ct_message_t *m, const uint8_t
             exec_stmt(st, STMT_ROLLBACK, "message_insert.rollback");
         return err;
     }
-    memset(out, 0, sizeof *out);
+    /* Field by field, not memset: withheld is 4 KiB and this runs once per message. */
     out->seq = seq;
     memcpy(out->message_id, m->message_id, sizeof out->message_id);
     out->stored_at_ms = m->stored_at_ms;
+    out->withheld[0] = '\0';
     if (m->withheld != NULL)
         memcpy(out->withheld, m->withheld, strlen(m->withheld) + 1); /* checked on entry */
     return 0;
