@@ -111,7 +111,7 @@ void ct_dispatch_delivery_rec(ct_audit_rec_t *rec, const ct_session_t *s, const 
     ct_audit_rec_init(rec, s, "message.deliver");
     ct_audit_rec_object(rec, "message", message_id);
     ct_text_copy(rec->participant_id, sizeof rec->participant_id, participant_id);
-    ct_text_copy(rec->detail, sizeof rec->detail, detail != NULL ? detail : "");
+    ct_text_copy(rec->detail, sizeof rec->detail, detail);
 }
 
 int ct_dispatch_delivery_append(ct_store_t *st, const ct_writer_env_t *env, ct_audit_rec_t *rec)

@@ -2974,7 +2974,7 @@ static int checkpoint_from_row(sqlite3_stmt *s, void *out)
     bool head = col_fixed_blob(s, 1, cp->head, CT_AUDIT_HASH_LEN);
     bool sig = col_fixed_blob(s, 3, cp->sig, CT_AUDIT_SIG_LEN);
     const char *id = text ? (const char *)sqlite3_column_text(s, 4) : NULL;
-    ct_text_copy(cp->key_id, sizeof cp->key_id, id != NULL ? id : "");
+    ct_text_copy(cp->key_id, sizeof cp->key_id, id);
     if (!ints)
         cp->malformed = "its seq or time is not an integer";
     else if (!head)

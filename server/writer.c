@@ -45,9 +45,6 @@ struct ct_writer {
     /* Writer thread only: after a failed log checkpoint, no new try before this many pages wait
      * (a disk that refuses every checkpoint must not get one, and a log line, per batch). */
     int64_t log_retry_at;
-    /* Writer thread only: a failed job's part could not be undone (ROLLBACK TO failed with the
-     * transaction still open), so nothing of the running batch may commit. */
-    bool batch_broken;
     /* Loop thread only: see ct_writer_on_audit. */
     void (*on_audit)(void *arg);
     void *on_audit_arg;
@@ -120,7 +117,9 @@ static void run_checkpoint(ct_writer_t *w, bool force)
     }
 }
 
-static void run_one(ct_writer_t *w, ct_job_t *job, const ct_writer_env_t *env)
+/* Runs one job inside the batch's transaction and sets its result. Returns false when the job
+ * failed and its part could not be undone: then nothing of the batch may commit. */
+static bool run_one(ct_writer_t *w, ct_job_t *job, const ct_writer_env_t *env)
 {
     if (job->apply == NULL) {
         /* An audit row alone (a delivery, a refusal) is one INSERT, which SQLite undoes by itself
@@ -129,7 +128,7 @@ static void run_one(ct_writer_t *w, ct_job_t *job, const ct_writer_env_t *env)
         if (job->has_audit)
             seq = ct_audit_rec_append(w->st, &job->audit);
         job->result = seq < 0 ? (int)seq : 0;
-        return;
+        return true;
     }
     int r = ct_store_savepoint(w->st);
     if (r == 0 && job->apply != NULL)
@@ -145,23 +144,23 @@ static void run_one(ct_writer_t *w, ct_job_t *job, const ct_writer_env_t *env)
         r = ct_store_release(w->st);
         if (r == 0) {
             job->result = 0;
-            return;
+            return true;
         }
     }
     /* The job failed: undo its part, and keep a record of the refusal. */
     job->result = r;
     if (ct_store_rollback_to(w->st) != 0) {
         /* Its part (a half-written message, say) is still in the transaction: the whole batch
-         * must go (run_batch), not only this job. */
+         * must go, not only this job. */
         ct_log_error("store.job_undo_failed", "job_code=%s", ct_errname(r));
-        w->batch_broken = true;
-        return;
+        return false;
     }
     if (job->has_audit && r != CT_EIO) {
         if (job->audit.outcome == CT_AUDIT_SUCCESS)
             ct_audit_rec_fail(&job->audit, r, NULL);
         (void)ct_audit_rec_append(w->st, &job->audit);
     }
+    return true;
 }
 
 /* Runs one batch in one transaction. On a failed BEGIN or COMMIT, or a failed job whose part
@@ -172,14 +171,12 @@ static int run_batch(ct_writer_t *w, ct_job_t *batch)
     ct_writer_env_t env = {.ids = &w->ids, .now_ms = ct_now_ms()};
     bool checkpointed = false;
     int r = ct_store_begin(w->st);
-    if (r == 0) {
-        for (ct_job_t *j = batch; j != NULL && !w->batch_broken; j = j->next)
-            run_one(w, j, &env);
-        if (w->batch_broken) {
-            (void)ct_store_rollback(w->st);
-            w->batch_broken = false;
-            r = CT_EIO;
-        }
+    bool undoable = true;
+    for (ct_job_t *j = batch; r == 0 && undoable && j != NULL; j = j->next)
+        undoable = run_one(w, j, &env);
+    if (!undoable) {
+        (void)ct_store_rollback(w->st);
+        r = CT_EIO;
     }
     if (r == 0) {
         if (w->signer != NULL)
