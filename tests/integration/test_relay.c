@@ -604,6 +604,43 @@ Test(relay, resend_different_content_conflict)
     ct_test_daemon_finish(&g_d);
 }
 
+/* A resend is answered with its original receipt even when the message could not be sent today:
+ * its recipient has been deactivated since. The refusal is only for new messages, and a resend
+ * with other content is still a CONFLICT. The duplicate is not audited as a refusal. */
+Test(relay, resend_after_recipient_deactivated_is_still_duplicate)
+{
+    ct_test_daemon_launch(&g_d, NULL);
+    ct_sync_t *ahmed = connect_idle("dr.ahmed");
+    char id[37];
+    send_acked(ahmed, "before-deactivate", "pw.kim", "sent while pw.kim was active", id);
+    cr_assert_eq(ct_test_careteamd(&g_d, "deactivate", g_d.data, "--id", "pw.kim", NULL), 0);
+    long refused = ct_test_audit_failures(&g_d, "message.send");
+
+    const char *to[] = {"pw.kim"};
+    ct_send_args_t again = {.client_msg_id = "before-deactivate",
+                            .to = to,
+                            .n_to = 1,
+                            .body = "sent while pw.kim was active"};
+    Careteam__V1__Envelope *resp = send_args(ahmed, &again);
+    cr_assert_eq(resp->body_case, CARETEAM__V1__ENVELOPE__BODY_ACK, "%s",
+                 ct_response_message(resp));
+    cr_assert(resp->ack->duplicate, "a resend must say duplicate=true");
+    cr_assert_str_eq(resp->ack->message_id, id);
+    ct_envelope_free(resp);
+    cr_assert_eq(ct_test_audit_failures(&g_d, "message.send"), refused,
+                 "a resend was audited as a refusal");
+
+    ct_send_args_t changed = {
+        .client_msg_id = "before-deactivate", .to = to, .n_to = 1, .body = "other content"};
+    send_refused(ahmed, &changed, CARETEAM__V1__ERROR_CODE__ERROR_CODE_CONFLICT);
+    ct_send_args_t fresh = {
+        .client_msg_id = "after-deactivate", .to = to, .n_to = 1, .body = "a new message"};
+    send_refused(ahmed, &fresh, CARETEAM__V1__ERROR_CODE__ERROR_CODE_NOT_FOUND);
+    ct_test_await_audit_failures(&g_d, "message.send", refused + 2);
+    ct_sync_close(ahmed);
+    ct_test_daemon_finish(&g_d);
+}
+
 /* ---- durability ------------------------------------------------------------------------------ */
 
 #define N_DURABLE 200
