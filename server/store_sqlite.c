@@ -657,6 +657,9 @@ static const char *const stmt_sql[STMT_COUNT] = {
 #undef STMT_SQL
 };
 
+/* Members remembered per write transaction (ct_store.members). */
+#define MEMBER_CACHE 8
+
 struct ct_store {
     sqlite3 *db; /* owned; closed by ct_store_close */
     ct_store_mode_t mode;
@@ -689,6 +692,13 @@ struct ct_store {
      * log that shrank was restarted from its start, so nothing of it is copied yet. */
     int log_frames;
     int log_copied;
+    /* Members this write transaction read (ct_store_member_get), up to MEMBER_CACHE of them,
+     * replaced oldest first: a batch's messages mostly go to the same few recipients, and no other
+     * connection can change a row while the transaction holds the write lock. Only rows found are
+     * kept (so a member added later was never cached). Emptied at BEGIN, COMMIT, ROLLBACK and
+     * ROLLBACK TO, and by every update of a member. */
+    ct_member_t members[MEMBER_CACHE];
+    size_t n_members; /* reads cached so far; slot n % MEMBER_CACHE is the next to fill */
 };
 
 /* ---- errors ------------------------------------------------------------------------------ */
@@ -1316,6 +1326,7 @@ int ct_store_begin(ct_store_t *st)
         return CT_EINTERNAL;
     }
     st->head_known = false;
+    st->n_members = 0;
     st->n_zones = 0;
     st->n_tally = 0;
     st->tally_committed = false;
@@ -1424,6 +1435,7 @@ static int zones_note_flush(ct_store_t *st)
 int ct_store_commit(ct_store_t *st)
 {
     st->head_known = false;
+    st->n_members = 0;
     int err = txn_check(st, 1, "commit");
     if (err == 0)
         err = zones_note(st);
@@ -1445,6 +1457,7 @@ int ct_store_commit(ct_store_t *st)
 int ct_store_rollback(ct_store_t *st)
 {
     st->head_known = false;
+    st->n_members = 0;
     st->n_zones = 0;
     st->n_tally = 0;
     st->tally_committed = false;
@@ -1528,6 +1541,7 @@ int ct_store_release(ct_store_t *st)
 int ct_store_rollback_to(ct_store_t *st)
 {
     st->head_known = false;
+    st->n_members = 0;
     int err = txn_check(st, 2, "rollback_to");
     /* ROLLBACK TO keeps the savepoint open; the RELEASE then removes it without keeping
      * anything, since its work was just undone. */
@@ -1575,16 +1589,29 @@ int ct_store_member_add(ct_store_t *st, const ct_member_t *m)
 {
     if (!FITS(m->id) || !FITS(m->display_name) || !FITS(m->supervisor_id))
         return CT_EINVAL;
-    return write_row(st, STMT_MEMBER_ADD, bind_member, m, "member_add", 0);
+    return write_row(st, STMT_MEMBER_ADD, bind_member, m, "member_add", 0); /* not cached yet */
 }
 
+/* In a write transaction, a member read before in it comes from st->members. */
 int ct_store_member_get(ct_store_t *st, const char *id, ct_member_t *out)
 {
-    return get_by_key(st, STMT_MEMBER_GET, id, member_from_row, out, "member_get");
+    bool cache = st->depth > 0;
+    size_t cached = st->n_members < MEMBER_CACHE ? st->n_members : MEMBER_CACHE;
+    for (size_t i = 0; cache && i < cached; i++) {
+        if (strcmp(st->members[i].id, id) == 0) {
+            *out = st->members[i];
+            return 0;
+        }
+    }
+    int err = get_by_key(st, STMT_MEMBER_GET, id, member_from_row, out, "member_get");
+    if (err == 0 && cache)
+        st->members[st->n_members++ % MEMBER_CACHE] = *out;
+    return err;
 }
 
 int ct_store_member_set_active(ct_store_t *st, const char *id, bool active)
 {
+    st->n_members = 0;
     sqlite3_stmt *s = NULL;
     int err = write_stmt(st, STMT_MEMBER_SET_ACTIVE, &s);
     if (err != 0)
@@ -1599,6 +1626,7 @@ int ct_store_member_set_supervisor(ct_store_t *st, const char *id, const char *s
 {
     if (supervisor_id != NULL && strlen(supervisor_id) > CT_ID_MAX)
         return CT_EINVAL;
+    st->n_members = 0;
     sqlite3_stmt *s = NULL;
     int err = write_stmt(st, STMT_MEMBER_SET_SUPERVISOR, &s);
     if (err != 0)

@@ -436,6 +436,60 @@ Test(store, member_set_active, .fini = cleanup)
     finish();
 }
 
+/* The writer's transaction remembers the members it reads (store_sqlite.c, MEMBER_CACHE); what it
+ * reads must still be what is stored: after its own writes, a ROLLBACK TO, more members than it
+ * keeps, and another connection's change between transactions. */
+Test(store, member_get_in_a_transaction_follows_every_change, .fini = cleanup)
+{
+    open_rw();
+    char id[12][CT_ID_MAX + 1];
+    for (int i = 0; i < 12; i++) {
+        snprintf(id[i], sizeof id[i], "m%02d", i);
+        ct_member_t m = member(id[i], CT_ROLE_PEER_WORKER);
+        cr_assert_eq(ct_store_member_add(g_st, &m), 0);
+    }
+    ct_member_t got;
+    cr_assert_eq(ct_store_begin(g_st), 0);
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < 12; i++) {
+            cr_assert_eq(ct_store_member_get(g_st, id[i], &got), 0);
+            cr_assert_str_eq(got.id, id[i], "round %d: asked for %s", round, id[i]);
+        }
+    cr_assert_eq(ct_store_member_get(g_st, "nobody", &got), CT_ENOTFOUND);
+
+    cr_assert_eq(ct_store_member_get(g_st, "m03", &got), 0);
+    cr_assert(got.active);
+    cr_assert_eq(ct_store_member_set_active(g_st, "m03", false), 0);
+    cr_assert_eq(ct_store_member_get(g_st, "m03", &got), 0);
+    cr_assert_not(got.active, "the transaction's own deactivation");
+
+    cr_assert_eq(ct_store_member_get(g_st, "m04", &got), 0);
+    cr_assert_eq(ct_store_savepoint(g_st), 0);
+    cr_assert_eq(ct_store_member_set_supervisor(g_st, "m04", "m05"), 0);
+    cr_assert_eq(ct_store_member_get(g_st, "m04", &got), 0);
+    cr_assert_str_eq(got.supervisor_id, "m05");
+    cr_assert_eq(ct_store_rollback_to(g_st), 0);
+    cr_assert_eq(ct_store_member_get(g_st, "m04", &got), 0);
+    cr_assert_str_eq(got.supervisor_id, "", "a supervisor that was rolled back");
+
+    ct_member_t late = member("m99", CT_ROLE_THERAPIST);
+    cr_assert_eq(ct_store_member_add(g_st, &late), 0);
+    cr_assert_eq(ct_store_member_get(g_st, "m99", &got), 0);
+    cr_assert_eq(ct_store_commit(g_st), 0);
+
+    /* Another connection (an admin command) reactivates m03 between two transactions. */
+    ct_store_t *other = NULL;
+    char err[256];
+    cr_assert_eq(ct_store_open(g_path, CT_STORE_READWRITE, &other, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(ct_store_member_set_active(other, "m03", true), 0);
+    ct_store_close(other);
+    cr_assert_eq(ct_store_begin(g_st), 0);
+    cr_assert_eq(ct_store_member_get(g_st, "m03", &got), 0);
+    cr_assert(got.active, "another connection's change, committed before this transaction");
+    cr_assert_eq(ct_store_commit(g_st), 0);
+    finish();
+}
+
 /* ---- messages ---------------------------------------------------------------------------- */
 
 Test(store, message_insert_then_find_with_matching_hash, .fini = cleanup)
