@@ -53,6 +53,7 @@ static void send_job_free(send_job_t *j)
         free(j->online);
     }
     ct_message_clear(&j->msg);
+    ct_message_receipt_clear(&j->receipt);
     free(j);
 }
 
@@ -246,7 +247,7 @@ static int apply_circle_of_care(send_job_t *j, ct_store_t *st)
         return CT_EFORBIDDEN;
     }
     size_t kept = 0, withheld_len = 0;
-    char withheld[sizeof j->receipt.withheld]; /* not = "": that zeroes all 4 KiB */
+    char withheld[CT_WITHHELD_MAX]; /* not = "": that zeroes all 4 KiB */
     withheld[0] = '\0';
     for (size_t i = 0; i < msg->n_to; i++) {
         r = ct_wf_relation(st, msg->participant_id, msg->to[i], &rel);
@@ -351,7 +352,7 @@ static int store_new(send_job_t *j, ct_store_t *st, const ct_writer_env_t *env)
     msg->seq = j->receipt.seq;
     ct_audit_rec_object(&job->audit, "message", msg->message_id);
     size_t n_withheld = 0;
-    for (const char *p = j->receipt.withheld; *p; p++)
+    for (const char *p = j->receipt.withheld; p != NULL && *p; p++)
         n_withheld += p == j->receipt.withheld || *p == '\n';
     snprintf(job->audit.detail, sizeof job->audit.detail, "recipients=%zu withheld=%zu priority=%d",
              msg->n_to, n_withheld, msg->priority);
@@ -422,7 +423,8 @@ static void done_send(ct_job_t *job)
         Careteam__V1__Withheld wh[64];
         Careteam__V1__Withheld *whp[64];
         char *save = NULL;
-        for (char *id = strtok_r(j->receipt.withheld, "\n", &save);
+        for (char *id = j->receipt.withheld != NULL ? strtok_r(j->receipt.withheld, "\n", &save)
+                                                    : NULL;
              id != NULL && ack.n_withheld < 64; id = strtok_r(NULL, "\n", &save)) {
             careteam__v1__withheld__init(&wh[ack.n_withheld]);
             wh[ack.n_withheld].member_id = id;

@@ -81,13 +81,21 @@ typedef enum ct_message_kind {
 /* Frees the strings and recipient array a read function allocated into m (not m itself). */
 void ct_message_clear(ct_message_t *m);
 
+/* The longest withheld list a message may carry (ct_message_t.withheld), terminator included. */
+#define CT_WITHHELD_MAX 4096
+
 /* The result of storing (or finding) a message: what the sender's Ack carries. */
 typedef struct ct_message_receipt {
     int64_t seq;
     char message_id[CT_UUID_STRLEN + 1];
     int64_t stored_at_ms;
-    char withheld[4096]; /* the stored message's withheld list (see ct_message_t), "" if none */
+    /* The stored message's withheld list (see ct_message_t): an owned copy, NULL if none. Not
+     * inline, so that a queued send job stays small (most messages withhold nobody). */
+    char *withheld;
 } ct_message_receipt_t;
+
+/* Frees r's withheld list; r can be filled again. */
+void ct_message_receipt_clear(ct_message_receipt_t *r);
 
 /* Audit outcomes, as IHE ATNA / FHIR AuditEvent.outcome. */
 typedef enum ct_audit_outcome {
@@ -392,7 +400,8 @@ int ct_store_alert_next_deadline(ct_store_t *st, int64_t *deadline_ms);
 
 /*
  * Looks up an earlier message of sender with this client_msg_id. Returns 0 and fills *out and
- * *hash_match (whether its request hash equals request_hash), or CT_ENOTFOUND.
+ * *hash_match (whether its request hash equals request_hash), or CT_ENOTFOUND (*out untouched).
+ * *out must be empty or cleared (ct_message_receipt_clear); the caller clears it after use.
  */
 int ct_store_message_find(ct_store_t *st, const char *sender_id, const char *client_msg_id,
                           const uint8_t request_hash[32], ct_message_receipt_t *out,
@@ -405,6 +414,7 @@ int ct_store_message_find(ct_store_t *st, const char *sender_id, const char *cli
  * All or nothing: outside a savepoint the insert undoes itself on error. Inside the caller's
  * savepoint (ct_store_savepoint) a failed insert may leave part of the message there, and the
  * caller rolls that savepoint back, as the writer does for a failed job.
+ * *out is filled only on success; the caller clears it after use (ct_message_receipt_clear).
  */
 int ct_store_message_insert(ct_store_t *st, const ct_message_t *m, const uint8_t request_hash[32],
                             ct_message_receipt_t *out);

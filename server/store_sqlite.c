@@ -1670,6 +1670,12 @@ void ct_message_clear(ct_message_t *m)
     m->withheld = NULL;
 }
 
+void ct_message_receipt_clear(ct_message_receipt_t *r)
+{
+    free(r->withheld);
+    r->withheld = NULL;
+}
+
 int ct_store_message_find(ct_store_t *st, const char *sender_id, const char *client_msg_id,
                           const uint8_t request_hash[32], ct_message_receipt_t *out,
                           bool *hash_match)
@@ -1691,7 +1697,9 @@ int ct_store_message_find(ct_store_t *st, const char *sender_id, const char *cli
         const void *h = sqlite3_column_blob(s, 3);
         *hash_match = h != NULL && sqlite3_column_bytes(s, 3) == HASH_LEN &&
                       memcmp(h, request_hash, HASH_LEN) == 0;
-        copy_col(s, 4, out->withheld, sizeof out->withheld, &err);
+        if (err == 0 && sqlite3_column_bytes(s, 4) > 0 &&
+            (out->withheld = dup_col(s, 4, NULL)) == NULL)
+            err = CT_ENOMEM;
     } else if (rc == SQLITE_DONE) {
         err = CT_ENOTFOUND;
     } else {
@@ -1774,17 +1782,23 @@ int ct_store_message_insert(ct_store_t *st, const ct_message_t *m, const uint8_t
         (m->body == NULL && m->body_len != 0) || (m->to == NULL && m->n_to != 0) ||
         !FITS(m->event) || m->payload_len > INT_MAX ||
         (m->payload == NULL && m->payload_len != 0) ||
-        (m->withheld != NULL && strlen(m->withheld) >= sizeof out->withheld))
+        (m->withheld != NULL && strlen(m->withheld) >= CT_WITHHELD_MAX))
         return CT_EINVAL;
     int err = txn_lost(st);
     if (err != 0)
         return err;
+    /* Copied first, so that running out of memory stores nothing. */
+    char *withheld = NULL;
+    if (m->withheld != NULL && m->withheld[0] != '\0' && (withheld = strdup(m->withheld)) == NULL)
+        return CT_ENOMEM;
 
     bool own = st->depth < 2;
     if (own) {
         err = exec_stmt(st, STMT_MSG_SAVEPOINT, "message_insert.savepoint");
-        if (err != 0)
+        if (err != 0) {
+            free(withheld);
             return err;
+        }
     }
     int64_t seq = 0;
     err = insert_message_row(st, m, request_hash, &seq);
@@ -1796,6 +1810,7 @@ int ct_store_message_insert(ct_store_t *st, const ct_message_t *m, const uint8_t
             exec_stmt(st, STMT_MSG_ROLLBACK_TO, "message_insert.rollback_to");
             exec_stmt(st, STMT_MSG_RELEASE, "message_insert.release");
         }
+        free(withheld);
         return err;
     }
     /* Outside a caller's transaction this RELEASE is the commit. */
@@ -1803,15 +1818,13 @@ int ct_store_message_insert(ct_store_t *st, const ct_message_t *m, const uint8_t
     if (err != 0) {
         if (st->depth == 0 && !sqlite3_get_autocommit(st->db))
             exec_stmt(st, STMT_ROLLBACK, "message_insert.rollback");
+        free(withheld);
         return err;
     }
-    /* Field by field, not memset: withheld is 4 KiB and this runs once per message. */
     out->seq = seq;
     memcpy(out->message_id, m->message_id, sizeof out->message_id);
     out->stored_at_ms = m->stored_at_ms;
-    out->withheld[0] = '\0';
-    if (m->withheld != NULL)
-        memcpy(out->withheld, m->withheld, strlen(m->withheld) + 1); /* checked on entry */
+    out->withheld = withheld;
     return 0;
 }
 

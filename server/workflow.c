@@ -314,8 +314,9 @@ int ct_wf_emit(ct_wf_t *w, ct_store_t *st, int64_t now_ms, int kind, const char 
         m.payload = payload;
         m.payload_len = plen;
         static const uint8_t no_hash[32];
-        ct_message_receipt_t receipt;
+        ct_message_receipt_t receipt = {0};
         err = ct_store_message_insert(st, &m, no_hash, &receipt);
+        ct_message_receipt_clear(&receipt); /* events withhold nobody; only the seq is used */
         if (err == 0) {
             m.seq = receipt.seq;
             ev->seq = receipt.seq;

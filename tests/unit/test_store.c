@@ -1566,6 +1566,8 @@ Test(store, migration_10_keeps_every_column_of_version_9, .fini = cleanup)
     hash_of(h, 0x5c);
     ct_message_receipt_t r;
     cr_assert_eq(ct_store_message_insert(g_st, &ev, h, &r), 0);
+    cr_assert_str_eq(r.withheld, "carol");
+    ct_message_receipt_clear(&r);
     ct_store_close(g_st);
     g_st = NULL;
 
