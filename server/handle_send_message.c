@@ -5,11 +5,12 @@
  *  1. loop thread (ct_handle_send_message): validate everything that needs no storage (ids,
  *     UTF-8, sizes, recipient count and duplicates), copy the request into a send_job, submit it.
  *     It also notes which recipients are online now (their message.deliver records).
- *  2. writer thread (apply_send): inside the batch transaction, answer a resend of the same
- *     client_msg_id with the original receipt, check that recipients are active members who may
- *     receive messages, then store the message, one pending delivery per recipient and the audit
- *     row together; then (deliver_rows) the message.deliver rows of the recipients that were
- *     online, so that their Deliver needs no commit of its own.
+ *  2. writer thread (apply_send): inside the batch transaction, check that recipients are active
+ *     members who may receive messages, then store the message, one pending delivery per
+ *     recipient and the audit row together; then (deliver_rows) the message.deliver rows of the
+ *     recipients that were online, so that their Deliver needs no commit of its own. A resend of
+ *     the same client_msg_id (found when the insert or a check refuses it) gets the original
+ *     receipt.
  *  3. loop thread (done_send), after COMMIT: Ack to the sender, Deliver to live recipients.
  *     Nothing is acknowledged before it is durable; a failed commit answers UNAVAILABLE. A
  *     recipient that came online after step 1 gets its Deliver once its own row is committed
