@@ -2,6 +2,7 @@
 #include "digest.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,9 +76,47 @@ int ct_digest_final(ct_digest_t *d, uint8_t out[CT_SHA256_LEN])
     return ok ? 0 : CT_EINTERNAL;
 }
 
+/* One context per thread for ct_sha256, made on its first hash and freed when the thread exits:
+ * EVP_Digest makes and frees a context per call, which was a third of the time the writer spends
+ * hashing its audit rows (docs/performance.md, item 8). */
+static pthread_key_t g_ctx_key;
+static bool g_ctx_key_ok;
+static pthread_once_t g_ctx_once = PTHREAD_ONCE_INIT;
+
+static void free_thread_ctx(void *ctx)
+{
+    EVP_MD_CTX_free(ctx);
+}
+
+static void make_ctx_key(void)
+{
+    g_ctx_key_ok = pthread_key_create(&g_ctx_key, free_thread_ctx) == 0;
+}
+
+/* This thread's context, or NULL when none can be made (the caller then uses EVP_Digest). */
+static EVP_MD_CTX *thread_ctx(void)
+{
+    (void)pthread_once(&g_ctx_once, make_ctx_key);
+    if (!g_ctx_key_ok)
+        return NULL;
+    EVP_MD_CTX *ctx = pthread_getspecific(g_ctx_key);
+    if (ctx == NULL) {
+        ctx = EVP_MD_CTX_new();
+        if (ctx != NULL && pthread_setspecific(g_ctx_key, ctx) != 0) {
+            EVP_MD_CTX_free(ctx);
+            ctx = NULL;
+        }
+    }
+    return ctx;
+}
+
 int ct_sha256(const void *data, size_t len, uint8_t out[CT_SHA256_LEN])
 {
     unsigned int n = 0;
-    int ok = EVP_Digest(data, len, out, &n, sha256_md(), NULL) == 1 && n == CT_SHA256_LEN;
-    return ok ? 0 : CT_EINTERNAL;
+    EVP_MD_CTX *ctx = thread_ctx();
+    int ok = ctx != NULL ? EVP_DigestInit_ex(ctx, sha256_md(), NULL) == 1 &&
+                               EVP_DigestUpdate(ctx, data, len) == 1 &&
+                               EVP_DigestFinal_ex(ctx, out, &n) == 1
+                         : EVP_Digest(data, len, out, &n, sha256_md(), NULL) == 1;
+    return ok && n == CT_SHA256_LEN ? 0 : CT_EINTERNAL;
 }
