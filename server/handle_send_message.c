@@ -481,6 +481,7 @@ int ct_handle_send_message(ct_request_t *req)
     j->request_id = req->request_id;
     j->job.apply = apply_send;
     j->job.audit_more = deliver_rows;
+    j->job.no_savepoint = true; /* apply_send refuses before it writes (writer.h) */
     j->job.done = done_send;
     j->job.has_audit = true;
     ct_audit_rec_init(&j->job.audit, req->session, req->action);

@@ -167,6 +167,10 @@ int ct_store_savepoint(ct_store_t *st);
 int ct_store_release(ct_store_t *st);     /* keeps the work since the savepoint */
 int ct_store_rollback_to(ct_store_t *st); /* undoes the work since the savepoint, and releases it */
 
+/* Rows inserted, updated or deleted on this handle since it opened (statements that failed undo
+ * theirs and count none): unchanged across a call means the call wrote nothing. */
+int64_t ct_store_changes(ct_store_t *st);
+
 /*
  * Log checkpoints (SQLite: copying the write-ahead log's pages into the database file, and
  * syncing it). By default a COMMIT that leaves the log past ~1,000 pages does this before it
@@ -411,9 +415,9 @@ int ct_store_message_find(ct_store_t *st, const char *sender_id, const char *cli
  * Stores a message and one pending delivery row per recipient. m->message_id, stored_at_ms and
  * the other fields are the caller's; request_hash identifies the request's content for
  * idempotent resends. Fills out->seq. CT_EEXISTS if (sender, client_msg_id) is taken.
- * All or nothing: outside a savepoint the insert undoes itself on error. Inside the caller's
- * savepoint (ct_store_savepoint) a failed insert may leave part of the message there, and the
- * caller rolls that savepoint back, as the writer does for a failed job.
+ * All or nothing outside a transaction: the insert undoes itself on error. Inside one, a failed
+ * insert may leave part of the message (ct_store_changes moved), and the caller undoes it by
+ * rolling back its savepoint or its transaction, as the writer does for a failed job.
  * *out is filled only on success; the caller clears it after use (ct_message_receipt_clear).
  */
 int ct_store_message_insert(ct_store_t *st, const ct_message_t *m, const uint8_t request_hash[32],

@@ -1670,6 +1670,11 @@ void ct_message_clear(ct_message_t *m)
     m->withheld = NULL;
 }
 
+int64_t ct_store_changes(ct_store_t *st)
+{
+    return (int64_t)sqlite3_total_changes64(st->db);
+}
+
 void ct_message_receipt_clear(ct_message_receipt_t *r)
 {
     free(r->withheld);
@@ -1767,10 +1772,11 @@ static int insert_recipients(ct_store_t *st, const ct_message_t *m, int64_t seq)
 }
 
 /*
- * The message row and its recipient rows are written under a savepoint, so the insert is all or
- * nothing: its own savepoint when the caller has none open (st->depth < 2, invariant 2), the
- * caller's otherwise, which the caller rolls back on error (store.h). A second, nested savepoint
- * per message was 1.4 % of the daemon's instructions (docs/performance.md, item 6). Returns
+ * Outside a transaction the message row and its recipient rows are written under a savepoint of
+ * the insert's own, so that it is all or nothing (invariant 2). Inside one the caller undoes a
+ * failed insert (store.h): the writer's send job has no savepoint at all (writer.h,
+ * no_savepoint), and a nested one per message was 1.4 % of the daemon's instructions
+ * (docs/performance.md, item 6). Returns
  * CT_EINVAL for a malformed message (unterminated fields, a body over INT_MAX bytes, a recipient
  * listed twice).
  */
@@ -1792,7 +1798,7 @@ int ct_store_message_insert(ct_store_t *st, const ct_message_t *m, const uint8_t
     if (m->withheld != NULL && m->withheld[0] != '\0' && (withheld = strdup(m->withheld)) == NULL)
         return CT_ENOMEM;
 
-    bool own = st->depth < 2;
+    bool own = st->depth == 0;
     if (own) {
         err = exec_stmt(st, STMT_MSG_SAVEPOINT, "message_insert.savepoint");
         if (err != 0) {

@@ -130,7 +130,8 @@ static bool run_one(ct_writer_t *w, ct_job_t *job, const ct_writer_env_t *env)
         job->result = seq < 0 ? (int)seq : 0;
         return true;
     }
-    int r = ct_store_savepoint(w->st);
+    int64_t changes = ct_store_changes(w->st);
+    int r = job->no_savepoint ? 0 : ct_store_savepoint(w->st);
     if (r == 0 && job->apply != NULL)
         r = job->apply(job, w->st, env);
     if (r == 0 && job->has_audit) {
@@ -141,7 +142,7 @@ static bool run_one(ct_writer_t *w, ct_job_t *job, const ct_writer_env_t *env)
     if (r == 0 && job->audit_more != NULL)
         r = job->audit_more(job, w->st, env);
     if (r == 0) {
-        r = ct_store_release(w->st);
+        r = job->no_savepoint ? 0 : ct_store_release(w->st);
         if (r == 0) {
             job->result = 0;
             return true;
@@ -149,7 +150,12 @@ static bool run_one(ct_writer_t *w, ct_job_t *job, const ct_writer_env_t *env)
     }
     /* The job failed: undo its part, and keep a record of the refusal. */
     job->result = r;
-    if (ct_store_rollback_to(w->st) != 0) {
+    if (job->no_savepoint && ct_store_changes(w->st) != changes) {
+        /* It wrote before it failed, and has no savepoint to undo that alone (writer.h). */
+        ct_log_error("store.job_undo_failed", "job_code=%s no_savepoint=1", ct_errname(r));
+        return false;
+    }
+    if (!job->no_savepoint && ct_store_rollback_to(w->st) != 0) {
         /* Its part (a half-written message, say) is still in the transaction: the whole batch
          * must go, not only this job. */
         ct_log_error("store.job_undo_failed", "job_code=%s", ct_errname(r));

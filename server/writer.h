@@ -77,8 +77,9 @@ typedef struct ct_writer_env {
  */
 struct ct_job {
     ct_job_t *next; /* queue link; writer-owned */
-    /* Writer thread, inside a savepoint. Returns 0 or CT_E*; on error the writer rolls back the
-     * savepoint and records the audit row as a refusal. May be NULL for an audit-only job. */
+    /* Writer thread, inside a savepoint (unless no_savepoint). Returns 0 or CT_E*; on error the
+     * writer rolls back the savepoint and records the audit row as a refusal. May be NULL for an
+     * audit-only job. */
     int (*apply)(ct_job_t *job, ct_store_t *st, const ct_writer_env_t *env);
     /* Loop thread, after the batch committed or failed; job->result says which. Must free the
      * job. May be NULL, then the writer frees the job with free(). */
@@ -89,7 +90,12 @@ struct ct_job {
      * May be NULL. */
     int (*audit_more)(ct_job_t *job, ct_store_t *st, const ct_writer_env_t *env);
     int result;
-    bool has_audit;       /* append `audit` in the job's transaction */
+    bool has_audit; /* append `audit` in the job's transaction */
+    /* Run without a savepoint of its own: apply refuses only before it writes anything, so a
+     * refusal needs no undo. A failure after a write (the disk, memory) cannot be undone alone
+     * then: the writer rolls the whole batch back and fails every job with CT_EIO. For the
+     * send job, whose savepoint was ~5 % of the daemon's instructions (docs/performance.md). */
+    bool no_savepoint;
     ct_audit_rec_t audit; /* apply may fill in the object and detail */
 };
 

@@ -7,6 +7,7 @@
  */
 #include <criterion/criterion.h>
 
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -574,10 +575,11 @@ Test(store, message_duplicate_recipient_is_invalid_and_stores_nothing, .fini = c
     finish();
 }
 
-/* The same failure in a transaction: with no savepoint open the insert still undoes itself and
- * the transaction goes on; inside the caller's savepoint (a writer job's) rolling that savepoint
- * back undoes it, and what came before the savepoint stays. */
-Test(store, failed_insert_in_a_transaction_is_undone_by_itself_or_by_the_savepoint, .fini = cleanup)
+/* The same failure in a transaction is the caller's to undo. Inside the caller's savepoint (a
+ * writer job's) rolling that savepoint back undoes it, and what came before the savepoint stays.
+ * With no savepoint the part it wrote shows in ct_store_changes, which is how the writer knows to
+ * roll its whole batch back (writer.h, no_savepoint). */
+Test(store, failed_insert_in_a_transaction_is_undone_by_the_callers_savepoint, .fini = cleanup)
 {
     open_rw();
     char twice[2][CT_ID_MAX + 1] = {"bob", "bob"};
@@ -587,8 +589,19 @@ Test(store, failed_insert_in_a_transaction_is_undone_by_itself_or_by_the_savepoi
     ct_message_receipt_t r;
 
     cr_assert_eq(ct_store_begin(g_st), 0);
+    int64_t before = ct_store_changes(g_st);
     ct_message_t bad = message("bad-1", twice, 2);
     cr_assert_eq(ct_store_message_insert(g_st, &bad, h, &r), CT_EINVAL);
+    cr_assert_neq(ct_store_changes(g_st), before, "the failed insert's message row counts");
+    cr_assert_eq(ct_store_rollback(g_st), 0);
+    cr_assert_not(stored("bad-1"));
+
+    cr_assert_eq(ct_store_begin(g_st), 0);
+    before = ct_store_changes(g_st);
+    ct_message_t early = message("bad-early", once, 1);
+    early.body_len = (size_t)INT_MAX + 1; /* refused before any write */
+    cr_assert_eq(ct_store_message_insert(g_st, &early, h, &r), CT_EINVAL);
+    cr_assert_eq(ct_store_changes(g_st), before, "a refusal before any write counts nothing");
     insert("good-1", once, 1);
     cr_assert_eq(ct_store_savepoint(g_st), 0);
     bad = message("bad-2", twice, 2);

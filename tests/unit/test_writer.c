@@ -26,6 +26,7 @@ typedef struct test_job {
     int index;
     bool fail_after_insert; /* apply inserts, then fails: its insert must be undone */
     bool undo_breaks;       /* and first ends the job's savepoint, so the undo itself fails */
+    bool refuse_first;      /* apply refuses before it writes anything */
 } test_job_t;
 
 typedef struct fixture {
@@ -65,6 +66,8 @@ static void finish(void)
 static int apply_insert(ct_job_t *job, ct_store_t *st, const ct_writer_env_t *env)
 {
     test_job_t *t = (test_job_t *)job;
+    if (t->refuse_first)
+        return CT_ECONFLICT;
     ct_member_t m = {.role = CT_ROLE_PEER_WORKER, .active = true, .created_at_ms = env->now_ms};
     snprintf(m.id, sizeof m.id, "member%03d", t->index);
     snprintf(m.display_name, sizeof m.display_name, "Member %d", t->index);
@@ -182,16 +185,13 @@ Test(writer, a_failed_job_is_undone_alone_and_audited_as_refused)
     finish();
 }
 
-/* A failed job whose part cannot be undone (here its apply has ended its own savepoint, as a
- * failing ROLLBACK TO would leave it) must not let that part commit with the rest of its batch:
- * the whole batch fails, and every job says so truthfully. */
-Test(writer, a_job_that_cannot_be_undone_fails_its_whole_batch)
+/* Runs jobs 0, `bad` (job 1) and 2 and checks that job 1's batch failed as a whole: job 1 is
+ * refused and nothing of it is stored, jobs 0 and 2 (which may have had batches of their own)
+ * report what is stored, and the writer goes on with job 3. */
+static void expect_whole_batch_failed(test_job_t *bad)
 {
-    start();
     submit(0, false);
-    test_job_t *t = make_job(1, false);
-    t->undo_breaks = true;
-    ct_writer_submit(F.w, &t->job);
+    ct_writer_submit(F.w, &bad->job);
     submit(2, false);
     run_until_done(3);
     cr_assert_neq(F.results[1], 0);
@@ -206,6 +206,56 @@ Test(writer, a_job_that_cannot_be_undone_fails_its_whole_batch)
     run_until_done(4);
     cr_assert_eq(F.results[3], 0, "the writer goes on after the failed batch");
     cr_assert(member_exists(3));
+}
+
+/* A failed job whose part cannot be undone (here its apply has ended its own savepoint, as a
+ * failing ROLLBACK TO would leave it) must not let that part commit with the rest of its batch:
+ * the whole batch fails, and every job says so truthfully. */
+Test(writer, a_job_that_cannot_be_undone_fails_its_whole_batch)
+{
+    start();
+    test_job_t *t = make_job(1, false);
+    t->undo_breaks = true;
+    expect_whole_batch_failed(t);
+    finish();
+}
+
+/* A job with no savepoint of its own (the send job's way) that refuses before writing is refused
+ * alone, as with a savepoint, and its refusal is audited. */
+Test(writer, a_job_without_a_savepoint_that_refuses_first_is_refused_alone)
+{
+    start();
+    submit(0, false);
+    test_job_t *t = make_job(1, false);
+    t->job.no_savepoint = true;
+    t->refuse_first = true;
+    ct_writer_submit(F.w, &t->job);
+    t = make_job(2, false);
+    t->job.no_savepoint = true;
+    ct_writer_submit(F.w, &t->job);
+    run_until_done(3);
+    cr_assert_eq(F.results[0], 0);
+    cr_assert_eq(F.results[1], CT_ECONFLICT);
+    cr_assert_eq(F.results[2], 0);
+    cr_assert(member_exists(0));
+    cr_assert_not(member_exists(1));
+    cr_assert(member_exists(2), "a job without a savepoint commits");
+    cr_assert_eq(audit_rows("test.insert"), 3, "the refusal is audited too");
+    ct_writer_stats_t st;
+    ct_writer_stats(F.w, &st);
+    cr_assert_eq(st.failed_commits, 0);
+    finish();
+}
+
+/* One that fails after it wrote has nothing to undo its part alone: its whole batch fails, and
+ * every job says so truthfully; the writer goes on. */
+Test(writer, a_job_without_a_savepoint_that_fails_after_writing_fails_its_whole_batch)
+{
+    start();
+    test_job_t *t = make_job(1, true);
+    t->job.no_savepoint = true;
+    expect_whole_batch_failed(t);
+    cr_assert_eq(F.results[1], CT_EIO);
     finish();
 }
 
