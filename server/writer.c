@@ -17,6 +17,7 @@
 
 #include "audit_actions.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,6 +239,8 @@ static void count_audit_rows(ct_writer_t *w)
 static void writer_main(void *arg)
 {
     ct_writer_t *w = arg;
+    /* Named, so that `top -H`, `ps -L` and `perf` tell it from the loop thread ("careteamd"). */
+    (void)pthread_setname_np(pthread_self(), "ct-writer");
     uv_mutex_lock(&w->mu);
     for (;;) {
         /* Idle: sleep until a job comes, or a checkpoint falls due for rows already committed. */
