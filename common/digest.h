@@ -21,7 +21,10 @@ void ct_digest_u64(ct_digest_t *d, uint64_t v);
 /* Writes the hash and frees d. Returns 0 or CT_EINTERNAL. */
 int ct_digest_final(ct_digest_t *d, uint8_t out[CT_SHA256_LEN]);
 
-/* SHA-256 of len bytes exactly as given (no length prefix). Returns 0 or CT_EINTERNAL. */
+/* SHA-256 of len bytes exactly as given (no length prefix). Returns 0 or CT_EINTERNAL. Keeps one
+ * OpenSSL context per calling thread, freed when the thread exits: call it only from threads
+ * that exit before the process does (the main thread, the writer), not from libuv's pool, whose
+ * threads are joined after OpenSSL has cleaned up at exit. */
 int ct_sha256(const void *data, size_t len, uint8_t out[CT_SHA256_LEN]);
 
 #endif

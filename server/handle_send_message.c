@@ -367,7 +367,10 @@ static int store_new(send_job_t *j, ct_store_t *st, const ct_writer_env_t *env)
  * ahead of every insert was 3 % of the daemon's instructions (docs/performance.md). A refused
  * check is looked up too, so that a resend is answered with its original receipt whatever has
  * changed since (a recipient deactivated, a restriction added), as when the lookup came first;
- * the job's audit record is then put back as it was before the checks.
+ * the job's audit record is then put back as it was before the checks. A transient error before
+ * the insert (a store read, the id generator, memory) is answered as such, not with the earlier
+ * receipt: the client's retry gets that. Every refusal comes before the insert writes anything,
+ * which is what lets this job run without a savepoint (writer.h, no_savepoint).
  */
 static int apply_send(ct_job_t *job, ct_store_t *st, const ct_writer_env_t *env)
 {
@@ -383,8 +386,8 @@ static int apply_send(ct_job_t *job, ct_store_t *st, const ct_writer_env_t *env)
         job->audit = refused; /* no earlier message: the refusal stands */
         return r;
     }
-    if (found == 0)
-        j->why[0] = '\0';
+    if (found != CT_ECONFLICT)
+        j->why[0] = '\0'; /* a duplicate, or the lookup's own error: not the refusal's text */
     return found;
 }
 

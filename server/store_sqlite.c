@@ -1198,8 +1198,8 @@ static pthread_once_t g_sqlite_once = PTHREAD_ONCE_INIT;
  * test that used it first), the calls fail and change nothing.
  *  - Memory statistics off: with them on, every sqlite3_malloc and sqlite3_free takes one global
  *    mutex, which the writer thread paid for on each row it wrote; careteamd never reads them.
- *  - Statement journals (the undo log of each job's savepoint, writer.c) stay in memory up to
- *    STMTJRNL_SPILL, in chunks of that size, instead of 64 KiB: a job's journal (the pages it
+ *  - Statement journals (the undo log of each savepoint: a writer job's, writer.c) stay in memory
+ * up to STMTJRNL_SPILL, in chunks of that size, instead of 64 KiB: a job's journal (the pages it
  *    changed, a few dozen KB) then never spills to a temporary file, which SQLite opened and
  *    wrote on nearly every batch, and costs one allocation instead of one per KiB (temp_store =
  *    MEMORY would have kept it in 1 KiB chunks, one malloc each).
@@ -1595,7 +1595,7 @@ int ct_store_member_add(ct_store_t *st, const ct_member_t *m)
 /* In a write transaction, a member read before in it comes from st->members. */
 int ct_store_member_get(ct_store_t *st, const char *id, ct_member_t *out)
 {
-    bool cache = st->depth > 0;
+    bool cache = st->depth > 0 && st->lost == 0; /* lost: SQLite ended it, the lock is gone */
     size_t cached = st->n_members < MEMBER_CACHE ? st->n_members : MEMBER_CACHE;
     for (size_t i = 0; cache && i < cached; i++) {
         if (strcmp(st->members[i].id, id) == 0) {
@@ -1773,12 +1773,12 @@ static int insert_recipients(ct_store_t *st, const ct_message_t *m, int64_t seq)
 
 /*
  * Outside a transaction the message row and its recipient rows are written under a savepoint of
- * the insert's own, so that it is all or nothing (invariant 2). Inside one the caller undoes a
- * failed insert (store.h): the writer's send job has no savepoint at all (writer.h,
- * no_savepoint), and a nested one per message was 1.4 % of the daemon's instructions
- * (docs/performance.md, item 6). Returns
- * CT_EINVAL for a malformed message (unterminated fields, a body over INT_MAX bytes, a recipient
- * listed twice).
+ * the insert's own (SQLite's outermost SAVEPOINT is a transaction; st->depth stays 0), so that
+ * the insert is all or nothing. Inside one the caller undoes a failed insert (store.h): the
+ * writer's send job has no savepoint at all (writer.h, no_savepoint), and a nested one per
+ * message was 1.4 % of the daemon's instructions (docs/performance.md, item 6). Returns CT_EINVAL
+ * for a malformed message (unterminated fields, a body over INT_MAX bytes, a recipient listed
+ * twice).
  */
 int ct_store_message_insert(ct_store_t *st, const ct_message_t *m, const uint8_t request_hash[32],
                             ct_message_receipt_t *out)

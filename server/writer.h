@@ -9,6 +9,8 @@
  *                                               RELEASE
  *                                               (apply failed: ROLLBACK TO; audit row of refusal)
  *                                      (an audit-only job: its row, no savepoint)
+ *                                      (a no_savepoint job, a send: the same without SAVEPOINT,
+ *                                       RELEASE; failed after a write: the whole batch fails)
  *                                    COMMIT (synchronous=FULL: durable when it returns)
  *                                    under load, maybe a log checkpoint (CT_WRITER_LOG_IDLE)
  *   job->done(job) <--uv_async------ move the batch to the done queue
@@ -78,8 +80,9 @@ typedef struct ct_writer_env {
 struct ct_job {
     ct_job_t *next; /* queue link; writer-owned */
     /* Writer thread, inside a savepoint (unless no_savepoint). Returns 0 or CT_E*; on error the
-     * writer rolls back the savepoint and records the audit row as a refusal. May be NULL for an
-     * audit-only job. */
+     * writer rolls back the savepoint and records the audit row as a refusal (a no_savepoint job
+     * that wrote before it failed fails its whole batch instead). May be NULL for an audit-only
+     * job. */
     int (*apply)(ct_job_t *job, ct_store_t *st, const ct_writer_env_t *env);
     /* Loop thread, after the batch committed or failed; job->result says which. Must free the
      * job. May be NULL, then the writer frees the job with free(). */
@@ -93,8 +96,11 @@ struct ct_job {
     bool has_audit; /* append `audit` in the job's transaction */
     /* Run without a savepoint of its own: apply refuses only before it writes anything, so a
      * refusal needs no undo. A failure after a write (the disk, memory) cannot be undone alone
-     * then: the writer rolls the whole batch back and fails every job with CT_EIO. For the
-     * send job, whose savepoint was ~5 % of the daemon's instructions (docs/performance.md). */
+     * then: the writer sees the store's change count (ct_store_changes) move, rolls the whole
+     * batch back and fails every job with CT_EIO. Only for a job whose writes are all plain
+     * INSERT, UPDATE or DELETE statements through the store (the count sees nothing else) and
+     * whose refusals all precede its first write: today the send job, whose savepoint was ~5 % of
+     * the daemon's instructions (docs/performance.md, item 9). */
     bool no_savepoint;
     ct_audit_rec_t audit; /* apply may fill in the object and detail */
 };
