@@ -66,6 +66,7 @@
 #include "audit_zones.h"
 #include "err.h"
 #include "log.h"
+#include "store_walbuf.h"
 #include "text.h"
 
 /* How long a handle waits for another connection's lock before giving up with CT_EUNAVAIL. */
@@ -1242,7 +1243,9 @@ int ct_store_open(const char *path, ct_store_mode_t mode, ct_store_t **out, char
     int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
     flags |= mode == CT_STORE_READONLY ? SQLITE_OPEN_READONLY
                                        : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-    int rc = sqlite3_open_v2(path, &st->db, flags, NULL);
+    /* A read-write handle appends to the log through the buffer of store_walbuf.h. */
+    int rc =
+        sqlite3_open_v2(path, &st->db, flags, mode == CT_STORE_READWRITE ? ct_walbuf_vfs() : NULL);
     int err;
     if (rc != SQLITE_OK) {
         int sys = st->db != NULL ? sqlite3_system_errno(st->db) : 0;

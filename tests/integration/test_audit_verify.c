@@ -176,17 +176,6 @@ static void attacker_exec(sqlite3 *db, const char *sql)
     cr_assert_eq(rc, SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(db));
 }
 
-/* Runs sql with one integer result row. */
-static long long attacker_int(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *s = NULL;
-    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
-    cr_assert_eq(sqlite3_step(s), SQLITE_ROW, "%s: %s", sql, sqlite3_errmsg(db));
-    long long v = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    return v;
-}
-
 #define AWAY 1000000 /* a seq offset far beyond the log, to move rows out of the way */
 
 /* Moves rows with seq >= from by delta (either direction) without colliding on the primary key:
@@ -313,7 +302,7 @@ static void rebuild_chain_from(sqlite3 *db, long from)
         read_row(db, from - 1, &row, &b, chain);
     else
         memcpy(chain, ct_audit_genesis, sizeof chain);
-    long last = (long)attacker_int(db, "SELECT max(seq) FROM audit");
+    long last = (long)ct_test_sql_int(db, "SELECT max(seq) FROM audit");
     for (long seq = from; seq <= last; seq++) {
         read_row(db, seq, &row, &b, NULL);
         cr_assert_eq(ct_audit_chain_leaf(&row, leaf), 0);
@@ -370,9 +359,9 @@ static void make_log_with_checkpoints(void)
     append_rows(10, false);
     sign_checkpoint_now();
     sqlite3 *db = attacker_open();
-    long long n = attacker_int(db, "SELECT count(*) FROM audit_checkpoints");
-    long long s1 = attacker_int(db, "SELECT min(seq) FROM audit_checkpoints");
-    long long s2 = attacker_int(db, "SELECT max(seq) FROM audit_checkpoints");
+    long long n = ct_test_sql_int(db, "SELECT count(*) FROM audit_checkpoints");
+    long long s1 = ct_test_sql_int(db, "SELECT min(seq) FROM audit_checkpoints");
+    long long s2 = ct_test_sql_int(db, "SELECT max(seq) FROM audit_checkpoints");
     sqlite3_close(db);
     cr_assert(n == 2 && s1 == CP1 && s2 == CP2, "checkpoints %lld at %lld..%lld", n, s1, s2);
 }
@@ -383,7 +372,7 @@ Test(audit_verify, clean_log_verifies_and_prints_count_and_head)
 {
     make_log();
     sqlite3 *db = attacker_open(); /* only to read; the triggers it drops do not matter here */
-    long long n = attacker_int(db, "SELECT count(*) FROM audit");
+    long long n = ct_test_sql_int(db, "SELECT count(*) FROM audit");
     uint8_t head[CT_AUDIT_HASH_LEN];
     ct_audit_row_t last;
     row_bufs_t b;
@@ -511,7 +500,7 @@ Test(audit_verify, deleted_row_with_later_rows_renumbered_names_it)
     sqlite3 *db = attacker_open();
     attacker_exec(db, "DELETE FROM audit WHERE seq = 9");
     shift_rows(db, 10, -1);
-    cr_assert_eq(attacker_int(db, "SELECT max(seq) FROM audit"), ROWS - 1);
+    cr_assert_eq(ct_test_sql_int(db, "SELECT max(seq) FROM audit"), ROWS - 1);
     sqlite3_close(db);
     assert_fails_at(9, "renumbered");
     ct_test_daemon_finish(&g_d);
@@ -543,8 +532,8 @@ Test(audit_verify, swapped_row_contents_name_the_first)
                       "  object_id, participant_id, outcome, detail FROM moved"
                       "  WHERE moved.seq = 20 - audit.seq)"
                       " WHERE seq IN (8, 12)");
-    cr_assert_eq(attacker_int(db, "SELECT count(*) FROM audit WHERE seq = 8 AND detail = 'row=6'"),
-                 1);
+    cr_assert_eq(
+        ct_test_sql_int(db, "SELECT count(*) FROM audit WHERE seq = 8 AND detail = 'row=6'"), 1);
     sqlite3_close(db);
     assert_fails_at(8, "edited");
     ct_test_daemon_finish(&g_d);
@@ -583,7 +572,7 @@ Test(audit_verify, inserted_row_names_it)
     sqlite3 *db = attacker_open();
     shift_rows(db, 9, 1);
     insert_forged_row(db, 9);
-    cr_assert_eq(attacker_int(db, "SELECT count(*) FROM audit"), ROWS + 1);
+    cr_assert_eq(ct_test_sql_int(db, "SELECT count(*) FROM audit"), ROWS + 1);
     sqlite3_close(db);
     assert_fails_at(9, "inserted");
     ct_test_daemon_finish(&g_d);
@@ -699,8 +688,8 @@ Test(audit_verify, narrowed_zone_summary_fails_as_zones)
     free(out);
     db = attacker_open();
     long long recorded =
-        attacker_int(db, "SELECT count(*) FROM audit WHERE action = 'audit.verify' AND detail ="
-                         " 'result=failed bad_seq=1 fault=zones checkpoints=database zones=1'");
+        ct_test_sql_int(db, "SELECT count(*) FROM audit WHERE action = 'audit.verify' AND detail ="
+                            " 'result=failed bad_seq=1 fault=zones checkpoints=database zones=1'");
     sqlite3_close(db);
     cr_assert_eq(recorded, 1, "the failed check is recorded as audit.verify");
     ct_test_daemon_finish(&g_d);
@@ -786,7 +775,7 @@ Test(audit_verify, database_before_the_zone_summary_exits_3_until_migrated)
     free(err);
     cr_assert(rc == 3 && said);
     db = attacker_open();
-    cr_assert_eq(attacker_int(db, "PRAGMA user_version"), 6, "verify does not migrate");
+    cr_assert_eq(ct_test_sql_int(db, "PRAGMA user_version"), 6, "verify does not migrate");
     sqlite3_close(db);
 
     char path[4200], msg[512];
@@ -1069,13 +1058,13 @@ Test(audit_verify, daemon_signs_checkpoints_that_verify)
     cr_assert_eq(ct_test_daemon_stop(&g_d), 0);
 
     sqlite3 *db = attacker_open();
-    long long cps = attacker_int(db, "SELECT count(*) FROM audit_checkpoints");
-    long long newest = attacker_int(db, "SELECT max(seq) FROM audit_checkpoints");
-    long long rows = attacker_int(db, "SELECT max(seq) FROM audit");
+    long long cps = ct_test_sql_int(db, "SELECT count(*) FROM audit_checkpoints");
+    long long newest = ct_test_sql_int(db, "SELECT max(seq) FROM audit_checkpoints");
+    long long rows = ct_test_sql_int(db, "SELECT max(seq) FROM audit");
     long long last_is_stop =
-        attacker_int(db, "SELECT action = 'daemon.stop' FROM audit ORDER BY seq DESC LIMIT 1");
-    long long with_fp = attacker_int(db, "SELECT count(*) FROM audit WHERE action ="
-                                         " 'message.send' AND length(cert_fp) = 64 AND enc = 2");
+        ct_test_sql_int(db, "SELECT action = 'daemon.stop' FROM audit ORDER BY seq DESC LIMIT 1");
+    long long with_fp = ct_test_sql_int(db, "SELECT count(*) FROM audit WHERE action ="
+                                            " 'message.send' AND length(cert_fp) = 64 AND enc = 2");
     sqlite3_close(db);
     cr_expect_geq(cps, 4, "at least one per 5 rows of the %d messages", MESSAGES);
     cr_expect_eq(newest, rows, "the stop checkpoint covers the last row");
@@ -1109,8 +1098,8 @@ Test(audit_verify, idle_daemon_signs_a_checkpoint_when_the_interval_is_up)
     for (int i = 0; i < 100 && covered != rows; i++) {
         usleep(100 * 1000);
         sqlite3 *db = attacker_open();
-        rows = attacker_int(db, "SELECT max(seq) FROM audit");
-        covered = attacker_int(db, "SELECT coalesce(max(seq), 0) FROM audit_checkpoints");
+        rows = ct_test_sql_int(db, "SELECT max(seq) FROM audit");
+        covered = ct_test_sql_int(db, "SELECT coalesce(max(seq), 0) FROM audit_checkpoints");
         sqlite3_close(db);
     }
     cr_expect_eq(covered, rows, "a checkpoint covers the message within 10 s while serving");

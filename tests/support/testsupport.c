@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <sqlite3.h>
 
 #ifdef CT_SANITIZE
 /* From LeakSanitizer (part of ASan): returns nonzero, after printing a report, when memory is
@@ -166,4 +167,15 @@ void ct_test_sleep_ms(int ms)
 void ct_test_ignore_sigpipe(void)
 {
     signal(SIGPIPE, SIG_IGN);
+}
+
+long long ct_test_sql_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *s = NULL;
+    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK, "%s: %s", sql,
+                 sqlite3_errmsg(db));
+    cr_assert_eq(sqlite3_step(s), SQLITE_ROW, "%s: %s", sql, sqlite3_errmsg(db));
+    long long v = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return v;
 }

@@ -54,6 +54,11 @@ void ct_test_copy_file(const char *from, const char *to, mode_t mode);
  * keeping it NUL-terminated; the caller frees *buf. Asserts on allocation failure. */
 void ct_test_append(char **buf, size_t *len, const char *data, size_t n);
 
+/* Runs sql on db, which must return a row whose first column is an integer, and returns that
+ * integer. Asserts on any failure, naming the SQL and SQLite's message. */
+typedef struct sqlite3 sqlite3;
+long long ct_test_sql_int(sqlite3 *db, const char *sql);
+
 /* SQL that puts a current database's messages table back into the shape of schema version 9
  * (seq AUTOINCREMENT, no messages_no_delete trigger) and sets user_version 9, so that opening it
  * read-write runs migration 10 again (server/store_sqlite.c). Run it with foreign keys off (a
