@@ -2,39 +2,36 @@
 #include "store_walbuf.h"
 
 #include <pthread.h>
-#include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 
 #include <sqlite3.h>
 
 #define WALBUF_NAME "careteam-walbuf"
-/* Bytes gathered at most before they are written. Below 128 KiB: SQLite's unix VFS writes at most
- * 131,071 bytes per call (it masks the length), so a larger buffer would fail as "disk full", as
- * the statement journals' spill once did (store_sqlite.c, STMTJRNL_SPILL). */
-#define WALBUF_CAP (120 * 1024)
-_Static_assert(WALBUF_CAP <= 0x1ffff, "one write of the default VFS");
 #define WAL_HEADER_LEN 32       /* the log's own header, at offset 0 */
-#define WAL_FRAME_HEADER_LEN 24 /* each frame's header; bytes 4..7: database size if a commit */
+#define WAL_FRAME_HEADER_LEN 24 /* each frame's header */
 
 /*
  * An open log. Invariants:
- *  - buf[0..len) are the bytes of file offsets [off, off + len), given to xWrite in order and not
- *    yet written; len is 0 when nothing waits.
- *  - end is the end of the furthest write of this log generation (since its header was last
- *    written at offset 0): a write at or past it appends, one before it rewrites in place.
- *  - commit_next: the last bytes buffered are a commit frame's header, so the next append (its
- *    page) is followed by a flush.
+ *  - held_len is 0, or WAL_FRAME_HEADER_LEN: then held[] is a frame header SQLite appended at
+ *    held_off and that is not in the file yet. It waits for the next call only: the page that
+ *    follows it (SQLite writes a frame as its header, then at once its page) goes out with it in
+ *    one write; anything else writes it out first.
+ *  - end is the end of the furthest write of this log generation (since the log's header was
+ *    last written at offset 0): only a header written at or past it is an append and is held; a
+ *    header rewritten in place (walRewriteChecksums) goes straight out, so that nothing is held
+ *    once SQLite is done writing frames.
  * `real` is the default VFS's file for the log, in the memory that follows this struct.
  */
 typedef struct walbuf_file {
     sqlite3_file base; /* first: SQLite's view; pMethods = &g_io */
     sqlite3_file *real;
-    unsigned char *buf; /* sqlite3_malloc'd on the first append; freed at close */
-    size_t len;
-    sqlite3_int64 off;
+    unsigned char held[WAL_FRAME_HEADER_LEN];
+    int held_len;
+    sqlite3_int64 held_off;
     sqlite3_int64 end;
-    bool commit_next;
+    unsigned char *frame; /* header + page, for the one write; sqlite3_malloc'd, grown as needed */
+    int frame_cap;
 } walbuf_file_t;
 
 /* The real file starts here, aligned as SQLite aligns its own file objects. */
@@ -45,15 +42,13 @@ static sqlite3_vfs g_vfs;
 static const char *g_name; /* NULL if registration failed */
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
+/* Writes a held header out on its own (SQLite did something other than write its page). */
 static int flush(walbuf_file_t *f)
 {
-    if (f->len == 0)
+    if (f->held_len == 0)
         return SQLITE_OK;
-    int rc = f->real->pMethods->xWrite(f->real, f->buf, (int)f->len, f->off);
-    /* Dropped even on failure: SQLite fails and rolls back the transaction they belong to. */
-    f->len = 0;
-    f->commit_next = false;
-    return rc;
+    f->held_len = 0;
+    return f->real->pMethods->xWrite(f->real, f->held, WAL_FRAME_HEADER_LEN, f->held_off);
 }
 
 static int wb_close(sqlite3_file *file)
@@ -61,8 +56,8 @@ static int wb_close(sqlite3_file *file)
     walbuf_file_t *f = (walbuf_file_t *)file;
     int rc = flush(f);
     int rc2 = f->real->pMethods->xClose(f->real);
-    sqlite3_free(f->buf);
-    f->buf = NULL;
+    sqlite3_free(f->frame);
+    f->frame = NULL;
     return rc != SQLITE_OK ? rc : rc2;
 }
 
@@ -73,24 +68,25 @@ static int wb_read(sqlite3_file *file, void *out, int amt, sqlite3_int64 off)
     return rc != SQLITE_OK ? rc : f->real->pMethods->xRead(f->real, out, amt, off);
 }
 
-/* Appends data to the buffer, writing out what waits first if data does not follow it. */
-static int append(walbuf_file_t *f, const void *data, int amt, sqlite3_int64 off)
+/* The held header and the page after it, in one write. Falls back to two if no memory. */
+static int write_frame(walbuf_file_t *f, const void *page, int amt)
 {
-    if (f->len > 0 &&
-        (off != f->off + (sqlite3_int64)f->len || f->len + (size_t)amt > WALBUF_CAP)) {
-        int rc = flush(f);
-        if (rc != SQLITE_OK)
-            return rc;
+    int n = WAL_FRAME_HEADER_LEN + amt;
+    if (n > f->frame_cap) {
+        unsigned char *p = sqlite3_realloc(f->frame, n);
+        if (p == NULL) {
+            int rc = flush(f);
+            return rc != SQLITE_OK ? rc
+                                   : f->real->pMethods->xWrite(f->real, page, amt,
+                                                               f->held_off + WAL_FRAME_HEADER_LEN);
+        }
+        f->frame = p;
+        f->frame_cap = n;
     }
-    if (f->buf == NULL && (size_t)amt <= WALBUF_CAP)
-        f->buf = sqlite3_malloc(WALBUF_CAP);
-    if (f->buf == NULL || (size_t)amt > WALBUF_CAP - f->len)
-        return f->real->pMethods->xWrite(f->real, data, amt, off); /* unbuffered, in order */
-    if (f->len == 0)
-        f->off = off;
-    memcpy(f->buf + f->len, data, (size_t)amt);
-    f->len += (size_t)amt;
-    return SQLITE_OK;
+    memcpy(f->frame, f->held, WAL_FRAME_HEADER_LEN);
+    memcpy(f->frame + WAL_FRAME_HEADER_LEN, page, (size_t)amt);
+    f->held_len = 0;
+    return f->real->pMethods->xWrite(f->real, f->frame, n, f->held_off);
 }
 
 static int wb_write(sqlite3_file *file, const void *data, int amt, sqlite3_int64 off)
@@ -98,24 +94,21 @@ static int wb_write(sqlite3_file *file, const void *data, int amt, sqlite3_int64
     walbuf_file_t *f = (walbuf_file_t *)file;
     if (off == 0 && amt == WAL_HEADER_LEN)
         f->end = 0; /* a new generation of the log: its frames append from here */
-    if (off < f->end) {
-        /* A rewrite in place (a frame's page written again in the same transaction, or its
-         * checksums): straight through, after what waits, so the file sees SQLite's order. */
-        int rc = flush(f);
-        return rc != SQLITE_OK ? rc : f->real->pMethods->xWrite(f->real, data, amt, off);
-    }
-    bool page_of_commit = f->commit_next && amt != WAL_FRAME_HEADER_LEN;
-    int rc = append(f, data, amt, off);
-    if (rc != SQLITE_OK)
-        return rc;
     if (off + amt > f->end)
         f->end = off + amt;
-    if (amt == WAL_FRAME_HEADER_LEN) {
-        const unsigned char *h = data;
-        f->commit_next = (h[4] | h[5] | h[6] | h[7]) != 0;
+    if (f->held_len > 0 && off == f->held_off + WAL_FRAME_HEADER_LEN &&
+        amt <= 0x1ffff - WAL_FRAME_HEADER_LEN) /* the default VFS's largest single write */
+        return write_frame(f, data, amt);
+    int rc = flush(f);
+    if (rc != SQLITE_OK)
+        return rc;
+    if (amt == WAL_FRAME_HEADER_LEN && off + amt == f->end) {
+        memcpy(f->held, data, WAL_FRAME_HEADER_LEN); /* an appended header: its page comes next */
+        f->held_len = WAL_FRAME_HEADER_LEN;
+        f->held_off = off;
         return SQLITE_OK;
     }
-    return page_of_commit ? flush(f) : SQLITE_OK;
+    return f->real->pMethods->xWrite(f->real, data, amt, off);
 }
 
 static int wb_truncate(sqlite3_file *file, sqlite3_int64 size)
@@ -185,20 +178,22 @@ static int wb_shm_map(sqlite3_file *file, int page, int size, int extend, void v
 {
     walbuf_file_t *f = (walbuf_file_t *)file;
     const sqlite3_io_methods *m = f->real->pMethods;
-    return m->iVersion >= 2 ? m->xShmMap(f->real, page, size, extend, out) : SQLITE_IOERR;
+    return m->iVersion >= 2 && m->xShmMap != NULL ? m->xShmMap(f->real, page, size, extend, out)
+                                                  : SQLITE_IOERR;
 }
 
 static int wb_shm_lock(sqlite3_file *file, int offset, int n, int flags)
 {
     walbuf_file_t *f = (walbuf_file_t *)file;
     const sqlite3_io_methods *m = f->real->pMethods;
-    return m->iVersion >= 2 ? m->xShmLock(f->real, offset, n, flags) : SQLITE_IOERR;
+    return m->iVersion >= 2 && m->xShmLock != NULL ? m->xShmLock(f->real, offset, n, flags)
+                                                   : SQLITE_IOERR;
 }
 
 static void wb_shm_barrier(sqlite3_file *file)
 {
     walbuf_file_t *f = (walbuf_file_t *)file;
-    if (f->real->pMethods->iVersion >= 2)
+    if (f->real->pMethods->iVersion >= 2 && f->real->pMethods->xShmBarrier != NULL)
         f->real->pMethods->xShmBarrier(f->real);
 }
 
@@ -206,7 +201,8 @@ static int wb_shm_unmap(sqlite3_file *file, int delete_flag)
 {
     walbuf_file_t *f = (walbuf_file_t *)file;
     const sqlite3_io_methods *m = f->real->pMethods;
-    return m->iVersion >= 2 ? m->xShmUnmap(f->real, delete_flag) : SQLITE_OK;
+    return m->iVersion >= 2 && m->xShmUnmap != NULL ? m->xShmUnmap(f->real, delete_flag)
+                                                    : SQLITE_OK;
 }
 
 static int wb_fetch(sqlite3_file *file, sqlite3_int64 off, int amt, void **out)
@@ -215,14 +211,16 @@ static int wb_fetch(sqlite3_file *file, sqlite3_int64 off, int amt, void **out)
     *out = NULL;
     int rc = flush(f);
     const sqlite3_io_methods *m = f->real->pMethods;
-    return rc != SQLITE_OK ? rc : m->iVersion >= 3 ? m->xFetch(f->real, off, amt, out) : SQLITE_OK;
+    return rc != SQLITE_OK                         ? rc
+           : m->iVersion >= 3 && m->xFetch != NULL ? m->xFetch(f->real, off, amt, out)
+                                                   : SQLITE_OK;
 }
 
 static int wb_unfetch(sqlite3_file *file, sqlite3_int64 off, void *p)
 {
     walbuf_file_t *f = (walbuf_file_t *)file;
     const sqlite3_io_methods *m = f->real->pMethods;
-    return m->iVersion >= 3 ? m->xUnfetch(f->real, off, p) : SQLITE_OK;
+    return m->iVersion >= 3 && m->xUnfetch != NULL ? m->xUnfetch(f->real, off, p) : SQLITE_OK;
 }
 
 static const sqlite3_io_methods g_io = {

@@ -1,23 +1,19 @@
 /*
- * A SQLite VFS for the daemon's read-write handles that gathers the writes SQLite appends to a
- * database's write-ahead log (its "-wal" file) and gives them to the default VFS in one call.
+ * A SQLite VFS for the daemon's read-write handles that writes each frame SQLite appends to a
+ * database's write-ahead log (its "-wal" file) in one call instead of two.
  *
- * SQLite writes each log frame as two calls, its 24-byte header and then the page, so a commit of
- * 20 pages was 40 pwrite calls; it is now one (docs/performance.md, item 10). Every other file
- * (the database, its -shm, temporary files) is opened by the default VFS exactly as before, and
- * so is the log itself: only its appends pass through the buffer.
+ * SQLite writes a log frame as its 24-byte header and then, at once, its page: two pwrite calls
+ * per page of every commit (docs/performance.md, item 10). This VFS holds an appended frame
+ * header back until that next call and writes the two together. Every other file (the database,
+ * its -shm, temporary files) is opened by the default VFS exactly as before, and so is the log
+ * itself; only that one header waits.
  *
- * Safety rests on when the buffer is written out (store_walbuf.c has the details):
- *  - right after the page of a commit frame (a frame header whose "database size after commit"
- *    field is not zero), so a transaction's frames are all in the file before SQLite publishes
- *    the transaction in the wal-index for readers, whatever the synchronous setting;
- *  - before every other operation on the log (sync, read, size, truncate, file controls, close)
- *    and before a write that is not an append (SQLite rewriting a frame in place, which is
- *    written straight through);
- *  - when it holds 120 KiB (one write of the default VFS is at most 128 KiB).
- * A failed write of the buffer is returned by the call that flushed it (the commit frame's page,
- * or the sync), which fails the commit as SQLite's own failed write would. A crash loses only
- * frames of a transaction that had not committed, as without the buffer.
+ * Nothing else is ever held: a header waits for one call at most, and any call other than its
+ * page (a sync, a read, a size, a truncate, a file control, a close, another write) writes it out
+ * first. So when SQLite is done writing a frame, the file holds exactly what it would without this
+ * VFS: no other connection, no rollback and no crash can see a difference. A header rewritten in
+ * place (SQLite rewriting checksums) is written at once, not held. The one write of a header and
+ * its page fails or succeeds where the page's own write would have, and reports it to that call.
  */
 #ifndef CT_STORE_WALBUF_H
 #define CT_STORE_WALBUF_H
