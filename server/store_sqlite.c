@@ -1199,11 +1199,11 @@ static pthread_once_t g_sqlite_once = PTHREAD_ONCE_INIT;
  * test that used it first), the calls fail and change nothing.
  *  - Memory statistics off: with them on, every sqlite3_malloc and sqlite3_free takes one global
  *    mutex, which the writer thread paid for on each row it wrote; careteamd never reads them.
- *  - Statement journals (the undo log of each savepoint: a writer job's, writer.c) stay in memory
- * up to STMTJRNL_SPILL, in chunks of that size, instead of 64 KiB: a job's journal (the pages it
- *    changed, a few dozen KB) then never spills to a temporary file, which SQLite opened and
- *    wrote on nearly every batch, and costs one allocation instead of one per KiB (temp_store =
- *    MEMORY would have kept it in 1 KiB chunks, one malloc each).
+ *  - Statement journals (the undo log of each savepoint: a writer job's, writer.c) stay in
+ *    memory up to STMTJRNL_SPILL, in chunks of that size, instead of 64 KiB: a job's journal
+ *    (the pages it changed, a few dozen KB) then never spills to a temporary file, which SQLite
+ *    opened and wrote on nearly every batch, and costs one allocation instead of one per KiB
+ *    (temp_store = MEMORY would have kept it in 1 KiB chunks, one malloc each).
  *    STMTJRNL_SPILL must stay under 128 KiB: a journal that grows past it (a purge, a migration)
  *    is copied to the file one chunk per write, and SQLite's unix VFS writes at most 131,071
  *    bytes per call (seekAndWriteFd masks the length with 0x1ffff), so a larger chunk fails as

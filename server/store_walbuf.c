@@ -1,7 +1,8 @@
-/* The log-buffering VFS (see store_walbuf.h). */
+/* The VFS that writes each appended log frame in one call (see store_walbuf.h). */
 #include "store_walbuf.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -13,10 +14,10 @@
 
 /*
  * An open log. Invariants:
- *  - held_len is 0, or WAL_FRAME_HEADER_LEN: then held[] is a frame header SQLite appended at
- *    held_off and that is not in the file yet. It waits for the next call only: the page that
- *    follows it (SQLite writes a frame as its header, then at once its page) goes out with it in
- *    one write; anything else writes it out first.
+ *  - held: header[] is a frame header SQLite appended at held_off that is not in the file
+ *    yet. It waits for the next call only: the page that follows it (SQLite writes a frame as
+ *    its header, then at once its page) goes out with it in one write; anything else writes it
+ *    out first.
  *  - end is the end of the furthest write of this log generation (since the log's header was
  *    last written at offset 0): only a header written at or past it is an append and is held; a
  *    header rewritten in place (walRewriteChecksums) goes straight out, so that nothing is held
@@ -26,8 +27,8 @@
 typedef struct walbuf_file {
     sqlite3_file base; /* first: SQLite's view; pMethods = &g_io */
     sqlite3_file *real;
-    unsigned char held[WAL_FRAME_HEADER_LEN];
-    int held_len;
+    unsigned char header[WAL_FRAME_HEADER_LEN];
+    bool held;
     sqlite3_int64 held_off;
     sqlite3_int64 end;
     unsigned char *frame; /* header + page, for the one write; sqlite3_malloc'd, grown as needed */
@@ -45,10 +46,10 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 /* Writes a held header out on its own (SQLite did something other than write its page). */
 static int flush(walbuf_file_t *f)
 {
-    if (f->held_len == 0)
+    if (!f->held)
         return SQLITE_OK;
-    f->held_len = 0;
-    return f->real->pMethods->xWrite(f->real, f->held, WAL_FRAME_HEADER_LEN, f->held_off);
+    f->held = false;
+    return f->real->pMethods->xWrite(f->real, f->header, WAL_FRAME_HEADER_LEN, f->held_off);
 }
 
 static int wb_close(sqlite3_file *file)
@@ -83,9 +84,9 @@ static int write_frame(walbuf_file_t *f, const void *page, int amt)
         f->frame = p;
         f->frame_cap = n;
     }
-    memcpy(f->frame, f->held, WAL_FRAME_HEADER_LEN);
+    memcpy(f->frame, f->header, WAL_FRAME_HEADER_LEN);
     memcpy(f->frame + WAL_FRAME_HEADER_LEN, page, (size_t)amt);
-    f->held_len = 0;
+    f->held = false;
     return f->real->pMethods->xWrite(f->real, f->frame, n, f->held_off);
 }
 
@@ -96,15 +97,15 @@ static int wb_write(sqlite3_file *file, const void *data, int amt, sqlite3_int64
         f->end = 0; /* a new generation of the log: its frames append from here */
     if (off + amt > f->end)
         f->end = off + amt;
-    if (f->held_len > 0 && off == f->held_off + WAL_FRAME_HEADER_LEN &&
+    if (f->held && off == f->held_off + WAL_FRAME_HEADER_LEN &&
         amt <= 0x1ffff - WAL_FRAME_HEADER_LEN) /* the default VFS's largest single write */
         return write_frame(f, data, amt);
     int rc = flush(f);
     if (rc != SQLITE_OK)
         return rc;
     if (amt == WAL_FRAME_HEADER_LEN && off + amt == f->end) {
-        memcpy(f->held, data, WAL_FRAME_HEADER_LEN); /* an appended header: its page comes next */
-        f->held_len = WAL_FRAME_HEADER_LEN;
+        memcpy(f->header, data, WAL_FRAME_HEADER_LEN); /* an appended header: its page is next */
+        f->held = true;
         f->held_off = off;
         return SQLITE_OK;
     }

@@ -149,17 +149,16 @@ static bool run_one(ct_writer_t *w, ct_job_t *job, const ct_writer_env_t *env)
             return true;
         }
     }
-    /* The job failed: undo its part, and keep a record of the refusal. */
+    /* The job failed: undo its part, and keep a record of the refusal. A job without a savepoint
+     * has nothing to undo only if it wrote nothing (writer.h, no_savepoint). */
     job->result = r;
-    if (job->no_savepoint && ct_store_changes(w->st) != changes) {
-        /* It wrote before it failed, and has no savepoint to undo that alone (writer.h). */
-        ct_log_error("store.job_undo_failed", "job_code=%s no_savepoint=1", ct_errname(r));
-        return false;
-    }
-    if (!job->no_savepoint && ct_store_rollback_to(w->st) != 0) {
+    bool undone =
+        job->no_savepoint ? ct_store_changes(w->st) == changes : ct_store_rollback_to(w->st) == 0;
+    if (!undone) {
         /* Its part (a half-written message, say) is still in the transaction: the whole batch
          * must go, not only this job. */
-        ct_log_error("store.job_undo_failed", "job_code=%s", ct_errname(r));
+        ct_log_error("store.job_undo_failed", "job_code=%s no_savepoint=%d", ct_errname(r),
+                     job->no_savepoint ? 1 : 0);
         return false;
     }
     if (job->has_audit && r != CT_EIO) {
