@@ -1,5 +1,6 @@
 /*
- * TLS over libuv with OpenSSL memory BIOs. See tls.h for the contract and the state diagram.
+ * TLS over libuv with one BIO of our own per connection (conn_bio below). See tls.h for the
+ * contract and the state diagram.
  *
  * Invariants:
  *  - state only moves forward: HANDSHAKE -> OPEN -> DRAINING -> CLOSING (any may jump to CLOSING).
@@ -7,8 +8,10 @@
  *  - `plain` holds bytes only while `writing` is true: ct_tls_write appends there only then, and
  *    flush_output seals it into `out` before anything else is written or close_notify queued, so
  *    the peer receives the application bytes in the order they were written.
- *  - Everything OpenSSL puts into wbio is moved to `out` before control returns to libuv, so no
- *    ciphertext is ever stranded in the BIO.
+ *  - OpenSSL writes ciphertext straight into `out` (conn_bio_write), so none is ever stranded.
+ *  - `in` points into the uv_read buffer only during on_uv_read, which feeds OpenSSL until it has
+ *    taken every byte (OpenSSL keeps a partial record in its own read buffer); bytes it will not
+ *    take fail the connection rather than vanish (feed_input).
  *  - on_error and on_close run only from the uv_close callback, so neither can run inside a
  *    ct_tls_* call of the owner (no synchronous upcalls); on_error, if any, comes first.
  *  - ERR_clear_error() precedes every SSL_* call whose error queue we read, so a reason we report
@@ -16,6 +19,7 @@
  */
 #include "tls.h"
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +98,7 @@ static bool use_ca(SSL_CTX *c, const char *ca_path, char *errbuf, size_t errlen)
 }
 
 static int remember_rejected_leaf(int ok, X509_STORE_CTX *xs);
+static bool conn_bio_method_ready(void);
 
 int ct_tls_ctx_new(bool server, const char *cert_path, const char *key_path, const char *ca_path,
                    ct_tls_ctx_t **out, char *errbuf, size_t errlen)
@@ -115,6 +120,10 @@ int ct_tls_ctx_new(bool server, const char *cert_path, const char *key_path, con
         goto fail;
     }
     ctx->ssl_ctx = c;
+    if (!conn_bio_method_ready()) { /* fail here, not at every connection */
+        openssl_reason(errbuf, errlen, "cannot create the connection BIO method");
+        goto fail;
+    }
     /* TLS 1.3 only: no downgrade, only AEAD suites, encrypted certificates. */
     SSL_CTX_set_min_proto_version(c, TLS1_3_VERSION);
     SSL_CTX_set_max_proto_version(c, TLS1_3_VERSION);
@@ -224,19 +233,101 @@ static void tls_fail(ct_tls_t *t, int err, const char *why, bool send_pending)
     ct_tls_close(t, send_pending);
 }
 
-/* Moves whatever OpenSSL wrote into wbio to the output queue. Returns 0 or CT_ENOMEM. */
-static int drain_wbio(ct_tls_t *t)
+/*
+ * The connection's BIO, both directions. Memory BIOs cost a copy each way (socket bytes into the
+ * read BIO, ciphertext out of the write BIO into `out`) and kept the capacity of their largest
+ * burst for the connection's life: the client's certificate flight, 1.7 KB of every idle
+ * connection (docs/performance.md). This one reads from the uv_read buffer in place and appends
+ * to `out`; it holds no bytes of its own.
+ */
+static BIO_METHOD *g_conn_bio;
+static pthread_once_t g_conn_bio_once = PTHREAD_ONCE_INIT;
+
+/* Reads what is left of the current uv_read; "retry" once it is all taken. */
+static int conn_bio_read(BIO *b, char *out, size_t len, size_t *got)
 {
-    size_t pending;
-    while ((pending = BIO_ctrl_pending(t->wbio)) > 0) {
-        if (ct_buf_reserve(&t->out, pending) != 0)
-            return CT_ENOMEM;
-        int n = BIO_read(t->wbio, t->out.data + t->out.len, (int)pending);
-        if (n <= 0)
-            break;
-        t->out.len += (size_t)n;
+    ct_tls_t *t = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    if (t->in_len == 0) {
+        BIO_set_retry_read(b);
+        *got = 0;
+        return 0;
     }
-    return 0;
+    size_t n = len < t->in_len ? len : t->in_len;
+    memcpy(out, t->in, n);
+    t->in += n;
+    t->in_len -= n;
+    *got = n;
+    return 1;
+}
+
+/* Appends to `out`; never "retry". Out of memory fails the write, and the call that made OpenSSL
+ * write reports CT_ENOMEM (output_status). */
+static int conn_bio_write(BIO *b, const char *data, size_t len, size_t *put)
+{
+    ct_tls_t *t = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    *put = 0;
+    if (ct_buf_append(&t->out, data, len) != 0) {
+        t->out_oom = true;
+        return 0;
+    }
+    *put = len;
+    return 1;
+}
+
+static long conn_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)num;
+    (void)ptr;
+    ct_tls_t *t = BIO_get_data(b);
+    switch (cmd) {
+    case BIO_CTRL_FLUSH:
+        return 1; /* `out` is flushed by flush_output */
+    case BIO_CTRL_PENDING:
+        return t != NULL ? (long)t->in_len : 0;
+    default:
+        return 0; /* no EOF (the socket's end comes from uv_read), no kTLS, no fd */
+    }
+}
+
+static void conn_bio_method_new(void)
+{
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "careteam conn");
+    if (m == NULL)
+        return;
+    if (BIO_meth_set_read_ex(m, conn_bio_read) != 1 ||
+        BIO_meth_set_write_ex(m, conn_bio_write) != 1 || BIO_meth_set_ctrl(m, conn_bio_ctrl) != 1) {
+        BIO_meth_free(m);
+        return;
+    }
+    g_conn_bio = m; /* lives as long as the process, like OpenSSL's own methods */
+}
+
+/* Whether the method exists (made once per process; ct_tls_ctx_new fails without it). */
+static bool conn_bio_method_ready(void)
+{
+    (void)pthread_once(&g_conn_bio_once, conn_bio_method_new);
+    return g_conn_bio != NULL;
+}
+
+/* A new BIO for t, or NULL (out of memory). */
+static BIO *conn_bio_new(ct_tls_t *t)
+{
+    if (!conn_bio_method_ready())
+        return NULL;
+    BIO *b = BIO_new(g_conn_bio);
+    if (b == NULL)
+        return NULL;
+    BIO_set_data(b, t);
+    BIO_set_init(b, 1);
+    return b;
+}
+
+/* After a call that may have made OpenSSL write: 0, or CT_ENOMEM if some of it did not fit. */
+static int output_status(const ct_tls_t *t)
+{
+    return t->out_oom ? CT_ENOMEM : 0;
 }
 
 /* A written queue (inflight here, out in flush_output) gives its memory back, as
@@ -259,21 +350,20 @@ static void on_uv_write(uv_write_t *req, int status)
     flush_output(t);
 }
 
-/* Encrypts len bytes into records (OpenSSL cuts them at 16 KiB) and moves them to `out`. */
+/* Encrypts len bytes into records (OpenSSL cuts them at 16 KiB), which go into `out`. */
 static int seal(ct_tls_t *t, const uint8_t *data, size_t len)
 {
     while (len > 0) {
-        /* A memory BIO never refuses, so SSL_write completes whole records; chunk to stay in int.
-         */
+        /* conn_bio never refuses, so SSL_write completes whole records; chunk to stay in int. */
         int n = len > (1u << 30) ? (1 << 30) : (int)len;
         ERR_clear_error();
         int w = SSL_write(t->ssl, data, n);
         if (w <= 0)
-            return CT_ETLS;
+            return t->out_oom ? CT_ENOMEM : CT_ETLS;
         data += w;
         len -= (size_t)w;
     }
-    return drain_wbio(t);
+    return output_status(t);
 }
 
 /* Seals the plaintext written while the previous write was in flight, all of it at once, and
@@ -402,53 +492,30 @@ static void handshake_failure_reason(ct_tls_t *t, char *why, size_t len)
     ERR_clear_error();
 }
 
-/* Replaces an empty memory BIO by a fresh one (which has no buffer until written), giving back
- * the capacity it kept from the handshake flights (certificate chains); one with bytes still in
- * it (a record that came with the client's Finished) is kept. */
-static void shed_bio(ct_tls_t *t, BIO **bio, bool read_side)
-{
-    if (BIO_ctrl_pending(*bio) != 0)
-        return;
-    BIO *fresh = BIO_new(BIO_s_mem());
-    if (fresh == NULL)
-        return; /* keep the old one: only memory is at stake */
-    if (read_side) {
-        BIO_set_mem_eof_return(fresh, -1);
-        SSL_set0_rbio(t->ssl, fresh); /* frees the old one */
-    } else {
-        SSL_set0_wbio(t->ssl, fresh);
-    }
-    *bio = fresh;
-}
-
-/* An idle connection should not keep the handshake's buffers (issue 6, memory per connection). */
-static void shed_handshake_bios(ct_tls_t *t)
-{
-    if (drain_wbio(t) != 0)
-        return;
-    shed_bio(t, &t->rbio, true);
-    shed_bio(t, &t->wbio, false);
-}
-
 /* Advances the handshake. Returns true when the connection is open. */
 static bool continue_handshake(ct_tls_t *t)
 {
-    ERR_clear_error();
-    int r = SSL_do_handshake(t->ssl);
-    if (drain_wbio(t) != 0) {
-        tls_fail(t, CT_ENOMEM, "out of memory", false);
-        return false;
-    }
+    int r, e;
+    size_t before;
+    do {
+        before = t->in_len;
+        ERR_clear_error();
+        r = SSL_do_handshake(t->ssl);
+        if (output_status(t) != 0) {
+            tls_fail(t, CT_ENOMEM, "out of memory", false);
+            return false;
+        }
+        e = r == 1 ? SSL_ERROR_NONE : SSL_get_error(t->ssl, r);
+        /* Not done, but input is left and was being taken: go on with it. */
+    } while (e == SSL_ERROR_WANT_READ && t->in_len > 0 && t->in_len < before);
     if (r == 1) {
         t->state = CT_TLS_OPEN;
         capture_peer_identity(t);
-        shed_handshake_bios(t);
         flush_output(t);
         if (t->cb->on_handshake != NULL)
             t->cb->on_handshake(t);
         return t->state == CT_TLS_OPEN;
     }
-    int e = SSL_get_error(t->ssl, r);
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
         flush_output(t);
         return false;
@@ -460,11 +527,12 @@ static bool continue_handshake(ct_tls_t *t)
     return false;
 }
 
-/* Decrypts what rbio holds and hands it to the owner, chunk by chunk. */
+/* Decrypts the input (and what OpenSSL buffered) and hands it to the owner, chunk by chunk. */
 static void read_plaintext(ct_tls_t *t)
 {
     uint8_t chunk[CT_TLS_CHUNK];
     while (t->state == CT_TLS_OPEN || t->state == CT_TLS_DRAINING) {
+        size_t before = t->in_len;
         ERR_clear_error();
         int n = SSL_read(t->ssl, chunk, sizeof chunk);
         if (n > 0) {
@@ -473,6 +541,11 @@ static void read_plaintext(ct_tls_t *t)
             continue;
         }
         int e = SSL_get_error(t->ssl, n);
+        /* A record with no application data (a KeyUpdate, a ticket) may end a call with input
+         * left: go on while it is being taken. */
+        if ((e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) && t->in_len > 0 &&
+            t->in_len < before)
+            continue;
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
             break;
         if (e == SSL_ERROR_ZERO_RETURN) {
@@ -489,7 +562,7 @@ static void read_plaintext(ct_tls_t *t)
         }
         break;
     }
-    if (t->state != CT_TLS_CLOSING && drain_wbio(t) != 0) {
+    if (t->state != CT_TLS_CLOSING && output_status(t) != 0) {
         tls_fail(t, CT_ENOMEM, "out of memory", false);
         return;
     }
@@ -498,12 +571,27 @@ static void read_plaintext(ct_tls_t *t)
 
 static void on_uv_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-    /* Each read is copied into rbio before the next one, so one buffer per thread serves all
-     * connections of that thread's loop. */
+    /* OpenSSL takes each read whole before the next one (feed_input), so one buffer per thread
+     * serves all connections of that thread's loop. */
     static _Thread_local char rbuf[CT_TLS_READ_BUF];
     (void)h;
     (void)suggested;
     *buf = uv_buf_init(rbuf, sizeof rbuf);
+}
+
+/* Gives OpenSSL one read's bytes (conn_bio_read takes them from t->in) until it has taken them
+ * all: the buffer is reused by the next read. */
+static void feed_input(ct_tls_t *t, const uint8_t *data, size_t len)
+{
+    t->in = data;
+    t->in_len = len;
+    if (t->state != CT_TLS_HANDSHAKE || continue_handshake(t))
+        read_plaintext(t);
+    /* Left over once the owner closed (in on_handshake or on_read): nobody reads it any more. */
+    if (t->in_len != 0 && (t->state == CT_TLS_HANDSHAKE || t->state == CT_TLS_OPEN))
+        tls_fail(t, CT_EINTERNAL, "tls: input left unread", false);
+    t->in = NULL;
+    t->in_len = 0;
 }
 
 static void on_uv_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -521,21 +609,14 @@ static void on_uv_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         }
         return;
     }
-    if (BIO_write(t->rbio, buf->base, (int)nread) != (int)nread) {
-        tls_fail(t, CT_ENOMEM, "out of memory", false);
-        return;
-    }
-    if (t->state == CT_TLS_HANDSHAKE && !continue_handshake(t))
-        return;
-    read_plaintext(t);
+    feed_input(t, (const uint8_t *)buf->base, (size_t)nread);
 }
 
 static void on_uv_close(uv_handle_t *h)
 {
     ct_tls_t *t = (ct_tls_t *)((char *)h - offsetof(ct_tls_t, tcp));
-    SSL_free(t->ssl); /* frees both BIOs */
+    SSL_free(t->ssl); /* frees the BIO */
     t->ssl = NULL;
-    t->rbio = t->wbio = NULL;
     ct_buf_free(&t->out);
     ct_buf_free(&t->plain);
     ct_buf_free(&t->inflight);
@@ -555,18 +636,13 @@ int ct_tls_init(ct_tls_t *t, uv_loop_t *loop, ct_tls_ctx_t *ctx, bool server,
     if (t->ssl == NULL)
         return CT_ENOMEM;
     SSL_set_app_data(t->ssl, t); /* for remember_rejected_leaf */
-    t->rbio = BIO_new(BIO_s_mem());
-    t->wbio = BIO_new(BIO_s_mem());
-    if (t->rbio == NULL || t->wbio == NULL) {
-        BIO_free(t->rbio);
-        BIO_free(t->wbio);
+    BIO *bio = conn_bio_new(t);
+    if (bio == NULL) {
         SSL_free(t->ssl);
         t->ssl = NULL;
         return CT_ENOMEM;
     }
-    /* An empty read BIO means "wait for more", never EOF. */
-    BIO_set_mem_eof_return(t->rbio, -1);
-    SSL_set_bio(t->ssl, t->rbio, t->wbio);
+    SSL_set_bio(t->ssl, bio, bio); /* one BIO both ways: SSL takes our one reference */
     if (server)
         SSL_set_accept_state(t->ssl);
     else
@@ -629,7 +705,7 @@ int ct_tls_start(ct_tls_t *t)
         int e = SSL_get_error(t->ssl, hr);
         if (hr != 1 && e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
             return CT_ETLS;
-        if (drain_wbio(t) != 0)
+        if (output_status(t) != 0)
             return CT_ENOMEM;
         flush_output(t);
     }
@@ -688,7 +764,6 @@ void ct_tls_close(ct_tls_t *t, bool graceful)
             ERR_clear_error();
             SSL_shutdown(t->ssl); /* queues close_notify; we do not wait for the peer's */
             ERR_clear_error();
-            (void)drain_wbio(t);
         }
         t->state = CT_TLS_DRAINING;
         if (t->reading) {

@@ -1,10 +1,10 @@
 /*
  * TLS over libuv, written once for the server and the client library.
  *
- * OpenSSL never touches the socket: bytes from uv_read go into a memory BIO (rbio), SSL_read
- * yields plaintext, and whatever OpenSSL writes into the other memory BIO (wbio) is moved to an
- * output queue and written with uv_write. This file is the only one that calls SSL_* on a
- * connection; callers deal in plaintext and callbacks.
+ * OpenSSL never touches the socket: it reads the bytes of each uv_read in place through a BIO of
+ * ours, SSL_read yields plaintext, and the ciphertext OpenSSL writes goes through the same BIO
+ * straight into an output queue, written with uv_write. This file is the only one that calls SSL_*
+ * on a connection; callers deal in plaintext and callbacks.
  *
  * Writes: one uv_write in flight at a time. Ciphertext produced while a write is in flight
  * accumulates in `out` and goes in the next write, so a burst of small messages becomes few
@@ -100,8 +100,9 @@ struct bio_st;
 struct ct_tls {
     uv_tcp_t tcp; /* the socket; tcp.data is free for the owner's use */
     struct ssl_st *ssl;
-    struct bio_st *rbio; /* network -> OpenSSL */
-    struct bio_st *wbio; /* OpenSSL -> network */
+    /* During on_uv_read only: the bytes of that read OpenSSL has not taken yet (not owned). */
+    const uint8_t *in;
+    size_t in_len;
     ct_tls_state_t state;
     const ct_tls_callbacks_t *cb;
     ct_buf_t out;      /* ciphertext waiting for the next uv_write */
@@ -114,6 +115,7 @@ struct ct_tls {
     bool reading;       /* uv_read_start is active */
     bool paused;        /* the owner asked for no more on_read calls for now */
     bool drain_wanted;  /* on_drain is owed once the backlog empties */
+    bool out_oom;       /* ciphertext did not fit in `out`: the connection fails */
     int err;            /* first failure (CT_E*), reported in on_error; 0 if none */
     char why[160];      /* its reason */
     char peer_addr[64]; /* "ip:port" of the peer; readable by the owner */

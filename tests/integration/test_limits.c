@@ -27,20 +27,6 @@ TestSuite(limits, .init = ct_test_ignore_sigpipe, .fini = ct_test_leak_check);
 
 static ct_test_daemon_t g_d;
 
-/* Reads envelopes until one that is not a push arrives; returns it (caller frees). */
-static Careteam__V1__Envelope *read_response(ct_test_raw_t *r)
-{
-    for (int i = 0; i < 1000; i++) {
-        Careteam__V1__Envelope *e = ct_test_raw_read_envelope(r);
-        cr_assert_not_null(e, "connection ended: %s", r->why);
-        if (e->request_id != 0)
-            return e;
-        careteam__v1__envelope__free_unpacked(e, NULL);
-    }
-    cr_assert_fail("no response among 1000 pushes");
-    return NULL;
-}
-
 /* 5,000 pipelined requests, 78 times the in-flight window: the connection is paused and resumed
  * many times, and every request gets its answer, in order, with nothing lost or repeated. */
 Test(limits, pipelined_requests_are_throttled_and_all_answered)
@@ -51,7 +37,7 @@ Test(limits, pipelined_requests_are_throttled_and_all_answered)
     ct_test_raw_t r;
     cr_assert(ct_test_raw_connect(&r, &g_d, "pw.sam", TLS1_3_VERSION, TLS1_3_VERSION), "%s", r.why);
     cr_assert(ct_test_raw_send_hello(&r), "%s", r.why);
-    Careteam__V1__Envelope *w = read_response(&r);
+    Careteam__V1__Envelope *w = ct_test_raw_read_response(&r);
     cr_assert_eq(w->body_case, CARETEAM__V1__ENVELOPE__BODY_WELCOME);
     careteam__v1__envelope__free_unpacked(w, NULL);
 
@@ -61,7 +47,7 @@ Test(limits, pipelined_requests_are_throttled_and_all_answered)
     cr_assert(ct_test_raw_write(&r, burst.data, burst.len), "%s", r.why);
     ct_buf_free(&burst);
     for (uint64_t id = 2; id < 2 + N; id++) {
-        Careteam__V1__Envelope *e = read_response(&r);
+        Careteam__V1__Envelope *e = ct_test_raw_read_response(&r);
         cr_assert_eq(e->body_case, CARETEAM__V1__ENVELOPE__BODY_PONG, "answer to %llu",
                      (unsigned long long)id);
         cr_assert_eq(e->request_id, id, "answers come in request order");
@@ -93,7 +79,7 @@ Test(limits, a_close_is_forced_when_the_peer_stops_reading)
     ct_test_raw_t r;
     cr_assert(ct_test_raw_connect(&r, &g_d, "pw.sam", TLS1_3_VERSION, TLS1_3_VERSION), "%s", r.why);
     cr_assert(ct_test_raw_send_hello(&r), "%s", r.why);
-    Careteam__V1__Envelope *w = read_response(&r);
+    Careteam__V1__Envelope *w = ct_test_raw_read_response(&r);
     careteam__v1__envelope__free_unpacked(w, NULL);
 
     /* 120 messages of 60 KB to itself: each comes back as a Deliver, about 7 MiB in all (under
@@ -148,7 +134,7 @@ Test(limits, requests_over_the_rate_limit_are_refused_then_served_again)
     ct_test_raw_t r;
     cr_assert(ct_test_raw_connect(&r, &g_d, "pw.sam", TLS1_3_VERSION, TLS1_3_VERSION), "%s", r.why);
     cr_assert(ct_test_raw_send_hello(&r), "%s", r.why);
-    Careteam__V1__Envelope *w = read_response(&r);
+    Careteam__V1__Envelope *w = ct_test_raw_read_response(&r);
     careteam__v1__envelope__free_unpacked(w, NULL);
 
     ct_buf_t burst = CT_BUF_INIT;
@@ -158,7 +144,7 @@ Test(limits, requests_over_the_rate_limit_are_refused_then_served_again)
     ct_buf_free(&burst);
     int pongs = 0, limited = 0;
     for (uint64_t id = 2; id < 2 + N; id++) {
-        Careteam__V1__Envelope *e = read_response(&r);
+        Careteam__V1__Envelope *e = ct_test_raw_read_response(&r);
         cr_assert_eq(e->request_id, id, "every request is answered, in order");
         if (e->body_case == CARETEAM__V1__ENVELOPE__BODY_PONG) {
             pongs++;
@@ -183,7 +169,7 @@ Test(limits, requests_over_the_rate_limit_are_refused_then_served_again)
     ct_test_append_ping(&one, 1000);
     cr_assert(ct_test_raw_write(&r, one.data, one.len), "%s", r.why);
     ct_buf_free(&one);
-    Careteam__V1__Envelope *e = read_response(&r);
+    Careteam__V1__Envelope *e = ct_test_raw_read_response(&r);
     cr_assert_eq(e->body_case, CARETEAM__V1__ENVELOPE__BODY_PONG, "served again after a second");
     careteam__v1__envelope__free_unpacked(e, NULL);
     ct_test_raw_close(&r);

@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,8 +49,63 @@ static void keep_reason(ct_test_raw_t *r, const char *what)
     ERR_clear_error();
 }
 
-bool ct_test_raw_connect(ct_test_raw_t *r, const ct_test_daemon_t *d, const char *id,
-                         int min_version, int max_version)
+/*
+ * A filter BIO that passes at most `piece` bytes to the socket per write and pauses after each,
+ * so that the server reads record headers and bodies cut anywhere. OpenSSL writes the rest of a
+ * short write itself. The BIO's data is the cut: piece in the low 32 bits, the pause in
+ * microseconds in the high 32.
+ */
+static int piece_write(BIO *b, const char *data, size_t len, size_t *put)
+{
+    uintptr_t cut = (uintptr_t)BIO_get_data(b);
+    size_t piece = (size_t)(cut & 0xffffffffu);
+    unsigned pause_us = (unsigned)(cut >> 32);
+    BIO_clear_retry_flags(b);
+    int ok = BIO_write_ex(BIO_next(b), data, len < piece ? len : piece, put);
+    if (!ok)
+        BIO_copy_next_retry(b);
+    else if (pause_us > 0)
+        usleep(pause_us);
+    return ok;
+}
+
+static int piece_read(BIO *b, char *out, size_t len, size_t *got)
+{
+    BIO_clear_retry_flags(b);
+    int ok = BIO_read_ex(BIO_next(b), out, len, got);
+    if (!ok)
+        BIO_copy_next_retry(b);
+    return ok;
+}
+
+static long piece_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    return BIO_ctrl(BIO_next(b), cmd, num, ptr);
+}
+
+/* The filter over a socket BIO on fd; the SSL that gets it owns both. */
+static BIO *piece_bio_new(int fd, size_t piece, unsigned pause_us)
+{
+    static BIO_METHOD *m;
+    if (m == NULL) { /* test processes call this from one thread */
+        m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_FILTER, "test pieces");
+        cr_assert_not_null(m);
+        BIO_meth_set_write_ex(m, piece_write);
+        BIO_meth_set_read_ex(m, piece_read);
+        BIO_meth_set_ctrl(m, piece_ctrl);
+    }
+    int one = 1; /* each piece its own segment, not gathered by Nagle's algorithm */
+    cr_assert_eq(setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one), 0);
+    BIO *f = BIO_new(m);
+    BIO *sock = BIO_new_socket(fd, BIO_NOCLOSE);
+    cr_assert(f != NULL && sock != NULL);
+    BIO_set_data(f, (void *)(((uintptr_t)pause_us << 32) | (uintptr_t)piece));
+    BIO_set_init(f, 1);
+    return BIO_push(f, sock);
+}
+
+static bool raw_connect(ct_test_raw_t *r, const ct_test_daemon_t *d, const char *id,
+                        int min_version, int max_version, size_t piece, unsigned pause_us)
 {
     memset(r, 0, sizeof *r);
     r->fd = ct_test_raw_tcp_connect(d);
@@ -69,12 +125,30 @@ bool ct_test_raw_connect(ct_test_raw_t *r, const ct_test_daemon_t *d, const char
     SSL_CTX_set_verify(r->ctx, SSL_VERIFY_PEER, NULL);
     r->ssl = SSL_new(r->ctx);
     cr_assert_not_null(r->ssl);
-    cr_assert_eq(SSL_set_fd(r->ssl, r->fd), 1);
+    if (piece == 0) {
+        cr_assert_eq(SSL_set_fd(r->ssl, r->fd), 1);
+    } else {
+        BIO *b = piece_bio_new(r->fd, piece, pause_us);
+        SSL_set_bio(r->ssl, b, b);
+    }
     ERR_clear_error();
     if (SSL_connect(r->ssl) == 1)
         return true;
     keep_reason(r, "handshake");
     return false;
+}
+
+bool ct_test_raw_connect(ct_test_raw_t *r, const ct_test_daemon_t *d, const char *id,
+                         int min_version, int max_version)
+{
+    return raw_connect(r, d, id, min_version, max_version, 0, 0);
+}
+
+bool ct_test_raw_connect_in_pieces(ct_test_raw_t *r, const ct_test_daemon_t *d, const char *id,
+                                   size_t piece, unsigned pause_us)
+{
+    cr_assert(piece > 0 && piece <= 0xffffffffu);
+    return raw_connect(r, d, id, TLS1_3_VERSION, TLS1_3_VERSION, piece, pause_us);
 }
 
 void ct_test_raw_close(ct_test_raw_t *r)
@@ -97,7 +171,7 @@ bool ct_test_raw_write(ct_test_raw_t *r, const void *data, size_t len)
     return false;
 }
 
-bool ct_test_raw_send_hello(ct_test_raw_t *r)
+void ct_test_append_hello(ct_buf_t *out)
 {
     Careteam__V1__Hello h = CARETEAM__V1__HELLO__INIT;
     h.client_name = "raw-test-client";
@@ -106,8 +180,13 @@ bool ct_test_raw_send_hello(ct_test_raw_t *r)
     env.request_id = 1;
     env.body_case = CARETEAM__V1__ENVELOPE__BODY_HELLO;
     env.hello = &h;
+    cr_assert_eq(ct_frame_append_envelope(out, &env, UINT32_MAX), 0);
+}
+
+bool ct_test_raw_send_hello(ct_test_raw_t *r)
+{
     ct_buf_t b = CT_BUF_INIT;
-    cr_assert_eq(ct_frame_append_envelope(&b, &env, UINT32_MAX), 0);
+    ct_test_append_hello(&b);
     bool ok = ct_test_raw_write(r, b.data, b.len);
     ct_buf_free(&b);
     return ok;
@@ -143,4 +222,17 @@ Careteam__V1__Envelope *ct_test_raw_read_envelope(ct_test_raw_t *r)
     free(buf);
     cr_assert(!ok || env != NULL, "the server sent a frame that is not an Envelope");
     return env;
+}
+
+Careteam__V1__Envelope *ct_test_raw_read_response(ct_test_raw_t *r)
+{
+    for (int i = 0; i < 1000; i++) {
+        Careteam__V1__Envelope *e = ct_test_raw_read_envelope(r);
+        cr_assert_not_null(e, "connection ended: %s", r->why);
+        if (e->request_id != 0)
+            return e;
+        careteam__v1__envelope__free_unpacked(e, NULL);
+    }
+    cr_assert_fail("no response among 1000 pushes");
+    return NULL;
 }

@@ -13,6 +13,7 @@
 
 #include <openssl/ssl.h>
 
+#include "buf.h"
 #include "careteam.pb-c.h"
 #include "daemon.h"
 
@@ -40,12 +41,21 @@ int ct_test_raw_tcp_connect(const ct_test_daemon_t *d);
 bool ct_test_raw_connect(ct_test_raw_t *r, const ct_test_daemon_t *d, const char *id,
                          int min_version, int max_version);
 
+/* As ct_test_raw_connect with TLS 1.3 only, but everything the client writes from then on, its
+ * handshake included, goes on the wire `piece` bytes per send() with pause_us after each (and
+ * TCP_NODELAY), so that the server reads records cut anywhere. */
+bool ct_test_raw_connect_in_pieces(ct_test_raw_t *r, const ct_test_daemon_t *d, const char *id,
+                                   size_t piece, unsigned pause_us);
+
 /* Frees the TLS state and closes the socket without close_notify; r is then empty (fd -1). */
 void ct_test_raw_close(ct_test_raw_t *r);
 
 /* Writes len bytes as they are. Returns false with r->why set if the write failed (the server
  * may already have closed). */
 bool ct_test_raw_write(ct_test_raw_t *r, const void *data, size_t len);
+
+/* Appends the Hello frame ct_test_raw_send_hello sends to out. */
+void ct_test_append_hello(ct_buf_t *out);
 
 /* Sends Hello (request id 1, client name "raw-test-client", the current protocol version).
  * Returns false with r->why set if the write failed. */
@@ -55,5 +65,9 @@ bool ct_test_raw_send_hello(ct_test_raw_t *r);
  * careteam__v1__envelope__free_unpacked), or NULL with r->why set once the connection ended or
  * failed. Fails the test on a bad length prefix or a frame that is not an Envelope. */
 Careteam__V1__Envelope *ct_test_raw_read_envelope(ct_test_raw_t *r);
+
+/* Reads envelopes until one that is not a push (request id 0) arrives and returns it (the caller
+ * frees it); fails the test if the connection ends first or 1,000 pushes come without one. */
+Careteam__V1__Envelope *ct_test_raw_read_response(ct_test_raw_t *r);
 
 #endif
