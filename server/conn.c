@@ -81,9 +81,11 @@ struct ct_conn {
     size_t held_off;
     void (*drain_cb)(void *arg); /* one waiter for an empty output queue (see when_drained) */
     void *drain_arg;
-    /* Member lookup result, written by the pool thread, read by lookup_done on the loop. */
+    /* Member lookup result, written by the reader thread, read by lookup_done or recheck_done on
+     * the loop. `member` is allocated by each lookup and freed when it is done (lookup_finished):
+     * an idle connection does not carry a member record it read once. */
     int lookup_rc;
-    ct_member_t member;
+    ct_member_t *member;
 };
 
 static const ct_session_ops_t SESSION_OPS;
@@ -97,6 +99,7 @@ static void conn_unref(ct_conn_t *c)
         return;
     ct_frame_reader_free(&c->reader);
     ct_buf_free(&c->held);
+    free(c->member);
     free(c);
 }
 
@@ -243,7 +246,16 @@ static void process_frames(ct_conn_t *c)
 static void lookup_work(ct_store_t *st, void *arg)
 {
     ct_conn_t *c = arg;
-    c->lookup_rc = ct_store_member_get(st, c->session.member_id, &c->member);
+    c->member = malloc(sizeof *c->member);
+    c->lookup_rc =
+        c->member == NULL ? CT_ENOMEM : ct_store_member_get(st, c->session.member_id, c->member);
+}
+
+/* Loop thread, after lookup_done or recheck_done has read the result. */
+static void lookup_finished(ct_conn_t *c)
+{
+    free(c->member);
+    c->member = NULL;
 }
 
 static void lookup_done(void *arg)
@@ -252,10 +264,10 @@ static void lookup_done(void *arg)
     if (c->state == CONN_LOOKUP && c->env->stopping) {
         conn_close(c, true); /* the daemon is draining: no new sessions */
     } else if (c->state == CONN_LOOKUP) {
-        if (c->lookup_rc == 0 && c->member.active) {
+        if (c->lookup_rc == 0 && c->member->active) {
             ct_text_copy(c->session.display_name, sizeof c->session.display_name,
-                         c->member.display_name);
-            c->session.role = c->member.role;
+                         c->member->display_name);
+            c->session.role = c->member->role;
             c->state = CONN_ACTIVE;
             ct_tls_resume(&c->tls);
             process_frames(c);
@@ -283,6 +295,7 @@ static void lookup_done(void *arg)
             conn_close(c, true);
         }
     }
+    lookup_finished(c);
     conn_unref(c);
 }
 
@@ -665,7 +678,7 @@ static void recheck_done(void *arg)
     ct_conn_t *c = arg;
     c->rechecking = false;
     if (c->state == CONN_ACTIVE && c->lookup_rc != CT_EUNAVAIL &&
-        (c->lookup_rc == CT_ENOTFOUND || (c->lookup_rc == 0 && !c->member.active))) {
+        (c->lookup_rc == CT_ENOTFOUND || (c->lookup_rc == 0 && !c->member->active))) {
         ct_log_info("session.revoked", "conn=%llu member=%s", (unsigned long long)c->session.id,
                     c->session.member_id);
         audit_conn_failure(c, "session.revoked", CT_EUNAUTHENTICATED, "reason=inactive_member");
@@ -673,6 +686,7 @@ static void recheck_done(void *arg)
                               "your membership was deactivated; ask your administrator");
         conn_close(c, true);
     }
+    lookup_finished(c);
     conn_unref(c);
 }
 
