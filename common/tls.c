@@ -228,7 +228,7 @@ static void tls_fail(ct_tls_t *t, int err, const char *why, bool send_pending)
 {
     if (t->err == 0) {
         t->err = err;
-        snprintf(t->why, sizeof t->why, "%s", why);
+        t->why = strdup(why); /* NULL: on_uv_close says the reason was lost */
     }
     ct_tls_close(t, send_pending);
 }
@@ -240,8 +240,8 @@ static void tls_fail(ct_tls_t *t, int err, const char *why, bool send_pending)
  * connection (docs/performance.md). This one reads from the uv_read buffer in place and appends
  * to `out`; it holds no bytes of its own.
  */
-static BIO_METHOD *g_conn_bio;
-static pthread_once_t g_conn_bio_once = PTHREAD_ONCE_INIT;
+static BIO_METHOD *g_conn_bio; /* under g_conn_bio_mu until made, then never changes */
+static pthread_mutex_t g_conn_bio_mu = PTHREAD_MUTEX_INITIALIZER;
 
 /* Reads what is left of the current uv_read; "retry" once it is all taken. */
 static int conn_bio_read(BIO *b, char *out, size_t len, size_t *got)
@@ -291,24 +291,30 @@ static long conn_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
     }
 }
 
-static void conn_bio_method_new(void)
+static BIO_METHOD *conn_bio_method_new(void)
 {
     BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "careteam conn");
     if (m == NULL)
-        return;
+        return NULL;
     if (BIO_meth_set_read_ex(m, conn_bio_read) != 1 ||
         BIO_meth_set_write_ex(m, conn_bio_write) != 1 || BIO_meth_set_ctrl(m, conn_bio_ctrl) != 1) {
         BIO_meth_free(m);
-        return;
+        return NULL;
     }
-    g_conn_bio = m; /* lives as long as the process, like OpenSSL's own methods */
+    return m;
 }
 
-/* Whether the method exists (made once per process; ct_tls_ctx_new fails without it). */
+/* Whether the method exists: made by the first call that can (a failure, out of memory, is tried
+ * again by the next call), then kept for the life of the process like OpenSSL's own methods.
+ * ct_tls_ctx_new fails without it. */
 static bool conn_bio_method_ready(void)
 {
-    (void)pthread_once(&g_conn_bio_once, conn_bio_method_new);
-    return g_conn_bio != NULL;
+    pthread_mutex_lock(&g_conn_bio_mu);
+    if (g_conn_bio == NULL)
+        g_conn_bio = conn_bio_method_new();
+    bool ready = g_conn_bio != NULL;
+    pthread_mutex_unlock(&g_conn_bio_mu);
+    return ready;
 }
 
 /* A new BIO for t, or NULL (out of memory). */
@@ -316,7 +322,7 @@ static BIO *conn_bio_new(ct_tls_t *t)
 {
     if (!conn_bio_method_ready())
         return NULL;
-    BIO *b = BIO_new(g_conn_bio);
+    BIO *b = BIO_new(g_conn_bio); /* g_conn_bio no longer changes once made */
     if (b == NULL)
         return NULL;
     BIO_set_data(b, t);
@@ -520,7 +526,7 @@ static bool continue_handshake(ct_tls_t *t)
         flush_output(t);
         return false;
     }
-    char why[sizeof t->why];
+    char why[CT_TLS_WHY_MAX];
     handshake_failure_reason(t, why, sizeof why);
     /* Send the alert we produced, so the peer learns why, then close. */
     tls_fail(t, CT_ETLS, why, true);
@@ -548,10 +554,13 @@ static void read_plaintext(ct_tls_t *t)
             continue;
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
             break;
-        if (e == SSL_ERROR_ZERO_RETURN) {
+        if (t->out_oom) {
+            /* OpenSSL's reply to a post-handshake message (a KeyUpdate) did not fit. */
+            tls_fail(t, CT_ENOMEM, "out of memory", false);
+        } else if (e == SSL_ERROR_ZERO_RETURN) {
             tls_fail(t, CT_ECLOSED, "peer closed the connection", true);
         } else {
-            char why[sizeof t->why];
+            char why[CT_TLS_WHY_MAX];
             char reason[120] = "unknown";
             unsigned long ee = ERR_peek_error();
             if (ee != 0)
@@ -620,9 +629,12 @@ static void on_uv_close(uv_handle_t *h)
     ct_buf_free(&t->out);
     ct_buf_free(&t->plain);
     ct_buf_free(&t->inflight);
+    char *why = t->why;
+    t->why = NULL;
     if (t->err != 0 && t->cb->on_error != NULL)
-        t->cb->on_error(t, t->err, t->why);
-    t->cb->on_close(t);
+        t->cb->on_error(t, t->err, why != NULL ? why : "failed (out of memory for the reason)");
+    free(why);
+    t->cb->on_close(t); /* may free t */
 }
 
 int ct_tls_init(ct_tls_t *t, uv_loop_t *loop, ct_tls_ctx_t *ctx, bool server,
@@ -717,15 +729,20 @@ int ct_tls_write(ct_tls_t *t, const uint8_t *data, size_t len)
     if (t->state != CT_TLS_OPEN)
         return CT_ECLOSED;
     t->drain_wanted = true;
-    if (t->writing) /* sealed with the rest when the write in flight completes */
-        return ct_buf_append(&t->plain, data, len) == 0 ? 0 : CT_ENOMEM;
-    int r = seal(t, data, len);
-    if (r == CT_ETLS) {
-        tls_fail(t, CT_ETLS, "tls write failed", false);
-        return CT_ECLOSED;
+    int r;
+    if (t->writing) { /* sealed with the rest when the write in flight completes */
+        if (ct_buf_append(&t->plain, data, len) == 0)
+            return 0;
+        r = CT_ENOMEM;
+    } else {
+        r = seal(t, data, len);
     }
-    if (r != 0)
-        return r;
+    if (r != 0) {
+        /* Records may have gone into `out` before the failure, or a frame is missing from the
+         * stream: either way the connection cannot go on. */
+        tls_fail(t, r, r == CT_ENOMEM ? "out of memory" : "tls write failed", false);
+        return r == CT_ENOMEM ? CT_ENOMEM : CT_ECLOSED;
+    }
     flush_output(t);
     return 0;
 }

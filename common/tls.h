@@ -91,7 +91,9 @@ typedef struct ct_tls_callbacks {
 } ct_tls_callbacks_t;
 
 struct ssl_st;
-struct bio_st;
+
+/* The longest failure reason tls.c composes, with its NUL. */
+#define CT_TLS_WHY_MAX 160
 
 /*
  * One TLS connection. Embed it in the owner's connection struct and recover the owner with
@@ -117,7 +119,7 @@ struct ct_tls {
     bool drain_wanted;  /* on_drain is owed once the backlog empties */
     bool out_oom;       /* ciphertext did not fit in `out`: the connection fails */
     int err;            /* first failure (CT_E*), reported in on_error; 0 if none */
-    char why[160];      /* its reason */
+    char *why;          /* its reason (owned; at most CT_TLS_WHY_MAX bytes as made here) */
     char peer_addr[64]; /* "ip:port" of the peer; readable by the owner */
     char peer_cn[65];   /* the peer certificate's subject CN after the handshake; readable */
     char peer_fp[65];   /* SHA-256 of the peer certificate, hex; readable */
@@ -147,7 +149,8 @@ int ct_tls_start(ct_tls_t *t);
  * encrypted and written at once; otherwise they wait, as plaintext, for that write to complete
  * and then go out with everything else written meanwhile, in as few TLS records as fit (a reply
  * batch of a busy connection costs one record, not one per frame). Returns 0, CT_ECLOSED if the
- * connection is no longer open, or CT_ENOMEM. Errors never call on_error synchronously.
+ * connection is no longer open, or CT_ENOMEM. After an error the connection is closing: on_error
+ * and on_close follow from libuv callbacks, never synchronously.
  */
 int ct_tls_write(ct_tls_t *t, const uint8_t *data, size_t len);
 

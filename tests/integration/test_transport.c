@@ -67,3 +67,33 @@ Test(transport, records_cut_at_odd_offsets_are_read_whole)
     cr_assert_eq(ct_test_audit_count(&g_d, "session.ping"), PINGS, "every ping is audited once");
     ct_test_daemon_finish(&g_d);
 }
+
+/* Key updates sent by the client between requests, each asking the daemon to update its own keys
+ * too, all cut into pieces: TLS messages without application data in the middle of the stream,
+ * after which every request is still read and answered. */
+Test(transport, key_updates_between_requests_leave_the_session_working)
+{
+    ct_test_daemon_launch(&g_d, NULL);
+    ct_test_raw_t r;
+    cr_assert(ct_test_raw_connect_in_pieces(&r, &g_d, "pw.sam", 7, 0), "%s", r.why);
+    cr_assert(ct_test_raw_send_hello(&r), "%s", r.why);
+    Careteam__V1__Envelope *e = ct_test_raw_read_response(&r);
+    cr_assert_eq(e->body_case, CARETEAM__V1__ENVELOPE__BODY_WELCOME);
+    careteam__v1__envelope__free_unpacked(e, NULL);
+    for (uint64_t id = 2; id < 12; id++) {
+        cr_assert(ct_test_raw_key_update(&r), "%s", r.why);
+        ct_buf_t b = CT_BUF_INIT;
+        ct_test_append_ping(&b, id);
+        cr_assert(ct_test_raw_write(&r, b.data, b.len), "%s", r.why);
+        ct_buf_free(&b);
+        e = ct_test_raw_read_response(&r);
+        cr_assert_eq(e->body_case, CARETEAM__V1__ENVELOPE__BODY_PONG, "answer to %llu: %s",
+                     (unsigned long long)id, ct_test_body_name(e));
+        cr_assert_eq(e->request_id, id);
+        careteam__v1__envelope__free_unpacked(e, NULL);
+    }
+    ct_test_raw_close(&r);
+    cr_assert_eq(ct_test_daemon_stop(&g_d), 0, "clean exit");
+    cr_assert_eq(ct_test_audit_count(&g_d, "session.ping"), 10, "every ping is audited once");
+    ct_test_daemon_finish(&g_d);
+}

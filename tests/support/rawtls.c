@@ -52,20 +52,22 @@ static void keep_reason(ct_test_raw_t *r, const char *what)
 /*
  * A filter BIO that passes at most `piece` bytes to the socket per write and pauses after each,
  * so that the server reads record headers and bodies cut anywhere. OpenSSL writes the rest of a
- * short write itself. The BIO's data is the cut: piece in the low 32 bits, the pause in
- * microseconds in the high 32.
+ * short write itself. The BIO's data is its cut_t, freed with it.
  */
+typedef struct cut {
+    size_t piece;
+    unsigned pause_us;
+} cut_t;
+
 static int piece_write(BIO *b, const char *data, size_t len, size_t *put)
 {
-    uintptr_t cut = (uintptr_t)BIO_get_data(b);
-    size_t piece = (size_t)(cut & 0xffffffffu);
-    unsigned pause_us = (unsigned)(cut >> 32);
+    const cut_t *cut = BIO_get_data(b);
     BIO_clear_retry_flags(b);
-    int ok = BIO_write_ex(BIO_next(b), data, len < piece ? len : piece, put);
+    int ok = BIO_write_ex(BIO_next(b), data, len < cut->piece ? len : cut->piece, put);
     if (!ok)
         BIO_copy_next_retry(b);
-    else if (pause_us > 0)
-        usleep(pause_us);
+    else if (cut->pause_us > 0)
+        usleep(cut->pause_us);
     return ok;
 }
 
@@ -83,6 +85,13 @@ static long piece_ctrl(BIO *b, int cmd, long num, void *ptr)
     return BIO_ctrl(BIO_next(b), cmd, num, ptr);
 }
 
+static int piece_destroy(BIO *b)
+{
+    free(BIO_get_data(b));
+    BIO_set_data(b, NULL);
+    return 1;
+}
+
 /* The filter over a socket BIO on fd; the SSL that gets it owns both. */
 static BIO *piece_bio_new(int fd, size_t piece, unsigned pause_us)
 {
@@ -93,13 +102,18 @@ static BIO *piece_bio_new(int fd, size_t piece, unsigned pause_us)
         BIO_meth_set_write_ex(m, piece_write);
         BIO_meth_set_read_ex(m, piece_read);
         BIO_meth_set_ctrl(m, piece_ctrl);
+        BIO_meth_set_destroy(m, piece_destroy);
     }
     int one = 1; /* each piece its own segment, not gathered by Nagle's algorithm */
     cr_assert_eq(setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one), 0);
     BIO *f = BIO_new(m);
     BIO *sock = BIO_new_socket(fd, BIO_NOCLOSE);
     cr_assert(f != NULL && sock != NULL);
-    BIO_set_data(f, (void *)(((uintptr_t)pause_us << 32) | (uintptr_t)piece));
+    cut_t *cut = malloc(sizeof *cut);
+    cr_assert_not_null(cut);
+    cut->piece = piece;
+    cut->pause_us = pause_us;
+    BIO_set_data(f, cut);
     BIO_set_init(f, 1);
     return BIO_push(f, sock);
 }
@@ -147,7 +161,7 @@ bool ct_test_raw_connect(ct_test_raw_t *r, const ct_test_daemon_t *d, const char
 bool ct_test_raw_connect_in_pieces(ct_test_raw_t *r, const ct_test_daemon_t *d, const char *id,
                                    size_t piece, unsigned pause_us)
 {
-    cr_assert(piece > 0 && piece <= 0xffffffffu);
+    cr_assert(piece > 0);
     return raw_connect(r, d, id, TLS1_3_VERSION, TLS1_3_VERSION, piece, pause_us);
 }
 
@@ -168,6 +182,15 @@ bool ct_test_raw_write(ct_test_raw_t *r, const void *data, size_t len)
     if (SSL_write_ex(r->ssl, data, len, &written) == 1)
         return true;
     keep_reason(r, "write");
+    return false;
+}
+
+bool ct_test_raw_key_update(ct_test_raw_t *r)
+{
+    ERR_clear_error();
+    if (SSL_key_update(r->ssl, SSL_KEY_UPDATE_REQUESTED) == 1)
+        return true;
+    keep_reason(r, "key update");
     return false;
 }
 

@@ -54,6 +54,10 @@ void ct_test_raw_close(ct_test_raw_t *r);
  * may already have closed). */
 bool ct_test_raw_write(ct_test_raw_t *r, const void *data, size_t len);
 
+/* Asks for a TLS 1.3 key update, requesting the server's too; OpenSSL sends the KeyUpdate
+ * message with the next write. Returns false with r->why set if OpenSSL refused. */
+bool ct_test_raw_key_update(ct_test_raw_t *r);
+
 /* Appends the Hello frame ct_test_raw_send_hello sends to out. */
 void ct_test_append_hello(ct_buf_t *out);
 
