@@ -77,6 +77,9 @@ void ct_client_on_closed(ct_client_t *c, ct_client_closed_cb cb, void *arg);
 /*
  * Sends a request. The client assigns env->request_id (any value set is overwritten); cb runs
  * once with the response. Returns 0, CT_ECLOSED if not connected, or CT_ETOOBIG / CT_ENOMEM.
+ * CT_ETOOBIG, and CT_ENOMEM before anything was queued, leave the connection as it was; CT_ENOMEM
+ * from queuing the bytes closes it (the closed callback follows), since part of the frame may
+ * have been queued.
  */
 int ct_client_request(ct_client_t *c, Careteam__V1__Envelope *env, ct_client_response_cb cb,
                       void *arg);

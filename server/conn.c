@@ -99,7 +99,6 @@ static void conn_unref(ct_conn_t *c)
         return;
     ct_frame_reader_free(&c->reader);
     ct_buf_free(&c->held);
-    free(c->member);
     free(c);
 }
 
