@@ -112,7 +112,6 @@ struct ct_tls {
     /* Plaintext written while a uv_write was in flight: sealed into as few records as its size
      * allows when that write completes (seal_plain), instead of one record per ct_tls_write. */
     ct_buf_t plain;
-    uv_write_t wreq;
     bool writing;       /* a uv_write is in flight */
     bool reading;       /* uv_read_start is active */
     bool paused;        /* the owner asked for no more on_read calls for now */

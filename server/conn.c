@@ -324,7 +324,6 @@ static void on_tls_handshake(ct_tls_t *t)
 {
     ct_conn_t *c = CONN_OF_TLS(t);
     ct_session_t *s = &c->session;
-    ct_text_copy(s->cert_fp, sizeof s->cert_fp, t->peer_fp);
     if (!ct_id_valid(t->peer_cn)) {
         ct_log_info("session.refused", "conn=%llu peer=%s reason=certificate_cn_not_an_id",
                     (unsigned long long)s->id, t->peer_addr);
@@ -645,6 +644,8 @@ int ct_conn_accept(ct_conn_env_t *env, uv_stream_t *listener)
     c->refs = 1; /* the TCP handle */
     c->session.ops = &SESSION_OPS;
     c->session.id = ++env->next_id;
+    c->session.peer_addr = c->tls.peer_addr; /* filled by ct_tls_start */
+    c->session.cert_fp = c->tls.peer_fp;     /* filled when the handshake completes */
     c->tokens = (double)cfg->rate_limit;
     c->tokens_at_ms = uv_now(listener->loop);
     ct_frame_reader_init(&c->reader, PRE_HELLO_MAX_FRAME < cfg->max_frame ? PRE_HELLO_MAX_FRAME
@@ -663,7 +664,6 @@ int ct_conn_accept(ct_conn_env_t *env, uv_stream_t *listener)
      * refused (an Error UNAVAILABLE), as DESIGN.md section 6 asks. */
     c->over_limit = env->n_conns > cfg->max_connections;
     r = uv_accept(listener, (uv_stream_t *)&c->tls.tcp) == 0 ? ct_tls_start(&c->tls) : CT_ESYS;
-    ct_text_copy(c->session.peer_addr, sizeof c->session.peer_addr, c->tls.peer_addr);
     if (r != 0) {
         conn_close(c, false);
         return r;

@@ -57,8 +57,11 @@ struct ct_session {
     char member_id[CT_ID_MAX + 1];
     char display_name[129];
     ct_role_t role;
-    char peer_addr[64];
-    char cert_fp[65];
+    /* The peer's "ip:port" and its certificate's SHA-256 in hex ("" until the handshake has
+     * completed). Not owned: they point into the connection's TLS state (ct_tls_t peer_addr,
+     * peer_fp), which lives as long as the session; never NULL. */
+    const char *peer_addr;
+    const char *cert_fp;
     bool open;     /* false once the connection is closing */
     bool welcomed; /* Hello answered; requests other than Hello are served only then */
     /* Inbox replay (see replay.c): while replaying, live deliveries are held by the session. */
