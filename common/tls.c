@@ -510,19 +510,12 @@ static void handshake_failure_reason(ct_tls_t *t, char *why, size_t len)
 /* Advances the handshake. Returns true when the connection is open. */
 static bool continue_handshake(ct_tls_t *t)
 {
-    int r, e;
-    size_t before;
-    do {
-        before = t->in_len;
-        ERR_clear_error();
-        r = SSL_do_handshake(t->ssl);
-        if (output_status(t) != 0) {
-            tls_fail(t, CT_ENOMEM, "out of memory", false);
-            return false;
-        }
-        e = r == 1 ? SSL_ERROR_NONE : SSL_get_error(t->ssl, r);
-        /* Not done, but input is left and was being taken: go on with it. */
-    } while (e == SSL_ERROR_WANT_READ && t->in_len > 0 && t->in_len < before);
+    ERR_clear_error();
+    int r = SSL_do_handshake(t->ssl);
+    if (output_status(t) != 0) {
+        tls_fail(t, CT_ENOMEM, "out of memory", false);
+        return false;
+    }
     if (r == 1) {
         t->state = CT_TLS_OPEN;
         capture_peer_identity(t);
@@ -531,6 +524,7 @@ static bool continue_handshake(ct_tls_t *t)
             t->cb->on_handshake(t);
         return t->state == CT_TLS_OPEN;
     }
+    int e = SSL_get_error(t->ssl, r);
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
         flush_output(t);
         return false;
@@ -547,7 +541,6 @@ static void read_plaintext(ct_tls_t *t)
 {
     uint8_t chunk[CT_TLS_CHUNK];
     while (t->state == CT_TLS_OPEN || t->state == CT_TLS_DRAINING) {
-        size_t before = t->in_len;
         ERR_clear_error();
         int n = SSL_read(t->ssl, chunk, sizeof chunk);
         if (n > 0) {
@@ -555,12 +548,9 @@ static void read_plaintext(ct_tls_t *t)
                 t->cb->on_read(t, chunk, (size_t)n);
             continue;
         }
+        /* "Want read" comes only once conn_bio_read has no input left: records without
+         * application data (KeyUpdate, tickets) are read on within the call (auto-retry). */
         int e = SSL_get_error(t->ssl, n);
-        /* A record with no application data (a KeyUpdate, a ticket) may end a call with input
-         * left: go on while it is being taken. */
-        if ((e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) && t->in_len > 0 &&
-            t->in_len < before)
-            continue;
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
             break;
         if (t->out_oom) {
