@@ -24,6 +24,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "wake.h"
 
 struct ct_writer {
     uv_thread_t thread;
@@ -33,8 +34,8 @@ struct ct_writer {
     ct_job_t *done_head, *done_tail;   /* finished, waiting for the loop */
     bool stop;                         /* set by ct_writer_stop */
     bool stopped;                      /* the thread has exited */
-    bool async_closed;                 /* the loop has closed `async`: safe to free */
-    uv_async_t async;                  /* wakes the loop for done jobs */
+    bool wake_closed;                  /* the loop has closed `wake`: safe to free */
+    ct_wake_t wake;                    /* wakes the loop for done jobs (not uv_async: wake.h) */
     ct_store_t *st;
     ct_uuid7_gen_t ids;
     ct_writer_stats_t stats;
@@ -297,7 +298,7 @@ static void writer_main(void *arg)
         /* Under load the checkpoint goes before the replies (writer.h, CT_WRITER_LOG_IDLE). */
         if (!idle)
             checkpoint_log_if_due(w, false);
-        uv_async_send(&w->async);
+        ct_wake_send(&w->wake);
         if (idle)
             checkpoint_log_if_due(w, true);
         uv_mutex_lock(&w->mu);
@@ -310,13 +311,13 @@ static void writer_main(void *arg)
     }
     w->stopped = true;
     uv_mutex_unlock(&w->mu);
-    uv_async_send(&w->async);
+    ct_wake_send(&w->wake);
 }
 
-static void on_async_closed(uv_handle_t *h)
+static void on_wake_closed(ct_wake_t *wk)
 {
-    ct_writer_t *w = h->data;
-    w->async_closed = true;
+    ct_writer_t *w = wk->poll.data;
+    w->wake_closed = true;
 }
 
 static void writer_destroy(ct_writer_t *w)
@@ -333,7 +334,7 @@ void ct_writer_free(ct_writer_t *w)
 {
     if (w == NULL)
         return;
-    if (!w->async_closed) {
+    if (!w->wake_closed) {
         /* Misuse: the loop still holds the handle. Leak rather than free memory in use. */
         return;
     }
@@ -341,9 +342,9 @@ void ct_writer_free(ct_writer_t *w)
 }
 
 /* Loop thread: finish every job the writer handed back, in order. */
-static void on_async(uv_async_t *a)
+static void on_wake(ct_wake_t *wk)
 {
-    ct_writer_t *w = a->data;
+    ct_writer_t *w = wk->poll.data;
     uv_mutex_lock(&w->mu);
     ct_job_t *j = w->done_head;
     w->done_head = w->done_tail = NULL;
@@ -362,9 +363,9 @@ static void on_async(uv_async_t *a)
     }
     if (audited && w->on_audit != NULL)
         w->on_audit(w->on_audit_arg);
-    if (stopped && !uv_is_closing((uv_handle_t *)&w->async)) {
+    if (stopped && !ct_wake_is_closing(&w->wake)) {
         uv_thread_join(&w->thread);
-        uv_close((uv_handle_t *)&w->async, on_async_closed);
+        ct_wake_close(&w->wake, on_wake_closed);
     }
 }
 
@@ -389,17 +390,17 @@ int ct_writer_start(uv_loop_t *loop, const char *db_path, ct_writer_t **out, cha
         goto fail_store;
     if (uv_cond_init(&w->cv) != 0)
         goto fail_mutex;
-    if (uv_async_init(loop, &w->async, on_async) != 0)
+    if (ct_wake_init(loop, &w->wake, on_wake) != 0)
         goto fail_cond;
-    w->async.data = w;
+    w->wake.poll.data = w;
     if (uv_thread_create(&w->thread, writer_main, w) != 0) {
-        /* The async handle is initialised and must be closed; the caller's loop run finishes that,
+        /* The wake handle is initialised and must be closed; the caller's loop run finishes that,
          * and the writer stays allocated until then (it is not returned, so it is leaked only if
          * the process goes on; careteamd exits). */
         if (errbuf != NULL)
             snprintf(errbuf, errlen, "cannot start the store writer thread");
         w->stopped = true;
-        uv_close((uv_handle_t *)&w->async, on_async_closed);
+        ct_wake_close(&w->wake, on_wake_closed);
         return CT_ESYS;
     }
     *out = w;

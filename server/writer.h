@@ -13,7 +13,7 @@
  *                                       RELEASE; failed after a write: the whole batch fails)
  *                                    COMMIT (synchronous=FULL: durable when it returns)
  *                                    under load, maybe a log checkpoint (CT_WRITER_LOG_IDLE)
- *   job->done(job) <--uv_async------ move the batch to the done queue
+ *   job->done(job) <--ct_wake------- move the batch to the done queue
  *                                    idle, maybe a log checkpoint
  *
  * A batch is sized by what is queued, never by a timer: a lone request commits at once, and
@@ -123,7 +123,7 @@ int ct_writer_audit(ct_writer_t *w, const ct_audit_rec_t *r);
 
 /*
  * Stops the thread after it has committed everything queued and the loop has run the done
- * callbacks; then the writer closes its async handle, so the loop can end. Call on the loop
+ * callbacks; then the writer closes its wake handle, so the loop can end. Call on the loop
  * thread; the loop must keep running until then. Jobs submitted after the thread has exited are
  * not stored: they complete at once with CT_EUNAVAIL (the only synchronous completion, and only
  * during shutdown).
