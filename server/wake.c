@@ -9,42 +9,54 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "err.h"
+#include "log.h"
 
 static void on_readable(uv_poll_t *p, int status, int events)
 {
     (void)events;
     ct_wake_t *wk = (ct_wake_t *)p; /* poll is the first member */
-    if (status == 0) {
-        uint64_t n;
-        /* Empties the counter; EAGAIN (a wake-up an earlier call already consumed) is fine. */
-        while (read(wk->fd, &n, sizeof n) < 0 && errno == EINTR)
-            ;
+    uint64_t n;
+    /* Empties the counter; EAGAIN (a wake-up an earlier call already consumed) is fine. */
+    while (read(wk->fd, &n, sizeof n) < 0 && errno == EINTR)
+        ;
+    if (status < 0) {
+        /* libuv stops watching after an error. An eventfd reports one only when its counter
+         * overflows, which the read above has just undone: watch again, or every later
+         * wake-up would be lost. */
+        ct_log_error("wake.poll_failed", "code=%s", uv_err_name(status));
+        (void)uv_poll_start(&wk->poll, UV_READABLE, on_readable);
     }
     /* Cleared before cb runs: a sender whose exchange comes after this one reads false and
      * writes the eventfd again; one whose exchange came before is synchronised with this one, so
-     * cb sees what it published. Either way nothing published is left without a call. */
+     * cb sees what it published. Either way nothing published is left without a call. The read
+     * comes first: cleared before it, the flag could stay set after a write that the read
+     * consumed, and the next sender would write nothing. */
     (void)atomic_exchange(&wk->sent, false);
     wk->cb(wk);
 }
 
 int ct_wake_init(uv_loop_t *loop, ct_wake_t *wk, ct_wake_cb cb)
 {
+    memset(wk, 0, sizeof *wk); /* so that ct_wake_is_closing answers after any failure */
     wk->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (wk->fd < 0)
         return CT_ESYS;
     atomic_init(&wk->sent, false);
     wk->cb = cb;
-    wk->close_cb = NULL;
     if (uv_poll_init(loop, &wk->poll, wk->fd) != 0) {
         close(wk->fd);
+        wk->fd = -1;
         return CT_ESYS;
     }
+    /* Cannot fail after uv_poll_init succeeded on the same thread (its only error, another
+     * watcher of the fd, is checked by uv_poll_init); if a libuv ever made it fail, the handle
+     * is initialised and must be closed, which wake.h tells the caller. */
     if (uv_poll_start(&wk->poll, UV_READABLE, on_readable) != 0) {
-        /* The handle is initialised: it must be closed, which closes the fd too. */
         ct_wake_close(wk, NULL);
         return CT_ESYS;
     }

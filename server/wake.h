@@ -32,14 +32,18 @@ struct ct_wake {
     ct_wake_cb close_cb;
 };
 
-/* Loop thread. Returns 0 or CT_ESYS (nothing to close then). */
+/* Loop thread. Returns 0 or CT_ESYS. After CT_ESYS nothing needs closing unless
+ * ct_wake_is_closing(wk): then the handle was set up and is closing, and wk must stay allocated
+ * until the loop has run (no libuv version this was written against gets there). */
 int ct_wake_init(uv_loop_t *loop, ct_wake_t *wk, ct_wake_cb cb);
 
 /* Any thread, until ct_wake_close. Never blocks; cheap when a wake-up is already pending. */
 void ct_wake_send(ct_wake_t *wk);
 
 /* Loop thread: stops watching and closes the eventfd; close_cb (may be NULL) runs from the
- * handle's close callback. No ct_wake_send may follow. */
+ * handle's close callback. Every sender must have returned from its last ct_wake_send first
+ * (joined, say): unlike uv_async_t's close, this one does not wait for a send in progress,
+ * whose write would otherwise reach a closed, or reused, descriptor. */
 void ct_wake_close(ct_wake_t *wk, ct_wake_cb close_cb);
 
 bool ct_wake_is_closing(const ct_wake_t *wk);

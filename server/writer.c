@@ -390,8 +390,14 @@ int ct_writer_start(uv_loop_t *loop, const char *db_path, ct_writer_t **out, cha
         goto fail_store;
     if (uv_cond_init(&w->cv) != 0)
         goto fail_mutex;
-    if (ct_wake_init(loop, &w->wake, on_wake) != 0)
-        goto fail_cond;
+    if (ct_wake_init(loop, &w->wake, on_wake) != 0) {
+        if (!ct_wake_is_closing(&w->wake))
+            goto fail_cond;
+        /* The handle is closing inside w: w stays allocated, as when the thread cannot start. */
+        if (errbuf != NULL)
+            snprintf(errbuf, errlen, "cannot watch the store writer's wake-up descriptor");
+        return CT_ESYS;
+    }
     w->wake.poll.data = w;
     if (uv_thread_create(&w->thread, writer_main, w) != 0) {
         /* The wake handle is initialised and must be closed; the caller's loop run finishes that,
