@@ -12,7 +12,7 @@
  *                                      (a no_savepoint job, a send: the same without SAVEPOINT,
  *                                       RELEASE; failed after a write: the whole batch fails)
  *                                    COMMIT (synchronous=FULL: durable when it returns)
- *                                    under load, maybe a log checkpoint (CT_WRITER_LOG_IDLE)
+ *                                    under load, maybe a log checkpoint (CT_WRITER_LOG_MAX)
  *   job->done(job) <--ct_wake------- move the batch to the done queue
  *                                    idle, maybe a log checkpoint
  *
