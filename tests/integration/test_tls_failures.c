@@ -158,14 +158,22 @@ static void close_pair(void)
     ct_test_daemon_cleanup(&g_d);
 }
 
-/* The client's connection has failed with CT_ENOMEM and closed; its peer saw the end. */
-static void expect_failed_for_memory(void)
+/* Writes text from the client while every append fails, then checks that the write was refused
+ * with CT_ENOMEM, that the connection failed for memory and closed, that its peer saw the end,
+ * and that nothing leaked (the failure's reason is allocated: freed after on_error). */
+static void write_fails_for_memory_and_closes(const char *text)
 {
+    g_fail_appends = true;
+    int r = ct_tls_write(&g_client.tls, (const uint8_t *)text, strlen(text));
+    g_fail_appends = false;
+    cr_assert_eq(r, CT_ENOMEM);
     cr_assert(run_until(&g_client.closed), "the connection closed instead of staying open");
     cr_assert_eq(g_client.err, CT_ENOMEM, "on_error: %s (%s)", ct_errname(g_client.err),
                  g_client.why);
     cr_assert(strstr(g_client.why, "out of memory") != NULL, "why: %s", g_client.why);
     cr_assert(run_until(&g_server.closed), "the peer saw the connection end");
+    close_pair();
+    ct_test_leak_check();
 }
 
 /* No write in flight: the bytes are sealed at once, and the output queue cannot take them. */
@@ -173,13 +181,7 @@ Test(tls_failures, a_write_whose_records_cannot_be_queued_closes_the_connection)
 {
     open_pair();
     cr_assert(!g_client.tls.writing, "no write in flight: the bytes are sealed at once");
-    g_fail_appends = true;
-    int r = ct_tls_write(&g_client.tls, (const uint8_t *)"hello", 5);
-    g_fail_appends = false;
-    cr_assert_eq(r, CT_ENOMEM);
-    expect_failed_for_memory();
-    close_pair();
-    ct_test_leak_check(); /* the failure's reason is allocated: freed after on_error */
+    write_fails_for_memory_and_closes("hello");
 }
 
 /* A write in flight: later bytes wait as plaintext, and that queue cannot take them. */
@@ -188,11 +190,5 @@ Test(tls_failures, a_write_that_cannot_wait_for_the_one_in_flight_closes_the_con
     open_pair();
     cr_assert_eq(ct_tls_write(&g_client.tls, (const uint8_t *)"first", 5), 0);
     cr_assert(g_client.tls.writing, "the first write is in flight");
-    g_fail_appends = true;
-    int r = ct_tls_write(&g_client.tls, (const uint8_t *)"second", 6);
-    g_fail_appends = false;
-    cr_assert_eq(r, CT_ENOMEM);
-    expect_failed_for_memory();
-    close_pair();
-    ct_test_leak_check(); /* the failure's reason is allocated: freed after on_error */
+    write_fails_for_memory_and_closes("second");
 }
