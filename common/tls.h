@@ -114,7 +114,6 @@ struct ct_tls {
     ct_buf_t plain;
     bool writing;       /* a uv_write is in flight */
     bool reading;       /* uv_read_start is active */
-    bool paused;        /* the owner asked for no more on_read calls for now */
     bool drain_wanted;  /* on_drain is owed once the backlog empties */
     bool out_oom;       /* ciphertext did not fit in `out`: the connection fails */
     int err;            /* first failure (CT_E*), reported in on_error; 0 if none */
@@ -157,7 +156,9 @@ int ct_tls_write(ct_tls_t *t, const uint8_t *data, size_t len);
  * output backlog. */
 size_t ct_tls_backlog(const ct_tls_t *t);
 
-/* Stops / resumes on_read calls (and reading from the socket) without closing. */
+/* Stops / resumes reading from the socket without closing. A pause made during a read (in
+ * on_handshake or on_read) does not hold back the rest of that read: OpenSSL has taken its bytes,
+ * and their plaintext still reaches on_read before the pause takes effect. */
 void ct_tls_pause(ct_tls_t *t);
 void ct_tls_resume(ct_tls_t *t);
 

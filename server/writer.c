@@ -295,7 +295,7 @@ static void writer_main(void *arg)
         w->done_tail = last;
         bool idle = w->queue_head == NULL;
         uv_mutex_unlock(&w->mu);
-        /* Under load the checkpoint goes before the replies (writer.h, CT_WRITER_LOG_IDLE). */
+        /* Under load the checkpoint goes before the replies (writer.h, "Log checkpoints"). */
         if (!idle)
             checkpoint_log_if_due(w, false);
         ct_wake_send(&w->wake);
